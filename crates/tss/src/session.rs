@@ -84,6 +84,18 @@ pub struct Session<O> {
     finished: bool,
 }
 
+impl<O> std::fmt::Debug for Session<O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("protocol", &self.kind)
+            .field("execution_id", &self.eid)
+            .field("me", &self.me)
+            .field("participants", &self.participants)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<O> Session<O> {
     pub(crate) fn new(
         kind: ProtocolKind,

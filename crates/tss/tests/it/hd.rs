@@ -1,0 +1,45 @@
+use crate::common::*;
+
+/// secp256k1 child keys equal standard BIP32 CKDpub (the `bip32` crate) on the root xpub.
+#[test]
+fn secp256k1_derivation_equals_bip32_ckdpub() {
+    let w = world();
+    for shares in [&w.ecdsa3, &w.ecdsa2] {
+        let s = &shares[&pid("b")];
+        let cc = s.chain_code().unwrap();
+        for p in [
+            "m/0",
+            "m/1/1/60/0",
+            "m/44/0/0/0/7",
+            "m/2147483647/5",
+            "m/1/1/0/123456",
+        ] {
+            let p = path(p);
+            assert_eq!(
+                s.derive_public_key(&p).unwrap(),
+                bip32_child(&s.public_key(), cc, &p),
+                "{p}"
+            );
+        }
+        assert_eq!(s.derive_public_key(&path("m")).unwrap(), s.public_key());
+    }
+}
+
+/// Every party derives the same child keys.
+#[test]
+fn parties_derive_the_same_children() {
+    let w = world();
+    let p = path("m/1/1/501/2");
+    let eds: Vec<_> = w
+        .ed2
+        .values()
+        .map(|s| s.derive_public_key(&p).unwrap())
+        .collect();
+    assert!(eds.windows(2).all(|x| x[0] == x[1]));
+    let ks: Vec<_> = w
+        .ecdsa2
+        .values()
+        .map(|s| s.derive_public_key(&p).unwrap())
+        .collect();
+    assert!(ks.windows(2).all(|x| x[0] == x[1]));
+}
