@@ -1,0 +1,42 @@
+//! Wire formats shared by the MPC node, the platform and the callback demo.
+//!
+//! This crate is pure data handling: no sockets, no HTTP, no async runtime. Callers hand it
+//! bytes they received and get typed values back (or a typed error: untrusted input never
+//! panics), and hand it typed values to get the exact bytes to send.
+//!
+//! How data flows through it:
+//!
+//! * **Callback requests** (node → policy server). The node builds a [`callback::Check`],
+//!   serializes it with [`callback::Check::to_go_json`] (byte-identical to Go's
+//!   `json.Marshal` of the reference structs, see [`gojson`]), and signs exactly those bytes
+//!   with [`signature::sign_check`]. The policy server checks and parses a received body with
+//!   [`signature::verify_check_request`].
+//! * **Callback responses** (policy server → node). The server answers with a
+//!   [`callback::Response`] signed over the Go form of its `data`
+//!   ([`signature::sign_response`]); the node parses it with
+//!   [`callback::Response::from_json`] and turns it into a [`callback::Decision`] with
+//!   [`signature::verify_response`], which also insists that the response echoes the
+//!   request's ids. Any error there means "not approved".
+//! * **Signature results** (node → user) are encrypted, when configured, with [`ecies`]
+//!   (go-ethereum's ECIES on P-256, hex transport).
+//! * **Identities**: P-256 keys are read from `openssl` PEM files and turned into node ids
+//!   and API keys by [`keys`].
+//!
+//! Key material that passes through the crate (ECIES intermediate keys, decrypted
+//! plaintexts, PEM copies) is zeroized when dropped; long-lived keys are the RustCrypto types,
+//! which zeroize themselves.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod callback;
+pub mod ecies;
+pub mod gojson;
+pub mod keys;
+pub mod signature;
+
+pub use p256;
