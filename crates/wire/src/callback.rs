@@ -548,7 +548,8 @@ struct ResponseDataWire {
 pub enum Decision {
     /// The request may go ahead.
     Approve,
-    /// The request must fail; `reason` is the server's `error` text (may be empty).
+    /// The request must fail; `reason` is the server's `error` text (may be empty). Only
+    /// `data` is signed, so the reason is informational: it is not authenticated.
     Reject {
         /// Why, as the server put it.
         reason: String,
