@@ -444,18 +444,18 @@ impl ResponseData {
     /// The exact bytes of Go's `json.Marshal(data)`: what the response signature covers.
     pub fn to_go_json(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(128);
-        self.write_go_json(&mut out);
+        let mut w = ObjectWriter::new(&mut out);
+        self.write_fields(&mut w);
+        w.finish();
         out
     }
 
-    fn write_go_json(&self, out: &mut Vec<u8>) {
-        let mut w = ObjectWriter::new(out);
+    fn write_fields(&self, w: &mut ObjectWriter<'_>) {
         w.string_omitempty("callback_id", &self.callback_id)
             .string_omitempty("sino_id", &self.sino_id)
             .string_omitempty("request_id", &self.request_id)
             .string_omitempty("action", &self.action)
             .string_omitempty("wait_time", &self.wait_time);
-        w.finish();
     }
 }
 
@@ -476,35 +476,12 @@ impl Response {
     /// The exact bytes Go's `json.Marshal` produces for this response.
     pub fn to_go_json(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
-        out.push(b'{');
-        let mut first = true;
-        let mut field = |out: &mut Vec<u8>, name: &str| {
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            gojson::write_string(out, name);
-            out.push(b':');
-        };
-        // Hand-written instead of ObjectWriter because `data` is a pointer field: omitted when
-        // nil, written (possibly as `{}`) when set.
-        if !self.status.is_empty() {
-            field(&mut out, "status");
-            gojson::write_string(&mut out, &self.status);
-        }
-        if !self.error.is_empty() {
-            field(&mut out, "error");
-            gojson::write_string(&mut out, &self.error);
-        }
-        if let Some(data) = &self.data {
-            field(&mut out, "data");
-            data.write_go_json(&mut out);
-        }
-        if !self.signature.is_empty() {
-            field(&mut out, "signature");
-            gojson::write_string(&mut out, &self.signature);
-        }
-        out.push(b'}');
+        let mut w = ObjectWriter::new(&mut out);
+        w.string_omitempty("status", &self.status)
+            .string_omitempty("error", &self.error)
+            .pointer_object("data", self.data.as_ref(), |w, d| d.write_fields(w))
+            .string_omitempty("signature", &self.signature);
+        w.finish();
         out
     }
 

@@ -459,6 +459,20 @@ impl<'a> ObjectWriter<'a> {
         self
     }
 
+    /// A pointer-to-struct field with `omitempty`: omitted when `None` (a nil pointer),
+    /// otherwise written like [`ObjectWriter::object`], possibly as `{}`.
+    pub fn pointer_object<T>(
+        &mut self,
+        name: &str,
+        value: Option<&T>,
+        body: impl FnOnce(&mut ObjectWriter<'_>, &T),
+    ) -> &mut Self {
+        if let Some(v) = value {
+            self.object(name, |w| body(w, v));
+        }
+        self
+    }
+
     /// Closes the object (`}`).
     pub fn finish(self) {
         self.out.push(b'}');
@@ -627,12 +641,16 @@ mod tests {
             .raw_omitempty("r", None)
             .raw_omitempty("r2", Some(b""))
             .object("o", |_| {})
+            .pointer_object("nil", None::<&u8>, |_, _| {})
+            .pointer_object("ptr", Some(&7u8), |w, v| {
+                w.int_omitempty("v", i64::from(*v));
+            })
             .strings_omitempty("q", &["x".into(), "<".into()])
             .raw_omitempty("raw", Some(b"{\"k\":1}"));
         w.finish();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            r#"{"n":-3,"o":{},"q":["x","\u003c"],"raw":{"k":1}}"#
+            r#"{"n":-3,"o":{},"ptr":{"v":7},"q":["x","\u003c"],"raw":{"k":1}}"#
         );
     }
 }

@@ -22,6 +22,21 @@
 //! * **Identities**: P-256 keys are read from `openssl` PEM files and turned into node ids
 //!   and API keys by [`keys`].
 //!
+//! # Compatibility notes
+//!
+//! * Serialization matches go1.19 `encoding/json` (the version of the reference vectors):
+//!   `\b` and `\f` are written as `\u0008` / `\u000c` (Go 1.22+ would write `\b` / `\f`).
+//! * A `tx_info` raw message is treated exactly as Go treats a `json.RawMessage`: compacted and
+//!   HTML-escaped, but escape sequences already present (`\u00e9`, `\/`) and even invalid
+//!   UTF-8 inside its strings are kept as they are, not re-escaped.
+//! * Parsing is stricter than Go's decoder in three ways, all refusals rather than different
+//!   readings: keys must match exactly (Go also matches other letter cases), a repeated key is
+//!   an error (Go keeps the last), and input must be valid UTF-8 (Go substitutes U+FFFD).
+//!   `null` leaves a field at its zero value, as in Go, and unknown fields are ignored.
+//! * Response verification accepts high-S ECDSA signatures (Go's signer does not normalize),
+//!   matches `action` case-insensitively, and requires the echoed callback_id, sino_id and
+//!   request_id to equal the request's.
+//!
 //! Key material that passes through the crate (ECIES intermediate keys, decrypted
 //! plaintexts, PEM copies) is zeroized when dropped; long-lived keys are the RustCrypto types,
 //! which zeroize themselves.
