@@ -22,6 +22,40 @@
 //! * **Identities**: P-256 keys are read from `openssl` PEM files and turned into node ids
 //!   and API keys by [`keys`].
 //!
+//! ```
+//! use mpc_wire::callback::{Action, Check, Decision, ExtraInfo, Response, ResponseData};
+//! use mpc_wire::p256::ecdsa::SigningKey;
+//! use mpc_wire::signature;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let node_key = SigningKey::from_slice(&[1; 32])?;
+//! let server_key = SigningKey::from_slice(&[2; 32])?;
+//!
+//! // Node: build, serialize and sign the request.
+//! let check = Check::keygen("cb-1", 2, 3, "ecdsa-secp256k1",
+//!     vec!["a".into(), "b".into(), "c".into()],
+//!     ExtraInfo { sino_id: "s-1".into(), request_id: String::new() });
+//! let request = signature::sign_check(&check, &node_key);
+//! assert_eq!(
+//!     request.body,
+//!     br#"{"callback_id":"cb-1","request_type":"keygen","request_detail":{"t":2,"n":3,"cryptography":"ecdsa-secp256k1","party_ids":["a","b","c"]},"extra_info":{"sino_id":"s-1"}}"#
+//! );
+//!
+//! // Policy server: check the signature header, decide, sign the answer.
+//! let received = signature::verify_check_request(
+//!     &request.body, &request.signature, node_key.verifying_key())?;
+//! let answer = signature::sign_response(
+//!     ResponseData::for_request(&received, Action::Approve), "", &server_key);
+//! let body = answer.to_go_json();
+//!
+//! // Node: verify the answer against its own request.
+//! let response = Response::from_json(&body)?;
+//! let decision = signature::verify_response(&response, &check, server_key.verifying_key())?;
+//! assert_eq!(decision, Decision::Approve);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Compatibility notes
 //!
 //! * Serialization matches go1.19 `encoding/json` (the version of the reference vectors):
