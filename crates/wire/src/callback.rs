@@ -1,0 +1,643 @@
+//! The callback protocol's messages: the `Check` request (`/check` and `/rawdata_signature`),
+//! the signed `Response`, and what a verified response means ([`Decision`]).
+//!
+//! Field names and order follow the Go structs of the reference callback server; every type
+//! here serializes with [`to_go_json`](Check::to_go_json) to the exact bytes Go's `json.Marshal`
+//! produces, because both directions sign serialized bytes. Parsing uses `serde_json` and, like
+//! Go, ignores unknown fields and treats `null` as "leave the zero value". Two deliberate
+//! differences from Go's decoder: keys must match exactly (Go also accepts other letter cases)
+//! and a repeated key is an error (Go keeps the last one); inputs must be valid UTF-8.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::gojson::{self, ObjectWriter, RawJsonError};
+
+/// Path the node POSTs a [`Check`] to before every key generation and signature.
+pub const CHECK_PATH: &str = "/check";
+/// Path the node POSTs a [`Check::rawdata_signature`] report to after a sign_type 2/3 signature.
+pub const RAWDATA_SIGNATURE_PATH: &str = "/rawdata_signature";
+/// HTTP header carrying the request signature (hex DER ECDSA P-256 / SHA-256 of the body).
+pub const SIGNATURE_HEADER: &str = "Signature";
+/// `Response.status` of a callback server that ran normally.
+pub const STATUS_OK: &str = "0";
+
+/// Why bytes could not be read as a callback message.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// Not JSON, or a field of the wrong JSON type.
+    #[error("malformed callback JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// `tx_info` is not a JSON value Go would accept as a `json.RawMessage`.
+    #[error("malformed tx_info: {0}")]
+    TxInfo(#[from] RawJsonError),
+}
+
+/// Why a string field does not name a known value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnknownValue {
+    /// `request_type` is none of the known ones.
+    #[error("unknown request_type {0:?}")]
+    RequestType(String),
+    /// `sign_type` is not "1", "2" or "3".
+    #[error("unknown sign_type {0:?}")]
+    SignType(String),
+    /// `action` is not APPROVE, REJECT or WAIT (any letter case).
+    #[error("unknown action {0:?}")]
+    Action(String),
+}
+
+/// `request_type` of a `/check` request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RequestType {
+    /// Distributed key generation.
+    Keygen,
+    /// ECDSA or EdDSA signature with the key's default algorithm.
+    Sign,
+    /// Plain (untweaked) BIP340 Schnorr signature.
+    Bip340SchnorrSign,
+    /// BIP341 key-path signature.
+    TaprootSign,
+}
+
+impl RequestType {
+    /// The wire spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RequestType::Keygen => "keygen",
+            RequestType::Sign => "sign",
+            RequestType::Bip340SchnorrSign => "bip340-schnorr-sign",
+            RequestType::TaprootSign => "taproot-sign",
+        }
+    }
+
+    /// Parses the wire spelling (exact, as the node sends it).
+    pub fn parse(s: &str) -> Result<Self, UnknownValue> {
+        [
+            RequestType::Keygen,
+            RequestType::Sign,
+            RequestType::Bip340SchnorrSign,
+            RequestType::TaprootSign,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+        .ok_or_else(|| UnknownValue::RequestType(s.to_owned()))
+    }
+}
+
+/// `sign_type` of a signing request (sent as the strings "1", "2", "3").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignType {
+    /// 1: an ordinary transaction (tx_info describes it).
+    Transaction,
+    /// 2: an EIP-191 / EIP-712 message.
+    Message,
+    /// 3: raw data.
+    RawData,
+}
+
+impl SignType {
+    /// The wire spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SignType::Transaction => "1",
+            SignType::Message => "2",
+            SignType::RawData => "3",
+        }
+    }
+
+    /// Parses "1", "2" or "3".
+    pub fn parse(s: &str) -> Result<Self, UnknownValue> {
+        match s {
+            "1" => Ok(SignType::Transaction),
+            "2" => Ok(SignType::Message),
+            "3" => Ok(SignType::RawData),
+            other => Err(UnknownValue::SignType(other.to_owned())),
+        }
+    }
+
+    /// Whether a successful signature of this type is reported to `/rawdata_signature`
+    /// (and encrypted when `[encrypt-signature]` is on).
+    pub const fn reports_signature(self) -> bool {
+        matches!(self, SignType::Message | SignType::RawData)
+    }
+}
+
+/// A `tx_info` value: JSON that has been validated and put into the form Go writes a
+/// `json.RawMessage` in (see [`gojson::compact_raw`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TxInfo(Vec<u8>);
+
+impl TxInfo {
+    /// Validates and compacts raw JSON bytes (any JSON value; usually an object).
+    pub fn from_json(raw: &[u8]) -> Result<Self, RawJsonError> {
+        gojson::compact_raw(raw).map(TxInfo)
+    }
+
+    /// The compacted bytes, as they appear in the request body.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for TxInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TxInfo({})", String::from_utf8_lossy(&self.0))
+    }
+}
+
+/// `request_detail` of a [`Check`]. Which fields are set depends on the request type; empty
+/// ones are omitted on the wire.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestDetail {
+    /// Threshold (keygen).
+    pub t: i64,
+    /// Number of parties (keygen).
+    pub n: i64,
+    /// `ecdsa-secp256k1` or `eddsa-ed25519` (keygen).
+    pub cryptography: String,
+    /// Parties taking part (keygen).
+    pub party_ids: Vec<String>,
+    /// "1", "2" or "3" (sign requests); see [`SignType`].
+    pub sign_type: String,
+    /// Root public key, hex (sign requests).
+    pub public_key: String,
+    /// BIP32 path such as `m/1/1/60/0` (sign requests).
+    pub path: String,
+    /// The message to be signed, hex (sign requests, rawdata_signature).
+    pub message: String,
+    /// The signature, hex or hex ECIES ciphertext (rawdata_signature).
+    pub signature: String,
+    /// Transaction details (sign requests).
+    pub tx_info: Option<TxInfo>,
+}
+
+/// `extra_info` of a [`Check`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtraInfo {
+    /// The platform's business id of the request.
+    pub sino_id: String,
+    /// The caller's request id.
+    pub request_id: String,
+}
+
+/// The body of a `/check` or `/rawdata_signature` request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Check {
+    /// Unique per request; echoed by the response.
+    pub callback_id: String,
+    /// See [`RequestType`]; empty in a rawdata_signature report.
+    pub request_type: String,
+    /// Request details.
+    pub request_detail: RequestDetail,
+    /// Business ids; echoed by the response.
+    pub extra_info: ExtraInfo,
+}
+
+impl Check {
+    /// A keygen check request.
+    pub fn keygen(
+        callback_id: impl Into<String>,
+        t: u16,
+        n: u16,
+        cryptography: impl Into<String>,
+        party_ids: Vec<String>,
+        extra_info: ExtraInfo,
+    ) -> Self {
+        Check {
+            callback_id: callback_id.into(),
+            request_type: RequestType::Keygen.as_str().to_owned(),
+            request_detail: RequestDetail {
+                t: i64::from(t),
+                n: i64::from(n),
+                cryptography: cryptography.into(),
+                party_ids,
+                ..RequestDetail::default()
+            },
+            extra_info,
+        }
+    }
+
+    /// A signing check request (`sign`, `bip340-schnorr-sign` or `taproot-sign`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn sign(
+        callback_id: impl Into<String>,
+        request_type: RequestType,
+        sign_type: SignType,
+        public_key: impl Into<String>,
+        path: impl Into<String>,
+        message: impl Into<String>,
+        tx_info: Option<TxInfo>,
+        extra_info: ExtraInfo,
+    ) -> Self {
+        Check {
+            callback_id: callback_id.into(),
+            request_type: request_type.as_str().to_owned(),
+            request_detail: RequestDetail {
+                sign_type: sign_type.as_str().to_owned(),
+                public_key: public_key.into(),
+                path: path.into(),
+                message: message.into(),
+                tx_info,
+                ..RequestDetail::default()
+            },
+            extra_info,
+        }
+    }
+
+    /// The `/rawdata_signature` report: only callback_id, message, signature and extra_info.
+    pub fn rawdata_signature(
+        callback_id: impl Into<String>,
+        message: impl Into<String>,
+        signature: impl Into<String>,
+        extra_info: ExtraInfo,
+    ) -> Self {
+        Check {
+            callback_id: callback_id.into(),
+            request_detail: RequestDetail {
+                message: message.into(),
+                signature: signature.into(),
+                ..RequestDetail::default()
+            },
+            extra_info,
+            ..Check::default()
+        }
+    }
+
+    /// The typed request type.
+    pub fn request_type(&self) -> Result<RequestType, UnknownValue> {
+        RequestType::parse(&self.request_type)
+    }
+
+    /// The typed sign type.
+    pub fn sign_type(&self) -> Result<SignType, UnknownValue> {
+        SignType::parse(&self.request_detail.sign_type)
+    }
+
+    /// The exact bytes Go's `json.Marshal` produces for this request: what is sent and signed.
+    pub fn to_go_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        let mut w = ObjectWriter::new(&mut out);
+        w.string_omitempty("callback_id", &self.callback_id)
+            .string_omitempty("request_type", &self.request_type)
+            .object("request_detail", |w| {
+                let d = &self.request_detail;
+                w.int_omitempty("t", d.t)
+                    .int_omitempty("n", d.n)
+                    .string_omitempty("cryptography", &d.cryptography)
+                    .strings_omitempty("party_ids", &d.party_ids)
+                    .string_omitempty("sign_type", &d.sign_type)
+                    .string_omitempty("public_key", &d.public_key)
+                    .string_omitempty("path", &d.path)
+                    .string_omitempty("message", &d.message)
+                    .string_omitempty("signature", &d.signature)
+                    .raw_omitempty("tx_info", d.tx_info.as_ref().map(TxInfo::as_bytes));
+            })
+            .object("extra_info", |w| {
+                w.string_omitempty("sino_id", &self.extra_info.sino_id)
+                    .string_omitempty("request_id", &self.extra_info.request_id);
+            });
+        w.finish();
+        out
+    }
+
+    /// Parses a request body (any JSON of the same object; unknown fields ignored).
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ParseError> {
+        let wire: CheckWire<'_> = serde_json::from_slice(bytes)?;
+        let detail = wire.request_detail.unwrap_or_default();
+        let extra = wire.extra_info.unwrap_or_default();
+        let tx_info = match detail.tx_info {
+            Some(raw) => Some(TxInfo::from_json(raw.get().as_bytes())?),
+            None => None,
+        };
+        Ok(Check {
+            callback_id: wire.callback_id.unwrap_or_default(),
+            request_type: wire.request_type.unwrap_or_default(),
+            request_detail: RequestDetail {
+                t: detail.t.unwrap_or_default(),
+                n: detail.n.unwrap_or_default(),
+                cryptography: detail.cryptography.unwrap_or_default(),
+                party_ids: detail
+                    .party_ids
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(Option::unwrap_or_default)
+                    .collect(),
+                sign_type: detail.sign_type.unwrap_or_default(),
+                public_key: detail.public_key.unwrap_or_default(),
+                path: detail.path.unwrap_or_default(),
+                message: detail.message.unwrap_or_default(),
+                signature: detail.signature.unwrap_or_default(),
+                tx_info,
+            },
+            extra_info: ExtraInfo {
+                sino_id: extra.sino_id.unwrap_or_default(),
+                request_id: extra.request_id.unwrap_or_default(),
+            },
+        })
+    }
+}
+
+// Serde mirrors of the Go structs. Every field is optional so that a missing field and a JSON
+// `null` both leave the zero value, as Go does.
+#[derive(Deserialize)]
+struct CheckWire<'a> {
+    callback_id: Option<String>,
+    request_type: Option<String>,
+    #[serde(borrow)]
+    request_detail: Option<RequestDetailWire<'a>>,
+    extra_info: Option<ExtraInfoWire>,
+}
+
+#[derive(Deserialize, Default)]
+struct RequestDetailWire<'a> {
+    t: Option<i64>,
+    n: Option<i64>,
+    cryptography: Option<String>,
+    party_ids: Option<Vec<Option<String>>>,
+    sign_type: Option<String>,
+    public_key: Option<String>,
+    path: Option<String>,
+    message: Option<String>,
+    signature: Option<String>,
+    // Go hands a literal `null` to RawMessage.UnmarshalJSON and keeps it, so `null` here is the
+    // raw value "null", not "absent".
+    #[serde(default, borrow, deserialize_with = "raw_keeping_null")]
+    tx_info: Option<&'a RawValue>,
+}
+
+fn raw_keeping_null<'de, D>(d: D) -> Result<Option<&'de RawValue>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    <&'de RawValue>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize, Default)]
+struct ExtraInfoWire {
+    sino_id: Option<String>,
+    request_id: Option<String>,
+}
+
+/// What the callback server decided, in `ResponseData.action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Go ahead.
+    Approve,
+    /// Refuse the request.
+    Reject,
+    /// Ask again after `wait_time` seconds.
+    Wait,
+}
+
+impl Action {
+    /// The canonical (upper-case) wire spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Action::Approve => "APPROVE",
+            Action::Reject => "REJECT",
+            Action::Wait => "WAIT",
+        }
+    }
+
+    /// Parses an action in any letter case.
+    pub fn parse(s: &str) -> Result<Self, UnknownValue> {
+        [Action::Approve, Action::Reject, Action::Wait]
+            .into_iter()
+            .find(|a| a.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownValue::Action(s.to_owned()))
+    }
+}
+
+/// `Response.data`: the signed part of a callback response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResponseData {
+    /// Echo of the request's callback_id.
+    pub callback_id: String,
+    /// Echo of the request's extra_info.sino_id.
+    pub sino_id: String,
+    /// Echo of the request's extra_info.request_id.
+    pub request_id: String,
+    /// APPROVE / REJECT / WAIT, kept as sent (its bytes are signed).
+    pub action: String,
+    /// Seconds to wait, as a decimal string (WAIT only).
+    pub wait_time: String,
+}
+
+impl ResponseData {
+    /// A response to `request` with the given action, echoing its ids.
+    pub fn for_request(request: &Check, action: Action) -> Self {
+        ResponseData {
+            callback_id: request.callback_id.clone(),
+            sino_id: request.extra_info.sino_id.clone(),
+            request_id: request.extra_info.request_id.clone(),
+            action: action.as_str().to_owned(),
+            wait_time: String::new(),
+        }
+    }
+
+    /// The typed action (case-insensitive).
+    pub fn action(&self) -> Result<Action, UnknownValue> {
+        Action::parse(&self.action)
+    }
+
+    /// The exact bytes of Go's `json.Marshal(data)`: what the response signature covers.
+    pub fn to_go_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(128);
+        let mut w = ObjectWriter::new(&mut out);
+        self.write_fields(&mut w);
+        w.finish();
+        out
+    }
+
+    fn write_fields(&self, w: &mut ObjectWriter<'_>) {
+        w.string_omitempty("callback_id", &self.callback_id)
+            .string_omitempty("sino_id", &self.sino_id)
+            .string_omitempty("request_id", &self.request_id)
+            .string_omitempty("action", &self.action)
+            .string_omitempty("wait_time", &self.wait_time);
+    }
+}
+
+/// A callback server's response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Response {
+    /// "0" when the server ran normally.
+    pub status: String,
+    /// Server error, or the reason of a REJECT.
+    pub error: String,
+    /// The decision; `None` is omitted on the wire.
+    pub data: Option<ResponseData>,
+    /// Hex DER ECDSA P-256 signature over `data`'s Go JSON.
+    pub signature: String,
+}
+
+impl Response {
+    /// The exact bytes Go's `json.Marshal` produces for this response.
+    pub fn to_go_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        let mut w = ObjectWriter::new(&mut out);
+        w.string_omitempty("status", &self.status)
+            .string_omitempty("error", &self.error)
+            .pointer_object("data", self.data.as_ref(), |w, d| d.write_fields(w))
+            .string_omitempty("signature", &self.signature);
+        w.finish();
+        out
+    }
+
+    /// Parses a response body (unknown fields ignored).
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ParseError> {
+        let wire: ResponseWire = serde_json::from_slice(bytes)?;
+        Ok(Response {
+            status: wire.status.unwrap_or_default(),
+            error: wire.error.unwrap_or_default(),
+            data: wire.data.map(|d| ResponseData {
+                callback_id: d.callback_id.unwrap_or_default(),
+                sino_id: d.sino_id.unwrap_or_default(),
+                request_id: d.request_id.unwrap_or_default(),
+                action: d.action.unwrap_or_default(),
+                wait_time: d.wait_time.unwrap_or_default(),
+            }),
+            signature: wire.signature.unwrap_or_default(),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct ResponseWire {
+    status: Option<String>,
+    error: Option<String>,
+    data: Option<ResponseDataWire>,
+    signature: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ResponseDataWire {
+    callback_id: Option<String>,
+    sino_id: Option<String>,
+    request_id: Option<String>,
+    action: Option<String>,
+    wait_time: Option<String>,
+}
+
+/// The meaning of a verified response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// The request may go ahead.
+    Approve,
+    /// The request must fail; `reason` is the server's `error` text (may be empty). Only
+    /// `data` is signed, so the reason is informational: it is not authenticated.
+    Reject {
+        /// Why, as the server put it.
+        reason: String,
+    },
+    /// Ask again later.
+    Wait {
+        /// The server's `wait_time`; `None` when it gave none (use the configured
+        /// sleep-seconds).
+        seconds: Option<u64>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enums_round_trip() {
+        for t in [
+            RequestType::Keygen,
+            RequestType::Sign,
+            RequestType::Bip340SchnorrSign,
+            RequestType::TaprootSign,
+        ] {
+            assert_eq!(RequestType::parse(t.as_str()), Ok(t));
+        }
+        assert!(RequestType::parse("pre-sign").is_err());
+        assert!(RequestType::parse("KEYGEN").is_err());
+        for s in [SignType::Transaction, SignType::Message, SignType::RawData] {
+            assert_eq!(SignType::parse(s.as_str()), Ok(s));
+        }
+        assert!(SignType::parse("4").is_err());
+        assert!(SignType::parse(" 1").is_err());
+        assert!(!SignType::Transaction.reports_signature());
+        assert!(SignType::RawData.reports_signature());
+    }
+
+    #[test]
+    fn action_is_case_insensitive() {
+        assert_eq!(Action::parse("APPROVE"), Ok(Action::Approve));
+        assert_eq!(Action::parse("Approve"), Ok(Action::Approve));
+        assert_eq!(Action::parse("reject"), Ok(Action::Reject));
+        assert_eq!(Action::parse("wAiT"), Ok(Action::Wait));
+        assert!(Action::parse("ACCEPT").is_err());
+        assert!(Action::parse("APPROVE ").is_err());
+        assert!(Action::parse("").is_err());
+    }
+
+    #[test]
+    fn check_null_and_missing_fields_are_zero() {
+        let c = Check::from_json(
+            br#"{"callback_id":null,"request_detail":{"t":null,"party_ids":["a",null],"tx_info":null},"unknown":[1,{"x":2}]}"#,
+        )
+        .unwrap();
+        assert_eq!(c.callback_id, "");
+        assert_eq!(
+            c.request_detail.party_ids,
+            vec!["a".to_owned(), String::new()]
+        );
+        // Go keeps a literal null in a RawMessage and writes it back.
+        assert_eq!(
+            c.request_detail.tx_info.as_ref().map(TxInfo::as_bytes),
+            Some(&b"null"[..])
+        );
+        assert_eq!(
+            String::from_utf8(c.to_go_json()).unwrap(),
+            r#"{"request_detail":{"party_ids":["a",""],"tx_info":null},"extra_info":{}}"#
+        );
+        let empty = Check::from_json(b"{}").unwrap();
+        assert_eq!(
+            empty.to_go_json(),
+            br#"{"request_detail":{},"extra_info":{}}"#
+        );
+    }
+
+    #[test]
+    fn check_parse_refusals() {
+        for bad in [
+            &b""[..],
+            b"[]",
+            b"null",
+            b"{\"t\":1}x",
+            b"{\"callback_id\":1}",
+            b"{\"request_detail\":{\"t\":1.5}}",
+            b"{\"request_detail\":{\"t\":\"1\"}}",
+            b"{\"request_detail\":{\"sign_type\":1}}",
+            b"{\"callback_id\":\"a\",\"callback_id\":\"b\"}",
+            b"{\"callback_id\":\"\xff\"}",
+        ] {
+            assert!(
+                Check::from_json(bad).is_err(),
+                "accepted {:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn response_data_pointer_semantics() {
+        let none = Response {
+            status: "0".into(),
+            ..Response::default()
+        };
+        assert_eq!(none.to_go_json(), br#"{"status":"0"}"#);
+        let empty = Response {
+            data: Some(ResponseData::default()),
+            ..Response::default()
+        };
+        assert_eq!(empty.to_go_json(), br#"{"data":{}}"#);
+        assert_eq!(Response::default().to_go_json(), b"{}");
+        let parsed = Response::from_json(br#"{"status":"0","data":null,"x":1}"#).unwrap();
+        assert_eq!(parsed.data, None);
+    }
+}
