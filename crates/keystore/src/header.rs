@@ -53,6 +53,7 @@ struct Probe {
 }
 
 impl Header {
+    #[allow(clippy::too_many_arguments)] // each is a distinct header input
     pub(crate) fn new(
         engine: &str,
         t: u8,

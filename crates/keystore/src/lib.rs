@@ -1,6 +1,10 @@
 //! TODO docs
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod crypto;
 mod engine;
@@ -22,3 +26,6 @@ pub use store::{
     Backoff, BackupInfo, Batch, InspectReport, KeyStore, MAX_RECORD, Opened, Sealed, State, Step,
     StoreConfig, StoreInfo, Uninitialized, Unsealed, Witness, inspect, public_keys, tables,
 };
+
+#[cfg(test)]
+mod tests;

@@ -300,13 +300,13 @@ impl ShareCollector {
             return Err(ShareError::AlreadyComplete(self.t));
         }
         let raw = decode_share(text)?;
-        if let Some(first) = self.shares.first() {
-            if first.len() != raw.len() {
-                return Err(ShareError::LengthMismatch {
-                    expected: first.len(),
-                    found: raw.len(),
-                });
-            }
+        if let Some(first) = self.shares.first()
+            && first.len() != raw.len()
+        {
+            return Err(ShareError::LengthMismatch {
+                expected: first.len(),
+                found: raw.len(),
+            });
         }
         let x = raw[raw.len() - 1];
         if self.shares.iter().any(|s| s[s.len() - 1] == x) {

@@ -412,17 +412,18 @@ impl KeyStore {
                 shared,
             }));
         }
-        let backend = Backend::open(&path, shared.engine)?;
-        let header = backend.header()?;
-        if header.t != shared.t || header.n != shared.n {
-            return Err(Error::PolicyMismatch {
-                file_t: header.t,
-                file_n: header.n,
-                cfg_t: shared.t,
-                cfg_n: shared.n,
-            });
-        }
-        shared.check_rollback(&header)?;
+        let precheck = |header: &Header| {
+            if header.t != shared.t || header.n != shared.n {
+                return Err(Error::PolicyMismatch {
+                    file_t: header.t,
+                    file_n: header.n,
+                    cfg_t: shared.t,
+                    cfg_n: shared.n,
+                });
+            }
+            shared.check_rollback(header)
+        };
+        let backend = Backend::open(&path, shared.engine, &precheck)?;
         ensure_private(&path)?;
         Ok(Opened::Sealed(Sealed {
             input: Input::new(shared.t),
@@ -652,7 +653,7 @@ impl Uninitialized {
         };
         Backend::create(&sh.path, sh.engine, &header, &tables)?;
         sh.record_seen(header.counter);
-        let backend = Backend::open(&sh.path, sh.engine)?;
+        let backend = Backend::open(&sh.path, sh.engine, &|_| Ok(()))?;
         tracing::info!(path = %sh.path.display(), engine = %sh.engine, t = sh.t, n = sh.n, "key store initialised");
         Ok(Step::Done(Unsealed {
             shared: self.shared.clone(),
@@ -1043,8 +1044,9 @@ pub fn inspect(path: impl AsRef<Path>, bkeys: &[&str]) -> Result<InspectReport> 
         ));
     }
     let engine = crate::engine::sniff(path)?;
-    let backend = Backend::open(path, engine)?;
+    let backend = Backend::open(path, engine, &|_| Ok(()))?;
     let (header, tables) = backend.dump()?;
+    drop(backend);
     let cfg = StoreConfig::new(engine, header.t, header.n)?
         .witness(Witness::None)
         .backoff(Backoff {
@@ -1058,7 +1060,6 @@ pub fn inspect(path: impl AsRef<Path>, bkeys: &[&str]) -> Result<InspectReport> 
             std::io::Error::from(std::io::ErrorKind::NotFound),
         ));
     };
-    drop(backend);
     let mut unsealed = None;
     for k in bkeys {
         if let Step::Done(u) = sealed.unseal(k)? {
@@ -1093,4 +1094,46 @@ pub fn inspect(path: impl AsRef<Path>, bkeys: &[&str]) -> Result<InspectReport> 
         tables: table_counts(&tables),
         all_records_authentic: ok,
     })
+}
+
+impl std::fmt::Debug for Uninitialized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Uninitialized")
+            .field("path", &self.shared.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealed")
+            .field("path", &self.shared.path)
+            .field("progress", &self.input.progress())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Unsealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unsealed")
+            .field("path", &self.shared.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Opened::Uninitialized(u) => u.fmt(f),
+            Opened::Sealed(s) => s.fmt(f),
+        }
+    }
+}
+
+impl std::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("ops", &self.ops.len())
+            .finish()
+    }
 }

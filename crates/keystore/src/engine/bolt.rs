@@ -61,7 +61,19 @@ fn classify_open(path: &Path, e: redb::DatabaseError) -> Error {
 }
 
 impl Bolt {
-    pub(crate) fn open(path: &Path) -> Result<Self> {
+    /// Opens the file. The header is first read through a read-only handle and given to
+    /// `precheck` (format, policy, rollback), so a rejected file is never opened for writing.
+    /// If the read-only open fails (e.g. the file needs crash recovery, which only a writable open
+    /// performs), the writable open runs and `precheck` is applied after it.
+    pub(crate) fn open(path: &Path, precheck: &dyn Fn(&Header) -> Result<()>) -> Result<Self> {
+        let probed = std::panic::catch_unwind(|| redb::ReadOnlyDatabase::open(path))
+            .ok()
+            .and_then(std::result::Result::ok);
+        if let Some(ro) = probed {
+            let h = read_header(path, &ro)?;
+            precheck(&h)?;
+            drop(ro);
+        }
         // redb may panic on some corrupt inputs; a corrupt file must give an error, not a panic.
         let opened =
             std::panic::catch_unwind(|| Database::open(path)).map_err(|_| Error::Corrupt {
@@ -73,7 +85,7 @@ impl Bolt {
             path: path.to_owned(),
             db,
         };
-        bolt.header()?;
+        precheck(&bolt.header()?)?;
         Ok(bolt)
     }
 
@@ -124,26 +136,7 @@ impl Bolt {
     }
 
     pub(crate) fn header(&self) -> Result<Header> {
-        let e = dberr(&self.path);
-        let txn = self.db.begin_read().map_err(|x| e(x.into()))?;
-        let meta = match txn.open_table(META) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => {
-                return Err(Error::NotAKeyStore {
-                    path: self.path.clone(),
-                    reason: "redb database without a key-store header".into(),
-                });
-            }
-            Err(x) => return Err(e(x.into())),
-        };
-        let raw = meta
-            .get(HEADER_KEY)
-            .map_err(|x| e(x.into()))?
-            .ok_or_else(|| Error::NotAKeyStore {
-                path: self.path.clone(),
-                reason: "header record missing".into(),
-            })?;
-        parse_header(&self.path, raw.value())
+        read_header(&self.path, &self.db)
     }
 
     pub(crate) fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -283,4 +276,27 @@ impl WriteView for BoltView<'_> {
             .map(|g| g.value().to_vec());
         Ok(old)
     }
+}
+
+fn read_header(path: &Path, db: &impl ReadableDatabase) -> Result<Header> {
+    let e = dberr(path);
+    let txn = db.begin_read().map_err(|x| e(x.into()))?;
+    let meta = match txn.open_table(META) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => {
+            return Err(Error::NotAKeyStore {
+                path: path.to_owned(),
+                reason: "redb database without a key-store header".into(),
+            });
+        }
+        Err(x) => return Err(e(x.into())),
+    };
+    let raw = meta
+        .get(HEADER_KEY)
+        .map_err(|x| e(x.into()))?
+        .ok_or_else(|| Error::NotAKeyStore {
+            path: path.to_owned(),
+            reason: "header record missing".into(),
+        })?;
+    parse_header(path, raw.value())
 }

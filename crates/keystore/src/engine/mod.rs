@@ -62,7 +62,8 @@ pub(crate) trait WriteView {
     fn remove(&mut self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>>;
 }
 
-/// An open store file.
+/// An open store file. One long-lived value per store, so variant size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Backend {
     Bolt(bolt::Bolt),
     Sgx(sgx::Sgx),
@@ -96,7 +97,12 @@ pub(crate) fn sniff(path: &Path) -> Result<Engine> {
 }
 
 impl Backend {
-    pub(crate) fn open(path: &Path, engine: Engine) -> Result<Self> {
+    /// Opens an existing store; `precheck` sees the header before the file is opened for writing.
+    pub(crate) fn open(
+        path: &Path,
+        engine: Engine,
+        precheck: &dyn Fn(&Header) -> Result<()>,
+    ) -> Result<Self> {
         let found = sniff(path)?;
         if found != engine {
             return Err(Error::EngineMismatch {
@@ -106,8 +112,8 @@ impl Backend {
             });
         }
         match engine {
-            Engine::Bolt => Ok(Backend::Bolt(bolt::Bolt::open(path)?)),
-            Engine::Sgx => Ok(Backend::Sgx(sgx::Sgx::open(path)?)),
+            Engine::Bolt => Ok(Backend::Bolt(bolt::Bolt::open(path, precheck)?)),
+            Engine::Sgx => Ok(Backend::Sgx(sgx::Sgx::open(path, precheck)?)),
         }
     }
 

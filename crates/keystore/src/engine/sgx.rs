@@ -132,9 +132,10 @@ pub(crate) fn render(header: &Header, tables: &Tables) -> Result<Vec<u8>> {
 }
 
 impl Sgx {
-    pub(crate) fn open(path: &Path) -> Result<Self> {
+    pub(crate) fn open(path: &Path, precheck: &dyn Fn(&Header) -> Result<()>) -> Result<Self> {
         let bytes = fsutil::read_limited(path, MAX_FILE)?;
         let (header, tables) = parse(path, &bytes)?;
+        precheck(&header)?;
         Ok(Sgx {
             path: path.to_owned(),
             state: Mutex::new(State { header, tables }),
