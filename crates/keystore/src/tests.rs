@@ -783,3 +783,82 @@ fn config_validation() {
         .is_err()
     );
 }
+
+/// Child side of the kill -9 test: flips the password between PW and PW2 forever.
+#[test]
+fn kill9_child_entry() {
+    let Some(spec) = std::env::var_os("KEYSTORE_KILL9_CHILD") else {
+        return; // normal test run: nothing to do
+    };
+    let spec = spec.to_string_lossy().into_owned();
+    let (engine, path) = spec.split_once(':').unwrap();
+    let engine: Engine = engine.parse().unwrap();
+    let path = PathBuf::from(path);
+    let (mut u, mut cur) = match unseal_pw(&path, engine, PW) {
+        Ok(u) => (u, PW),
+        Err(_) => (unseal_pw(&path, engine, PW2).unwrap(), PW2),
+    };
+    loop {
+        let next = if cur == PW { PW2 } else { PW };
+        u.begin_password_change(cur).unwrap().done().unwrap();
+        u.change_password(next).unwrap().done().unwrap();
+        u.take(tables::PRESIGNATURES, b"never-there").unwrap();
+        cur = next;
+    }
+}
+
+/// Real crashes: SIGKILL a process that keeps changing the password, at random moments; after
+/// each kill exactly one of the two passwords opens the store and the data is intact.
+#[test]
+fn kill9_during_password_changes() {
+    use rand_core::RngCore;
+    let exe = std::env::current_exe().unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(0x6b696c6c);
+    for engine in ENGINES {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db(&dir);
+        drop(init_pw(&path, engine));
+        let mut last_counter = 1;
+        for round in 0..4 {
+            let mut child = std::process::Command::new(&exe)
+                .args([
+                    "--exact",
+                    "tests::kill9_child_entry",
+                    "--test-threads=1",
+                    "--nocapture",
+                ])
+                .env(
+                    "KEYSTORE_KILL9_CHILD",
+                    format!("{}:{}", engine, path.display()),
+                )
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(150 + u64::from(rng.next_u32() % 250)));
+            child.kill().unwrap(); // SIGKILL
+            let status = child.wait().unwrap();
+            assert!(!status.success(), "child must have been killed, not exited");
+            let old = unseal_pw(&path, engine, PW).map(drop);
+            let new = unseal_pw(&path, engine, PW2).map(drop);
+            assert!(
+                old.is_ok() != new.is_ok(),
+                "{engine} round {round}: old {old:?} new {new:?}"
+            );
+            let u = unseal_pw(&path, engine, if old.is_ok() { PW } else { PW2 }).unwrap();
+            assert_eq!(
+                u.get(tables::NODE_IDENTITY, b"p256")
+                    .unwrap()
+                    .unwrap()
+                    .as_slice(),
+                b"identity-secret"
+            );
+            let counter = u.info().unwrap().counter;
+            assert!(
+                counter > last_counter,
+                "{engine} round {round}: the child made no progress"
+            );
+            last_counter = counter;
+        }
+    }
+}
