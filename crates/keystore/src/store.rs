@@ -651,6 +651,9 @@ impl Uninitialized {
             initial.apply_to_tables(&mut tables, &dek, &mut **rng)?;
             (header, tables, dek)
         };
+        // A `.hwm` left by a deleted earlier store must not make the new one look rolled back,
+        // even if we crash right after creating it: reset the witness first.
+        sh.record_seen(0);
         Backend::create(&sh.path, sh.engine, &header, &tables)?;
         sh.record_seen(header.counter);
         let backend = Backend::open(&sh.path, sh.engine, &|_| Ok(()))?;

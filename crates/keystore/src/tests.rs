@@ -148,7 +148,10 @@ fn init_enforces_password_rule_and_writes_nothing() {
             "password rejected, it needs at least 12 characters (has 8), an upper-case letter, a digit, a special character (e.g. !@#$%^&*()_+)"
         );
         assert!(!path.exists());
+        // A high-water mark left by a deleted earlier store does not block a new one.
+        std::fs::write(dir.path().join("asset.db.hwm"), "mpc-keystore-hwm 1 57\n").unwrap();
         assert!(u.init(PW, &Batch::new()).unwrap().done().is_some());
+        assert!(unseal_pw(&path, engine, PW).is_ok());
         // A second init on an existing file is refused.
         let mut again = uninit(&dir.path().join("other.db"), cfg(engine, 1, 1));
         std::fs::copy(&path, dir.path().join("other.db")).unwrap();
