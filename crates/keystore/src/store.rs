@@ -1,0 +1,1142 @@
+//! The key store: explicit states [`Uninitialized`], [`Sealed`], [`Unsealed`].
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rand_core::{CryptoRngCore, OsRng};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::crypto::{self, KdfParams, Key32, SALT_LEN};
+use crate::engine::{Backend, Engine, Tables, WriteView};
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::header::{FORMAT_VERSION, Header};
+use crate::password::check_password;
+use crate::shamir::{Progress, ShareCollector};
+
+/// Well-known table names used by mpc-node.
+pub mod tables {
+    /// The node's P-256 identity key.
+    pub const NODE_IDENTITY: &str = "node_identity";
+    /// Threshold key shares.
+    pub const KEY_SHARES: &str = "key_shares";
+    /// Presignatures: read only with [`crate::Unsealed::take`] so each is used at most once.
+    pub const PRESIGNATURES: &str = "presignatures";
+    /// Pre-generated safe primes / Paillier material.
+    pub const PRIME_POOL: &str = "prime_pool";
+    /// Other (encrypted) metadata.
+    pub const METADATA: &str = "metadata";
+}
+
+/// Well-known keys of the public (readable while sealed) metadata.
+pub mod public_keys {
+    /// The node id (`"sino" + …`, 248 characters).
+    pub const NODE_ID: &str = "node_id";
+    /// The node's public key (hex DER SPKI).
+    pub const PUBLIC_KEY: &str = "public_key";
+}
+
+/// Internal table of public metadata (plaintext, authenticated under the data key).
+const PUBLIC_TABLE: &str = "__public";
+/// Largest record value.
+pub const MAX_RECORD: usize = 64 << 20;
+
+fn check_table(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with("__")
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadTableName(name.to_owned()))
+    }
+}
+
+/// Delay between failed password attempts: `base · 2^(failures-1)`, capped at `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Delay after the first failure.
+    pub base: Duration,
+    /// Largest delay.
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    /// 0.5 s doubling up to 30 s.
+    fn default() -> Self {
+        Self {
+            base: Duration::from_millis(500),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Backoff {
+    /// Delay after `failures` consecutive failures (0 → none).
+    pub fn delay(&self, failures: u32) -> Duration {
+        if failures == 0 {
+            return Duration::ZERO;
+        }
+        let factor = 1u32
+            .checked_shl(failures.saturating_sub(1).min(31))
+            .unwrap_or(u32::MAX);
+        self.base.saturating_mul(factor).min(self.max)
+    }
+}
+
+/// Rollback witness: where the highest counter seen is remembered.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Witness {
+    /// A small file `<db-file-path>.hwm` beside the store (default).
+    #[default]
+    Sidecar,
+    /// No witness file (backups, tests). Rollback is then only detectable via
+    /// [`StoreConfig::min_counter`].
+    None,
+}
+
+/// How to open a store. `t`, `n`, `engine` come from `[storage]`.
+pub struct StoreConfig {
+    engine: Engine,
+    t: u8,
+    n: u8,
+    kdf: KdfParams,
+    backoff: Backoff,
+    witness: Witness,
+    min_counter: u64,
+    rng: Option<Box<dyn CryptoRngCore + Send>>,
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("engine", &self.engine)
+            .field("t", &self.t)
+            .field("n", &self.n)
+            .field("kdf", &self.kdf)
+            .field("backoff", &self.backoff)
+            .field("witness", &self.witness)
+            .field("min_counter", &self.min_counter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoreConfig {
+    /// Validates `1 <= t <= n <= 255`. Strong KDF defaults, default back-off, sidecar witness.
+    pub fn new(engine: Engine, t: u8, n: u8) -> Result<Self> {
+        if t == 0 {
+            return Err(Error::BadPolicy("t must be at least 1".into()));
+        }
+        if n < t {
+            return Err(Error::BadPolicy(format!("t={t} is greater than n={n}")));
+        }
+        Ok(Self {
+            engine,
+            t,
+            n,
+            kdf: KdfParams::default(),
+            backoff: Backoff::default(),
+            witness: Witness::Sidecar,
+            min_counter: 0,
+            rng: None,
+        })
+    }
+    /// KDF parameters used for `init` and password changes (opening uses the stored ones).
+    pub fn kdf(mut self, kdf: KdfParams) -> Self {
+        self.kdf = kdf;
+        self
+    }
+    /// Back-off between wrong passwords.
+    pub fn backoff(mut self, b: Backoff) -> Self {
+        self.backoff = b;
+        self
+    }
+    /// Rollback witness.
+    pub fn witness(mut self, w: Witness) -> Self {
+        self.witness = w;
+        self
+    }
+    /// An external witness: refuse files whose counter is below `c`.
+    pub fn min_counter(mut self, c: u64) -> Self {
+        self.min_counter = c;
+        self
+    }
+    /// Replaces the OS RNG (deterministic tests and snapshots only).
+    #[doc(hidden)]
+    pub fn rng_for_tests(mut self, rng: Box<dyn CryptoRngCore + Send>) -> Self {
+        self.rng = Some(rng);
+        self
+    }
+}
+
+/// Outcome of a call that may need more shares.
+#[derive(Debug)]
+pub enum Step<T> {
+    /// More shares are needed (t>1).
+    NeedMore(Progress),
+    /// Finished.
+    Done(T),
+}
+
+impl<T> Step<T> {
+    /// The finished value, if any.
+    pub fn done(self) -> Option<T> {
+        match self {
+            Step::Done(t) => Some(t),
+            Step::NeedMore(_) => None,
+        }
+    }
+}
+
+/// Lifecycle state, as reported by `seal-status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// No store file yet.
+    Uninitialized,
+    /// Store exists, data key not in memory.
+    Sealed,
+    /// Data key in memory.
+    Unsealed,
+}
+
+struct Throttle {
+    failures: u32,
+    not_before: Option<Instant>,
+}
+
+struct Shared {
+    path: PathBuf,
+    engine: Engine,
+    t: u8,
+    n: u8,
+    kdf: KdfParams,
+    backoff: Backoff,
+    witness: Witness,
+    min_counter: u64,
+    throttle: Mutex<Throttle>,
+    rng: Mutex<Box<dyn CryptoRngCore + Send>>,
+}
+
+fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    fn witness_path(&self) -> Option<PathBuf> {
+        match self.witness {
+            Witness::Sidecar => Some(fsutil::sibling(&self.path, ".hwm")),
+            Witness::None => None,
+        }
+    }
+
+    fn last_seen(&self) -> Result<u64> {
+        let mut best = self.min_counter;
+        if let Some(p) = self.witness_path() {
+            match std::fs::read_to_string(&p) {
+                Ok(s) => {
+                    let v = s
+                        .strip_prefix("mpc-keystore-hwm 1 ")
+                        .and_then(|r| r.trim().parse::<u64>().ok())
+                        .ok_or_else(|| Error::Corrupt {
+                            path: p.clone(),
+                            detail: "not a high-water-mark file".into(),
+                        })?;
+                    best = best.max(v);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("read", p, e)),
+            }
+        }
+        Ok(best)
+    }
+
+    /// Records `counter` as seen. Failing to do so only weakens rollback detection, so it is
+    /// logged, not returned: the data write itself already succeeded.
+    fn record_seen(&self, counter: u64) {
+        if let Some(p) = self.witness_path() {
+            let body = format!("mpc-keystore-hwm 1 {counter}\n");
+            if let Err(e) = fsutil::atomic_write(&p, body.as_bytes()) {
+                tracing::error!(path = %p.display(), error = %e, "could not update rollback high-water mark");
+            }
+        }
+    }
+
+    fn check_rollback(&self, h: &Header) -> Result<()> {
+        let last = self.last_seen()?;
+        if h.counter < last {
+            return Err(Error::Rollback {
+                found: h.counter,
+                last_seen: last,
+            });
+        }
+        Ok(())
+    }
+
+    fn throttle_check(&self) -> Result<()> {
+        let th = lock(&self.throttle);
+        if let Some(nb) = th.not_before {
+            let now = Instant::now();
+            if now < nb {
+                return Err(Error::RetryLater {
+                    retry_after: nb - now,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn fail(&self, what: &'static str) -> Error {
+        let mut th = lock(&self.throttle);
+        th.failures = th.failures.saturating_add(1);
+        let d = self.backoff.delay(th.failures);
+        th.not_before = Some(Instant::now() + d);
+        tracing::warn!(
+            path = %self.path.display(),
+            attempt = what,
+            failures = th.failures,
+            retry_after_ms = d.as_millis() as u64,
+            "wrong password or share set; nothing written"
+        );
+        Error::WrongPassword {
+            failures: th.failures,
+            retry_after: d,
+        }
+    }
+
+    fn succeed(&self) {
+        let mut th = lock(&self.throttle);
+        th.failures = 0;
+        th.not_before = None;
+    }
+
+    fn random_salt(&self) -> [u8; SALT_LEN] {
+        let mut s = [0u8; SALT_LEN];
+        lock(&self.rng).fill_bytes(&mut s);
+        s
+    }
+}
+
+/// Collects a t=1 password or t>1 shares into the password secret.
+struct Input {
+    t: u8,
+    shares: Option<ShareCollector>,
+}
+
+impl Input {
+    fn new(t: u8) -> Self {
+        Self { t, shares: None }
+    }
+
+    fn progress(&self) -> Progress {
+        match &self.shares {
+            Some(c) => c.progress(),
+            None => Progress {
+                have: 0,
+                need: self.t,
+            },
+        }
+    }
+
+    fn reset(&mut self) {
+        if let Some(c) = self.shares.as_mut() {
+            c.reset();
+        }
+    }
+
+    /// `enforce_rule`: apply the t=1 complexity rule (new passwords only).
+    fn feed(&mut self, bkey: &str, enforce_rule: bool) -> Result<Step<Zeroizing<Vec<u8>>>> {
+        if self.t == 1 {
+            if enforce_rule {
+                check_password(bkey)?;
+            }
+            return Ok(Step::Done(Zeroizing::new(bkey.as_bytes().to_vec())));
+        }
+        let c = match self.shares.as_mut() {
+            Some(c) => c,
+            None => self.shares.insert(ShareCollector::new(self.t)?),
+        };
+        let p = c.add(bkey)?;
+        if p.have < p.need {
+            return Ok(Step::NeedMore(p));
+        }
+        let secret = c.combine()?;
+        if secret.len() < 12 {
+            return Err(Error::SecretTooShort(secret.len()));
+        }
+        Ok(Step::Done(secret))
+    }
+}
+
+/// Entry point.
+pub struct KeyStore;
+
+/// What [`KeyStore::open`] found.
+pub enum Opened {
+    /// No file yet: call [`Uninitialized::init`].
+    Uninitialized(Uninitialized),
+    /// An existing store: call [`Sealed::unseal`].
+    Sealed(Sealed),
+}
+
+impl KeyStore {
+    /// Opens the store at `path`. Creates nothing: a missing file means uninitialized; a missing
+    /// directory is an error. Checks magic, format version, header checksum, engine, t/n and the
+    /// rollback witness, and never modifies the file.
+    pub fn open(path: impl AsRef<Path>, cfg: StoreConfig) -> Result<Opened> {
+        let path = path.as_ref().to_owned();
+        fsutil::parent_dir(&path)?;
+        let shared = Arc::new(Shared {
+            path: path.clone(),
+            engine: cfg.engine,
+            t: cfg.t,
+            n: cfg.n,
+            kdf: cfg.kdf,
+            backoff: cfg.backoff,
+            witness: cfg.witness,
+            min_counter: cfg.min_counter,
+            throttle: Mutex::new(Throttle {
+                failures: 0,
+                not_before: None,
+            }),
+            rng: Mutex::new(cfg.rng.unwrap_or_else(|| Box::new(OsRng))),
+        });
+        if !path.exists() {
+            return Ok(Opened::Uninitialized(Uninitialized {
+                input: Input::new(shared.t),
+                shared,
+            }));
+        }
+        let precheck = |header: &Header| {
+            if header.t != shared.t || header.n != shared.n {
+                return Err(Error::PolicyMismatch {
+                    file_t: header.t,
+                    file_n: header.n,
+                    cfg_t: shared.t,
+                    cfg_n: shared.n,
+                });
+            }
+            shared.check_rollback(header)
+        };
+        let backend = Backend::open(&path, shared.engine, &precheck)?;
+        ensure_private(&path)?;
+        Ok(Opened::Sealed(Sealed {
+            input: Input::new(shared.t),
+            shared,
+            backend: Arc::new(backend),
+        }))
+    }
+}
+
+fn ensure_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|e| Error::io("stat", path, e))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::io("chmod 0600", path, e))?;
+    }
+    Ok(())
+}
+
+/// A record batch applied in one atomic write.
+#[derive(Default)]
+pub struct Batch {
+    ops: Vec<Op>,
+}
+
+enum Op {
+    Put {
+        table: String,
+        key: Vec<u8>,
+        value: Zeroizing<Vec<u8>>,
+    },
+    Delete {
+        table: String,
+        key: Vec<u8>,
+    },
+    PutPublic {
+        key: String,
+        value: Vec<u8>,
+    },
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Adds an encrypted put.
+    pub fn put(&mut self, table: &str, key: &[u8], value: &[u8]) -> &mut Self {
+        self.ops.push(Op::Put {
+            table: table.to_owned(),
+            key: key.to_vec(),
+            value: Zeroizing::new(value.to_vec()),
+        });
+        self
+    }
+    /// Adds a delete.
+    pub fn delete(&mut self, table: &str, key: &[u8]) -> &mut Self {
+        self.ops.push(Op::Delete {
+            table: table.to_owned(),
+            key: key.to_vec(),
+        });
+        self
+    }
+    /// Adds a public metadata put (readable while sealed, authenticated when unsealed).
+    pub fn put_public(&mut self, key: &str, value: &[u8]) -> &mut Self {
+        self.ops.push(Op::PutPublic {
+            key: key.to_owned(),
+            value: value.to_vec(),
+        });
+        self
+    }
+    /// Number of operations.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    fn validate(&self) -> Result<()> {
+        for op in &self.ops {
+            match op {
+                Op::Put { table, value, .. } => {
+                    check_table(table)?;
+                    if value.len() > MAX_RECORD {
+                        return Err(Error::RecordTooLarge(value.len()));
+                    }
+                }
+                Op::Delete { table, .. } => check_table(table)?,
+                Op::PutPublic { value, .. } => {
+                    if value.len() > MAX_RECORD {
+                        return Err(Error::RecordTooLarge(value.len()));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Seals every value and writes it through `v`.
+    fn apply_to(
+        &self,
+        v: &mut dyn WriteView,
+        dek: &Key32,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<()> {
+        for op in &self.ops {
+            match op {
+                Op::Put { table, key, value } => {
+                    let blob =
+                        dek.seal(rng, value, &crypto::record_aad(FORMAT_VERSION, table, key))?;
+                    v.put(table, key, &blob)?;
+                }
+                Op::Delete { table, key } => {
+                    v.remove(table, key)?;
+                }
+                Op::PutPublic { key, value } => {
+                    v.put(
+                        PUBLIC_TABLE,
+                        key.as_bytes(),
+                        &seal_public(dek, rng, key.as_bytes(), value)?,
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_to_tables(
+        &self,
+        t: &mut Tables,
+        dek: &Key32,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<()> {
+        struct Mem<'a>(&'a mut Tables);
+        impl WriteView for Mem<'_> {
+            fn header(&mut self) -> Result<Header> {
+                Err(Error::Crypto("no header in memory view"))
+            }
+            fn set_header(&mut self, _: &Header) -> Result<()> {
+                Ok(())
+            }
+            fn put(&mut self, table: &str, key: &[u8], value: &[u8]) -> Result<()> {
+                self.0
+                    .entry(table.to_owned())
+                    .or_default()
+                    .insert(key.to_vec(), value.to_vec());
+                Ok(())
+            }
+            fn remove(&mut self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+                Ok(self.0.get_mut(table).and_then(|t| t.remove(key)))
+            }
+        }
+        self.apply_to(&mut Mem(t), dek, rng)
+    }
+}
+
+fn seal_public(
+    dek: &Key32,
+    rng: &mut dyn CryptoRngCore,
+    key: &[u8],
+    value: &[u8],
+) -> Result<Vec<u8>> {
+    // Stored as nonce ‖ tag ‖ value: the tag authenticates (key, value) under the data key.
+    let tag = dek.seal(rng, &[], &crypto::public_aad(FORMAT_VERSION, key, value))?;
+    let mut out = tag;
+    out.extend_from_slice(value);
+    Ok(out)
+}
+
+const PUBLIC_PREFIX: usize = crypto::NONCE_LEN + crypto::TAG_LEN;
+
+/// State `uninitialized`: no store file exists yet.
+pub struct Uninitialized {
+    shared: Arc<Shared>,
+    input: Input,
+}
+
+impl Uninitialized {
+    /// Always [`State::Uninitialized`].
+    pub fn state(&self) -> State {
+        State::Uninitialized
+    }
+
+    /// Shares received so far (t>1).
+    pub fn progress(&self) -> Progress {
+        self.input.progress()
+    }
+
+    /// Drops shares received so far.
+    pub fn reset_progress(&mut self) {
+        self.input.reset();
+    }
+
+    /// `init`: t=1 takes the password (complexity rule enforced); t>1 takes one share per call.
+    /// When complete, creates the store with a fresh random data key and `initial` records in one
+    /// atomic step (the file appears complete or not at all) and returns it unsealed.
+    pub fn init(&mut self, bkey: &str, initial: &Batch) -> Result<Step<Unsealed>> {
+        initial.validate()?;
+        let secret = match self.input.feed(bkey, true)? {
+            Step::NeedMore(p) => return Ok(Step::NeedMore(p)),
+            Step::Done(s) => s,
+        };
+        let sh = &self.shared;
+        if sh.path.exists() {
+            return Err(Error::AlreadyExists(sh.path.clone()));
+        }
+        let salt = sh.random_salt();
+        let kek = crypto::derive_kek(&secret, &salt, &sh.kdf)?;
+        let (header, tables, dek) = {
+            let mut rng = lock(&sh.rng);
+            let dek = Key32::random(&mut **rng);
+            let header = Header::new(
+                sh.engine.as_str(),
+                sh.t,
+                sh.n,
+                sh.kdf,
+                &kek,
+                &salt,
+                &dek,
+                &mut **rng,
+            )?;
+            let mut tables = Tables::new();
+            initial.apply_to_tables(&mut tables, &dek, &mut **rng)?;
+            (header, tables, dek)
+        };
+        // A `.hwm` left by a deleted earlier store must not make the new one look rolled back,
+        // even if we crash right after creating it: reset the witness first.
+        sh.record_seen(0);
+        Backend::create(&sh.path, sh.engine, &header, &tables)?;
+        sh.record_seen(header.counter);
+        let backend = Backend::open(&sh.path, sh.engine, &|_| Ok(()))?;
+        tracing::info!(path = %sh.path.display(), engine = %sh.engine, t = sh.t, n = sh.n, "key store initialised");
+        Ok(Step::Done(Unsealed {
+            shared: self.shared.clone(),
+            backend: Arc::new(backend),
+            dek,
+            change: Change::None,
+        }))
+    }
+}
+
+/// Facts about a store that are not secret.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoreInfo {
+    /// Engine.
+    pub engine: Engine,
+    /// Format version of the file.
+    pub format_version: u32,
+    /// Write counter.
+    pub counter: u64,
+    /// Threshold.
+    pub t: u8,
+    /// Number of shares.
+    pub n: u8,
+    /// Argon2id parameters in force.
+    pub kdf: KdfParams,
+}
+
+fn info_of(h: &Header, engine: Engine) -> StoreInfo {
+    StoreInfo {
+        engine,
+        format_version: h.format_version,
+        counter: h.counter,
+        t: h.t,
+        n: h.n,
+        kdf: h.kdf.params,
+    }
+}
+
+/// State `sealed`: the file is open, the data key is not in memory. Nothing secret can be read.
+pub struct Sealed {
+    shared: Arc<Shared>,
+    backend: Arc<Backend>,
+    input: Input,
+}
+
+fn unlock(shared: &Shared, h: &Header, secret: &[u8], what: &'static str) -> Result<Key32> {
+    let salt = h.salt()?;
+    let kek = crypto::derive_kek(secret, &salt, &h.kdf.params)?;
+    match h.unwrap_dek(&kek)? {
+        Some(dek) => {
+            h.verify_counter(&dek)?;
+            Ok(dek)
+        }
+        None => Err(shared.fail(what)),
+    }
+}
+
+impl Sealed {
+    /// Always [`State::Sealed`].
+    pub fn state(&self) -> State {
+        State::Sealed
+    }
+
+    /// Shares received so far (t>1).
+    pub fn progress(&self) -> Progress {
+        self.input.progress()
+    }
+
+    /// Drops shares received so far.
+    pub fn reset_progress(&mut self) {
+        self.input.reset();
+    }
+
+    /// Non-secret facts from the header.
+    pub fn info(&self) -> Result<StoreInfo> {
+        Ok(info_of(&self.backend.header()?, self.shared.engine))
+    }
+
+    /// Public metadata (node id, public key), **not yet authenticated**: readable while sealed
+    /// for `seal-status`. [`Unsealed::get_public`] verifies it.
+    pub fn get_public_unverified(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .backend
+            .get(PUBLIC_TABLE, key.as_bytes())?
+            .and_then(|b| b.get(PUBLIC_PREFIX..).map(<[u8]>::to_vec)))
+    }
+
+    /// `unseal`: t=1 takes the password, t>1 one share per call. A wrong password or share set
+    /// is detected by the AEAD check of the wrapped data key, counted, logged without the secret,
+    /// and answered with [`Error::WrongPassword`] carrying the delay before the next attempt;
+    /// attempts before that delay get [`Error::RetryLater`] and are not evaluated. Nothing is
+    /// written either way.
+    pub fn unseal(&mut self, bkey: &str) -> Result<Step<Unsealed>> {
+        self.shared.throttle_check()?;
+        let secret = match self.input.feed(bkey, false)? {
+            Step::NeedMore(p) => return Ok(Step::NeedMore(p)),
+            Step::Done(s) => s,
+        };
+        let h = self.backend.header()?;
+        self.shared.check_rollback(&h)?;
+        let dek = unlock(&self.shared, &h, &secret, "unseal")?;
+        self.shared.succeed();
+        tracing::info!(path = %self.shared.path.display(), "key store unsealed");
+        Ok(Step::Done(Unsealed {
+            shared: self.shared.clone(),
+            backend: self.backend.clone(),
+            dek,
+            change: Change::None,
+        }))
+    }
+}
+
+enum Change {
+    None,
+    /// Collecting current shares (t>1).
+    CollectingCurrent(Input),
+    /// Current password verified (re-bkey-init); holds its secret to refuse reusing it.
+    Verified {
+        current: Zeroizing<Vec<u8>>,
+        new_input: Input,
+    },
+}
+
+/// State `unsealed`: the only handle that reads or writes secret records.
+pub struct Unsealed {
+    shared: Arc<Shared>,
+    backend: Arc<Backend>,
+    dek: Key32,
+    change: Change,
+}
+
+/// What a backup contains.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BackupInfo {
+    /// Counter of the copied state.
+    pub counter: u64,
+    /// Records per table (public metadata under `"public"`).
+    pub tables: std::collections::BTreeMap<String, u64>,
+}
+
+impl Unsealed {
+    /// Always [`State::Unsealed`].
+    pub fn state(&self) -> State {
+        State::Unsealed
+    }
+
+    /// Drops the data key (zeroized) and returns to sealed.
+    pub fn seal(self) -> Sealed {
+        tracing::info!(path = %self.shared.path.display(), "key store sealed");
+        Sealed {
+            input: Input::new(self.shared.t),
+            shared: self.shared.clone(),
+            backend: self.backend.clone(),
+        }
+    }
+
+    /// Non-secret facts from the header.
+    pub fn info(&self) -> Result<StoreInfo> {
+        Ok(info_of(&self.backend.header()?, self.shared.engine))
+    }
+
+    fn open_record(&self, table: &str, key: &[u8], blob: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        self.dek
+            .open(blob, &crypto::record_aad(FORMAT_VERSION, table, key))
+            .ok_or_else(|| Error::RecordCorrupt {
+                table: table.to_owned(),
+                key: hex::encode(key),
+            })
+    }
+
+    /// Runs `f` in one atomic write that also advances the authenticated counter.
+    fn write<R>(
+        &self,
+        f: impl FnOnce(&mut dyn WriteView, &mut dyn CryptoRngCore) -> Result<R>,
+    ) -> Result<R> {
+        let mut rng = lock(&self.shared.rng);
+        let (r, counter) = self.backend.write(|v| {
+            let r = f(v, &mut **rng)?;
+            let mut h = v.header()?;
+            let next = h
+                .counter
+                .checked_add(1)
+                .ok_or(Error::Crypto("counter overflow"))?;
+            h.set_counter(next, &self.dek, &mut **rng)?;
+            v.set_header(&h)?;
+            Ok((r, next))
+        })?;
+        drop(rng);
+        self.shared.record_seen(counter);
+        Ok(r)
+    }
+
+    /// Reads and decrypts a record.
+    pub fn get(&self, table: &str, key: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        check_table(table)?;
+        match self.backend.get(table, key)? {
+            Some(b) => Ok(Some(self.open_record(table, key, &b)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Encrypts and stores a record (one atomic write).
+    pub fn put(&self, table: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        let mut b = Batch::new();
+        b.put(table, key, value);
+        self.apply(&b)
+    }
+
+    /// Deletes a record; returns whether it existed.
+    pub fn delete(&self, table: &str, key: &[u8]) -> Result<bool> {
+        check_table(table)?;
+        self.write(|v, _| Ok(v.remove(table, key)?.is_some()))
+    }
+
+    /// Reads, decrypts and deletes a record in one transaction: a record is returned by `take` at
+    /// most once, across crashes. If it fails authentication nothing is deleted.
+    pub fn take(&self, table: &str, key: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        check_table(table)?;
+        self.write(|v, _| match v.remove(table, key)? {
+            Some(b) => Ok(Some(self.open_record(table, key, &b)?)),
+            None => Ok(None),
+        })
+    }
+
+    /// Keys of a table, sorted.
+    pub fn list_keys(&self, table: &str) -> Result<Vec<Vec<u8>>> {
+        check_table(table)?;
+        self.backend.list_keys(table)
+    }
+
+    /// Number of records in a table.
+    pub fn count(&self, table: &str) -> Result<u64> {
+        check_table(table)?;
+        self.backend.count(table)
+    }
+
+    /// Applies a batch atomically.
+    pub fn apply(&self, batch: &Batch) -> Result<()> {
+        batch.validate()?;
+        self.write(|v, rng| batch.apply_to(v, &self.dek, rng))
+    }
+
+    /// Stores public metadata (readable while sealed).
+    pub fn put_public(&self, key: &str, value: &[u8]) -> Result<()> {
+        let mut b = Batch::new();
+        b.put_public(key, value);
+        self.apply(&b)
+    }
+
+    /// Reads public metadata and verifies its tag.
+    pub fn get_public(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let Some(blob) = self.backend.get(PUBLIC_TABLE, key.as_bytes())? else {
+            return Ok(None);
+        };
+        let corrupt = || Error::RecordCorrupt {
+            table: "public".into(),
+            key: hex::encode(key),
+        };
+        if blob.len() < PUBLIC_PREFIX {
+            return Err(corrupt());
+        }
+        let (tag, value) = blob.split_at(PUBLIC_PREFIX);
+        match self.dek.open(
+            tag,
+            &crypto::public_aad(FORMAT_VERSION, key.as_bytes(), value),
+        ) {
+            Some(pt) if pt.is_empty() => Ok(Some(value.to_vec())),
+            _ => Err(corrupt()),
+        }
+    }
+
+    /// `re-bkey-init`: checks the current password (t=1) or collects t current shares (t>1) and
+    /// holds it for [`Unsealed::change_password`]. Wrong ones are throttled like unseal.
+    pub fn begin_password_change(&mut self, current: &str) -> Result<Step<()>> {
+        self.shared.throttle_check()?;
+        let mut input = match std::mem::replace(&mut self.change, Change::None) {
+            Change::CollectingCurrent(i) => i,
+            _ => Input::new(self.shared.t),
+        };
+        let secret = match input.feed(current, false) {
+            Ok(Step::Done(s)) => s,
+            Ok(Step::NeedMore(p)) => {
+                self.change = Change::CollectingCurrent(input);
+                return Ok(Step::NeedMore(p));
+            }
+            Err(e) => {
+                self.change = Change::CollectingCurrent(input);
+                return Err(e);
+            }
+        };
+        let h = self.backend.header()?;
+        unlock(&self.shared, &h, &secret, "re-bkey-init")?;
+        self.shared.succeed();
+        self.change = Change::Verified {
+            current: secret,
+            new_input: Input::new(self.shared.t),
+        };
+        Ok(Step::Done(()))
+    }
+
+    /// `re-bkey`: takes the new password (rule enforced) or one new share per call (t>1). When
+    /// complete, re-wraps the data key under the new password in ONE atomic write (records are not
+    /// re-encrypted). A crash at any point leaves either the old or the new password working.
+    pub fn change_password(&mut self, new: &str) -> Result<Step<()>> {
+        let Change::Verified { current, new_input } = &mut self.change else {
+            return Err(Error::ChangeNotStarted);
+        };
+        let secret = match new_input.feed(new, true)? {
+            Step::NeedMore(p) => return Ok(Step::NeedMore(p)),
+            Step::Done(s) => s,
+        };
+        if bool::from(secret.as_slice().ct_eq(current.as_slice())) {
+            return Err(Error::SamePassword);
+        }
+        let salt = self.shared.random_salt();
+        let params = self.shared.kdf;
+        let kek = crypto::derive_kek(&secret, &salt, &params)?;
+        self.write(|v, rng| {
+            let mut h = v.header()?;
+            h.rewrap(&kek, &salt, params, &self.dek, rng)?;
+            v.set_header(&h)
+        })?;
+        self.change = Change::None;
+        tracing::info!(path = %self.shared.path.display(), "password changed (data key re-wrapped)");
+        Ok(Step::Done(()))
+    }
+
+    /// Abandons a password change in progress.
+    pub fn cancel_password_change(&mut self) {
+        self.change = Change::None;
+    }
+
+    /// Writes a consistent copy of the whole store (same engine, same password) to `path`, which
+    /// must not exist. For `bolt` the copy is taken from one read transaction while writers go on;
+    /// for `sgx` under the store's lock. The copy is built beside `path` and renamed into place.
+    pub fn backup_to(&self, path: impl AsRef<Path>) -> Result<BackupInfo> {
+        let path = path.as_ref();
+        fsutil::parent_dir(path)?;
+        let (header, tables) = self.backend.dump()?;
+        Backend::create(path, self.shared.engine, &header, &tables)?;
+        Ok(BackupInfo {
+            counter: header.counter,
+            tables: table_counts(&tables),
+        })
+    }
+}
+
+fn table_counts(tables: &Tables) -> std::collections::BTreeMap<String, u64> {
+    tables
+        .iter()
+        .map(|(k, v)| {
+            (
+                if k == PUBLIC_TABLE {
+                    "public".to_owned()
+                } else {
+                    k.clone()
+                },
+                v.len() as u64,
+            )
+        })
+        .collect()
+}
+
+/// Result of [`inspect`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InspectReport {
+    /// Non-secret header facts.
+    pub info: StoreInfo,
+    /// The node id stored as public metadata, authenticated, if present.
+    pub node_id: Option<String>,
+    /// Records per table (public metadata under `"public"`).
+    pub tables: std::collections::BTreeMap<String, u64>,
+    /// Every secret record decrypted successfully.
+    pub all_records_authentic: bool,
+}
+
+/// Opens a store or backup without a node (`verify-backup`): sniffs the engine, reads t from the
+/// header, unseals with `bkeys` (one password, or t shares), then authenticates every record.
+/// Never writes; no witness is consulted.
+pub fn inspect(path: impl AsRef<Path>, bkeys: &[&str]) -> Result<InspectReport> {
+    let path = path.as_ref();
+    fsutil::parent_dir(path)?;
+    if !path.exists() {
+        return Err(Error::io(
+            "open",
+            path,
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        ));
+    }
+    let engine = crate::engine::sniff(path)?;
+    let backend = Backend::open(path, engine, &|_| Ok(()))?;
+    let (header, tables) = backend.dump()?;
+    drop(backend);
+    let cfg = StoreConfig::new(engine, header.t, header.n)?
+        .witness(Witness::None)
+        .backoff(Backoff {
+            base: Duration::ZERO,
+            max: Duration::ZERO,
+        });
+    let Opened::Sealed(mut sealed) = KeyStore::open(path, cfg)? else {
+        return Err(Error::io(
+            "open",
+            path,
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        ));
+    };
+    let mut unsealed = None;
+    for k in bkeys {
+        if let Step::Done(u) = sealed.unseal(k)? {
+            unsealed = Some(u);
+            break;
+        }
+    }
+    let Some(u) = unsealed else {
+        return Err(Error::Share(crate::shamir::ShareError::NotEnoughShares(
+            bkeys.len(),
+        )));
+    };
+    let mut ok = true;
+    for (table, recs) in &tables {
+        if table == PUBLIC_TABLE {
+            for k in recs.keys() {
+                let key = String::from_utf8_lossy(k);
+                ok &= u.get_public(&key).is_ok();
+            }
+        } else {
+            for (k, v) in recs {
+                ok &= u.open_record(table, k, v).is_ok();
+            }
+        }
+    }
+    let node_id = u
+        .get_public(public_keys::NODE_ID)?
+        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    Ok(InspectReport {
+        info: info_of(&header, engine),
+        node_id,
+        tables: table_counts(&tables),
+        all_records_authentic: ok,
+    })
+}
+
+impl std::fmt::Debug for Uninitialized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Uninitialized")
+            .field("path", &self.shared.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealed")
+            .field("path", &self.shared.path)
+            .field("progress", &self.input.progress())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Unsealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unsealed")
+            .field("path", &self.shared.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Opened::Uninitialized(u) => u.fmt(f),
+            Opened::Sealed(s) => s.fmt(f),
+        }
+    }
+}
+
+impl std::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("ops", &self.ops.len())
+            .finish()
+    }
+}
