@@ -26,6 +26,7 @@ use crate::party::{Committee, PartyId};
 use crate::path::DerivationPath;
 use crate::primes::SecretPrimes;
 use crate::session::{Driver, DriverStep, RawOut, RoundKinds, Session, SmDriver, library_result};
+use crate::share::CommitteeShare;
 
 type CoreShare = cggmp24::IncompleteKeyShare<Secp256k1>;
 type AuxInfo = cggmp24::key_share::AuxInfo<SecurityLevel>;
@@ -34,56 +35,45 @@ type KeyShare = cggmp24::KeyShare<Secp256k1, SecurityLevel>;
 /// One party's secret share of a secp256k1 key, with the key's public data and chain code.
 /// Serves ECDSA, BIP340 and Taproot signing.
 #[derive(Clone, Serialize, Deserialize)]
-pub struct EcdsaCoreShare {
-    committee: Committee,
-    share: CoreShare,
-}
+#[serde(transparent)]
+pub struct EcdsaCoreShare(CommitteeShare<Secp256k1>);
 
 impl EcdsaCoreShare {
     const FORMAT: &'static str = "mpc-tss/secp256k1-core-share";
-    const VERSION: u32 = 1;
 
     /// Versioned bytes for the sealed store.
     pub fn to_stored_bytes(&self) -> Vec<u8> {
-        codec::to_stored(Self::FORMAT, Self::VERSION, self)
+        self.0.to_stored(Self::FORMAT)
     }
 
     /// Reads [`to_stored_bytes`](Self::to_stored_bytes) output, validating the share.
     pub fn from_stored_bytes(b: &[u8]) -> Result<Self, InputError> {
-        let s: Self = codec::from_stored(Self::FORMAT, Self::VERSION, b)?;
-        if s.share.n() != s.committee.n() {
-            return Err(InputError::Stored {
-                what: Self::FORMAT,
-                reason: "share and committee sizes differ".into(),
-            });
-        }
-        Ok(s)
+        CommitteeShare::from_stored(Self::FORMAT, b).map(EcdsaCoreShare)
     }
 
     /// The parties sharing the key.
     pub fn committee(&self) -> &Committee {
-        &self.committee
+        &self.0.committee
     }
 
     /// This party.
     pub fn party(&self) -> PartyId {
-        // i < n is guaranteed by the library's validation of the share
-        self.committee.parties()[usize::from(self.share.i)]
+        self.0.party()
     }
 
     /// Signers needed.
     pub fn threshold(&self) -> u16 {
-        self.share.min_signers()
+        self.0.threshold()
     }
 
     /// The root public key, 33-byte compressed SEC1.
     pub fn public_key(&self) -> [u8; 33] {
-        compressed(&self.share.shared_public_key)
+        compressed(&self.0.share.shared_public_key)
     }
 
     /// The chain code from key generation.
     pub fn chain_code(&self) -> Option<[u8; 32]> {
-        self.share.chain_code
+        self.0.chain_code()
     }
 
     /// The child public key at `path` (BIP32 CKDpub), 33-byte compressed.
@@ -95,18 +85,11 @@ impl EcdsaCoreShare {
         &self,
         path: &DerivationPath,
     ) -> Result<Point<Secp256k1>, InputError> {
-        if path.is_root() {
-            return Ok(*self.share.shared_public_key);
-        }
-        let child = self
-            .share
-            .derive_child_public_key::<hd_wallet::Slip10, _>(path.indices().iter().copied())
-            .map_err(|e| InputError::BadPath(format!("{e:?}")))?;
-        Ok(child.public_key)
+        self.0.child_point::<hd_wallet::Slip10>(path)
     }
 
     pub(crate) fn inner(&self) -> &CoreShare {
-        &self.share
+        &self.0.share
     }
 }
 
@@ -188,13 +171,13 @@ pub struct EcdsaKeyShare {
 impl EcdsaKeyShare {
     /// Combines the two, checking they belong to the same party and committee.
     pub fn new(core: EcdsaCoreShare, aux: EcdsaAuxInfo) -> Result<Self, InputError> {
-        if core.committee != aux.committee || core.party() != aux.party {
+        if core.committee() != &aux.committee || core.party() != aux.party {
             return Err(InputError::KeyShare(
                 "aux info belongs to another party or committee".into(),
             ));
         }
         let aux_fingerprint = aux.fingerprint();
-        let share = cggmp24::KeyShare::from_parts((core.share.clone(), aux.aux))
+        let share = cggmp24::KeyShare::from_parts((core.0.share.clone(), aux.aux))
             .map_err(|e| InputError::KeyShare(format!("{e}")))?;
         Ok(EcdsaKeyShare {
             core,
@@ -409,10 +392,10 @@ pub fn keygen(
         KEYGEN_ROUNDS,
         move |out, ps: &[PartyId]| {
             let share = library_result(out, ps)?;
-            Ok(EcdsaCoreShare {
+            Ok(EcdsaCoreShare(CommitteeShare {
                 committee: committee_out,
                 share,
-            })
+            }))
         },
     );
     Ok(Session::new(
@@ -476,7 +459,7 @@ pub fn sign(
 ) -> Result<Session<EcdsaSignature>, InputError> {
     let core = &share.core;
     let me = core.party();
-    let (sorted, idx, i) = signers_and_me(&core.committee, core.threshold(), me, signers)?;
+    let (sorted, idx, i) = signers_and_me(core.committee(), core.threshold(), me, signers)?;
     let child = core.child_point(path)?;
     let digest = input.digest();
     let key_share = share.share.clone();
@@ -620,7 +603,7 @@ pub fn presign(
 ) -> Result<Session<EcdsaPresignature>, InputError> {
     let core = &share.core;
     let me = core.party();
-    let (sorted, idx, i) = signers_and_me(&core.committee, core.threshold(), me, signers)?;
+    let (sorted, idx, i) = signers_and_me(core.committee(), core.threshold(), me, signers)?;
     let child_public_key = compressed(&core.child_point(path)?);
     let key_share = share.share.clone();
     let path_in = path.clone();

@@ -12,13 +12,13 @@ use givre::generic_ec::{NonZero, Point, curves};
 use serde::{Deserialize, Serialize};
 
 use crate::bip340::Bip340;
-use crate::codec;
 use crate::ecdsa::{EcdsaCoreShare, signers_and_me};
 use crate::envelope::{ExecutionId, ProtocolKind};
 use crate::error::{InputError, SessionError};
 use crate::party::{Committee, PartyId};
 use crate::path::DerivationPath;
 use crate::session::{RoundKinds, Session, SmDriver, library_result};
+use crate::share::CommitteeShare;
 
 const KEYGEN_ROUNDS: RoundKinds = RoundKinds {
     broadcast: &[0, 1, 3, 4],
@@ -29,71 +29,54 @@ const SIGN_ROUNDS: RoundKinds = RoundKinds {
     p2p: &[],
 };
 
-type EdShare = givre::KeyShare<curves::Ed25519>;
-
 /// One party's share of an ed25519 key, with the chain code.
 #[derive(Clone, Serialize, Deserialize)]
-pub struct EddsaKeyShare {
-    committee: Committee,
-    share: EdShare,
-}
+#[serde(transparent)]
+pub struct EddsaKeyShare(CommitteeShare<curves::Ed25519>);
 
 impl EddsaKeyShare {
     const FORMAT: &'static str = "mpc-tss/ed25519-share";
-    const VERSION: u32 = 1;
 
     /// Versioned bytes for the sealed store.
     pub fn to_stored_bytes(&self) -> Vec<u8> {
-        codec::to_stored(Self::FORMAT, Self::VERSION, self)
+        self.0.to_stored(Self::FORMAT)
     }
 
     /// Reads [`to_stored_bytes`](Self::to_stored_bytes) output.
     pub fn from_stored_bytes(b: &[u8]) -> Result<Self, InputError> {
-        let s: Self = codec::from_stored(Self::FORMAT, Self::VERSION, b)?;
-        if s.share.n() != s.committee.n() {
-            return Err(InputError::Stored {
-                what: Self::FORMAT,
-                reason: "share and committee sizes differ".into(),
-            });
-        }
-        Ok(s)
+        CommitteeShare::from_stored(Self::FORMAT, b).map(EddsaKeyShare)
     }
 
     /// The parties sharing the key.
     pub fn committee(&self) -> &Committee {
-        &self.committee
+        &self.0.committee
     }
 
     /// This party.
     pub fn party(&self) -> PartyId {
-        self.committee.parties()[usize::from(self.share.i)]
+        self.0.party()
     }
 
     /// Signers needed.
     pub fn threshold(&self) -> u16 {
-        self.share.min_signers()
+        self.0.threshold()
     }
 
     /// The root public key (32-byte ed25519 encoding).
     pub fn public_key(&self) -> [u8; 32] {
-        ed_bytes(&self.share.shared_public_key)
+        ed_bytes(&self.0.share.shared_public_key)
     }
 
     /// The chain code.
     pub fn chain_code(&self) -> Option<[u8; 32]> {
-        self.share.chain_code
+        self.0.chain_code()
     }
 
     /// Child public key at `path` (`hd_wallet::Edwards`).
     pub fn derive_public_key(&self, path: &DerivationPath) -> Result<[u8; 32], InputError> {
-        if path.is_root() {
-            return Ok(self.public_key());
-        }
-        let child = self
-            .share
-            .derive_child_public_key::<givre::hd_wallet::Edwards, _>(path.indices().iter().copied())
-            .map_err(|e| InputError::BadPath(format!("{e:?}")))?;
-        Ok(ed_bytes(&child.public_key))
+        Ok(ed_bytes(
+            &self.0.child_point::<givre::hd_wallet::Edwards>(path)?,
+        ))
     }
 }
 
@@ -166,10 +149,10 @@ pub fn eddsa_keygen(
         KEYGEN_ROUNDS,
         move |out, ps: &[PartyId]| {
             let share = library_result(out, ps)?;
-            Ok(EddsaKeyShare {
+            Ok(EddsaKeyShare(CommitteeShare {
                 committee: committee_out,
                 share,
-            })
+            }))
         },
     );
     Ok(Session::new(
@@ -241,9 +224,9 @@ pub fn eddsa_sign(
     frost_sign::<Ed25519>(
         ProtocolKind::EddsaSign,
         eid,
-        &share.committee,
+        share.committee(),
         share.party(),
-        share.share.clone(),
+        share.0.share.clone(),
         signers,
         path,
         message.to_vec(),

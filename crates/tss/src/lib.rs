@@ -39,6 +39,7 @@ pub mod party;
 pub mod path;
 pub mod primes;
 pub mod session;
+mod share;
 pub mod sim;
 
 pub use envelope::{Envelope, ExecutionId, ProtocolKind};
