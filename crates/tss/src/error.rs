@@ -204,9 +204,10 @@ impl SessionError {
         participants: &[PartyId],
     ) -> SessionError {
         let debug = format!("{err:?}");
-        let peer_fault = ["Aborted", "NotReliable", "InvalidSig", "Mismatched"]
-            .iter()
-            .any(|k| debug.contains(k));
+        // cggmp24 wraps every peer-caused failure in an `Aborted` reason (invalid proofs,
+        // unreliable broadcast, mismatched Delta); givre reports a signature that fails to
+        // aggregate as `InvalidSig`. Everything else is a local failure or bad arguments.
+        let peer_fault = ["Aborted", "InvalidSig"].iter().any(|k| debug.contains(k));
         if !peer_fault {
             return SessionError::Local(error_chain(err));
         }

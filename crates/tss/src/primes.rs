@@ -153,3 +153,62 @@ fn fill_loop(shared: &Shared) {
         shared.changed.notify_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> Vec<SecretPrimes> {
+        serde_json::from_str(include_str!("../tests/fixtures/test-primes.json")).unwrap()
+    }
+
+    fn key(p: &SecretPrimes) -> Vec<u8> {
+        p.0.primes_ref()[0].to_bytes_msf()
+    }
+
+    #[test]
+    fn each_entry_is_handed_out_once() {
+        let pool = PrimePool::new(8);
+        let sets = fixture();
+        pool.restore(sets.clone());
+        assert_eq!(pool.len(), sets.len());
+        assert_eq!(
+            pool.snapshot().len(),
+            sets.len(),
+            "snapshot does not remove"
+        );
+        let mut seen = Vec::new();
+        while let Some(p) = pool.take() {
+            assert!(!seen.contains(&key(&p)), "a prime set came out twice");
+            seen.push(key(&p));
+        }
+        assert_eq!(seen.len(), sets.len());
+        assert!(pool.is_empty());
+        // a clone of the handle shares the pool
+        let other = pool.clone();
+        pool.restore(sets.into_iter().take(1));
+        assert_eq!(other.len(), 1);
+        assert!(other.take().is_some() && pool.take().is_none());
+    }
+
+    #[test]
+    fn debug_never_shows_the_primes() {
+        let p = &fixture()[0];
+        let shown = format!("{p:?}");
+        assert_eq!(shown, "SecretPrimes(<redacted>)");
+        let hex_prefix = hex::encode(&key(p)[..4]);
+        assert!(!shown.contains(&hex_prefix));
+    }
+
+    #[test]
+    fn stopped_fillers_exit() {
+        // target 0: the fillers have nothing to do and must return once stopped
+        let pool = PrimePool::new(0);
+        let handles = pool.spawn_fillers(2);
+        pool.stop();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert!(pool.is_empty());
+    }
+}
