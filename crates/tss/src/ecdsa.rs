@@ -76,6 +76,21 @@ impl EcdsaCoreShare {
         self.0.chain_code()
     }
 
+    /// The root extended public key in BIP32 form (`xpub…`, mainnet version bytes), from which
+    /// any wallet derives the same non-hardened children. `None` for a key without chain code.
+    pub fn xpub(&self) -> Option<String> {
+        use bip32::{ChildNumber, ExtendedKeyAttrs, ExtendedPublicKey, Prefix};
+        let chain_code = self.chain_code()?;
+        let vk = k256::ecdsa::VerifyingKey::from_sec1_bytes(&self.public_key()).ok()?;
+        let attrs = ExtendedKeyAttrs {
+            depth: 0,
+            parent_fingerprint: [0; 4],
+            child_number: ChildNumber(0),
+            chain_code,
+        };
+        Some(ExtendedPublicKey::new(vk, attrs).to_string(Prefix::XPUB))
+    }
+
     /// The child public key at `path` (BIP32 CKDpub), 33-byte compressed.
     pub fn derive_public_key(&self, path: &DerivationPath) -> Result<[u8; 33], InputError> {
         Ok(compressed(&self.child_point(path)?))

@@ -43,3 +43,24 @@ fn parties_derive_the_same_children() {
         .collect();
     assert!(ks.windows(2).all(|x| x[0] == x[1]));
 }
+
+/// The exported xpub parses with the `bip32` crate and derives the same children.
+#[test]
+fn xpub_round_trips_through_bip32() {
+    let s = &world().ecdsa3[&pid("a")];
+    let xpub = s.xpub().unwrap();
+    assert!(xpub.starts_with("xpub"), "{xpub}");
+    let parsed: bip32::XPub = xpub.parse().unwrap();
+    let p = path("m/1/1/60/0");
+    let mut child = parsed;
+    for i in p.indices() {
+        child = child
+            .derive_child(bip32::ChildNumber::new(*i, false).unwrap())
+            .unwrap();
+    }
+    use bip32::PublicKey;
+    assert_eq!(
+        child.public_key().to_bytes(),
+        s.derive_public_key(&p).unwrap()
+    );
+}
