@@ -260,6 +260,35 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// `[table] key` of the line holding `offset` (the nearest table header above it, and the key
+/// written before `=` on that line), for parser errors.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let before = text.get(..offset.min(text.len()))?;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[line_start..]
+        .find('\n')
+        .map_or(text.len(), |i| line_start + i);
+    let line = text.get(line_start..line_end)?.trim();
+    let table = before[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.split('#').next().unwrap_or(l).trim().to_owned());
+    if line.starts_with('[') {
+        return Some(line.split('#').next().unwrap_or(line).trim().to_owned());
+    }
+    let key = line
+        .split('=')
+        .next()
+        .map(str::trim)
+        .filter(|k| !k.is_empty())?;
+    Some(match table {
+        Some(t) => format!("{t} {key}"),
+        None => key.to_owned(),
+    })
+}
+
 impl Config {
     /// Reads, parses, resolves and validates `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -286,17 +315,11 @@ impl Config {
             let mut message = String::new();
             if let Some(span) = e.span() {
                 let (line, col) = line_col(text, span.start);
-                let snippet: String = text
-                    .get(span.clone())
-                    .unwrap_or("")
-                    .chars()
-                    .take(60)
-                    .collect();
-                message.push_str(&format!("line {line}, column {col}"));
-                if !snippet.trim().is_empty() {
-                    message.push_str(&format!(" (`{}`)", snippet.trim()));
+                if let Some(place) = key_at(text, span.start) {
+                    message.push_str(&place);
+                    message.push(' ');
                 }
-                message.push_str(": ");
+                message.push_str(&format!("(line {line}, column {col}): "));
             }
             message.push_str(e.message().trim());
             ConfigError::Parse {
@@ -501,12 +524,31 @@ mod tests {
         let e = Config::parse("[storage]\nt = 1\ncolour = 3\n", "c.toml")
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("c.toml: line 3"), "{e}");
-        assert!(e.contains("colour"), "{e}");
+        assert!(
+            e.starts_with("c.toml: [storage] colour (line 3, column 1): unknown field `colour`"),
+            "{e}"
+        );
         let e = Config::parse("[storage]\nt = \"two\"\n", "c.toml")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("line 2") && e.contains("invalid type"), "{e}");
+        assert!(
+            e.starts_with("c.toml: [storage] t (line 2, column 5): invalid type"),
+            "{e}"
+        );
+        let e = Config::parse(
+            "[log.file]\nlevel = 3\n[log.stdout]\nenable = \"yes\"\n",
+            "c.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("c.toml: [log.stdout] enable (line 4"), "{e}");
+        let e = Config::parse("[[callback.server]]\naddress = 1\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("c.toml: [[callback.server]] address (line 2"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -559,7 +559,7 @@ fn missing_directory_and_bad_configs_are_refused_at_start() {
             "[[callback.server]]\naddress = \"http://127.0.0.1:9\"\npublic-key-path = \"missing.pem\"\n",
             "public-key-path: cannot read",
         ),
-        ("[app\n", "line 1"),
+        ("[app\n", "(line 1, column"),
     ];
     for (text, want) in cases {
         let d = NodeDir::with_config(text);
