@@ -625,3 +625,92 @@ fn insecure_kdf_needs_the_exact_value() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("unrecognised value"));
 }
+
+#[test]
+fn stdout_logging_follows_its_level() {
+    let d = NodeDir::with_config(
+        "[log.stdout]\nenable = true\nlevel = 4\n[log.file]\nenable = false\n[storage]\ndb-file-path = \"asset.db\"\nunseal-server-address = \"127.0.0.1:0\"\n",
+    );
+    let node = d.start();
+    let s = node.server();
+    assert_eq!(post(&s, "/sys/init", STRONG).0, 200);
+    let e = assert_err(
+        &post(&s, "/sys/in-bkey", "Wrong-Password-1"),
+        "wrong password",
+    );
+    wait_backoff(&e);
+    assert_ok(&post(&s, "/sys/in-bkey", STRONG), "in-bkey success");
+    let out = node.stdout.clone();
+    node.stop();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let lines = out.lock().unwrap().join("\n");
+    assert!(
+        lines.contains("INFO") && lines.contains("node unsealed"),
+        "{lines}"
+    );
+    assert!(
+        lines.contains("WARN") && lines.contains("unseal failed: wrong password"),
+        "{lines}"
+    );
+    assert!(
+        !lines.contains("DEBUG"),
+        "level 4 shows no debug lines: {lines}"
+    );
+    assert!(!lines.contains(STRONG) && !lines.contains("Wrong-Password-1"));
+    assert!(!lines.starts_with('{'), "stdout lines are human, not JSON");
+    assert!(!d.dir.path().join("logs").exists());
+
+    // level 2 (Error): no info or warn lines.
+    let d = NodeDir::with_config(
+        "[log.stdout]\nenable = true\nlevel = 2\n[log.file]\nenable = false\n[storage]\ndb-file-path = \"asset.db\"\nunseal-server-address = \"127.0.0.1:0\"\n",
+    );
+    let node = d.start();
+    assert_eq!(post(&node.server(), "/sys/init", STRONG).0, 200);
+    let out = node.stdout.clone();
+    node.stop();
+    assert!(out.lock().unwrap().is_empty(), "{:?}", out.lock().unwrap());
+}
+
+#[test]
+fn verify_backup_detects_a_tampered_record() {
+    let d = NodeDir::new("engine = \"sgx\"\n");
+    initialised(&d);
+    let o = cli(
+        &[
+            "verify-backup",
+            d.db().to_str().unwrap(),
+            "--password-stdin",
+        ],
+        &format!("{STRONG}\n"),
+    );
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(o.json()["data"]["engine"], "sgx");
+
+    // Flip one bit of the encrypted identity record.
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.db()).unwrap()).unwrap();
+    let table = doc["tables"]["node_identity"].as_object_mut().unwrap();
+    let (_, blob) = table.iter_mut().next().unwrap();
+    let mut raw = b64(blob.as_str().unwrap());
+    let last = raw.len() - 1;
+    raw[last] ^= 1;
+    use base64::Engine as _;
+    *blob = base64::engine::general_purpose::STANDARD
+        .encode(&raw)
+        .into();
+    let tampered = d.dir.path().join("tampered.db");
+    std::fs::write(&tampered, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    let o = cli(
+        &[
+            "verify-backup",
+            tampered.to_str().unwrap(),
+            "--password-stdin",
+        ],
+        &format!("{STRONG}\n"),
+    );
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(!o.stderr.contains("panicked"), "{o:?}");
+    if !o.stdout.is_empty() {
+        assert_eq!(o.json()["data"]["all_records_authentic"], false, "{o:?}");
+    }
+}

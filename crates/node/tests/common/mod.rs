@@ -50,6 +50,8 @@ pub struct NodeProc {
     pub child: Child,
     pub addr: SocketAddr,
     stderr: Option<std::thread::JoinHandle<String>>,
+    /// Standard output after the "listening" line.
+    pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl NodeProc {
@@ -88,12 +90,19 @@ impl NodeProc {
                 Ok(line) => {
                     if let Some(a) = line.strip_prefix("mpc-node: local API listening on ") {
                         let addr = a.trim().parse().unwrap();
-                        // keep draining stdout in the background
-                        std::thread::spawn(move || while rx.recv().is_ok() {});
+                        // keep collecting stdout in the background
+                        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+                        let o2 = out.clone();
+                        std::thread::spawn(move || {
+                            while let Ok(l) = rx.recv() {
+                                o2.lock().unwrap().push(l);
+                            }
+                        });
                         return Ok(Self {
                             child,
                             addr,
                             stderr: Some(err_thread),
+                            stdout: out,
                         });
                     }
                 }
