@@ -88,8 +88,13 @@ fn store_error(op: &str, e: StoreError) -> ApiError {
                 secs(*retry_after)
             ))
         }
-        StoreError::PasswordRule(_)
-        | StoreError::Share(_)
+        StoreError::PasswordRule(_) => {
+            // The reason (which classes are missing, the length) describes the password: it goes
+            // to the caller only, not to the log.
+            tracing::info!("{op} refused: the password does not meet the rule");
+            ApiError(e.to_string())
+        }
+        StoreError::Share(_)
         | StoreError::SecretTooShort(_)
         | StoreError::SamePassword
         | StoreError::ChangeNotStarted => {

@@ -125,7 +125,8 @@ impl NodeProc {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let st = wait_timeout(&mut self.child, Duration::from_secs(10));
-        assert!(st.is_some(), "node did not stop on SIGTERM");
+        let st = st.expect("node did not stop on SIGTERM");
+        assert!(st.success(), "node exited with {st} on SIGTERM");
         self.stderr.take().unwrap().join().unwrap_or_default()
     }
 }
