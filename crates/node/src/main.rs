@@ -52,10 +52,14 @@ fn start(config: &std::path::Path) -> anyhow::Result<()> {
         })?;
         // A plain line (not a log record) so operators and tests see where the API is; printed
         // once the key store opened.
-        mpc_node::run_with(cfg, listener, shutdown_signal(), |local| {
+        let r = mpc_node::run_with(cfg, listener, shutdown_signal(), |local| {
             println!("mpc-node: local API listening on {local}");
         })
-        .await?;
+        .await;
+        if let Err(e) = &r {
+            tracing::error!("mpc-node stopped: {e}");
+        }
+        r?;
         Ok(())
     })
 }
