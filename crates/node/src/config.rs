@@ -1,0 +1,602 @@
+//! `config.toml`: every key of the guide (SPEC §4), the guide's defaults (general variant), and
+//! validation that names the file, the key and the reason.
+//!
+//! * Unknown keys and wrong types are refused by the parser (`deny_unknown_fields`); the message
+//!   carries the line, column and the offending text.
+//! * Impossible values (t > n, t < 1, level > 6, party id not one lower-case letter, unknown
+//!   engine or protocol, unreadable or invalid key files) are refused by [`Config::validate`].
+//! * Relative paths (`db-file-path`, `[log.file] path`, the `public-key-path`s) are resolved
+//!   against the directory that holds the config file, so a config works from any working
+//!   directory. Absolute paths are used as written.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use mpc_keystore::Engine;
+use serde::Deserialize;
+
+/// Why a configuration was refused. The message names the file, the key and the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// The config file.
+        file: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// TOML syntax, unknown key or wrong type.
+    #[error("{file}: {message}")]
+    Parse {
+        /// The config file.
+        file: String,
+        /// Line, column, the offending text and the parser's reason.
+        message: String,
+    },
+    /// A value that parses but cannot work.
+    #[error("{file}: [{table}] {key}: {reason}")]
+    Invalid {
+        /// The config file.
+        file: String,
+        /// The table, e.g. `storage` or `log.file`.
+        table: String,
+        /// The key, e.g. `t`.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// The whole `config.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Config {
+    /// `[app]`
+    pub app: App,
+    /// `[log]` with `[log.stdout]` and `[log.file]`.
+    pub log: Log,
+    /// `[storage]`
+    pub storage: Storage,
+    /// `[mpc-service]` (the platform connection; used by a later build).
+    pub mpc_service: MpcService,
+    /// `[encrypt-signature]`
+    pub encrypt_signature: EncryptSignature,
+    /// `[callback]` with `[[callback.server]]`.
+    pub callback: Callback,
+    /// Directory of the config file; relative paths were resolved against it.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+    /// File name shown in error messages.
+    #[serde(skip)]
+    pub file_name: String,
+    /// Use [`mpc_keystore::KdfParams::insecure_for_tests`] for new passwords. Never read from the
+    /// file: only the environment variable [`crate::INSECURE_KDF_ENV`] (tests) sets it.
+    #[serde(skip)]
+    pub insecure_fast_kdf: bool,
+}
+
+/// `[app]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct App {
+    /// Name shown in logs. Default `"mpc-node"`.
+    pub name: String,
+    /// Party id, one lower-case letter (`a` is the customer's node). Default `"a"`.
+    pub party_id: String,
+    /// Account type, opaque string. Default `"2"`.
+    pub account_type: String,
+}
+
+impl Default for App {
+    fn default() -> Self {
+        Self {
+            name: "mpc-node".into(),
+            party_id: "a".into(),
+            account_type: "2".into(),
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Log {
+    /// `[log.stdout]`
+    pub stdout: LogStdout,
+    /// `[log.file]`
+    pub file: LogFile,
+}
+
+/// `[log.stdout]`: human-readable lines on standard output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct LogStdout {
+    /// Default `false`.
+    pub enable: bool,
+    /// 0 Panic, 1 Fatal, 2 Error, 3 Warn, 4 Info, 5 Debug, 6 Trace. Default 5.
+    pub level: u8,
+}
+
+impl Default for LogStdout {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            level: 5,
+        }
+    }
+}
+
+/// `[log.file]`: JSON lines in a file (mode 0600, parent directory created).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct LogFile {
+    /// Default `true`.
+    pub enable: bool,
+    /// As `[log.stdout] level`. Default 5.
+    pub level: u8,
+    /// Default `"/tmp/mpc-node/logs/mpc-node.log"`.
+    pub path: PathBuf,
+}
+
+impl Default for LogFile {
+    fn default() -> Self {
+        Self {
+            enable: true,
+            level: 5,
+            path: "/tmp/mpc-node/logs/mpc-node.log".into(),
+        }
+    }
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Storage {
+    /// `"bolt"` (default) or `"sgx"`.
+    pub engine: String,
+    /// Threshold of password shares. Default 1.
+    pub t: i64,
+    /// Number of password shares. Default 1.
+    pub n: i64,
+    /// The key store file. Default `"/tmp/mpc-node/asset.db"`.
+    pub db_file_path: PathBuf,
+    /// Listen address of the local API. Default `"0.0.0.0:8080"`.
+    pub unseal_server_address: String,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Self {
+            engine: "bolt".into(),
+            t: 1,
+            n: 1,
+            db_file_path: "/tmp/mpc-node/asset.db".into(),
+            unseal_server_address: "0.0.0.0:8080".into(),
+        }
+    }
+}
+
+/// `[mpc-service]`: where the platform's proxy is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct MpcService {
+    /// `"wss"` (default) or `"ws"` (loopback tests only).
+    pub protocol: String,
+    /// Host (and port). Default `"api.sinohope.com"` (the guide's).
+    pub address: String,
+    /// URL path. Default `"/proxy"`.
+    pub path: String,
+}
+
+impl Default for MpcService {
+    fn default() -> Self {
+        Self {
+            protocol: "wss".into(),
+            address: "api.sinohope.com".into(),
+            path: "/proxy".into(),
+        }
+    }
+}
+
+/// `[encrypt-signature]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct EncryptSignature {
+    /// Default `false`.
+    pub enable: bool,
+    /// P-256 `PUBLIC KEY` PEM. Default `"/tmp/mpc-node/encrypt_sig_public.pem"`; checked only
+    /// when `enable = true`.
+    pub public_key_path: PathBuf,
+}
+
+impl Default for EncryptSignature {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            public_key_path: "/tmp/mpc-node/encrypt_sig_public.pem".into(),
+        }
+    }
+}
+
+/// `[callback]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Callback {
+    /// Default 60.
+    pub retry_times: u32,
+    /// Default 60.
+    pub sleep_seconds: u64,
+    /// `[[callback.server]]`; empty (default) = no callback.
+    pub server: Vec<CallbackServer>,
+}
+
+impl Default for Callback {
+    fn default() -> Self {
+        Self {
+            retry_times: 60,
+            sleep_seconds: 60,
+            server: Vec::new(),
+        }
+    }
+}
+
+/// One `[[callback.server]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CallbackServer {
+    /// Base URL; the node appends `/check` and `/rawdata_signature`.
+    pub address: String,
+    /// The server's P-256 `PUBLIC KEY` PEM.
+    pub public_key_path: PathBuf,
+}
+
+/// Converts a byte offset into 1-based line and column.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset.min(text.len())).unwrap_or("");
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// `[table] key` of the line holding `offset` (the nearest table header above it, and the key
+/// written before `=` on that line), for parser errors.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let before = text.get(..offset.min(text.len()))?;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[line_start..]
+        .find('\n')
+        .map_or(text.len(), |i| line_start + i);
+    let line = text.get(line_start..line_end)?.trim();
+    let table = before[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.split('#').next().unwrap_or(l).trim().to_owned());
+    if line.starts_with('[') {
+        return Some(line.split('#').next().unwrap_or(line).trim().to_owned());
+    }
+    let key = line
+        .split('=')
+        .next()
+        .map(str::trim)
+        .filter(|k| !k.is_empty())?;
+    Some(match table {
+        Some(t) => format!("{t} {key}"),
+        None => key.to_owned(),
+    })
+}
+
+impl Config {
+    /// Reads, parses, resolves and validates `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        let mut cfg = Self::parse(&text, &file)?;
+        cfg.resolve_paths(&base);
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Parses TOML text without touching the file system (no path resolution, no validation).
+    /// `file` is only used in error messages.
+    pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| {
+            let mut message = String::new();
+            if let Some(span) = e.span() {
+                let (line, col) = line_col(text, span.start);
+                if let Some(place) = key_at(text, span.start) {
+                    message.push_str(&place);
+                    message.push(' ');
+                }
+                message.push_str(&format!("(line {line}, column {col}): "));
+            }
+            message.push_str(e.message().trim());
+            ConfigError::Parse {
+                file: file.to_owned(),
+                message,
+            }
+        })?;
+        cfg.file_name = file.to_owned();
+        Ok(cfg)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        self.base_dir = base.to_path_buf();
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.storage.db_file_path);
+        fix(&mut self.log.file.path);
+        fix(&mut self.encrypt_signature.public_key_path);
+        for s in &mut self.callback.server {
+            fix(&mut s.public_key_path);
+        }
+    }
+
+    fn invalid(&self, table: &str, key: &str, reason: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file_name.clone(),
+            table: table.into(),
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Checks every value that parsed but cannot work, and reads the key files.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let p = &self.app.party_id;
+        if p.len() != 1 || !p.bytes().all(|b| b.is_ascii_lowercase()) {
+            return Err(self.invalid(
+                "app",
+                "party-id",
+                format!("{p:?} is not one lower-case letter (a, b, c, ...)"),
+            ));
+        }
+        for (table, level) in [
+            ("log.stdout", self.log.stdout.level),
+            ("log.file", self.log.file.level),
+        ] {
+            if level > 6 {
+                return Err(self.invalid(
+                    table,
+                    "level",
+                    format!(
+                        "{level} is not a log level (0 Panic, 1 Fatal, 2 Error, 3 Warn, 4 Info, 5 Debug, 6 Trace)"
+                    ),
+                ));
+            }
+        }
+        self.engine()?;
+        let (t, n) = (self.storage.t, self.storage.n);
+        if t < 1 {
+            return Err(self.invalid("storage", "t", format!("t = {t} must be at least 1")));
+        }
+        if !(1..=255).contains(&n) {
+            return Err(self.invalid("storage", "n", format!("n = {n} must be between 1 and 255")));
+        }
+        if t > n {
+            return Err(self.invalid("storage", "t", format!("t = {t} is larger than n = {n}")));
+        }
+        if self.storage.db_file_path.as_os_str().is_empty() {
+            return Err(self.invalid("storage", "db-file-path", "must not be empty"));
+        }
+        self.listen_addr()?;
+        match self.mpc_service.protocol.as_str() {
+            "ws" | "wss" => {}
+            other => {
+                return Err(self.invalid(
+                    "mpc-service",
+                    "protocol",
+                    format!("{other:?} is not \"wss\" or \"ws\""),
+                ));
+            }
+        }
+        if self.encrypt_signature.enable {
+            self.check_key_file(
+                "encrypt-signature",
+                "public-key-path",
+                &self.encrypt_signature.public_key_path,
+            )?;
+        }
+        for (i, s) in self.callback.server.iter().enumerate() {
+            let table = format!("[callback.server] #{}", i + 1);
+            if !(s.address.starts_with("http://") || s.address.starts_with("https://")) {
+                return Err(self.invalid(
+                    &table,
+                    "address",
+                    format!("{:?} is not an http:// or https:// URL", s.address),
+                ));
+            }
+            self.check_key_file(&table, "public-key-path", &s.public_key_path)?;
+        }
+        Ok(())
+    }
+
+    fn check_key_file(&self, table: &str, key: &str, path: &Path) -> Result<(), ConfigError> {
+        let pem = std::fs::read_to_string(path).map_err(|e| {
+            self.invalid(table, key, format!("cannot read {}: {e}", path.display()))
+        })?;
+        mpc_wire::keys::verifying_key_from_pem(&pem).map_err(|e| {
+            self.invalid(
+                table,
+                key,
+                format!("{} is not a P-256 public key: {e}", path.display()),
+            )
+        })?;
+        Ok(())
+    }
+
+    /// `[storage] engine` as the key store's type.
+    pub fn engine(&self) -> Result<Engine, ConfigError> {
+        self.storage
+            .engine
+            .parse::<Engine>()
+            .map_err(|e| self.invalid("storage", "engine", e))
+    }
+
+    /// `(t, n)` as the key store takes them (valid after [`Config::validate`]).
+    pub fn threshold(&self) -> Result<(u8, u8), ConfigError> {
+        let t = u8::try_from(self.storage.t)
+            .map_err(|_| self.invalid("storage", "t", "out of range"))?;
+        let n = u8::try_from(self.storage.n)
+            .map_err(|_| self.invalid("storage", "n", "out of range"))?;
+        Ok((t, n))
+    }
+
+    /// `[storage] unseal-server-address` as a socket address.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.storage
+            .unseal_server_address
+            .parse::<SocketAddr>()
+            .map_err(|_| {
+                self.invalid(
+                    "storage",
+                    "unseal-server-address",
+                    format!(
+                        "{:?} is not an IP:port address (e.g. \"0.0.0.0:8080\")",
+                        self.storage.unseal_server_address
+                    ),
+                )
+            })
+    }
+
+    /// Where a client on this machine reaches the local API: the listen address with an
+    /// unspecified IP (`0.0.0.0`, `::`) replaced by loopback.
+    pub fn client_addr(&self) -> Result<SocketAddr, ConfigError> {
+        let mut a = self.listen_addr()?;
+        if a.ip().is_unspecified() {
+            a.set_ip(if a.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        Ok(a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_guides() {
+        let c = Config::parse("", "config.toml").unwrap();
+        assert_eq!(c.app.name, "mpc-node");
+        assert_eq!(c.app.party_id, "a");
+        assert_eq!(c.app.account_type, "2");
+        assert!(!c.log.stdout.enable);
+        assert_eq!(c.log.stdout.level, 5);
+        assert!(c.log.file.enable);
+        assert_eq!(
+            c.log.file.path,
+            Path::new("/tmp/mpc-node/logs/mpc-node.log")
+        );
+        assert_eq!(c.storage.engine, "bolt");
+        assert_eq!((c.storage.t, c.storage.n), (1, 1));
+        assert_eq!(c.storage.db_file_path, Path::new("/tmp/mpc-node/asset.db"));
+        assert_eq!(c.storage.unseal_server_address, "0.0.0.0:8080");
+        assert_eq!(c.mpc_service.protocol, "wss");
+        assert_eq!(c.mpc_service.path, "/proxy");
+        assert!(!c.encrypt_signature.enable);
+        assert_eq!(c.callback.retry_times, 60);
+        assert_eq!(c.callback.sleep_seconds, 60);
+        assert!(c.callback.server.is_empty());
+        c.validate().unwrap();
+        assert_eq!(c.client_addr().unwrap().to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn unknown_key_and_wrong_type_name_the_place() {
+        let e = Config::parse("[storage]\nt = 1\ncolour = 3\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("c.toml: [storage] colour (line 3, column 1): unknown field `colour`"),
+            "{e}"
+        );
+        let e = Config::parse("[storage]\nt = \"two\"\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("c.toml: [storage] t (line 2, column 5): invalid type"),
+            "{e}"
+        );
+        let e = Config::parse(
+            "[log.file]\nlevel = 3\n[log.stdout]\nenable = \"yes\"\n",
+            "c.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("c.toml: [log.stdout] enable (line 4"), "{e}");
+        let e = Config::parse("[[callback.server]]\naddress = 1\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("c.toml: [[callback.server]] address (line 2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn impossible_values_are_refused() {
+        let check = |toml: &str, want: &str| {
+            let c = Config::parse(toml, "config.toml").unwrap();
+            let e = c.validate().unwrap_err().to_string();
+            assert_eq!(e, want);
+        };
+        check(
+            "[storage]\nt = 3\nn = 2\n",
+            "config.toml: [storage] t: t = 3 is larger than n = 2",
+        );
+        check(
+            "[storage]\nt = 0\n",
+            "config.toml: [storage] t: t = 0 must be at least 1",
+        );
+        check(
+            "[log.file]\nlevel = 7\n",
+            "config.toml: [log.file] level: 7 is not a log level (0 Panic, 1 Fatal, 2 Error, 3 Warn, 4 Info, 5 Debug, 6 Trace)",
+        );
+        check(
+            "[storage]\nengine = \"leveldb\"\n",
+            "config.toml: [storage] engine: unknown storage engine \"leveldb\" (expected \"bolt\" or \"sgx\")",
+        );
+        check(
+            "[app]\nparty-id = \"A\"\n",
+            "config.toml: [app] party-id: \"A\" is not one lower-case letter (a, b, c, ...)",
+        );
+        check(
+            "[mpc-service]\nprotocol = \"http\"\n",
+            "config.toml: [mpc-service] protocol: \"http\" is not \"wss\" or \"ws\"",
+        );
+        check(
+            "[storage]\nunseal-server-address = \"localhost\"\n",
+            "config.toml: [storage] unseal-server-address: \"localhost\" is not an IP:port address (e.g. \"0.0.0.0:8080\")",
+        );
+        let c = Config::parse(
+            "[encrypt-signature]\nenable = true\npublic-key-path = \"/nonexistent/k.pem\"\n",
+            "config.toml",
+        )
+        .unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.starts_with(
+                "config.toml: [encrypt-signature] public-key-path: cannot read /nonexistent/k.pem"
+            ),
+            "{e}"
+        );
+    }
+}

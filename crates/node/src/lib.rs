@@ -1,0 +1,137 @@
+//! `mpc-node`: one share-holder of the MPC co-signer (SPEC §4).
+//!
+//! This build runs the node's local side: it reads `config.toml` ([`config`]), sets up logging
+//! ([`logging`]), opens the sealed key store (`mpc-keystore`) and serves the local `/sys` API
+//! ([`sys`]) that initialises, unseals and re-keys it ([`node`]). The platform connection
+//! (`[mpc-service]`) and callbacks come with later issues; their config keys are read and
+//! validated already, and the local API works whether the platform is reachable or not.
+//!
+//! The binary (`src/main.rs`) is a thin shell over [`cli`]: `start` calls [`run`]; the other
+//! commands are clients of a running node's API ([`client`]) or work offline (`passwords`,
+//! `verify-backup`, `check`).
+//!
+//! Secrets (passwords, shares, the identity key) are held in zeroizing buffers, never logged and
+//! never echoed in error replies.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod body;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod identity;
+pub mod logging;
+pub mod node;
+pub mod sys;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use config::{Config, ConfigError};
+
+/// Environment variable that switches new passwords to [`mpc_keystore::KdfParams::insecure_for_tests`]
+/// (8 KiB Argon2id) so integration tests run fast. Only the exact value
+/// [`INSECURE_KDF_VALUE`] enables it, and the node then logs a loud warning; any other non-empty
+/// value is refused at start. Never set it in production: a store initialised with it can be
+/// brute-forced cheaply (the parameters are stored in the file and used from there).
+pub const INSECURE_KDF_ENV: &str = "MPC_NODE_INSECURE_FAST_KDF";
+/// The one value of [`INSECURE_KDF_ENV`] that enables it.
+pub const INSECURE_KDF_VALUE: &str = "i-know-this-is-insecure";
+
+/// Errors of the node library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Configuration refused.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Logging could not be set up.
+    #[error(transparent)]
+    Log(#[from] logging::LogError),
+    /// The key store could not be opened.
+    #[error("cannot open the key store {path}: {reason}")]
+    Store {
+        /// `[storage] db-file-path`.
+        path: String,
+        /// What the key store reported (in the message, not a `source`, so it prints once).
+        reason: mpc_keystore::Error,
+    },
+    /// Serving the local API failed.
+    #[error("local API: {0}")]
+    Serve(std::io::Error),
+    /// [`INSECURE_KDF_ENV`] has a value other than [`INSECURE_KDF_VALUE`].
+    #[error("{INSECURE_KDF_ENV} is set to an unrecognised value; unset it (it is for tests only)")]
+    InsecureKdfValue,
+}
+
+/// Reads [`INSECURE_KDF_ENV`]: `Ok(true)` only for the exact value [`INSECURE_KDF_VALUE`].
+pub fn insecure_kdf_from_env() -> Result<bool, Error> {
+    match std::env::var_os(INSECURE_KDF_ENV) {
+        None => Ok(false),
+        Some(v) if v.is_empty() => Ok(false),
+        Some(v) if v == INSECURE_KDF_VALUE => Ok(true),
+        Some(_) => Err(Error::InsecureKdfValue),
+    }
+}
+
+/// Runs the node on `listener` until `shutdown` completes (the binary passes SIGINT/SIGTERM).
+/// Opens the key store first: a damaged or foreign file is refused here with its reason, and
+/// nothing on disk is changed.
+pub async fn run(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    run_with(config, listener, shutdown, |_| {}).await
+}
+
+/// [`run`], calling `on_ready` with the listening address once the key store is open and the
+/// API is about to serve (the binary prints it).
+pub async fn run_with(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_ready: impl FnOnce(SocketAddr),
+) -> Result<(), Error> {
+    if config.insecure_fast_kdf {
+        tracing::warn!(
+            "INSECURE: {INSECURE_KDF_ENV} is set; new passwords use test-only Argon2id parameters (8 KiB, 1 pass). Never use this node for real keys."
+        );
+    }
+    let settings = node::StoreSettings::from_config(&config)?;
+    let db = settings.path.display().to_string();
+    let node = node::Node::open(settings)
+        .await
+        .map_err(|reason| Error::Store {
+            path: db.clone(),
+            reason,
+        })?;
+    let st = node.status();
+    let addr = listener.local_addr().map_err(Error::Serve)?;
+    tracing::info!(
+        name = %config.app.name,
+        party_id = %config.app.party_id,
+        db = %db,
+        engine = %config.storage.engine,
+        t = config.storage.t,
+        n = config.storage.n,
+        state = ?st.state,
+        %addr,
+        "mpc-node started; local API listening"
+    );
+    on_ready(addr);
+    let app = sys::router(Arc::new(node));
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(Error::Serve)?;
+    tracing::info!("mpc-node stopped");
+    Ok(())
+}

@@ -1,0 +1,433 @@
+//! The node's key-store state and the transitions the `/sys` API drives.
+//!
+//! One [`tokio::sync::Mutex`] serializes every transition; the key store is blocking (Argon2id
+//! takes a noticeable fraction of a second with the default parameters) and runs on the blocking
+//! pool. `seal-status` never waits for that lock: it reads a snapshot refreshed after each
+//! transition.
+//!
+//! Decisions (the guide is silent on them):
+//!
+//! * `init` leaves the node **sealed**, as the guide's flow expects (init → bind the node id in
+//!   the console → unseal). Its reply is the node id and public key.
+//! * `in-bkey` on an unsealed node answers an error ("already unsealed"); on an uninitialised one
+//!   "not initialised".
+//! * `re-bkey-init` and `re-bkey` need the node unsealed. With t > 1 each call takes one share,
+//!   for the current set (re-bkey-init) and then the new set (re-bkey).
+//! * A wrong password answers at once with the delay before the next attempt is evaluated; the
+//!   handler never sleeps, so other requests are not blocked.
+
+use std::path::PathBuf;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use base64::Engine as _;
+use mpc_keystore::{
+    Error as StoreError, KdfParams, KeyStore, Opened, Progress, Sealed, State, Step, StoreConfig,
+    Uninitialized, Unsealed, public_keys,
+};
+use serde::Serialize;
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+use crate::config::Config;
+use crate::identity;
+
+/// Suffix of the progress replies of t > 1 calls ("1 of 2 shares received").
+pub const PROGRESS_SUFFIX: &str = " shares received";
+
+/// A `/sys` failure: the reason goes into `{"status":"error","error":…}` with HTTP 400.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError(pub String);
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<crate::body::BodyError> for ApiError {
+    fn from(e: crate::body::BodyError) -> Self {
+        ApiError(e.to_string())
+    }
+}
+
+/// Formats a delay as seconds ("0.5s", "2s").
+fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if (s - s.round()).abs() < 0.05 {
+        format!("{}s", s.round() as u64)
+    } else {
+        format!("{s:.1}s")
+    }
+}
+
+/// Turns a key-store error into the API's reason and logs the event (never the secret).
+fn store_error(op: &str, e: StoreError) -> ApiError {
+    match &e {
+        StoreError::WrongPassword {
+            failures,
+            retry_after,
+        } => {
+            let msg = format!(
+                "wrong password or share set ({failures} consecutive failures); next attempt allowed in {}",
+                secs(*retry_after)
+            );
+            tracing::warn!(
+                "{op} failed: wrong password ({failures} failures, next attempt in {})",
+                secs(*retry_after)
+            );
+            ApiError(msg)
+        }
+        StoreError::RetryLater { retry_after } => {
+            tracing::warn!(
+                "{op} refused: attempt inside the back-off delay ({} left)",
+                secs(*retry_after)
+            );
+            ApiError(format!(
+                "too many failed attempts; retry in {}",
+                secs(*retry_after)
+            ))
+        }
+        StoreError::PasswordRule(_) => {
+            // The reason (which classes are missing, the length) describes the password: it goes
+            // to the caller only, not to the log.
+            tracing::info!("{op} refused: the password does not meet the rule");
+            ApiError(e.to_string())
+        }
+        StoreError::Share(_)
+        | StoreError::SecretTooShort(_)
+        | StoreError::SamePassword
+        | StoreError::ChangeNotStarted => {
+            tracing::info!("{op} refused: {e}");
+            ApiError(e.to_string())
+        }
+        _ => {
+            tracing::error!("{op} failed: {e}");
+            ApiError(format!("{op} failed: {e}"))
+        }
+    }
+}
+
+fn progress_reply(p: Progress) -> Value {
+    Value::String(format!("{} of {}{PROGRESS_SUFFIX}", p.have, p.need))
+}
+
+/// Where the store is and how to open it.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    /// `[storage] db-file-path`.
+    pub path: PathBuf,
+    /// `[storage] engine`.
+    pub engine: mpc_keystore::Engine,
+    /// Threshold.
+    pub t: u8,
+    /// Shares.
+    pub n: u8,
+    /// Argon2id parameters for new passwords.
+    pub kdf: KdfParams,
+}
+
+impl StoreSettings {
+    /// From a validated config.
+    pub fn from_config(cfg: &Config) -> Result<Self, crate::config::ConfigError> {
+        let (t, n) = cfg.threshold()?;
+        Ok(Self {
+            path: cfg.storage.db_file_path.clone(),
+            engine: cfg.engine()?,
+            t,
+            n,
+            kdf: if cfg.insecure_fast_kdf {
+                KdfParams::insecure_for_tests()
+            } else {
+                KdfParams::default()
+            },
+        })
+    }
+
+    fn store_config(&self) -> Result<StoreConfig, StoreError> {
+        Ok(StoreConfig::new(self.engine, self.t, self.n)?.kdf(self.kdf))
+    }
+}
+
+enum Slot {
+    Uninitialized(Uninitialized),
+    Sealed(Sealed),
+    Unsealed(Unsealed),
+    /// A key-store task panicked while holding the state; only a restart recovers.
+    Broken,
+}
+
+/// What `seal-status` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// Node id, `""` before init.
+    pub node_id: String,
+    /// PEM public key, `""` before init.
+    pub public_key: String,
+    /// `uninitialized`, `sealed` or `unsealed`.
+    pub state: State,
+    /// Threshold.
+    pub t: u8,
+    /// Shares.
+    pub n: u8,
+    /// With t > 1: shares received by the init or unseal in progress.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
+}
+
+fn status_of(slot: &Slot, t: u8, n: u8) -> Status {
+    let mut st = Status {
+        node_id: String::new(),
+        public_key: String::new(),
+        state: State::Uninitialized,
+        t,
+        n,
+        progress: None,
+    };
+    let read = |get: &dyn Fn(&str) -> Option<Vec<u8>>, st: &mut Status| {
+        if let Some(id) = get(public_keys::NODE_ID) {
+            st.node_id = String::from_utf8_lossy(&id).into_owned();
+        }
+        if let Some(hex) = get(public_keys::PUBLIC_KEY) {
+            st.public_key = identity::pem_from_hex(&hex).unwrap_or_default();
+        }
+    };
+    match slot {
+        Slot::Uninitialized(u) => {
+            st.progress = (t > 1).then(|| u.progress());
+        }
+        Slot::Sealed(s) => {
+            st.state = State::Sealed;
+            st.progress = (t > 1).then(|| s.progress());
+            read(&|k| s.get_public_unverified(k).ok().flatten(), &mut st);
+        }
+        Slot::Unsealed(u) => {
+            st.state = State::Unsealed;
+            read(&|k| u.get_public(k).ok().flatten(), &mut st);
+        }
+        Slot::Broken => st.state = State::Sealed,
+    }
+    st
+}
+
+/// The node: its store state behind one lock, and the status snapshot.
+pub struct Node {
+    settings: StoreSettings,
+    slot: tokio::sync::Mutex<Slot>,
+    status: RwLock<Status>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// Opens the store (creating nothing): uninitialised if the file does not exist, sealed
+    /// otherwise. A damaged, foreign, rolled-back or misconfigured file is an error here.
+    pub async fn open(settings: StoreSettings) -> Result<Self, StoreError> {
+        let s = settings.clone();
+        let (slot, status) = tokio::task::spawn_blocking(move || {
+            let slot = match KeyStore::open(&s.path, s.store_config()?)? {
+                Opened::Uninitialized(u) => Slot::Uninitialized(u),
+                Opened::Sealed(se) => Slot::Sealed(se),
+            };
+            let status = status_of(&slot, s.t, s.n);
+            Ok::<_, StoreError>((slot, status))
+        })
+        .await
+        .map_err(|_| StoreError::Crypto("key-store task panicked"))??;
+        Ok(Self {
+            settings,
+            slot: tokio::sync::Mutex::new(slot),
+            status: RwLock::new(status),
+        })
+    }
+
+    /// The current status snapshot.
+    pub fn status(&self) -> Status {
+        match self.status.read() {
+            Ok(s) => s.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Runs `f` on the state on the blocking pool, holding the lock, then refreshes the status.
+    async fn with_slot(
+        &self,
+        f: impl FnOnce(Slot) -> (Slot, Result<Value, ApiError>) + Send + 'static,
+    ) -> Result<Value, ApiError> {
+        let mut guard = self.slot.lock().await;
+        let slot = std::mem::replace(&mut *guard, Slot::Broken);
+        let (t, n) = (self.settings.t, self.settings.n);
+        let joined = tokio::task::spawn_blocking(move || {
+            let (slot, r) = f(slot);
+            let st = status_of(&slot, t, n);
+            (slot, st, r)
+        })
+        .await;
+        match joined {
+            Ok((slot, st, r)) => {
+                *guard = slot;
+                match self.status.write() {
+                    Ok(mut s) => *s = st,
+                    Err(p) => *p.into_inner() = st,
+                }
+                r
+            }
+            Err(_) => {
+                tracing::error!("key-store task panicked; restart the node");
+                Err(ApiError(
+                    "internal error in the key store; restart the node".into(),
+                ))
+            }
+        }
+    }
+
+    /// `POST /sys/init`.
+    pub async fn init(&self, bkey: Zeroizing<String>) -> Result<Value, ApiError> {
+        self.with_slot(move |slot| match slot {
+            Slot::Uninitialized(mut u) => {
+                let id = identity::generate();
+                match u.init(&bkey, &id.batch) {
+                    Ok(Step::NeedMore(p)) => {
+                        tracing::info!("init: {} of {} shares received", p.have, p.need);
+                        (Slot::Uninitialized(u), Ok(progress_reply(p)))
+                    }
+                    Ok(Step::Done(unsealed)) => {
+                        tracing::info!(node_id = %id.node_id, "node initialised; it stays sealed until unseal");
+                        (
+                            Slot::Sealed(unsealed.seal()),
+                            Ok(json!({"node_id": id.node_id, "public_key": id.public_key_pem})),
+                        )
+                    }
+                    Err(e) => (Slot::Uninitialized(u), Err(store_error("init", e))),
+                }
+            }
+            other => (
+                other,
+                Err(ApiError(
+                    "node is already initialised; use unseal (/sys/in-bkey)".into(),
+                )),
+            ),
+        })
+        .await
+    }
+
+    /// `POST /sys/in-bkey`.
+    pub async fn unseal(&self, bkey: Zeroizing<String>) -> Result<Value, ApiError> {
+        self.with_slot(move |slot| match slot {
+            Slot::Sealed(mut s) => match s.unseal(&bkey) {
+                Ok(Step::NeedMore(p)) => {
+                    tracing::info!("unseal: {} of {} shares received", p.have, p.need);
+                    (Slot::Sealed(s), Ok(progress_reply(p)))
+                }
+                Ok(Step::Done(u)) => {
+                    tracing::info!("node unsealed");
+                    (Slot::Unsealed(u), Ok(json!("in-bkey success")))
+                }
+                Err(e) => (Slot::Sealed(s), Err(store_error("unseal", e))),
+            },
+            Slot::Unsealed(u) => (
+                Slot::Unsealed(u),
+                Err(ApiError("node is already unsealed".into())),
+            ),
+            other => (other, Err(not_ready())),
+        })
+        .await
+    }
+
+    /// `POST /sys/re-bkey-init`.
+    pub async fn begin_change(&self, bkey: Zeroizing<String>) -> Result<Value, ApiError> {
+        self.with_slot(move |slot| match slot {
+            Slot::Unsealed(mut u) => {
+                let r = match u.begin_password_change(&bkey) {
+                    Ok(Step::NeedMore(p)) => Ok(progress_reply(p)),
+                    Ok(Step::Done(())) => {
+                        tracing::info!("password change started (current password verified)");
+                        Ok(json!("re-bkey-init success"))
+                    }
+                    Err(e) => Err(store_error("re-bkey-init", e)),
+                };
+                (Slot::Unsealed(u), r)
+            }
+            other => (other, Err(not_unsealed())),
+        })
+        .await
+    }
+
+    /// `POST /sys/re-bkey`.
+    pub async fn change(&self, bkey: Zeroizing<String>) -> Result<Value, ApiError> {
+        self.with_slot(move |slot| match slot {
+            Slot::Unsealed(mut u) => {
+                let r = match u.change_password(&bkey) {
+                    Ok(Step::NeedMore(p)) => Ok(progress_reply(p)),
+                    Ok(Step::Done(())) => {
+                        tracing::info!("password changed");
+                        Ok(json!("re-bkey success"))
+                    }
+                    Err(e) => Err(store_error("re-bkey", e)),
+                };
+                (Slot::Unsealed(u), r)
+            }
+            other => (other, Err(not_unsealed())),
+        })
+        .await
+    }
+
+    /// `POST /sys/backup`: a consistent copy of the store, taken while it stays in use, returned
+    /// as Base64 with what it holds. Needs the node unsealed.
+    pub async fn backup(&self) -> Result<Value, ApiError> {
+        let db = self.settings.path.clone();
+        let engine = self.settings.engine;
+        self.with_slot(move |slot| match slot {
+            Slot::Unsealed(u) => {
+                let r = backup_bytes(&u, &db).map(|(info, bytes)| {
+                    tracing::info!(counter = info.counter, "backup taken");
+                    json!({
+                        "engine": engine.as_str(),
+                        "counter": info.counter,
+                        "tables": info.tables,
+                        "file": base64::engine::general_purpose::STANDARD.encode(&bytes),
+                    })
+                });
+                (Slot::Unsealed(u), r)
+            }
+            other => (other, Err(not_unsealed())),
+        })
+        .await
+    }
+}
+
+fn not_ready() -> ApiError {
+    ApiError("node is not initialised; run init (/sys/init) first".into())
+}
+
+fn not_unsealed() -> ApiError {
+    ApiError("node is not unsealed; unseal it first (/sys/in-bkey)".into())
+}
+
+/// Writes the backup to a temporary file beside the store, reads it back and removes it.
+fn backup_bytes(
+    u: &Unsealed,
+    db: &std::path::Path,
+) -> Result<(mpc_keystore::BackupInfo, Vec<u8>), ApiError> {
+    let mut rnd = [0u8; 8];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut rnd);
+    let name = format!(
+        "{}.backup-{}.tmp",
+        db.file_name()
+            .map_or("asset.db".into(), |n| n.to_string_lossy()),
+        rnd.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let tmp = db.with_file_name(name);
+    let info = u.backup_to(&tmp).map_err(|e| store_error("backup", e))?;
+    let bytes = std::fs::read(&tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let bytes =
+        bytes.map_err(|e| ApiError(format!("backup failed: read {}: {e}", tmp.display())))?;
+    Ok((info, bytes))
+}
