@@ -28,7 +28,6 @@ use crate::primes::SecretPrimes;
 use crate::session::{Driver, DriverStep, RawOut, RoundKinds, Session, SmDriver, library_result};
 use crate::share::CommitteeShare;
 
-type CoreShare = cggmp24::IncompleteKeyShare<Secp256k1>;
 type AuxInfo = cggmp24::key_share::AuxInfo<SecurityLevel>;
 type KeyShare = cggmp24::KeyShare<Secp256k1, SecurityLevel>;
 
@@ -103,8 +102,8 @@ impl EcdsaCoreShare {
         self.0.child_point::<hd_wallet::Slip10>(path)
     }
 
-    pub(crate) fn inner(&self) -> &CoreShare {
-        &self.0.share
+    pub(crate) fn committee_share(&self) -> &CommitteeShare<Secp256k1> {
+        &self.0
     }
 }
 
@@ -267,14 +266,14 @@ fn with_recovery_id(
     let expected = public_key.to_bytes(true);
     for parity in [false, true] {
         let id = k256::ecdsa::RecoveryId::new(parity, false);
-        if let Ok(vk) = k256::ecdsa::VerifyingKey::recover_from_prehash(digest, &k_sig, id) {
-            if vk.to_encoded_point(true).as_bytes() == expected.as_ref() {
-                return Ok(EcdsaSignature {
-                    r,
-                    s,
-                    recovery_id: u8::from(parity),
-                });
-            }
+        if let Ok(vk) = k256::ecdsa::VerifyingKey::recover_from_prehash(digest, &k_sig, id)
+            && vk.to_encoded_point(true).as_bytes() == expected.as_ref()
+        {
+            return Ok(EcdsaSignature {
+                r,
+                s,
+                recovery_id: u8::from(parity),
+            });
         }
     }
     Err(SessionError::Aborted {

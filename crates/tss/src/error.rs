@@ -220,10 +220,9 @@ impl SessionError {
                 .parse::<usize>()
                 .ok()
                 .and_then(|i| participants.get(i))
+                && !culprits.contains(p)
             {
-                if !culprits.contains(p) {
-                    culprits.push(*p);
-                }
+                culprits.push(*p);
             }
         }
         SessionError::Aborted {

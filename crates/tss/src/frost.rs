@@ -167,9 +167,7 @@ pub fn eddsa_keygen(
 fn frost_sign<C>(
     kind: ProtocolKind,
     eid: ExecutionId,
-    committee: &Committee,
-    me: PartyId,
-    share: givre::KeyShare<C::Curve>,
+    key: &CommitteeShare<C::Curve>,
     signers: &[PartyId],
     path: &DerivationPath,
     message: Vec<u8>,
@@ -178,7 +176,9 @@ fn frost_sign<C>(
 where
     C: Ciphersuite + 'static,
 {
-    let (sorted, idx, i) = signers_and_me(committee, share.min_signers(), me, signers)?;
+    let me = key.party();
+    let share = key.share.clone();
+    let (sorted, idx, i) = signers_and_me(&key.committee, key.threshold(), me, signers)?;
     // Check the path now, so a bad one is an input error and not a failed run.
     if !path.is_root() {
         share
@@ -224,9 +224,7 @@ pub fn eddsa_sign(
     frost_sign::<Ed25519>(
         ProtocolKind::EddsaSign,
         eid,
-        share.committee(),
-        share.party(),
-        share.0.share.clone(),
+        &share.0,
         signers,
         path,
         message.to_vec(),
@@ -245,9 +243,7 @@ pub fn bip340_sign(
     frost_sign::<Bip340>(
         ProtocolKind::Bip340Sign,
         eid,
-        share.committee(),
-        share.party(),
-        share.inner().clone(),
+        share.committee_share(),
         signers,
         path,
         message.to_vec(),
@@ -268,9 +264,7 @@ pub fn taproot_sign(
     frost_sign::<Bitcoin>(
         ProtocolKind::TaprootSign,
         eid,
-        share.committee(),
-        share.party(),
-        share.inner().clone(),
+        share.committee_share(),
         signers,
         path,
         message.to_vec(),

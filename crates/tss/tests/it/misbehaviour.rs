@@ -93,7 +93,8 @@ fn replayed_message_is_refused() {
 #[test]
 fn malformed_and_misrouted_messages_are_refused() {
     type Tamper = fn(&mut Envelope);
-    let cases: [(Tamper, fn(&Misbehaviour) -> bool); 5] = [
+    type Expect = fn(&Misbehaviour) -> bool;
+    let cases: [(Tamper, Expect); 5] = [
         (
             |e| e.payload = vec![0xff, 0x00, 0x13],
             |m| matches!(m, Misbehaviour::Malformed(_)),
