@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
-use mpc_tss::ecdsa::{self, EcdsaAuxInfo, EcdsaCoreShare, EcdsaKeyShare, KnownMessage, MessageHash, SignInput};
+use mpc_tss::ecdsa::{
+    self, EcdsaAuxInfo, EcdsaCoreShare, EcdsaKeyShare, KnownMessage, MessageHash, SignInput,
+};
 use mpc_tss::frost::{self, EddsaKeyShare};
 use mpc_tss::primes::SecretPrimes;
 use mpc_tss::{Committee, DerivationPath, ExecutionId, PartyId, ProtocolKind, Session, sim};
@@ -72,7 +74,9 @@ pub fn machine() -> String {
                 .map(|m| m.trim().to_string())
         })
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     format!("{model}, {cores} cores")
 }
 
@@ -85,7 +89,14 @@ fn eid(kind: ProtocolKind, tag: &str, parties: &[PartyId]) -> ExecutionId {
 }
 
 /// Runs `make()` (which builds all sessions) `runs` times; times only the protocol runs.
-fn measure<O, F, C>(name: &str, parties: u16, threshold: u16, runs: usize, mut make: F, mut check: C) -> Result<Phase>
+fn measure<O, F, C>(
+    name: &str,
+    parties: u16,
+    threshold: u16,
+    runs: usize,
+    mut make: F,
+    mut check: C,
+) -> Result<Phase>
 where
     F: FnMut(usize) -> Result<Vec<Session<O>>>,
     C: FnMut(BTreeMap<PartyId, O>) -> Result<()>,
@@ -97,7 +108,12 @@ where
         let start = Instant::now();
         let out = sim::run(sessions).map_err(|e| anyhow!("{name}: {e:?}"))?;
         times.push(start.elapsed().as_secs_f64() * 1000.0);
-        bytes = out.traffic.values().map(|t| t.bytes_sent).max().unwrap_or(0);
+        bytes = out
+            .traffic
+            .values()
+            .map(|t| t.bytes_sent)
+            .max()
+            .unwrap_or(0);
         check(out.outputs).with_context(|| format!("{name}: output check"))?;
     }
     Ok(summarize(name, parties, threshold, times, bytes))
@@ -125,7 +141,10 @@ fn summarize(name: &str, parties: u16, threshold: u16, mut times: Vec<f64>, byte
 }
 
 fn one<O: Clone>(out: &BTreeMap<PartyId, O>) -> Result<O> {
-    out.values().next().cloned().ok_or_else(|| anyhow!("no output"))
+    out.values()
+        .next()
+        .cloned()
+        .ok_or_else(|| anyhow!("no output"))
 }
 
 fn verify_ecdsa(pk: &[u8; 33], digest: &[u8; 32], sig: &ecdsa::EcdsaSignature) -> Result<()> {
@@ -145,7 +164,10 @@ fn verify_schnorr(xonly: &[u8; 32], msg: &[u8], sig: &frost::SchnorrSignature) -
 
 /// Generates `count` prime sets on all cores.
 pub fn generate_primes(count: usize) -> Vec<SecretPrimes> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(count.max(1));
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(count.max(1));
     let pool = mpc_tss::primes::PrimePool::new(count);
     let handles = pool.spawn_fillers(threads);
     while pool.len() < count {
@@ -169,11 +191,17 @@ struct Keys {
 
 impl Keys {
     fn shares(&self, t: u16) -> Result<BTreeMap<PartyId, EcdsaKeyShare>> {
-        let core = self.ecdsa.get(&t).ok_or_else(|| anyhow!("no {t}-of-3 key"))?;
+        let core = self
+            .ecdsa
+            .get(&t)
+            .ok_or_else(|| anyhow!("no {t}-of-3 key"))?;
         core.iter()
             .map(|(p, c)| {
                 let aux = self.aux.get(p).ok_or_else(|| anyhow!("no aux for {p}"))?;
-                Ok((*p, EcdsaKeyShare::new(c.clone(), aux.clone()).map_err(|e| anyhow!("{e}"))?))
+                Ok((
+                    *p,
+                    EcdsaKeyShare::new(c.clone(), aux.clone()).map_err(|e| anyhow!("{e}"))?,
+                ))
             })
             .collect()
     }
@@ -184,7 +212,8 @@ pub fn run_protocols(opts: &Options) -> Result<Report> {
     ensure!(opts.runs >= 1, "at least one run");
     let runs = opts.runs;
     let say = opts.progress;
-    let committee = Committee::new(vec![party("a")?, party("b")?, party("c")?]).map_err(|e| anyhow!("{e}"))?;
+    let committee =
+        Committee::new(vec![party("a")?, party("b")?, party("c")?]).map_err(|e| anyhow!("{e}"))?;
     let all = committee.parties().to_vec();
     let path: DerivationPath = "m/1/1/60/0".parse().map_err(|e| anyhow!("{e}"))?;
     let subset = |t: u16| all[..usize::from(t)].to_vec();
@@ -196,16 +225,31 @@ pub fn run_protocols(opts: &Options) -> Result<Report> {
     phases.push(floor_ed25519(runs.max(200))?);
 
     // Key generation.
-    let mut keys = Keys { committee: committee.clone(), ecdsa: BTreeMap::new(), aux: BTreeMap::new(), eddsa: BTreeMap::new() };
+    let mut keys = Keys {
+        committee: committee.clone(),
+        ecdsa: BTreeMap::new(),
+        aux: BTreeMap::new(),
+        eddsa: BTreeMap::new(),
+    };
     for t in [3u16, 2] {
         say(&format!("ecdsa.keygen {t}-of-3"));
         let mut last = BTreeMap::new();
         let c = committee.clone();
         phases.push(measure(
-            "ecdsa.keygen", 3, t, runs,
+            "ecdsa.keygen",
+            3,
+            t,
+            runs,
             |run| {
-                let e = eid(ProtocolKind::EcdsaKeygen, &format!("bench-kg-{t}-{run}"), c.parties());
-                c.parties().iter().map(|p| ecdsa::keygen(e, *p, &c, t).map_err(|e| anyhow!("{e}"))).collect()
+                let e = eid(
+                    ProtocolKind::EcdsaKeygen,
+                    &format!("bench-kg-{t}-{run}"),
+                    c.parties(),
+                );
+                c.parties()
+                    .iter()
+                    .map(|p| ecdsa::keygen(e, *p, &c, t).map_err(|e| anyhow!("{e}")))
+                    .collect()
             },
             |out| {
                 last = out;
@@ -216,10 +260,20 @@ pub fn run_protocols(opts: &Options) -> Result<Report> {
         say(&format!("eddsa.keygen {t}-of-3"));
         let mut last = BTreeMap::new();
         phases.push(measure(
-            "eddsa.keygen", 3, t, runs,
+            "eddsa.keygen",
+            3,
+            t,
+            runs,
             |run| {
-                let e = eid(ProtocolKind::EddsaKeygen, &format!("bench-ekg-{t}-{run}"), c.parties());
-                c.parties().iter().map(|p| frost::eddsa_keygen(e, *p, &c, t).map_err(|e| anyhow!("{e}"))).collect()
+                let e = eid(
+                    ProtocolKind::EddsaKeygen,
+                    &format!("bench-ekg-{t}-{run}"),
+                    c.parties(),
+                );
+                c.parties()
+                    .iter()
+                    .map(|p| frost::eddsa_keygen(e, *p, &c, t).map_err(|e| anyhow!("{e}")))
+                    .collect()
             },
             |out| {
                 last = out;
@@ -237,13 +291,24 @@ pub fn run_protocols(opts: &Options) -> Result<Report> {
             generate_primes(3)
         }
     };
-    ensure!(primes.len() >= 3, "need 3 prime sets, have {}", primes.len());
+    ensure!(
+        primes.len() >= 3,
+        "need 3 prime sets, have {}",
+        primes.len()
+    );
     say("ecdsa.aux_info.pooled");
     let mut last_aux = BTreeMap::new();
     phases.push(measure(
-        "ecdsa.aux_info.pooled", 3, 3, runs,
+        "ecdsa.aux_info.pooled",
+        3,
+        3,
+        runs,
         |run| {
-            let e = eid(ProtocolKind::EcdsaAuxInfo, &format!("bench-aux-{run}"), &all);
+            let e = eid(
+                ProtocolKind::EcdsaAuxInfo,
+                &format!("bench-aux-{run}"),
+                &all,
+            );
             all.iter()
                 .zip(primes.iter().cloned())
                 .map(|(p, pr)| ecdsa::aux_info(e, *p, &committee, pr).map_err(|e| anyhow!("{e}")))
@@ -263,7 +328,11 @@ pub fn run_protocols(opts: &Options) -> Result<Report> {
         for run in 0..runs {
             let start = Instant::now();
             let fresh = generate_primes(3);
-            let e = eid(ProtocolKind::EcdsaAuxInfo, &format!("bench-aux-fresh-{run}"), &all);
+            let e = eid(
+                ProtocolKind::EcdsaAuxInfo,
+                &format!("bench-aux-fresh-{run}"),
+                &all,
+            );
             let sessions = all
                 .iter()
                 .zip(fresh)
@@ -271,8 +340,17 @@ pub fn run_protocols(opts: &Options) -> Result<Report> {
                 .collect::<Result<Vec<_>>>()?;
             let out = sim::run(sessions).map_err(|e| anyhow!("aux fresh: {e:?}"))?;
             times.push(start.elapsed().as_secs_f64() * 1000.0);
-            bytes = out.traffic.values().map(|t| t.bytes_sent).max().unwrap_or(0);
-            say(&format!("  run {} of {runs}: {:.0} ms", run + 1, times.last().copied().unwrap_or(0.0)));
+            bytes = out
+                .traffic
+                .values()
+                .map(|t| t.bytes_sent)
+                .max()
+                .unwrap_or(0);
+            say(&format!(
+                "  run {} of {runs}: {:.0} ms",
+                run + 1,
+                times.last().copied().unwrap_or(0.0)
+            ));
         }
         phases.push(summarize("ecdsa.aux_info.fresh", 3, 3, times, bytes));
     }
@@ -281,18 +359,34 @@ pub fn run_protocols(opts: &Options) -> Result<Report> {
     for t in [3u16, 2] {
         let signers = subset(t);
         let shares = keys.shares(t)?;
-        let first = signers.first().copied().ok_or_else(|| anyhow!("no signers"))?;
-        let child = shares[&first].core().derive_public_key(&path).map_err(|e| anyhow!("{e}"))?;
+        let first = signers
+            .first()
+            .copied()
+            .ok_or_else(|| anyhow!("no signers"))?;
+        let child = shares[&first]
+            .core()
+            .derive_public_key(&path)
+            .map_err(|e| anyhow!("{e}"))?;
 
         say(&format!("ecdsa.sign_full {t}-of-3"));
         let digest: [u8; 32] = Sha256::digest(b"bench full").into();
         phases.push(measure(
-            "ecdsa.sign_full", 3, t, runs,
+            "ecdsa.sign_full",
+            3,
+            t,
+            runs,
             |run| {
-                let e = eid(ProtocolKind::EcdsaSign, &format!("bench-sign-{t}-{run}"), &signers);
+                let e = eid(
+                    ProtocolKind::EcdsaSign,
+                    &format!("bench-sign-{t}-{run}"),
+                    &signers,
+                );
                 signers
                     .iter()
-                    .map(|p| ecdsa::sign(e, &shares[p], &signers, &path, SignInput::Digest(digest)).map_err(|e| anyhow!("{e}")))
+                    .map(|p| {
+                        ecdsa::sign(e, &shares[p], &signers, &path, SignInput::Digest(digest))
+                            .map_err(|e| anyhow!("{e}"))
+                    })
                     .collect()
             },
             |out| verify_ecdsa(&child, &digest, &one(&out)?),
@@ -301,48 +395,99 @@ pub fn run_protocols(opts: &Options) -> Result<Report> {
         say(&format!("ecdsa.presign {t}-of-3"));
         let mut presigs = Vec::new();
         phases.push(measure(
-            "ecdsa.presign", 3, t, runs,
+            "ecdsa.presign",
+            3,
+            t,
+            runs,
             |run| {
-                let e = eid(ProtocolKind::EcdsaPresign, &format!("bench-pre-{t}-{run}"), &signers);
-                signers.iter().map(|p| ecdsa::presign(e, &shares[p], &signers, &path).map_err(|e| anyhow!("{e}"))).collect()
+                let e = eid(
+                    ProtocolKind::EcdsaPresign,
+                    &format!("bench-pre-{t}-{run}"),
+                    &signers,
+                );
+                signers
+                    .iter()
+                    .map(|p| {
+                        ecdsa::presign(e, &shares[p], &signers, &path).map_err(|e| anyhow!("{e}"))
+                    })
+                    .collect()
             },
             |out| {
                 // kept in stored form, as the node keeps them (a presignature is not Clone)
-                presigs.push(out.into_iter().map(|(p, pre)| (p, pre.into_stored_bytes())).collect::<Vec<_>>());
+                presigs.push(
+                    out.into_iter()
+                        .map(|(p, pre)| (p, pre.into_stored_bytes()))
+                        .collect::<Vec<_>>(),
+                );
                 Ok(())
             },
         )?);
 
         say(&format!("ecdsa.sign_online {t}-of-3"));
-        let msg = KnownMessage { bytes: b"bench online".to_vec(), hash: MessageHash::Keccak256 };
+        let msg = KnownMessage {
+            bytes: b"bench online".to_vec(),
+            hash: MessageHash::Keccak256,
+        };
         let mut presigs = presigs.into_iter();
         phases.push(measure(
-            "ecdsa.sign_online", 3, t, runs,
+            "ecdsa.sign_online",
+            3,
+            t,
+            runs,
             |run| {
-                let set = presigs.next().ok_or_else(|| anyhow!("out of presignatures"))?;
-                let e = eid(ProtocolKind::EcdsaOnlineSign, &format!("bench-online-{t}-{run}"), &signers);
+                let set = presigs
+                    .next()
+                    .ok_or_else(|| anyhow!("out of presignatures"))?;
+                let e = eid(
+                    ProtocolKind::EcdsaOnlineSign,
+                    &format!("bench-online-{t}-{run}"),
+                    &signers,
+                );
                 set.into_iter()
                     .map(|(p, bytes)| {
-                        let pre = ecdsa::EcdsaPresignature::from_stored_bytes(&bytes).map_err(|e| anyhow!("{e}"))?;
-                        ecdsa::online_sign(e, &shares[&p], pre, &path, &msg).map_err(|e| anyhow!("{e}"))
+                        let pre = ecdsa::EcdsaPresignature::from_stored_bytes(&bytes)
+                            .map_err(|e| anyhow!("{e}"))?;
+                        ecdsa::online_sign(e, &shares[&p], pre, &path, &msg)
+                            .map_err(|e| anyhow!("{e}"))
                     })
                     .collect()
             },
             |out| verify_ecdsa(&child, &msg.digest(), &one(&out)?),
         )?);
 
-        let ed = keys.eddsa.get(&t).ok_or_else(|| anyhow!("no ed25519 key"))?;
-        let ed_child = ed[&first].derive_public_key(&path).map_err(|e| anyhow!("{e}"))?;
+        let ed = keys
+            .eddsa
+            .get(&t)
+            .ok_or_else(|| anyhow!("no ed25519 key"))?;
+        let ed_child = ed[&first]
+            .derive_public_key(&path)
+            .map_err(|e| anyhow!("{e}"))?;
         say(&format!("eddsa.sign {t}-of-3"));
         phases.push(measure(
-            "eddsa.sign", 3, t, runs.max(20),
+            "eddsa.sign",
+            3,
+            t,
+            runs.max(20),
             |run| {
-                let e = eid(ProtocolKind::EddsaSign, &format!("bench-ed-{t}-{run}"), &signers);
-                signers.iter().map(|p| frost::eddsa_sign(e, &ed[p], &signers, &path, b"bench eddsa").map_err(|e| anyhow!("{e}"))).collect()
+                let e = eid(
+                    ProtocolKind::EddsaSign,
+                    &format!("bench-ed-{t}-{run}"),
+                    &signers,
+                );
+                signers
+                    .iter()
+                    .map(|p| {
+                        frost::eddsa_sign(e, &ed[p], &signers, &path, b"bench eddsa")
+                            .map_err(|e| anyhow!("{e}"))
+                    })
+                    .collect()
             },
             |out| {
                 let vk = ed25519_dalek::VerifyingKey::from_bytes(&ed_child)?;
-                vk.verify_strict(b"bench eddsa", &ed25519_dalek::Signature::from_bytes(&one(&out)?.0))?;
+                vk.verify_strict(
+                    b"bench eddsa",
+                    &ed25519_dalek::Signature::from_bytes(&one(&out)?.0),
+                )?;
                 Ok(())
             },
         )?);
@@ -352,26 +497,56 @@ pub fn run_protocols(opts: &Options) -> Result<Report> {
         let xonly = frost::bip340_public_key(&core[&first], &path).map_err(|e| anyhow!("{e}"))?;
         say(&format!("bip340.sign {t}-of-3"));
         phases.push(measure(
-            "bip340.sign", 3, t, runs.max(20),
+            "bip340.sign",
+            3,
+            t,
+            runs.max(20),
             |run| {
-                let e = eid(ProtocolKind::Bip340Sign, &format!("bench-b340-{t}-{run}"), &signers);
-                signers.iter().map(|p| frost::bip340_sign(e, &core[p], &signers, &path, &sighash).map_err(|e| anyhow!("{e}"))).collect()
+                let e = eid(
+                    ProtocolKind::Bip340Sign,
+                    &format!("bench-b340-{t}-{run}"),
+                    &signers,
+                );
+                signers
+                    .iter()
+                    .map(|p| {
+                        frost::bip340_sign(e, &core[p], &signers, &path, &sighash)
+                            .map_err(|e| anyhow!("{e}"))
+                    })
+                    .collect()
             },
             |out| verify_schnorr(&xonly, &sighash, &one(&out)?),
         )?);
-        let q = frost::taproot_output_key(&core[&first], &path, None).map_err(|e| anyhow!("{e}"))?;
+        let q =
+            frost::taproot_output_key(&core[&first], &path, None).map_err(|e| anyhow!("{e}"))?;
         say(&format!("taproot.sign {t}-of-3"));
         phases.push(measure(
-            "taproot.sign", 3, t, runs.max(20),
+            "taproot.sign",
+            3,
+            t,
+            runs.max(20),
             |run| {
-                let e = eid(ProtocolKind::TaprootSign, &format!("bench-tr-{t}-{run}"), &signers);
-                signers.iter().map(|p| frost::taproot_sign(e, &core[p], &signers, &path, &sighash, None).map_err(|e| anyhow!("{e}"))).collect()
+                let e = eid(
+                    ProtocolKind::TaprootSign,
+                    &format!("bench-tr-{t}-{run}"),
+                    &signers,
+                );
+                signers
+                    .iter()
+                    .map(|p| {
+                        frost::taproot_sign(e, &core[p], &signers, &path, &sighash, None)
+                            .map_err(|e| anyhow!("{e}"))
+                    })
+                    .collect()
             },
             |out| verify_schnorr(&q, &sighash, &one(&out)?),
         )?);
     }
     let _ = &keys.committee;
-    Ok(Report { machine: machine(), phases })
+    Ok(Report {
+        machine: machine(),
+        phases,
+    })
 }
 
 fn floor_ecdsa(runs: usize) -> Result<Phase> {
@@ -404,7 +579,8 @@ fn floor_ed25519(runs: usize) -> Result<Phase> {
 /// The floor a phase is compared with (`None` for key generation and aux info).
 pub fn floor_of(name: &str) -> Option<&'static str> {
     match name {
-        "ecdsa.sign_full" | "ecdsa.sign_online" | "ecdsa.presign" | "bip340.sign" | "taproot.sign" => Some("floor.ecdsa"),
+        "ecdsa.sign_full" | "ecdsa.sign_online" | "ecdsa.presign" | "bip340.sign"
+        | "taproot.sign" => Some("floor.ecdsa"),
         "eddsa.sign" => Some("floor.ed25519"),
         _ => None,
     }
@@ -417,7 +593,10 @@ pub fn table(report: &Report) -> String {
         "| {:<22} | {:>3} | {:>4} | {:>11} | {:>11} | {:>11} | {:>13} | {:>12} |\n",
         "phase", "t/n", "runs", "median ms", "min ms", "max ms", "bytes/party", "x floor"
     ));
-    s.push_str(&format!("|{:-<24}|{:-<5}|{:-<6}|{:-<13}|{:-<13}|{:-<13}|{:-<15}|{:-<14}|\n", "", "", "", "", "", "", "", ""));
+    s.push_str(&format!(
+        "|{:-<24}|{:-<5}|{:-<6}|{:-<13}|{:-<13}|{:-<13}|{:-<15}|{:-<14}|\n",
+        "", "", "", "", "", "", "", ""
+    ));
     for p in &report.phases {
         let ratio = floor_of(&p.name)
             .and_then(|f| report.phases.iter().find(|q| q.name == f))
@@ -447,22 +626,40 @@ pub fn parse_args(args: &[String]) -> Result<(Options, Option<String>)> {
         Some("help") | Some("--help") | Some("-h") | None => bail!(USAGE),
         Some(other) => bail!("unknown command {other:?}\n\n{USAGE}"),
     }
-    let mut opts = Options { runs: 5, skip_fresh_aux: false, primes: None, progress: |m| eprintln!("{m}") };
+    let mut opts = Options {
+        runs: 5,
+        skip_fresh_aux: false,
+        primes: None,
+        progress: |m| eprintln!("{m}"),
+    };
     let mut json = None;
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--json" => json = Some(it.next().ok_or_else(|| anyhow!("--json needs a file"))?.clone()),
+            "--json" => {
+                json = Some(
+                    it.next()
+                        .ok_or_else(|| anyhow!("--json needs a file"))?
+                        .clone(),
+                )
+            }
             "--quick" => {
                 opts.runs = 3;
                 opts.skip_fresh_aux = true;
             }
             "--runs" => {
-                opts.runs = it.next().and_then(|n| n.parse().ok()).filter(|n| *n >= 1).ok_or_else(|| anyhow!("--runs needs a positive number"))?;
+                opts.runs = it
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| anyhow!("--runs needs a positive number"))?;
             }
             "--primes" => {
                 let file = it.next().ok_or_else(|| anyhow!("--primes needs a file"))?;
                 let text = std::fs::read_to_string(file).with_context(|| format!("read {file}"))?;
-                opts.primes = Some(serde_json::from_str(&text).with_context(|| format!("{file}: not a JSON list of prime sets"))?);
+                opts.primes = Some(
+                    serde_json::from_str(&text)
+                        .with_context(|| format!("{file}: not a JSON list of prime sets"))?,
+                );
             }
             other => bail!("unknown option {other:?}\n\n{USAGE}"),
         }
@@ -471,7 +668,8 @@ pub fn parse_args(args: &[String]) -> Result<(Options, Option<String>)> {
 }
 
 /// Usage text.
-pub const USAGE: &str = "usage: mpc-bench protocols [--json FILE] [--quick] [--runs N] [--primes FILE]
+pub const USAGE: &str =
+    "usage: mpc-bench protocols [--json FILE] [--quick] [--runs N] [--primes FILE]
 
   Runs every protocol with all parties in one process and prints a table:
   median/min/max wall time of a run, bytes sent per party, ratio to the single-key floor.
