@@ -192,7 +192,16 @@ async fn check(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> 
         Ok(c) => c,
         Err(reply) => return *reply,
     };
-    let (action, wait_time, reason) = decide(&app, &check);
+    // The decision writes the state and audit files (fsync): off the async workers.
+    let decided = {
+        let app = app.clone();
+        let check = check.clone();
+        tokio::task::spawn_blocking(move || decide(&app, &check)).await
+    };
+    let Ok((action, wait_time, reason)) = decided else {
+        tracing::error!(callback_id = %check.callback_id, "decision task failed");
+        return error_reply("500", "internal error");
+    };
     tracing::info!(
         callback_id = %check.callback_id,
         request_id = %check.extra_info.request_id,
