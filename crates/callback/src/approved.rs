@@ -1,0 +1,310 @@
+//! [`ApprovedRequest`]: proof, as a type, that every callback server approved one exact
+//! request.
+
+use crate::request::{Cryptography, KeygenRequest, Request, SignAlgorithm, SignRequest};
+
+/// A request every configured callback server approved (or that needed no approval because no
+/// server is configured).
+///
+/// Only [`CallbackClient::check`](crate::CallbackClient::check) makes one: the fields are
+/// private, there is no constructor, and it is neither `Clone` nor deserializable. Protocol
+/// code takes it as the authority to run, and must present the parameters it is about to use
+/// to [`authorizes_sign`](Self::authorizes_sign) or
+/// [`authorizes_keygen`](Self::authorizes_keygen); anything that differs from what the
+/// servers approved is refused.
+#[derive(Debug)]
+pub struct ApprovedRequest {
+    request: Request,
+    callback_id: String,
+    approved_by: Vec<String>,
+}
+
+/// The parameters a signing run is about to use.
+#[derive(Debug, Clone, Copy)]
+pub struct SignParams<'a> {
+    /// The scheme.
+    pub algorithm: SignAlgorithm,
+    /// Root public key, hex, as sent in the check.
+    pub public_key: &'a str,
+    /// BIP32 path.
+    pub path: &'a str,
+    /// The exact bytes to be signed.
+    pub digest: &'a [u8],
+    /// The platform's business id.
+    pub sino_id: &'a str,
+    /// The caller's request id.
+    pub request_id: &'a str,
+}
+
+/// The parameters a key generation is about to use.
+#[derive(Debug, Clone, Copy)]
+pub struct KeygenParams<'a> {
+    /// Curve and scheme.
+    pub cryptography: Cryptography,
+    /// Threshold.
+    pub t: u16,
+    /// Number of parties.
+    pub n: u16,
+    /// The parties taking part, in the approved order.
+    pub party_ids: &'a [String],
+    /// The platform's business id.
+    pub sino_id: &'a str,
+    /// The caller's request id.
+    pub request_id: &'a str,
+}
+
+/// Why an approval does not cover what the protocol is about to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Mismatch {
+    /// A signature was approved and a key generation asked for, or the other way round.
+    #[error("the approval is for a {approved}, not a {requested}")]
+    Kind {
+        /// What was approved.
+        approved: &'static str,
+        /// What the protocol asked for.
+        requested: &'static str,
+    },
+    /// A parameter differs from the approved one.
+    #[error("{0} differs from the approved request")]
+    Field(&'static str),
+}
+
+impl ApprovedRequest {
+    pub(crate) fn new(request: Request, callback_id: String, approved_by: Vec<String>) -> Self {
+        ApprovedRequest {
+            request,
+            callback_id,
+            approved_by,
+        }
+    }
+
+    /// The request exactly as it was approved.
+    pub fn request(&self) -> &Request {
+        &self.request
+    }
+
+    /// The `callback_id` the servers approved (empty when no server is configured).
+    pub fn callback_id(&self) -> &str {
+        &self.callback_id
+    }
+
+    /// Addresses of the servers that approved, in the order asked.
+    pub fn approved_by(&self) -> &[String] {
+        &self.approved_by
+    }
+
+    /// True when no callback server is configured and nothing was asked.
+    pub fn without_callback(&self) -> bool {
+        self.approved_by.is_empty()
+    }
+
+    /// Checks that a signing run with `params` is exactly what was approved, and returns the
+    /// approved request.
+    pub fn authorizes_sign(&self, params: SignParams<'_>) -> Result<&SignRequest, Mismatch> {
+        let Request::Sign(s) = &self.request else {
+            return Err(Mismatch::Kind {
+                approved: "key generation",
+                requested: "signature",
+            });
+        };
+        let checks = [
+            (s.algorithm == params.algorithm, "algorithm"),
+            (s.public_key == params.public_key, "public key"),
+            (s.path == params.path, "derivation path"),
+            (s.digest == params.digest, "digest"),
+            (s.sino_id == params.sino_id, "sino_id"),
+            (s.request_id == params.request_id, "request_id"),
+        ];
+        first_mismatch(&checks)?;
+        Ok(s)
+    }
+
+    /// Checks that a key generation with `params` is exactly what was approved, and returns
+    /// the approved request.
+    pub fn authorizes_keygen(&self, params: KeygenParams<'_>) -> Result<&KeygenRequest, Mismatch> {
+        let Request::Keygen(k) = &self.request else {
+            return Err(Mismatch::Kind {
+                approved: "signature",
+                requested: "key generation",
+            });
+        };
+        let checks = [
+            (k.cryptography == params.cryptography, "cryptography"),
+            (k.t == params.t, "threshold"),
+            (k.n == params.n, "number of parties"),
+            (k.party_ids == params.party_ids, "party ids"),
+            (k.sino_id == params.sino_id, "sino_id"),
+            (k.request_id == params.request_id, "request_id"),
+        ];
+        first_mismatch(&checks)?;
+        Ok(k)
+    }
+}
+
+fn first_mismatch(checks: &[(bool, &'static str)]) -> Result<(), Mismatch> {
+    match checks.iter().find(|(ok, _)| !ok) {
+        Some((_, field)) => Err(Mismatch::Field(field)),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mpc_wire::callback::SignType;
+
+    fn sign_request() -> SignRequest {
+        SignRequest {
+            algorithm: SignAlgorithm::Ecdsa,
+            sign_type: SignType::Transaction,
+            public_key: "02aa".into(),
+            path: "m/1/1/60/0".into(),
+            message: vec![1; 32],
+            digest: vec![1; 32],
+            tx_info: None,
+            sino_id: "s".into(),
+            request_id: "r".into(),
+        }
+    }
+
+    fn params(s: &SignRequest) -> SignParams<'_> {
+        SignParams {
+            algorithm: s.algorithm,
+            public_key: &s.public_key,
+            path: &s.path,
+            digest: &s.digest,
+            sino_id: &s.sino_id,
+            request_id: &s.request_id,
+        }
+    }
+
+    #[test]
+    fn sign_binding() {
+        let req = sign_request();
+        let approved = ApprovedRequest::new(Request::Sign(req.clone()), "cb".into(), vec![]);
+        assert!(approved.without_callback());
+        assert_eq!(approved.authorizes_sign(params(&req)), Ok(&req));
+
+        let other_digest = [2u8; 32];
+        let cases: [(SignParams<'_>, &str); 6] = [
+            (
+                SignParams {
+                    algorithm: SignAlgorithm::Bip340Schnorr,
+                    ..params(&req)
+                },
+                "algorithm",
+            ),
+            (
+                SignParams {
+                    public_key: "03aa",
+                    ..params(&req)
+                },
+                "public key",
+            ),
+            (
+                SignParams {
+                    path: "m/1/1/60/1",
+                    ..params(&req)
+                },
+                "derivation path",
+            ),
+            (
+                SignParams {
+                    digest: &other_digest,
+                    ..params(&req)
+                },
+                "digest",
+            ),
+            (
+                SignParams {
+                    sino_id: "s2",
+                    ..params(&req)
+                },
+                "sino_id",
+            ),
+            (
+                SignParams {
+                    request_id: "",
+                    ..params(&req)
+                },
+                "request_id",
+            ),
+        ];
+        for (p, field) in cases {
+            assert_eq!(approved.authorizes_sign(p), Err(Mismatch::Field(field)));
+        }
+        assert!(matches!(
+            approved.authorizes_keygen(KeygenParams {
+                cryptography: Cryptography::EcdsaSecp256k1,
+                t: 2,
+                n: 3,
+                party_ids: &[],
+                sino_id: "s",
+                request_id: "r",
+            }),
+            Err(Mismatch::Kind { .. })
+        ));
+    }
+
+    #[test]
+    fn keygen_binding() {
+        let parties = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
+        let req = KeygenRequest {
+            cryptography: Cryptography::EcdsaSecp256k1,
+            t: 2,
+            n: 3,
+            party_ids: parties.clone(),
+            sino_id: "s".into(),
+            request_id: "r".into(),
+        };
+        let approved = ApprovedRequest::new(
+            Request::Keygen(req.clone()),
+            "cb".into(),
+            vec!["http://x".into()],
+        );
+        assert!(!approved.without_callback());
+        let ok = KeygenParams {
+            cryptography: Cryptography::EcdsaSecp256k1,
+            t: 2,
+            n: 3,
+            party_ids: &parties,
+            sino_id: "s",
+            request_id: "r",
+        };
+        assert_eq!(approved.authorizes_keygen(ok), Ok(&req));
+        let swapped = vec!["a".to_owned(), "c".to_owned(), "b".to_owned()];
+        for (p, field) in [
+            (
+                KeygenParams {
+                    cryptography: Cryptography::EddsaEd25519,
+                    ..ok
+                },
+                "cryptography",
+            ),
+            (KeygenParams { t: 3, ..ok }, "threshold"),
+            (KeygenParams { n: 4, ..ok }, "number of parties"),
+            (
+                KeygenParams {
+                    party_ids: &swapped,
+                    ..ok
+                },
+                "party ids",
+            ),
+            (KeygenParams { sino_id: "", ..ok }, "sino_id"),
+            (
+                KeygenParams {
+                    request_id: "x",
+                    ..ok
+                },
+                "request_id",
+            ),
+        ] {
+            assert_eq!(approved.authorizes_keygen(p), Err(Mismatch::Field(field)));
+        }
+        let sign = sign_request();
+        assert!(matches!(
+            approved.authorizes_sign(params(&sign)),
+            Err(Mismatch::Kind { .. })
+        ));
+    }
+}

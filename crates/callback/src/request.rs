@@ -1,0 +1,193 @@
+//! What the node asks the callback servers about: a key generation or a signature, described
+//! by the values the protocol will then use.
+
+use mpc_wire::callback::{Check, ExtraInfo, RequestType, SignType, TxInfo};
+
+/// Curve and scheme of a key generation (`cryptography` on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cryptography {
+    /// `ecdsa-secp256k1`: CGGMP key generation (also used by BIP340 and Taproot signing).
+    EcdsaSecp256k1,
+    /// `eddsa-ed25519`: FROST key generation on ed25519.
+    EddsaEd25519,
+}
+
+impl Cryptography {
+    /// The wire spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Cryptography::EcdsaSecp256k1 => "ecdsa-secp256k1",
+            Cryptography::EddsaEd25519 => "eddsa-ed25519",
+        }
+    }
+}
+
+/// Which signature the protocol will produce. Determines `request_type` on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignAlgorithm {
+    /// Threshold ECDSA on secp256k1 (`request_type` "sign").
+    Ecdsa,
+    /// FROST ed25519 (`request_type` "sign").
+    Eddsa,
+    /// Untweaked BIP340 Schnorr (`request_type` "bip340-schnorr-sign").
+    Bip340Schnorr,
+    /// BIP341 key-path Taproot (`request_type` "taproot-sign"; the script root travels in
+    /// `tx_info.tapScriptRoot`).
+    Taproot,
+}
+
+impl SignAlgorithm {
+    /// The `request_type` the servers see.
+    pub const fn request_type(self) -> RequestType {
+        match self {
+            SignAlgorithm::Ecdsa | SignAlgorithm::Eddsa => RequestType::Sign,
+            SignAlgorithm::Bip340Schnorr => RequestType::Bip340SchnorrSign,
+            SignAlgorithm::Taproot => RequestType::TaprootSign,
+        }
+    }
+}
+
+/// A key generation the node is about to take part in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeygenRequest {
+    /// Curve and scheme.
+    pub cryptography: Cryptography,
+    /// Threshold: parties needed to sign.
+    pub t: u16,
+    /// Number of parties.
+    pub n: u16,
+    /// The parties taking part (ids as the platform names them).
+    pub party_ids: Vec<String>,
+    /// The platform's business id.
+    pub sino_id: String,
+    /// The caller's request id.
+    pub request_id: String,
+}
+
+/// A signature the node is about to take part in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignRequest {
+    /// The signature scheme.
+    pub algorithm: SignAlgorithm,
+    /// 1 transaction, 2 EIP-191/712 message, 3 raw data.
+    pub sign_type: SignType,
+    /// Root public key of the wallet, hex (sent as `public_key`).
+    pub public_key: String,
+    /// Non-hardened BIP32 path, e.g. `m/1/1/60/0`.
+    pub path: String,
+    /// The message as the platform gave it (sent hex-encoded as `message`, reported back in
+    /// `/rawdata_signature`).
+    pub message: Vec<u8>,
+    /// The exact bytes the protocol will sign (for ECDSA the 32-byte prehash). The node derives
+    /// it from the message; the approval is bound to it.
+    pub digest: Vec<u8>,
+    /// Transaction details as raw JSON (sent compacted as `tx_info`).
+    pub tx_info: Option<TxInfo>,
+    /// The platform's business id.
+    pub sino_id: String,
+    /// The caller's request id.
+    pub request_id: String,
+}
+
+/// A request for approval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Key generation.
+    Keygen(KeygenRequest),
+    /// Signature.
+    Sign(SignRequest),
+}
+
+impl Request {
+    /// The platform's business id.
+    pub fn sino_id(&self) -> &str {
+        match self {
+            Request::Keygen(k) => &k.sino_id,
+            Request::Sign(s) => &s.sino_id,
+        }
+    }
+
+    /// The caller's request id.
+    pub fn request_id(&self) -> &str {
+        match self {
+            Request::Keygen(k) => &k.request_id,
+            Request::Sign(s) => &s.request_id,
+        }
+    }
+
+    /// The `request_type` the servers see.
+    pub fn request_type(&self) -> RequestType {
+        match self {
+            Request::Keygen(_) => RequestType::Keygen,
+            Request::Sign(s) => s.algorithm.request_type(),
+        }
+    }
+
+    fn extra_info(&self) -> ExtraInfo {
+        ExtraInfo {
+            sino_id: self.sino_id().to_owned(),
+            request_id: self.request_id().to_owned(),
+        }
+    }
+
+    /// The `/check` body for this request under `callback_id`.
+    pub fn to_check(&self, callback_id: &str) -> Check {
+        match self {
+            Request::Keygen(k) => Check::keygen(
+                callback_id,
+                k.t,
+                k.n,
+                k.cryptography.as_str(),
+                k.party_ids.clone(),
+                self.extra_info(),
+            ),
+            Request::Sign(s) => Check::sign(
+                callback_id,
+                s.algorithm.request_type(),
+                s.sign_type,
+                s.public_key.clone(),
+                s.path.clone(),
+                hex::encode(&s.message),
+                s.tx_info.clone(),
+                self.extra_info(),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_match_the_wire_forms() {
+        let keygen = Request::Keygen(KeygenRequest {
+            cryptography: Cryptography::EddsaEd25519,
+            t: 2,
+            n: 3,
+            party_ids: vec!["a".into(), "b".into(), "c".into()],
+            sino_id: "s".into(),
+            request_id: String::new(),
+        });
+        assert_eq!(
+            String::from_utf8(keygen.to_check("cb").to_go_json()).unwrap(),
+            r#"{"callback_id":"cb","request_type":"keygen","request_detail":{"t":2,"n":3,"cryptography":"eddsa-ed25519","party_ids":["a","b","c"]},"extra_info":{"sino_id":"s"}}"#
+        );
+        let sign = Request::Sign(SignRequest {
+            algorithm: SignAlgorithm::Taproot,
+            sign_type: SignType::RawData,
+            public_key: "02ab".into(),
+            path: "m/1/1/0/0".into(),
+            message: vec![0xde, 0xad],
+            digest: vec![0xde, 0xad],
+            tx_info: Some(TxInfo::from_json(br#"{ "to": "<x>" }"#).unwrap()),
+            sino_id: "s".into(),
+            request_id: "r".into(),
+        });
+        assert_eq!(sign.request_type(), RequestType::TaprootSign);
+        assert_eq!(
+            String::from_utf8(sign.to_check("cb").to_go_json()).unwrap(),
+            r#"{"callback_id":"cb","request_type":"taproot-sign","request_detail":{"sign_type":"3","public_key":"02ab","path":"m/1/1/0/0","message":"dead","tx_info":{"to":"\u003cx\u003e"}},"extra_info":{"sino_id":"s","request_id":"r"}}"#
+        );
+    }
+}
