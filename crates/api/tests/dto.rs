@@ -1,0 +1,580 @@
+//! The JSON of every DTO, pinned by snapshots, plus parsing of SDK-shaped bodies and the
+//! validation rules.
+
+use mpc_api::envelope::{ApiCode, Envelope};
+use mpc_api::types::admin::*;
+use mpc_api::types::*;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+const NODE_KEY_SEED: [u8; 32] = [3; 32];
+
+fn node_id() -> String {
+    let k = p256::ecdsa::SigningKey::from_slice(&NODE_KEY_SEED).unwrap();
+    mpc_wire::keys::node_id(k.verifying_key())
+}
+
+fn api_key() -> String {
+    let k = p256::ecdsa::SigningKey::from_slice(&[4; 32]).unwrap();
+    mpc_wire::keys::api_key_hex(k.verifying_key())
+}
+
+/// Serializes, parses back, and checks nothing changed.
+#[track_caller]
+fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(v: &T) {
+    let json = serde_json::to_string(v).unwrap();
+    let back: T = serde_json::from_str(&json).unwrap();
+    assert_eq!(&back, v, "{json}");
+}
+
+macro_rules! pin {
+    ($name:literal, $value:expr) => {{
+        let v = $value;
+        round_trip(&v);
+        insta::assert_json_snapshot!($name, v);
+    }};
+}
+
+fn keygen_key() -> KeyInfo {
+    KeyInfo {
+        key_id: "kg-1".into(),
+        organization_id: "org-1".into(),
+        curve: Curve::EcdsaSecp256k1,
+        threshold: 2,
+        parties: vec!["a".into(), "b".into(), "c".into()],
+        status: KeyStatus::Generated,
+        root_public_key: "02".to_owned() + &"11".repeat(32),
+        chain_code: "22".repeat(32),
+        xpub: Some("xpub661MyMwAqRbcF".into()),
+        failed_reason: String::new(),
+        created_at: 1_700_000_000_000,
+    }
+}
+
+#[test]
+fn waas_dto_snapshots() {
+    pin!(
+        "create_wallets_request",
+        CreateWalletsRequest {
+            request_id: "req-1".into(),
+            vault_id: "vault-1".into(),
+            count: 2,
+            wallet_infos: vec![
+                WalletInfo {
+                    wallet_name: "hot".into(),
+                    advanced_enabled: Switch::On,
+                },
+                WalletInfo {
+                    wallet_name: String::new(),
+                    advanced_enabled: Switch::Off,
+                },
+            ],
+        }
+    );
+    pin!(
+        "create_wallets_response",
+        vec![WalletInfoResult {
+            wallet_id: "wallet-1".into(),
+            wallet_name: "hot".into(),
+            advanced_enabled: Switch::On,
+        }]
+    );
+    pin!(
+        "gen_address_by_path_request",
+        GenAddressByPathRequest {
+            vault_id: "vault-1".into(),
+            wallet_id: "wallet-1".into(),
+            index: 7,
+            algorithm_type: AddressAlgorithm::Secp256k1,
+            coin_type: 60,
+        }
+    );
+    pin!(
+        "gen_address_by_path_response",
+        AddressInfo {
+            id: "addr-1".into(),
+            address: "bc1p...".into(),
+            hd_path: "m/1/1/0/7".into(),
+            encoding: AddressEncoding::Taproot,
+            pubkey: "03".to_owned() + &"ab".repeat(32),
+        }
+    );
+    pin!(
+        "sign_message_request",
+        SignMessageRequest {
+            request_id: "req-2".into(),
+            chain_symbol: "ETH".into(),
+            hd_path: "m/1/1/60/0".into(),
+            sign_algorithm: SignAlgorithm::SignTypedDataV4,
+            message: "{\"types\":{}}".into(),
+        }
+    );
+    pin!(
+        "sign_message_response",
+        SignMessageResponse {
+            sino_id: "sino-2".into(),
+            message_hash: "cd".repeat(32),
+        }
+    );
+    pin!(
+        "sign_raw_data_request",
+        SignRawDataRequest {
+            vault_id: "vault-1".into(),
+            request_id: "req-3".into(),
+            wallet_id: "wallet-1".into(),
+            hd_path: "m/1/1/0/0".into(),
+            raw_data: "ef".repeat(32),
+            algorithm_type: RawSignAlgorithm::Taproot,
+            tap_script_root: "01".repeat(32),
+        }
+    );
+    pin!(
+        "sign_raw_data_response",
+        SignRawDataResponse {
+            sino_id: "sino-3".into()
+        }
+    );
+    pin!(
+        "sign_result_request",
+        SignResultRequest {
+            request_id: Some("req-3".into()),
+            sino_id: None,
+        }
+    );
+    pin!(
+        "sign_result_response",
+        SignResultResponse {
+            request_id: "req-3".into(),
+            sino_id: "sino-3".into(),
+            message: "ef".repeat(32),
+            signature: "aa".repeat(64),
+            state: SignState::Done,
+        }
+    );
+    pin!(
+        "mpc_node_status",
+        MpcNodeStatus {
+            node_id: node_id(),
+            online_status: OnlineStatus::Online,
+        }
+    );
+    pin!(
+        "list_mpc_requests_request",
+        ListMpcRequestsRequest {
+            business_exec_type: Some(BusinessExecType::SignRawData),
+            business_exec_status: Some(BusinessExecStatus::InProgress),
+            sino_id: None,
+            page_index: 1,
+            page_size: 50,
+        }
+    );
+    pin!(
+        "list_mpc_requests_response",
+        ListMpcRequestsResponse {
+            page_index: 1,
+            page_size: 10,
+            total_size: 2,
+            list: vec![
+                MpcRequestRecord {
+                    request_id: String::new(),
+                    sino_id: "kg-1".into(),
+                    request_time: format_request_time(1_700_000_000_000),
+                    param: "ecdsa-secp256k1".into(),
+                    business_exec_type: BusinessExecType::KeyGen,
+                    business_exec_status: BusinessExecStatus::Success,
+                    is_success: true,
+                    failed_reason: String::new(),
+                },
+                MpcRequestRecord {
+                    request_id: "req-3".into(),
+                    sino_id: "sino-3".into(),
+                    request_time: format_request_time(1_700_000_100_000),
+                    param: "ef".repeat(32),
+                    business_exec_type: BusinessExecType::SignRawData,
+                    business_exec_status: BusinessExecStatus::Failed,
+                    is_success: false,
+                    failed_reason: "callback rejected".into(),
+                },
+            ],
+        }
+    );
+}
+
+#[test]
+fn admin_dto_snapshots() {
+    pin!(
+        "admin_create_organization_request",
+        CreateOrganizationRequest {
+            name: "Acme".into()
+        }
+    );
+    pin!(
+        "admin_organization",
+        Organization {
+            organization_id: "org-1".into(),
+            name: "Acme".into(),
+            vault_id: "vault-1".into(),
+            created_at: 1_700_000_000_000,
+        }
+    );
+    pin!(
+        "admin_create_api_user_request",
+        CreateApiUserRequest {
+            organization_id: "org-1".into(),
+            name: "backend".into(),
+            api_key: api_key(),
+        }
+    );
+    pin!(
+        "admin_api_user",
+        ApiUserInfo {
+            user_id: "user-1".into(),
+            organization_id: "org-1".into(),
+            name: "backend".into(),
+            api_key: api_key(),
+            created_at: 1_700_000_000_000,
+        }
+    );
+    pin!(
+        "admin_bind_node_request",
+        BindNodeRequest {
+            organization_id: "org-1".into(),
+            party_id: "a".into(),
+            node_id: node_id(),
+        }
+    );
+    pin!(
+        "admin_list_nodes_request",
+        ListNodesRequest {
+            organization_id: "org-1".into()
+        }
+    );
+    pin!(
+        "admin_list_nodes_response",
+        vec![
+            NodeInfo {
+                node_id: node_id(),
+                party_id: "a".into(),
+                organization_id: "org-1".into(),
+                online_status: OnlineStatus::Online,
+                last_seen_at: Some(1_700_000_000_000),
+                key_share_status: KeyStatus::Generated,
+            },
+            NodeInfo {
+                node_id: "sino...".into(),
+                party_id: "b".into(),
+                organization_id: "org-1".into(),
+                online_status: OnlineStatus::Offline,
+                last_seen_at: None,
+                key_share_status: KeyStatus::Pending,
+            },
+        ]
+    );
+    pin!(
+        "admin_list_keys_request",
+        ListKeysRequest {
+            organization_id: "org-1".into()
+        }
+    );
+    pin!(
+        "admin_list_keys_response",
+        vec![
+            keygen_key(),
+            KeyInfo {
+                key_id: "kg-2".into(),
+                curve: Curve::EddsaEd25519,
+                status: KeyStatus::Failed,
+                root_public_key: String::new(),
+                chain_code: String::new(),
+                xpub: None,
+                failed_reason: "party c offline".into(),
+                ..keygen_key()
+            },
+        ]
+    );
+    pin!(
+        "admin_request_keygen_request",
+        RequestKeygenRequest {
+            organization_id: "org-1".into(),
+            curve: Curve::EcdsaSecp256k1,
+            threshold: 2,
+            parties: vec!["a".into(), "b".into(), "c".into()],
+        }
+    );
+}
+
+#[test]
+fn envelope_snapshots() {
+    pin!(
+        "envelope_ok",
+        Envelope::ok(
+            "trace-1",
+            SignRawDataResponse {
+                sino_id: "s".into()
+            }
+        )
+    );
+    pin!(
+        "envelope_error",
+        Envelope::<()>::error("trace-2", ApiCode::Conflict, "requestId already used")
+    );
+    let codes: Vec<(u16, u16)> = [
+        ApiCode::Success,
+        ApiCode::BadRequest,
+        ApiCode::Unauthorized,
+        ApiCode::Forbidden,
+        ApiCode::NotFound,
+        ApiCode::Conflict,
+        ApiCode::TooManyRequests,
+        ApiCode::Internal,
+        ApiCode::Unavailable,
+    ]
+    .iter()
+    .map(|c| (c.as_u16(), c.http_status()))
+    .collect();
+    insta::assert_json_snapshot!("envelope_codes", codes);
+}
+
+#[test]
+fn envelope_parsing() {
+    let ok: Envelope<SignRawDataResponse> = serde_json::from_str(
+        r#"{"code":200,"msg":"success","success":true,"requestId":"t","data":{"sinoId":"s"}}"#,
+    )
+    .unwrap();
+    assert_eq!(ok.into_result().unwrap().sino_id, "s");
+    let err: Envelope<SignRawDataResponse> =
+        serde_json::from_str(r#"{"code":404,"msg":"no wallet","success":false,"requestId":"t"}"#)
+            .unwrap();
+    assert_eq!(
+        err.into_result().unwrap_err(),
+        (ApiCode::NotFound, "no wallet".to_owned())
+    );
+    assert!(
+        serde_json::from_str::<Envelope<()>>(
+            r#"{"code":201,"msg":"","success":true,"requestId":"t"}"#
+        )
+        .is_err()
+    );
+    let auth = Envelope::auth_error("t", &mpc_api::auth::AuthError::UnknownKey);
+    assert_eq!((auth.code, auth.success), (ApiCode::Unauthorized, false));
+}
+
+// ---------------------------------------------------------------- parsing SDK bodies
+
+#[test]
+fn parses_go_sdk_shaped_bodies() {
+    // What the Go SDK's structs marshal to (omitempty fields absent, zero values present).
+    let raw: SignRawDataRequest = serde_json::from_str(
+        r#"{"vaultId":"v","requestId":"r","walletId":"w","hdPath":"m/1/1/60/0","rawData":"00ff","algorithmType":0,"tapScriptRoot":""}"#,
+    )
+    .unwrap();
+    assert_eq!(raw.algorithm_type, RawSignAlgorithm::KeyDefault);
+    raw.validate().unwrap();
+    assert_eq!(raw.raw_data_bytes().unwrap(), vec![0, 255]);
+    assert_eq!(raw.tap_script_root_bytes().unwrap(), None);
+
+    let wallets: CreateWalletsRequest = serde_json::from_str(
+        r#"{"vaultId":"v","walletInfos":[{"advancedEnabled":1}],"requestId":"r"}"#,
+    )
+    .unwrap();
+    assert_eq!(wallets.count, 1);
+    wallets.validate().unwrap();
+
+    let list: ListMpcRequestsRequest = serde_json::from_str("{}").unwrap();
+    assert_eq!((list.page_index, list.page_size), (1, 10));
+    assert_eq!(list.business_exec_type, None);
+    list.validate().unwrap();
+
+    // The Java SDK's extra field is ignored.
+    let msg: SignMessageRequest = serde_json::from_str(
+        r#"{"requestId":"r","chainSymbol":"ETH","hdPath":"m/1/1/60/0","signAlgorithm":"personal_sign","message":"hi","assetId":"ETH"}"#,
+    )
+    .unwrap();
+    msg.validate().unwrap();
+
+    let result: SignResultRequest = serde_json::from_str(r#"{"sinoId":"s"}"#).unwrap();
+    result.validate().unwrap();
+}
+
+#[test]
+fn refuses_bad_enumerations_and_duplicates() {
+    let bad = [
+        r#"{"vaultId":"v","walletId":"w","index":0,"algorithmType":2,"coinType":60}"#,
+        r#"{"vaultId":"v","walletId":"w","index":-1,"algorithmType":0,"coinType":60}"#,
+        r#"{"vaultId":"v","walletId":"w","index":0,"algorithmType":"0","coinType":60}"#,
+        r#"{"vaultId":"v","vaultId":"x","walletId":"w","index":0,"algorithmType":0,"coinType":60}"#,
+    ];
+    for b in bad {
+        assert!(
+            serde_json::from_str::<GenAddressByPathRequest>(b).is_err(),
+            "{b}"
+        );
+    }
+    assert!(
+        serde_json::from_str::<SignMessageRequest>(
+            r#"{"requestId":"r","chainSymbol":"ETH","hdPath":"m/0","signAlgorithm":"eth_sign","message":"x"}"#
+        )
+        .is_err()
+    );
+    assert!(serde_json::from_str::<ListMpcRequestsRequest>(r#"{"businessExecType":0}"#).is_err());
+    assert!(serde_json::from_str::<ListMpcRequestsRequest>(r#"{"businessExecStatus":3}"#).is_err());
+    assert!(
+        serde_json::from_str::<CreateWalletsRequest>(
+            r#"{"vaultId":"v","requestId":"r","walletInfos":[{"advancedEnabled":2}]}"#
+        )
+        .is_err()
+    );
+}
+
+// ---------------------------------------------------------------- validation
+
+fn raw(algo: RawSignAlgorithm, data: &str, root: &str) -> SignRawDataRequest {
+    SignRawDataRequest {
+        vault_id: "v".into(),
+        request_id: "r".into(),
+        wallet_id: "w".into(),
+        hd_path: "m/1/1/0/0".into(),
+        raw_data: data.into(),
+        algorithm_type: algo,
+        tap_script_root: root.into(),
+    }
+}
+
+#[test]
+fn validation_errors() {
+    let wallets = |count: u32, infos: usize| CreateWalletsRequest {
+        request_id: "r".into(),
+        vault_id: "v".into(),
+        count,
+        wallet_infos: vec![
+            WalletInfo {
+                wallet_name: "w".into(),
+                advanced_enabled: Switch::Off
+            };
+            infos
+        ],
+    };
+    wallets(50, 0).validate().unwrap();
+    wallets(3, 3).validate().unwrap();
+    let mut long_name = wallets(1, 1);
+    long_name.wallet_infos[0].wallet_name = "x".repeat(MAX_NAME_LEN + 1);
+    let mut no_request_id = wallets(1, 0);
+    no_request_id.request_id.clear();
+    let mut spaced_vault = wallets(1, 0);
+    spaced_vault.vault_id = "a b".into();
+
+    let addr = |index: u32, coin_type: u32| GenAddressByPathRequest {
+        vault_id: "v".into(),
+        wallet_id: "w".into(),
+        index,
+        algorithm_type: AddressAlgorithm::Ed25519,
+        coin_type,
+    };
+    addr((1 << 31) - 1, 501).validate().unwrap();
+
+    let msg = |path: &str, message: &str| SignMessageRequest {
+        request_id: "r".into(),
+        chain_symbol: "ETH".into(),
+        hd_path: path.into(),
+        sign_algorithm: SignAlgorithm::PersonalSign,
+        message: message.into(),
+    };
+    msg("m/1/1/60/0", "hello").validate().unwrap();
+
+    let list = |page_index: u32, page_size: u32| ListMpcRequestsRequest {
+        business_exec_type: None,
+        business_exec_status: None,
+        sino_id: None,
+        page_index,
+        page_size,
+    };
+    list(1, 50).validate().unwrap();
+
+    raw(RawSignAlgorithm::KeyDefault, "00", "")
+        .validate()
+        .unwrap();
+    raw(RawSignAlgorithm::Bip340, &"00".repeat(32), "")
+        .validate()
+        .unwrap();
+    raw(
+        RawSignAlgorithm::Taproot,
+        &"00".repeat(32),
+        &"11".repeat(32),
+    )
+    .validate()
+    .unwrap();
+
+    let keygen = |threshold: u16, parties: &[&str]| RequestKeygenRequest {
+        organization_id: "org-1".into(),
+        curve: Curve::EddsaEd25519,
+        threshold,
+        parties: parties.iter().map(|s| s.to_string()).collect(),
+    };
+    keygen(2, &["a", "b", "c"]).validate().unwrap();
+    let bind = |party: &str, node: String| BindNodeRequest {
+        organization_id: "org-1".into(),
+        party_id: party.into(),
+        node_id: node,
+    };
+    bind("a", node_id()).validate().unwrap();
+    let user = |key: String| CreateApiUserRequest {
+        organization_id: "org-1".into(),
+        name: "u".into(),
+        api_key: key,
+    };
+    user(api_key()).validate().unwrap();
+
+    let errors: Vec<String> = [
+        wallets(0, 0).validate(),
+        wallets(51, 0).validate(),
+        wallets(3, 2).validate(),
+        long_name.validate(),
+        no_request_id.validate(),
+        spaced_vault.validate(),
+        addr(1 << 31, 60).validate(),
+        addr(0, 1 << 31).validate(),
+        msg("m/44'/60'/0'/0/0", "x").validate(),
+        msg("m/1/01", "x").validate(),
+        msg("1/2", "x").validate(),
+        msg("m/1", "").validate(),
+        list(0, 10).validate(),
+        list(1, 0).validate(),
+        list(1, 51).validate(),
+        raw(RawSignAlgorithm::KeyDefault, "0x00", "").validate(),
+        raw(RawSignAlgorithm::KeyDefault, "abc", "").validate(),
+        raw(RawSignAlgorithm::KeyDefault, "", "").validate(),
+        raw(RawSignAlgorithm::Bip340, "00", "").validate(),
+        raw(RawSignAlgorithm::Taproot, &"00".repeat(32), "11").validate(),
+        raw(RawSignAlgorithm::Bip340, &"00".repeat(32), &"11".repeat(32)).validate(),
+        SignResultRequest::default().validate(),
+        SignResultRequest {
+            request_id: Some(String::new()),
+            sino_id: Some(String::new()),
+        }
+        .validate(),
+        keygen(3, &["a", "b", "c"]).validate(),
+        keygen(2, &["a", "b"]).validate(),
+        keygen(2, &["c", "b", "a"]).validate(),
+        bind("d", node_id()).validate(),
+        bind("a", "sino".into()).validate(),
+        user(api_key().to_uppercase()).validate(),
+        user("00".into()).validate(),
+        CreateOrganizationRequest { name: " ".into() }.validate(),
+        CreateOrganizationRequest {
+            name: "a\nb".into(),
+        }
+        .validate(),
+        ListNodesRequest {
+            organization_id: String::new(),
+        }
+        .validate(),
+        ListKeysRequest {
+            organization_id: "x".repeat(MAX_ID_LEN + 1),
+        }
+        .validate(),
+    ]
+    .into_iter()
+    .map(|r| r.unwrap_err().to_string())
+    .collect();
+    insta::assert_json_snapshot!("validation_errors", errors);
+}
