@@ -6,6 +6,9 @@
 //!
 //! * [`address`]: Bitcoin P2PKH / P2WPKH / P2SH-P2WPKH / P2TR (with the BIP341 tweak), EIP-55
 //!   EVM addresses, ed25519 public-key hex and Solana-style base58 addresses.
+//! * [`message`]: `sign_message` requests to a [`SignPayload`]: the exact preimage bytes, the
+//!   hash the signers apply ([`HashKind`]) and the 32-byte digest. [`personal`] is EIP-191
+//!   `personal_sign`, [`eip712`] is typed data v3/v4.
 //!
 //! ```
 //! use mpc_chains::address::{bitcoin_address, evm_address, BtcEncoding, Network};
@@ -34,7 +37,13 @@
 )]
 
 pub mod address;
+pub mod eip712;
 pub mod error;
 pub mod hash;
+pub mod message;
+pub mod payload;
+pub mod personal;
 
-pub use error::AddressError;
+pub use error::{AddressError, Eip712Error, MessageError};
+pub use message::{SignMessageKind, sign_message_payload};
+pub use payload::{HashKind, SignPayload};
