@@ -792,6 +792,46 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Integer words against Rust's own two's complement (sign-extended i64) and range
+        /// checks, for every width, from JSON numbers and decimal/hex strings alike.
+        #[test]
+        fn int_words_match_native(v: i64, width in 1u32..=32) {
+            let bits = width * 8;
+            let mut expected = if v < 0 { [0xffu8; 32] } else { [0u8; 32] };
+            expected[24..].copy_from_slice(&v.to_be_bytes());
+            let fits = bits >= 64 || (i128::from(v) >= -(1i128 << (bits - 1))
+                && i128::from(v) < (1i128 << (bits - 1)));
+            let hex_text = if v < 0 {
+                format!("-0x{:x}", v.unsigned_abs())
+            } else {
+                format!("0x{v:x}")
+            };
+            for value in [json!(v), json!(v.to_string()), json!(hex_text)] {
+                let got = encode_atomic(&Base::Int(bits), &value);
+                proptest::prop_assert_eq!(got.is_ok(), fits);
+                if let Ok(word) = got {
+                    proptest::prop_assert_eq!(word, expected);
+                }
+            }
+        }
+
+        #[test]
+        fn uint_words_match_native(v: u64, width in 1u32..=32) {
+            let bits = width * 8;
+            let mut expected = [0u8; 32];
+            expected[24..].copy_from_slice(&v.to_be_bytes());
+            let fits = bits >= 64 || v < (1u64 << bits);
+            for value in [json!(v), json!(v.to_string()), json!(format!("0x{v:x}"))] {
+                let got = encode_atomic(&Base::Uint(bits), &value);
+                proptest::prop_assert_eq!(got.is_ok(), fits);
+                if let Ok(word) = got {
+                    proptest::prop_assert_eq!(word, expected);
+                }
+            }
+        }
+    }
+
     #[test]
     fn type_strings() {
         let names: BTreeSet<String> = ["Person".to_string()].into();
