@@ -1,0 +1,33 @@
+//! Sans-IO transport between MPC nodes, following `docs/transport.md`.
+//!
+//! Nothing here opens a socket, spawns a task or reads a clock: callers hand in bytes and
+//! keys and get typed values (or typed errors) back. Untrusted input never panics.
+//!
+//! * [`frame`]: the versioned, size-limited CBOR [`frame::Frame`] every WebSocket message
+//!   carries (`Challenge`, `Hello`, `Task`, `TaskResult`, `Protocol`, `Abort`, `Ping`, `Pong`).
+//! * [`auth`]: the proxy's challenge/response. The node signs the proxy's nonce together with
+//!   32 bytes of TLS exporter keying material, so the answer is bound to one TLS session.
+//! * [`keys`]: the node's long-lived X25519 transport key and its [`keys::TransportCert`],
+//!   signed by the node's P-256 identity key.
+//! * [`seal`]: protocol envelopes as they cross the untrusted proxy. Every envelope is signed
+//!   by its sender's identity key over its header and payload; point-to-point envelopes are
+//!   additionally encrypted to the receiver's transport key with HPKE (RFC 9180).
+//!
+//! Errors separate input a peer sent that is invalid (they name the peer, or the peer the input
+//! claims to come from) from local failures.
+//!
+//! The envelope header mirrors `mpc_tss::Envelope` field by field ([`seal::EnvelopeHeader`]);
+//! this crate does not depend on `mpc-tss` so that it builds without the threshold-protocol
+//! stack. Converting between the two is left to the node.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod auth;
+mod cbor;
+pub mod frame;
+pub mod keys;
+pub mod seal;
+
+pub use mpc_wire::p256;
