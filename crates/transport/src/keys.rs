@@ -27,9 +27,7 @@ pub struct TransportSecret(StaticSecret);
 impl TransportSecret {
     /// Makes a new key pair.
     pub fn generate<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
-        let mut bytes = Zeroizing::new([0u8; 32]);
-        rng.fill_bytes(bytes.as_mut());
-        TransportSecret(StaticSecret::from(*bytes))
+        TransportSecret(StaticSecret::random_from_rng(rng))
     }
 
     /// Restores a key from the 32 bytes [`TransportSecret::to_bytes`] returned.

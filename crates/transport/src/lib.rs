@@ -19,6 +19,33 @@
 //! The envelope header mirrors `mpc_tss::Envelope` field by field ([`seal::EnvelopeHeader`]);
 //! this crate does not depend on `mpc-tss` so that it builds without the threshold-protocol
 //! stack. Converting between the two is left to the node.
+//!
+//! ```
+//! use mpc_transport::keys::{verify_cert, TransportSecret};
+//! use mpc_transport::p256::ecdsa::SigningKey;
+//! use mpc_transport::seal::{open, seal, Envelope, EnvelopeHeader};
+//! use mpc_wire::keys::node_id;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut rng = rand_core::OsRng;
+//! let (alice, bob) = (SigningKey::random(&mut rng), SigningKey::random(&mut rng));
+//! let bob_transport = TransportSecret::generate(&mut rng);
+//!
+//! // Alice checks Bob's certificate against the node id bound to party "b".
+//! let bob_key = verify_cert(&bob_transport.certify(&bob), &node_id(bob.verifying_key()))?;
+//! let env = Envelope {
+//!     header: EnvelopeHeader {
+//!         version: 1, execution_id: [7; 32], protocol: "ecdsa_sign".into(), round: 1,
+//!         sender: "a".into(), receiver: Some("b".into()), seq: 0,
+//!     },
+//!     payload: b"share".to_vec(),
+//! };
+//! let sealed = seal(&alice, Some(&bob_key), &env, &mut rng)?;
+//! // Bob looks up the identity key of the sender the header names.
+//! assert_eq!(open(&sealed, &bob_transport, alice.verifying_key(), "b")?, env);
+//! # Ok(())
+//! # }
+//! ```
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -108,7 +108,17 @@ pub enum SealedBody {
     },
 }
 
-#[derive(Serialize, Deserialize)]
+/// Plaintext of a point-to-point body, as the sender encodes it (borrowed: no extra copy of
+/// the secret payload).
+#[derive(Serialize)]
+struct SignedPayloadRef<'a> {
+    #[serde(with = "serde_bytes")]
+    payload: &'a [u8],
+    signature: &'a str,
+}
+
+/// Plaintext of a point-to-point body, as the receiver decodes it; wiped on drop.
+#[derive(Deserialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 struct SignedPayload {
     #[serde(with = "serde_bytes")]
     payload: Vec<u8>,
@@ -184,7 +194,9 @@ fn signed_message(header_cbor: &[u8], payload: &[u8]) -> Vec<u8> {
 }
 
 /// Signs `envelope` with the sender's identity key and, for a point-to-point envelope, encrypts
-/// it to `receiver_key` (which must be given exactly for point-to-point envelopes).
+/// it to `receiver_key` (which must be given exactly for point-to-point envelopes). The caller
+/// passes the key certified by the node bound to `envelope.header.receiver` in this run; the
+/// header's `sender` must be this node's own party id.
 pub fn seal<R: RngCore + CryptoRng>(
     identity: &SigningKey,
     receiver_key: Option<&PeerTransportKey>,
@@ -204,9 +216,9 @@ pub fn seal<R: RngCore + CryptoRng>(
             let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(key.public())
                 .map_err(|e| SealError::Internal(e.to_string()))?;
             let plaintext = Zeroizing::new(
-                cbor::to_vec(&SignedPayload {
-                    payload: envelope.payload.clone(),
-                    signature,
+                cbor::to_vec(&SignedPayloadRef {
+                    payload: &envelope.payload,
+                    signature: &signature,
                 })
                 .map_err(SealError::Internal)?,
             );
@@ -289,9 +301,12 @@ pub fn open(
                 )
                 .map_err(|_| fail(OpenFault::Decrypt))?,
             );
-            let inner: SignedPayload =
+            let mut inner: SignedPayload =
                 cbor::from_slice(&plaintext).map_err(|e| fail(OpenFault::Malformed(e)))?;
-            (inner.payload, inner.signature)
+            (
+                std::mem::take(&mut inner.payload),
+                std::mem::take(&mut inner.signature),
+            )
         }
         _ => return Err(fail(OpenFault::KindMismatch)),
     };
