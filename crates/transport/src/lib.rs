@@ -9,6 +9,7 @@
 //!   32 bytes of TLS exporter keying material, so the answer is bound to one TLS session.
 //! * [`keys`]: the node's long-lived X25519 transport key and its [`keys::TransportCert`],
 //!   signed by the node's P-256 identity key.
+//! * [`task`]: typed [`task::Task`] / [`task::TaskResult`] carried in `Task` / `TaskResult` frames.
 //! * [`seal`]: protocol envelopes as they cross the untrusted proxy. Every envelope is signed
 //!   by its sender's identity key over its header and payload; point-to-point envelopes are
 //!   additionally encrypted to the receiver's transport key with HPKE (RFC 9180).
@@ -56,5 +57,6 @@ mod cbor;
 pub mod frame;
 pub mod keys;
 pub mod seal;
+pub mod task;
 
 pub use mpc_wire::p256;
