@@ -114,6 +114,22 @@ pub trait Bus: Send + Sync + 'static {
     fn subscribe_events(&self) -> BusFuture<'_, Subscription<ProxyEvent>>;
 }
 
+/// Where a node is bound: its organization and party id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Binding {
+    /// The organization.
+    pub organization_id: String,
+    /// The node's party id in it (`"a"`..).
+    pub party: String,
+}
+
+/// The proxy's view of the bindings (implemented by the coordinator over its store): only
+/// bound nodes get in.
+pub trait NodeDirectory: Send + Sync + 'static {
+    /// The binding of `node_id`, `None` when it is not bound to any organization.
+    fn binding<'a>(&'a self, node_id: &'a str) -> BusFuture<'a, Option<Binding>>;
+}
+
 /// Both flows as bounded tokio channels inside one process.
 #[derive(Debug)]
 pub struct InProcessBus {
