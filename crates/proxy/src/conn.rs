@@ -79,22 +79,20 @@ pub(crate) async fn serve(proxy: Arc<Proxy>, mut socket: WebSocket, exporter: Tl
     ));
     let end = read_loop(&proxy, &conn, &mut stream, close_rx, &writer).await;
 
-    // Stop routing to it first, then say goodbye.
+    // Stop routing to it first, then say goodbye (the writer sends the close frame while the
+    // coordinator learns the node is gone).
     let was_current = proxy.unregister(&conn);
     proxy.metrics.disconnect(end.label);
     tracing::info!(
         node_id = %conn.node_id, organization_id = %conn.organization_id, party = %conn.party,
         reason = %end.reason, replaced = !was_current, "node disconnected"
     );
-    if let Some(code) = end.code
-        && !writer.is_finished()
-    {
-        let _ = stop_writer.send((code, truncate(end.reason)));
-        if timeout(CLOSE_WAIT, &mut writer).await.is_ok() {
-            drain(&mut stream).await;
+    let closing = match end.code {
+        Some(code) if !writer.is_finished() => {
+            stop_writer.send((code, truncate(end.reason))).is_ok()
         }
-    }
-    writer.abort();
+        _ => false,
+    };
     if was_current {
         proxy
             .publish(ProxyEvent::NodeOffline {
@@ -102,6 +100,10 @@ pub(crate) async fn serve(proxy: Arc<Proxy>, mut socket: WebSocket, exporter: Tl
             })
             .await;
     }
+    if closing && timeout(CLOSE_WAIT, &mut writer).await.is_ok() {
+        drain(&mut stream).await;
+    }
+    writer.abort();
 }
 
 type Authenticated = (
@@ -144,11 +146,9 @@ async fn authenticate(
                 AuthFault::Cert(_) => {
                     End::close(POLICY, "bad transport certificate", "bad_transport_cert")
                 }
-                AuthFault::ChallengeVersion(_) => End::close(
-                    POLICY,
-                    "unsupported challenge version",
-                    "challenge_version",
-                ),
+                AuthFault::ChallengeVersion(_) => {
+                    End::close(POLICY, "unsupported challenge version", "challenge_version")
+                }
             };
             tracing::warn!(error = %e, "node authentication failed");
             return refuse(proxy, socket, Some(&hello.node_id), end).await;
@@ -266,9 +266,8 @@ async fn read_loop(
 ) -> End {
     let idle = proxy.config.idle_timeout;
     let grace = proxy.config.slow_consumer_grace;
-    let mut tick = tokio::time::interval(
-        (grace / 4).clamp(Duration::from_millis(10), Duration::from_secs(1)),
-    );
+    let mut tick =
+        tokio::time::interval((grace / 4).clamp(Duration::from_millis(10), Duration::from_secs(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let idle_deadline = tokio::time::sleep(idle);
     tokio::pin!(idle_deadline);
@@ -417,7 +416,11 @@ fn read_error(e: &axum::Error) -> End {
     // tungstenite's capacity error (message or frame over max_frame_bytes); axum does not
     // re-export the error type, so it is recognised by its text.
     if text.contains("Space limit exceeded") || text.contains("too long") {
-        End::close(TOO_BIG, format!("frame too large: {text}"), "frame_too_large")
+        End::close(
+            TOO_BIG,
+            format!("frame too large: {text}"),
+            "frame_too_large",
+        )
     } else {
         End::gone(format!("read error: {text}"), "read_error")
     }

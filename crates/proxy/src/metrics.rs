@@ -61,7 +61,9 @@ impl Metrics {
     }
 
     pub(crate) fn auth_failure(&self, reason: &'static str) {
-        self.auth_failures.get_or_create(&[("reason", reason)]).inc();
+        self.auth_failures
+            .get_or_create(&[("reason", reason)])
+            .inc();
     }
 
     pub(crate) fn disconnect(&self, reason: &'static str) {

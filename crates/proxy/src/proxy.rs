@@ -231,7 +231,10 @@ impl Proxy {
             }
         }
         let conns: Vec<Arc<Conn>> = self.read_table().by_node.values().cloned().collect();
-        tracing::info!(connections = conns.len(), "proxy shutting down; closing connections");
+        tracing::info!(
+            connections = conns.len(),
+            "proxy shutting down; closing connections"
+        );
         for c in conns {
             c.request_close(1001, "shutdown");
         }
@@ -357,7 +360,10 @@ impl Proxy {
     /// was (so the node is now offline).
     pub(crate) fn unregister(&self, conn: &Conn) -> bool {
         let mut table = self.write_table();
-        let current = table.by_node.get(&conn.node_id).is_some_and(|c| c.id == conn.id);
+        let current = table
+            .by_node
+            .get(&conn.node_id)
+            .is_some_and(|c| c.id == conn.id);
         if current {
             table.by_node.remove(&conn.node_id);
         }

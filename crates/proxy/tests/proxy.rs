@@ -54,7 +54,10 @@ async fn plain_ws_uses_a_zero_exporter() {
     h.directory.bind(&node.node_id, "org-1", "a");
     let mut ws = h.open().await;
     answer_challenge(&mut ws, &node, [0; 32]).await;
-    assert!(matches!(h.next_event().await, ProxyEvent::NodeOnline { .. }));
+    assert!(matches!(
+        h.next_event().await,
+        ProxyEvent::NodeOnline { .. }
+    ));
 }
 
 #[tokio::test]
@@ -281,7 +284,10 @@ async fn protocol_violations_close_with_a_reason() {
     send_bytes(&mut ws, vec![0xff, 0x00]).await;
     let reason = close_reason(&mut ws).await;
     assert!(reason.starts_with("malformed frame: "), "{reason}");
-    assert!(matches!(h.next_event().await, ProxyEvent::NodeOffline { .. }));
+    assert!(matches!(
+        h.next_event().await,
+        ProxyEvent::NodeOffline { .. }
+    ));
 
     let mut ws = h.online(&node).await;
     let abort = Frame::Abort(Abort {
@@ -290,12 +296,18 @@ async fn protocol_violations_close_with_a_reason() {
     });
     send_frame(&mut ws, &abort).await;
     assert_eq!(close_reason(&mut ws).await, "unexpected frame: abort");
-    assert!(matches!(h.next_event().await, ProxyEvent::NodeOffline { .. }));
+    assert!(matches!(
+        h.next_event().await,
+        ProxyEvent::NodeOffline { .. }
+    ));
 
     let mut ws = h.online(&node).await;
     ws.send(Message::Text("hello".into())).await.unwrap();
     assert_eq!(close_reason(&mut ws).await, "text message");
-    assert!(matches!(h.next_event().await, ProxyEvent::NodeOffline { .. }));
+    assert!(matches!(
+        h.next_event().await,
+        ProxyEvent::NodeOffline { .. }
+    ));
 }
 
 #[tokio::test]
@@ -336,7 +348,10 @@ async fn idle_connection_is_closed() {
     h.directory.bind(&node.node_id, "org-1", "a");
     let mut ws = h.online(&node).await;
     assert_eq!(close_reason(&mut ws).await, "idle timeout");
-    assert!(matches!(h.next_event().await, ProxyEvent::NodeOffline { .. }));
+    assert!(matches!(
+        h.next_event().await,
+        ProxyEvent::NodeOffline { .. }
+    ));
 }
 
 #[tokio::test]
@@ -388,8 +403,12 @@ async fn slow_consumer_is_disconnected_with_bounded_queue() {
     let mut a = h.online(&fast).await;
     // The slow node authenticates, then never reads again.
     let mut b = h.open_small_buffer().await;
-    answer_challenge(&mut b, &slow, exporter(&b)).await;
-    assert!(matches!(h.next_event().await, ProxyEvent::NodeOnline { .. }));
+    let ex = exporter(&b);
+    answer_challenge(&mut b, &slow, ex).await;
+    assert!(matches!(
+        h.next_event().await,
+        ProxyEvent::NodeOnline { .. }
+    ));
 
     let frame = protocol_frame_sized("a", Some("b"), 1, FRAME);
     let started = tokio::time::Instant::now();
@@ -458,7 +477,10 @@ async fn shutdown_closes_connections() {
     let mut ws = h.online(&node).await;
     h.stop.send(true).unwrap();
     assert_eq!(close_reason(&mut ws).await, "shutdown");
-    assert!(matches!(h.next_event().await, ProxyEvent::NodeOffline { .. }));
+    assert!(matches!(
+        h.next_event().await,
+        ProxyEvent::NodeOffline { .. }
+    ));
 }
 
 #[test]

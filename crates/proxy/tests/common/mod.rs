@@ -165,8 +165,7 @@ impl Harness {
     }
 
     fn connector(&self) -> Option<Connector> {
-        self.tls
-            .then(|| Connector::Rustls(self.client_tls.clone()))
+        self.tls.then(|| Connector::Rustls(self.client_tls.clone()))
     }
 
     /// Opens a WebSocket to the proxy (no authentication yet).
@@ -211,7 +210,8 @@ impl Harness {
     /// Connects and authenticates `node` (the proxy's answer is not awaited).
     pub async fn connect(&self, node: &Node) -> Ws {
         let mut ws = self.open().await;
-        answer_challenge(&mut ws, node, exporter(&ws)).await;
+        let ex = exporter(&ws);
+        answer_challenge(&mut ws, node, ex).await;
         ws
     }
 
