@@ -131,10 +131,10 @@ async fn authenticate(
     }
     let hello = match timeout(HELLO_TIMEOUT, next_hello(socket)).await {
         Ok(Ok(hello)) => hello,
-        Ok(Err(end)) => return refuse(proxy, socket, None, end).await,
+        Ok(Err(end)) => return refuse(proxy, socket, None, end, None).await,
         Err(_) => {
             let end = End::close(POLICY, "hello timeout", "hello_timeout");
-            return refuse(proxy, socket, None, end).await;
+            return refuse(proxy, socket, None, end, None).await;
         }
     };
     let node = match verify_hello(&hello, &challenge, &exporter.0) {
@@ -150,8 +150,8 @@ async fn authenticate(
                     End::close(POLICY, "unsupported challenge version", "challenge_version")
                 }
             };
-            tracing::warn!(error = %e, "node authentication failed");
-            return refuse(proxy, socket, Some(&hello.node_id), end).await;
+            let detail = e.fault.to_string();
+            return refuse(proxy, socket, Some(&hello.node_id), end, Some(detail)).await;
         }
     };
     let node_id = node.node_id().to_owned();
@@ -159,17 +159,17 @@ async fn authenticate(
         Ok(Ok(Some(binding))) => binding,
         Ok(Ok(None)) => {
             let end = End::close(POLICY, "unbound node", "unbound_node");
-            return refuse(proxy, socket, Some(&node_id), end).await;
+            return refuse(proxy, socket, Some(&node_id), end, None).await;
         }
         Ok(Err(e)) => {
-            tracing::error!(node_id = %node_id, error = %e, "node directory failed");
             let end = End::close(INTERNAL, "directory unavailable", "directory");
-            return refuse(proxy, socket, Some(&node_id), end).await;
+            let detail = format!("node directory failed: {e}");
+            return refuse(proxy, socket, Some(&node_id), end, Some(detail)).await;
         }
         Err(_) => {
-            tracing::error!(node_id = %node_id, "node directory timed out");
             let end = End::close(INTERNAL, "directory unavailable", "directory");
-            return refuse(proxy, socket, Some(&node_id), end).await;
+            let detail = "node directory timed out".to_owned();
+            return refuse(proxy, socket, Some(&node_id), end, Some(detail)).await;
         }
     };
     let (conn, queue, close_rx) = Conn::new(
@@ -201,12 +201,17 @@ async fn refuse(
     socket: &mut WebSocket,
     claimed_node_id: Option<&str>,
     end: End,
+    detail: Option<String>,
 ) -> Option<Authenticated> {
     proxy.metrics.auth_failure(end.label);
-    tracing::info!(
-        claimed_node_id = claimed_node_id.unwrap_or("-"), reason = %end.reason,
-        "node connection refused"
-    );
+    // Unauthenticated input: bounded, and logged with Debug escaping.
+    let claimed: String = claimed_node_id.unwrap_or("-").chars().take(256).collect();
+    let detail = detail.as_deref().unwrap_or("");
+    if end.label == "directory" {
+        tracing::error!(claimed_node_id = ?claimed, reason = %end.reason, detail, "node connection refused");
+    } else {
+        tracing::info!(claimed_node_id = ?claimed, reason = %end.reason, detail, "node connection refused");
+    }
     if let Some(code) = end.code {
         let frame = close_frame(code, truncate(end.reason));
         if timeout(CLOSE_WAIT, socket.send(Message::Close(Some(frame))))

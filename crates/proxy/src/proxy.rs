@@ -415,3 +415,73 @@ async fn upgrade(
         .max_frame_size(max)
         .on_upgrade(move |socket| crate::conn::serve(proxy, socket, exporter))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = ProxyConfig::default();
+        assert_eq!(c.path, "/proxy");
+        assert_eq!(c.max_frame_bytes, 8_388_608);
+        assert_eq!(c.queue_frames, 256);
+        assert_eq!(c.queue_bytes, 33_554_432);
+        assert_eq!(c.slow_consumer_grace, Duration::from_secs(10));
+        assert_eq!(c.ping_interval, Duration::from_secs(15));
+        assert_eq!(c.idle_timeout, Duration::from_secs(45));
+    }
+
+    fn conn(queue_frames: usize, queue_bytes: usize) -> (Arc<Conn>, mpsc::Receiver<Bytes>) {
+        let config = ProxyConfig {
+            queue_frames,
+            queue_bytes,
+            ..ProxyConfig::default()
+        };
+        let (c, rx, _close) = Conn::new(1, "n".into(), "o".into(), "a".into(), &config);
+        (c, rx)
+    }
+
+    #[tokio::test]
+    async fn queue_is_bounded_in_bytes() {
+        let (c, _rx) = conn(100, 10);
+        assert!(c.enqueue(Bytes::from(vec![0; 6])));
+        assert!(lock(&c.over_limit_since).is_none());
+        assert!(!c.enqueue(Bytes::from(vec![0; 6])));
+        assert!(lock(&c.over_limit_since).is_some());
+        assert!(c.enqueue(Bytes::from(vec![0; 4])));
+        assert_eq!(c.queued_bytes.load(Ordering::Acquire), 10);
+    }
+
+    #[tokio::test]
+    async fn queue_is_bounded_in_frames() {
+        let (c, mut rx) = conn(2, 1000);
+        assert!(c.enqueue(Bytes::from_static(b"1")));
+        assert!(c.enqueue(Bytes::from_static(b"2")));
+        assert!(!c.enqueue(Bytes::from_static(b"3")));
+        assert_eq!(c.queued_bytes.load(Ordering::Acquire), 2);
+        assert_eq!(rx.recv().await.unwrap(), Bytes::from_static(b"1"));
+    }
+
+    #[tokio::test]
+    async fn an_oversized_frame_fits_an_empty_queue_only() {
+        let (c, _rx) = conn(10, 4);
+        assert!(c.enqueue(Bytes::from(vec![0; 8])));
+        assert!(!c.enqueue(Bytes::from(vec![0; 1])));
+    }
+
+    #[tokio::test]
+    async fn first_close_request_wins() {
+        let config = ProxyConfig::default();
+        let (c, _rx, close) = Conn::new(1, "n".into(), "o".into(), "a".into(), &config);
+        c.request_close(1000, "replaced");
+        c.request_close(1001, "shutdown");
+        assert_eq!(
+            *close.borrow(),
+            Some(CloseRequest {
+                code: 1000,
+                reason: "replaced"
+            })
+        );
+    }
+}
