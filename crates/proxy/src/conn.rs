@@ -280,10 +280,11 @@ async fn read_loop(
         tokio::select! {
             biased;
             changed = close_rx.changed() => {
-                let request = match changed {
-                    Ok(()) => close_rx.borrow_and_update().clone(),
-                    Err(_) => None,
-                };
+                if changed.is_err() {
+                    // Cannot happen while `conn` (which holds the sender) is alive.
+                    return End::gone("close channel dropped", "gone");
+                }
+                let request = close_rx.borrow_and_update().clone();
                 if let Some(req) = request {
                     return End::close(req.code, req.reason, req.reason);
                 }

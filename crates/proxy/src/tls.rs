@@ -77,8 +77,8 @@ pub enum TlsError {
     },
 }
 
-/// A rustls server configuration (ring provider, TLS 1.2 and 1.3, ALPN `http/1.1`, no client
-/// authentication) from a PEM certificate chain and a PEM private key (PKCS#8, SEC1 or PKCS#1).
+/// A rustls server configuration (ring provider, TLS 1.3 and TLS 1.2 with the extended master
+/// secret, ALPN `http/1.1`, no client authentication) from a PEM certificate chain and a PEM private key (PKCS#8, SEC1 or PKCS#1).
 pub fn load_server_config(
     cert_pem_path: impl AsRef<Path>,
     key_pem_path: impl AsRef<Path>,
@@ -116,6 +116,9 @@ pub fn load_server_config(
             .with_single_cert(certs, key)
             .map_err(config_err)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // The proxy's authentication is bound to the TLS exporter; on TLS 1.2 that value is unique
+    // to the session only with the extended master secret (RFC 7627 §5.4).
+    config.require_ems = true;
     Ok(config)
 }
 

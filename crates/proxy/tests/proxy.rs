@@ -48,6 +48,28 @@ async fn authenticated_node_comes_online() {
 }
 
 #[tokio::test]
+async fn authenticates_over_tls12_too() {
+    let mut h = start(default_config(), true).await;
+    h.client_tls = std::sync::Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS12])
+            .unwrap()
+            .with_root_certificates(h.roots.clone())
+            .with_no_client_auth(),
+    );
+    let node = Node::new();
+    h.directory.bind(&node.node_id, "org-1", "a");
+    let ws = h.online(&node).await;
+    match ws.get_ref() {
+        tokio_tungstenite::MaybeTlsStream::Rustls(s) => assert_eq!(
+            s.get_ref().1.protocol_version(),
+            Some(rustls::ProtocolVersion::TLSv1_2)
+        ),
+        _ => panic!("not TLS"),
+    }
+}
+
+#[tokio::test]
 async fn plain_ws_uses_a_zero_exporter() {
     let mut h = start(default_config(), false).await;
     let node = Node::new();

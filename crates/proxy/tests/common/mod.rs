@@ -59,6 +59,8 @@ pub struct Harness {
     pub directory: Arc<FakeDirectory>,
     pub registry: Registry,
     pub client_tls: Arc<rustls::ClientConfig>,
+    /// The roots trusting the test CA (to build other client configurations).
+    pub roots: rustls::RootCertStore,
     pub stop: watch::Sender<bool>,
     _dir: tempfile::TempDir,
 }
@@ -70,6 +72,17 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// A test CA and a server certificate for 127.0.0.1, written as PEM files; returns the
 /// server config (through `load_server_config`) and a client config trusting the CA.
 pub fn test_pki(dir: &std::path::Path) -> (rustls::ServerConfig, Arc<rustls::ClientConfig>) {
+    let (server, roots) = test_pki_roots(dir);
+    let client = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    (server, Arc::new(client))
+}
+
+/// Like [`test_pki`], returning the roots a client trusts.
+pub fn test_pki_roots(dir: &std::path::Path) -> (rustls::ServerConfig, rustls::RootCertStore) {
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     ca_params
@@ -90,17 +103,19 @@ pub fn test_pki(dir: &std::path::Path) -> (rustls::ServerConfig, Arc<rustls::Cli
 
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.der().clone()).unwrap();
-    let client = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    (server, Arc::new(client))
+    (server, roots)
 }
 
 pub async fn start(config: ProxyConfig, use_tls: bool) -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let (server_tls, client_tls) = test_pki(dir.path());
+    let (server_tls, roots) = test_pki_roots(dir.path());
+    let client_tls = Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots.clone())
+            .with_no_client_auth(),
+    );
     let bus = Arc::new(InProcessBus::new());
     let events = bus.subscribe_events().await.unwrap();
     let directory = Arc::new(FakeDirectory::default());
@@ -138,6 +153,7 @@ pub async fn start(config: ProxyConfig, use_tls: bool) -> Harness {
         directory,
         registry,
         client_tls,
+        roots,
         stop,
         _dir: dir,
     }
