@@ -79,26 +79,30 @@ pub(crate) async fn serve(proxy: Arc<Proxy>, mut socket: WebSocket, exporter: Tl
     ));
     let end = read_loop(&proxy, &conn, &mut stream, close_rx, &writer).await;
 
-    // Stop routing to it first, then say goodbye (the writer sends the close frame while the
-    // coordinator learns the node is gone).
-    let was_current = proxy.unregister(&conn);
-    proxy.metrics.disconnect(end.label);
-    tracing::info!(
-        node_id = %conn.node_id, organization_id = %conn.organization_id, party = %conn.party,
-        reason = %end.reason, replaced = !was_current, "node disconnected"
-    );
+    // The writer sends the close frame while the table and the coordinator learn the node is
+    // gone. Table change and event happen under the lifecycle lock, so the coordinator sees
+    // NodeOnline/NodeOffline in the order the table changed.
     let closing = match end.code {
-        Some(code) if !writer.is_finished() => {
-            stop_writer.send((code, truncate(end.reason))).is_ok()
-        }
+        Some(code) if !writer.is_finished() => stop_writer
+            .send((code, truncate(end.reason.clone())))
+            .is_ok(),
         _ => false,
     };
-    if was_current {
-        proxy
-            .publish(ProxyEvent::NodeOffline {
-                node_id: conn.node_id.clone(),
-            })
-            .await;
+    {
+        let _lifecycle = proxy.lifecycle.lock().await;
+        let was_current = proxy.unregister(&conn);
+        proxy.metrics.disconnect(end.label);
+        tracing::info!(
+            node_id = %conn.node_id, organization_id = %conn.organization_id, party = %conn.party,
+            reason = %end.reason, replaced = !was_current, "node disconnected"
+        );
+        if was_current {
+            proxy
+                .publish(ProxyEvent::NodeOffline {
+                    node_id: conn.node_id.clone(),
+                })
+                .await;
+        }
     }
     if closing && timeout(CLOSE_WAIT, &mut writer).await.is_ok() {
         drain(&mut stream).await;
@@ -179,19 +183,22 @@ async fn authenticate(
         binding.party,
         &proxy.config,
     );
-    proxy.register(&conn);
-    tracing::info!(
-        node_id = %conn.node_id, organization_id = %conn.organization_id, party = %conn.party,
-        "node authenticated"
-    );
-    proxy
-        .publish(ProxyEvent::NodeOnline {
-            node_id: conn.node_id.clone(),
-            organization_id: conn.organization_id.clone(),
-            party: conn.party.clone(),
-            transport_cert: node.transport_cert().clone(),
-        })
-        .await;
+    {
+        let _lifecycle = proxy.lifecycle.lock().await;
+        proxy.register(&conn);
+        tracing::info!(
+            node_id = %conn.node_id, organization_id = %conn.organization_id, party = %conn.party,
+            "node authenticated"
+        );
+        proxy
+            .publish(ProxyEvent::NodeOnline {
+                node_id: conn.node_id.clone(),
+                organization_id: conn.organization_id.clone(),
+                party: conn.party.clone(),
+                transport_cert: node.transport_cert().clone(),
+            })
+            .await;
+    }
     Some((conn, queue, close_rx))
 }
 

@@ -163,6 +163,9 @@ pub struct Proxy {
     pub(crate) directory: Arc<dyn NodeDirectory>,
     pub(crate) metrics: Metrics,
     table: RwLock<Table>,
+    /// Held across a table change and its NodeOnline/NodeOffline publication, so events reach
+    /// the bus in table order.
+    pub(crate) lifecycle: tokio::sync::Mutex<()>,
     next_id: AtomicU64,
 }
 
@@ -190,6 +193,7 @@ impl Proxy {
             directory,
             metrics: Metrics::register(registry),
             table: RwLock::new(Table::default()),
+            lifecycle: tokio::sync::Mutex::new(()),
             next_id: AtomicU64::new(1),
         })
     }
