@@ -523,3 +523,19 @@ fn tls_config_errors_name_the_file() {
     assert!(err.contains("empty.key"), "{err}");
     assert!(err.contains("no private key"), "{err}");
 }
+
+#[tokio::test]
+async fn silent_client_is_refused_after_the_hello_timeout() {
+    let h = start(default_config(), true).await;
+    let mut ws = h.open().await;
+    let started = std::time::Instant::now();
+    let _challenge = recv_frame(&mut ws).await;
+    let reason =
+        close_reason_within(&mut ws, mpc_proxy::HELLO_TIMEOUT + Duration::from_secs(5)).await;
+    assert_eq!(reason, "hello timeout");
+    assert!(started.elapsed() >= mpc_proxy::HELLO_TIMEOUT - Duration::from_millis(100));
+    assert_eq!(
+        h.metric("mpc_proxy_auth_failures_total{reason=\"hello_timeout\"} "),
+        1.0
+    );
+}

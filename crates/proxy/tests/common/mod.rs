@@ -326,8 +326,13 @@ pub async fn recv_frame(ws: &mut Ws) -> Frame {
 
 /// Reads until the proxy's close frame; returns its reason.
 pub async fn close_reason(ws: &mut Ws) -> String {
+    close_reason_within(ws, WAIT).await
+}
+
+/// Like [`close_reason`], waiting at most `wait` for each message.
+pub async fn close_reason_within(ws: &mut Ws, wait: Duration) -> String {
     for _ in 0..1000 {
-        let msg = tokio::time::timeout(WAIT, ws.next())
+        let msg = tokio::time::timeout(wait, ws.next())
             .await
             .expect("no close in time");
         match msg {
