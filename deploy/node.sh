@@ -209,7 +209,7 @@ docker_start() {
     valid_port "$cport" || die "$(config_file): [storage] unseal-server-address = \"$listen\" has no port"
     case ${listen%:*} in
     127.* | localhost | '[::1]')
-        die "$(config_file): [storage] unseal-server-address = \"$listen\" is loopback inside the container and cannot be published; use \"0.0.0.0:$cport\" (only 127.0.0.1:$port on this host is exposed)"
+        die "$(config_file): [storage] unseal-server-address = \"$listen\" is loopback inside the container and cannot be published; use \"0.0.0.0:$cport\" (node.sh publishes it on this host's 127.0.0.1 only)"
         ;;
     esac
     user=$(run_user)
@@ -239,7 +239,11 @@ docker_start() {
     if port_in_use "$port"; then
         die "127.0.0.1:$port is in use: stop what listens there, or choose another port ('$PROG start $name PORT')"
     fi
-    local -a env=()
+    local -a env=() logopts=()
+    # Bounded container logs where the daemon keeps them in files (json-file, local).
+    case $(docker info -f '{{.LoggingDriver}}' 2>/dev/null || true) in
+    json-file | local) logopts=(--log-opt max-size=50m --log-opt max-file=3) ;;
+    esac
     if [ -n "${MPC_NODE_INSECURE_FAST_KDF:-}" ]; then
         warn "MPC_NODE_INSECURE_FAST_KDF is set: passing it to the node (test-only key derivation, never for real keys)"
         env=(-e MPC_NODE_INSECURE_FAST_KDF)
@@ -251,7 +255,7 @@ docker_start() {
         --label "$LABEL.dir=$dir" --label "$LABEL.port=$port" \
         --volume "$dir:$CTR_DIR" \
         --publish "127.0.0.1:$port:$cport" \
-        --log-opt max-size=50m --log-opt max-file=3 \
+        ${logopts[@]+"${logopts[@]}"} \
         --security-opt no-new-privileges \
         ${env[@]+"${env[@]}"} \
         "$NODE_IMAGE" start --config "$CTR_DIR/$NODE_CONFIG"
