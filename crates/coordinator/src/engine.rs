@@ -945,10 +945,8 @@ fn conclude_sign(run: &Run, verify: &VerifyInput) -> End {
                 signature,
                 encrypted: enc,
             } => {
-                if plain.is_none() {
-                    if let Some(s) = signature {
-                        plain = Some((party.clone(), s.clone()));
-                    }
+                if let (None, Some(s)) = (&plain, signature) {
+                    plain = Some((party.clone(), s.clone()));
                 }
                 if encrypted.is_none() {
                     encrypted = enc.clone();

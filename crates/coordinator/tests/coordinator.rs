@@ -71,6 +71,7 @@ async fn gen_address(
     .unwrap()
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn raw(
     h: &Harness,
     vault: &str,
@@ -533,7 +534,7 @@ async fn sign_message_personal_and_typed_data() {
             k256::ecdsa::RecoveryId::from_byte(sig[64] - 27).unwrap(),
         )
         .unwrap();
-        mpc_chains::address::evm_address(&vk.to_encoded_point(true).as_bytes().to_vec()).unwrap()
+        mpc_chains::address::evm_address(vk.to_encoded_point(true).as_bytes()).unwrap()
     };
 
     let r = personal(&h, "pm-1", "m/1/1/60/0", "hello coordinator").await;

@@ -81,7 +81,7 @@ pub fn secrets() -> Secrets {
 
 pub fn secp_pair() -> ExtendedKeyPair<Secp256k1> {
     let s = secrets();
-    let mut sc = Scalar::<Secp256k1>::from_be_bytes(&s.secp_root).unwrap();
+    let mut sc = Scalar::<Secp256k1>::from_be_bytes(s.secp_root).unwrap();
     ExtendedKeyPair::from(ExtendedSecretKey {
         secret_key: SecretScalar::new(&mut sc),
         chain_code: s.secp_cc,
@@ -90,7 +90,7 @@ pub fn secp_pair() -> ExtendedKeyPair<Secp256k1> {
 
 pub fn ed_pair() -> ExtendedKeyPair<Ed25519> {
     let s = secrets();
-    let mut sc = Scalar::<Ed25519>::from_be_bytes(&s.ed_root).unwrap();
+    let mut sc = Scalar::<Ed25519>::from_be_bytes(s.ed_root).unwrap();
     ExtendedKeyPair::from(ExtendedSecretKey {
         secret_key: SecretScalar::new(&mut sc),
         chain_code: s.ed_cc,
