@@ -44,6 +44,8 @@ pub enum Behaviour {
     WrongKey,
     /// Sign: return garbage.
     BadSignature,
+    /// Sign: return only a ciphertext (`[encrypt-signature]` on).
+    Encrypt(String),
 }
 
 pub struct FakeNode {
@@ -591,6 +593,12 @@ fn answer(node: &FakeNode, task: &Task) -> Option<Outcome> {
             let mut sig = sign(s);
             if node.behaviour == Behaviour::BadSignature {
                 sig[10] ^= 1;
+            }
+            if let Behaviour::Encrypt(c) = &node.behaviour {
+                return Some(Outcome::Signed {
+                    signature: None,
+                    encrypted: Some(c.clone()),
+                });
             }
             Outcome::Signed {
                 signature: Some(sig),
