@@ -13,6 +13,36 @@
 //!
 //! Orchestration state (online nodes, running tasks) is in memory; everything an API caller
 //! can ask about is in the store.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use mpc_bus::{Bus, InProcessBus, NodeDirectory};
+//! use mpc_coordinator::{Coordinator, CoordinatorConfig};
+//!
+//! # async fn wire() -> Result<(), Box<dyn std::error::Error>> {
+//! let bus = Arc::new(InProcessBus::new());
+//! let mut registry = prometheus_client::registry::Registry::default();
+//! let config = CoordinatorConfig { database: "platform.db".into(), ..Default::default() };
+//! let coordinator = Coordinator::open(config, bus.clone(), &mut registry)?;
+//! let directory: Arc<dyn NodeDirectory> = coordinator.clone(); // for the proxy
+//! let app = coordinator.router(); // merge with the proxy's and /healthz, /readyz, /metrics
+//! let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+//! let engine = tokio::spawn(coordinator.clone().run(async move {
+//!     let _ = stop_rx.await;
+//! }));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! // ConnectInfo lets loopback clients read /console/state.
+//! axum::serve(
+//!     listener,
+//!     app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+//! )
+//! .await?;
+//! let _ = stop_tx.send(());
+//! engine.await??;
+//! # let _ = directory;
+//! # Ok(())
+//! # }
+//! ```
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
