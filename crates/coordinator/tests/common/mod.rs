@@ -32,6 +32,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha512};
 use tower::ServiceExt;
 
+pub mod real;
+
 pub const WAIT: Duration = Duration::from_secs(20);
 
 /// What a fake node does with a task.
@@ -254,6 +256,15 @@ pub fn admin_key() -> SigningKey {
 
 impl Harness {
     pub async fn new(config: CoordinatorConfig) -> Harness {
+        Self::build(config, false).await
+    }
+
+    /// Nodes that run the real protocols (`mpc_tss::sim`) once every member has its task.
+    pub async fn new_real(config: CoordinatorConfig) -> Harness {
+        Self::build(config, true).await
+    }
+
+    async fn build(config: CoordinatorConfig, real_nodes: bool) -> Harness {
         let bus = Arc::new(InProcessBus::new());
         let mut registry = prometheus_client::registry::Registry::default();
         let coord = Coordinator::open(config, bus.clone(), &mut registry).unwrap();
@@ -265,45 +276,49 @@ impl Harness {
         let log: Arc<Mutex<Log>> = Arc::default();
         let mut deliveries = bus.subscribe_deliveries().await.unwrap();
         let (n2, l2, b2) = (nodes.clone(), log.clone(), bus.clone());
-        tokio::spawn(async move {
-            while let Some(d) = deliveries.recv().await {
-                match Frame::decode(&d.frame).unwrap() {
-                    Frame::Task(bytes) => {
-                        let task = Task::decode(&bytes).unwrap();
-                        l2.lock()
-                            .unwrap()
-                            .tasks
-                            .push((d.node_id.clone(), task.clone()));
-                        let answer = {
-                            let nodes = n2.lock().unwrap();
-                            let node = nodes.values().find(|n| n.node_id == d.node_id).unwrap();
-                            answer(node, &task).map(|o| (node.party.clone(), o))
-                        };
-                        if let Some((party, outcome)) = answer {
-                            let result = TaskResult {
-                                version: TASK_VERSION,
-                                task_id: task.task_id.clone(),
-                                party: party.clone(),
-                                outcome,
+        if real_nodes {
+            tokio::spawn(real::serve(deliveries, n2, l2, b2));
+        } else {
+            tokio::spawn(async move {
+                while let Some(d) = deliveries.recv().await {
+                    match Frame::decode(&d.frame).unwrap() {
+                        Frame::Task(bytes) => {
+                            let task = Task::decode(&bytes).unwrap();
+                            l2.lock()
+                                .unwrap()
+                                .tasks
+                                .push((d.node_id.clone(), task.clone()));
+                            let answer = {
+                                let nodes = n2.lock().unwrap();
+                                let node = nodes.values().find(|n| n.node_id == d.node_id).unwrap();
+                                answer(node, &task).map(|o| (node.party.clone(), o))
                             };
-                            b2.publish(ProxyEvent::TaskResult {
-                                node_id: d.node_id.clone(),
-                                party,
-                                result: result.encode().unwrap(),
-                            })
-                            .await
-                            .unwrap();
+                            if let Some((party, outcome)) = answer {
+                                let result = TaskResult {
+                                    version: TASK_VERSION,
+                                    task_id: task.task_id.clone(),
+                                    party: party.clone(),
+                                    outcome,
+                                };
+                                b2.publish(ProxyEvent::TaskResult {
+                                    node_id: d.node_id.clone(),
+                                    party,
+                                    result: result.encode().unwrap(),
+                                })
+                                .await
+                                .unwrap();
+                            }
                         }
+                        Frame::Abort(a) => l2
+                            .lock()
+                            .unwrap()
+                            .aborts
+                            .push((d.node_id.clone(), a.reason)),
+                        other => panic!("unexpected frame {other:?}"),
                     }
-                    Frame::Abort(a) => l2
-                        .lock()
-                        .unwrap()
-                        .aborts
-                        .push((d.node_id.clone(), a.reason)),
-                    other => panic!("unexpected frame {other:?}"),
                 }
-            }
-        });
+            });
+        }
         let app = coord.router();
         Harness {
             coord,
