@@ -1,6 +1,7 @@
 //! The coordinator with nodes running the real protocols (`mpc_tss::sim`): the root keys come
 //! from real FROST / CGGMP key generation, and the EdDSA, BIP340 and Taproot signatures from
-//! real FROST signing, verified by the coordinator against its share-free derivation.
+//! real FROST signing, and two CGGMP ECDSA signatures (slow), all verified by the coordinator
+//! against its share-free derivation.
 
 mod common;
 
@@ -8,8 +9,10 @@ use common::{Harness, test_config};
 use mpc_api::types::{self as t, AddressAlgorithm, RawSignAlgorithm, SignState};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_keygen_and_schnorr_signatures() {
-    let h = Harness::new_real(test_config(":memory:")).await;
+async fn real_keygen_and_every_signature_scheme() {
+    let mut config = test_config(":memory:");
+    config.sign_timeout = std::time::Duration::from_secs(120);
+    let h = Harness::new_real(config).await;
     let (_org, vault) = h.setup_org().await;
     for p in ["a", "b", "c"] {
         h.online(p).await;
@@ -101,4 +104,40 @@ async fn real_keygen_and_schnorr_signatures() {
         assert_eq!(r.state, SignState::Done, "{rid}: {r:?}");
         assert_eq!(hex::decode(&r.signature).unwrap().len(), 64);
     }
+
+    // ECDSA (CGGMP): one raw digest and one personal_sign, recovered to the derived key.
+    let _: t::SignRawDataResponse = h
+        .user_call(
+            t::PATH_SIGN_RAW_DATA,
+            &t::SignRawDataRequest {
+                vault_id: vault.clone(),
+                request_id: "ecdsa".into(),
+                wallet_id: wallet.clone(),
+                hd_path: "m/1/1/0/2".into(),
+                raw_data: hex::encode([0x45u8; 32]),
+                algorithm_type: RawSignAlgorithm::KeyDefault,
+                tap_script_root: String::new(),
+            },
+        )
+        .await
+        .unwrap();
+    let r = h.sign_result("ecdsa").await;
+    assert_eq!(r.state, SignState::Done, "{r:?}");
+    assert!(hex::decode(&r.signature).unwrap()[64] <= 1);
+    let _: t::SignMessageResponse = h
+        .user_call(
+            t::PATH_SIGN_MESSAGE,
+            &t::SignMessageRequest {
+                request_id: "pm".into(),
+                chain_symbol: "ETH".into(),
+                hd_path: "m/1/1/60/0".into(),
+                sign_algorithm: t::SignAlgorithm::PersonalSign,
+                message: "hello".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let r = h.sign_result("pm").await;
+    assert_eq!(r.state, SignState::Done, "{r:?}");
+    assert!(hex::decode(&r.signature).unwrap()[64] >= 27);
 }

@@ -34,7 +34,7 @@ use tower::ServiceExt;
 
 pub mod real;
 
-pub const WAIT: Duration = Duration::from_secs(20);
+pub const WAIT: Duration = Duration::from_secs(120);
 
 /// What a fake node does with a task.
 #[derive(Clone, Debug, PartialEq, Eq)]

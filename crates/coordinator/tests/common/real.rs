@@ -1,7 +1,8 @@
 //! Nodes that run the real threshold protocols in-process (`mpc_tss::sim`): once every member
 //! of a task has received it, the whole run is simulated on a blocking thread and each member's
 //! outcome is published as its `TaskResult`. FROST ed25519 and CGGMP secp256k1 key generation
-//! (no aux info, so no ECDSA signing here), EdDSA, BIP340 and Taproot signing.
+//! (plus CGGMP aux info from the published test primes of mpc-tss, never for real keys), ECDSA,
+//! EdDSA, BIP340 and Taproot signing.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -11,8 +12,9 @@ use mpc_transport::frame::Frame;
 use mpc_transport::task::{
     Algorithm, Curve, Outcome, Payload, TASK_VERSION, Task, TaskBody, TaskResult,
 };
-use mpc_tss::ecdsa::{self, EcdsaCoreShare};
+use mpc_tss::ecdsa::{self, EcdsaAuxInfo, EcdsaCoreShare, EcdsaKeyShare, SignInput};
 use mpc_tss::frost::{self, EddsaKeyShare};
+use mpc_tss::primes::SecretPrimes;
 use mpc_tss::{Committee, DerivationPath, ExecutionId, PartyId, ProtocolKind, sim};
 
 use super::{FakeNode, Log};
@@ -21,6 +23,21 @@ use super::{FakeNode, Log};
 struct Shares {
     ed: HashMap<String, BTreeMap<PartyId, EddsaKeyShare>>,
     secp: HashMap<String, BTreeMap<PartyId, EcdsaCoreShare>>,
+    aux: Option<BTreeMap<PartyId, EcdsaAuxInfo>>,
+}
+
+/// Aux info for the committee a, b, c from the checked-in test primes (slow: a few seconds).
+fn aux_info(parties: &[PartyId]) -> BTreeMap<PartyId, EcdsaAuxInfo> {
+    let primes: Vec<SecretPrimes> =
+        serde_json::from_str(include_str!("../../../tss/tests/fixtures/test-primes.json")).unwrap();
+    let committee = Committee::new(parties.to_vec()).unwrap();
+    let e = ExecutionId::derive(ProtocolKind::EcdsaAuxInfo, b"coordinator-test", parties);
+    let sessions = parties
+        .iter()
+        .zip(primes)
+        .map(|(p, pr)| ecdsa::aux_info(e, *p, &committee, pr).unwrap())
+        .collect();
+    sim::run(sessions).unwrap().outputs
 }
 
 fn pid(s: &str) -> PartyId {
@@ -92,8 +109,50 @@ fn run(task: &Task, shares: &Mutex<Shares>) -> Vec<(String, Outcome)> {
             let message: Vec<u8> = match &s.payload {
                 Payload::Digest { digest } => digest.to_vec(),
                 Payload::Message { message } => message.clone(),
-                Payload::SignMessage { .. } => panic!("ECDSA is not simulated here"),
+                Payload::SignMessage { kind, message } => {
+                    mpc_chains::message::sign_message_payload(kind.parse().unwrap(), message)
+                        .unwrap()
+                        .digest()
+                        .to_vec()
+                }
             };
+            if s.algorithm == Algorithm::Ecdsa {
+                let mut sh = shares.lock().unwrap();
+                if sh.aux.is_none() {
+                    sh.aux = Some(aux_info(&[pid("a"), pid("b"), pid("c")]));
+                }
+                let aux = sh.aux.clone().unwrap();
+                let keys: BTreeMap<PartyId, EcdsaKeyShare> = sh.secp[&s.key_id]
+                    .iter()
+                    .map(|(p, c)| (*p, EcdsaKeyShare::new(c.clone(), aux[p].clone()).unwrap()))
+                    .collect();
+                drop(sh);
+                let digest: [u8; 32] = message.as_slice().try_into().unwrap();
+                let e =
+                    ExecutionId::derive(ProtocolKind::EcdsaSign, &task.execution_unique, &parties);
+                let sessions = parties
+                    .iter()
+                    .map(|p| {
+                        ecdsa::sign(e, &keys[p], &parties, &path, SignInput::Digest(digest))
+                            .unwrap()
+                    })
+                    .collect();
+                let v = if s.sign_type == 2 { 27 } else { 0 };
+                return sim::run(sessions)
+                    .unwrap()
+                    .outputs
+                    .iter()
+                    .map(|(p, sig)| {
+                        (
+                            p.to_string(),
+                            Outcome::Signed {
+                                signature: Some(sig.to_rsv(v).to_vec()),
+                                encrypted: None,
+                            },
+                        )
+                    })
+                    .collect();
+            }
             let sh = shares.lock().unwrap();
             let out = match s.algorithm {
                 Algorithm::Eddsa => {
@@ -144,7 +203,7 @@ fn run(task: &Task, shares: &Mutex<Shares>) -> Vec<(String, Outcome)> {
                         .collect();
                     sim::run(sessions).unwrap().outputs
                 }
-                Algorithm::Ecdsa => panic!("ECDSA is not simulated here"),
+                Algorithm::Ecdsa => unreachable!(),
             };
             out.iter()
                 .map(|(p, sig)| {
