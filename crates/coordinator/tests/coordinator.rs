@@ -955,3 +955,58 @@ async fn reopening_the_database_keeps_state() {
     );
     assert!(h.coord.ready().await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_directory_metrics_and_readiness() {
+    use mpc_bus::NodeDirectory;
+    let h = Harness::new(test_config(":memory:")).await;
+    let (org, _vault) = h.setup_org().await;
+    let b = h.coord.binding(&h.node_id("b")).await.unwrap().unwrap();
+    assert_eq!(
+        (b.organization_id.as_str(), b.party.as_str()),
+        (org.as_str(), "b")
+    );
+    assert!(h.coord.binding("sinounknown").await.unwrap().is_none());
+    assert!(h.coord.ready().await);
+
+    // Metrics are registered under coordinator_ and count requests.
+    let bus = std::sync::Arc::new(mpc_bus::InProcessBus::new());
+    let mut registry = prometheus_client::registry::Registry::default();
+    let c =
+        mpc_coordinator::Coordinator::open(test_config(":memory:"), bus, &mut registry).unwrap();
+    let res = tower::ServiceExt::oneshot(
+        c.router(),
+        axum::http::Request::post(t::PATH_SIGN_RESULT)
+            .body(axum::body::Body::from("{}"))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 401);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    for name in [
+        "coordinator_api_requests_total",
+        "coordinator_sign_latency_seconds",
+        "coordinator_online_nodes",
+    ] {
+        assert!(text.contains(name), "{name} missing in {text}");
+    }
+    assert!(
+        text.contains(r#"endpoint="sign_result",outcome="401""#),
+        "{text}"
+    );
+
+    // Bad configuration is refused.
+    let mut cfg = test_config(":memory:");
+    cfg.default_threshold = 4;
+    let mut registry = prometheus_client::registry::Registry::default();
+    assert!(
+        mpc_coordinator::Coordinator::open(
+            cfg,
+            std::sync::Arc::new(mpc_bus::InProcessBus::new()),
+            &mut registry
+        )
+        .is_err()
+    );
+}
