@@ -1010,3 +1010,37 @@ async fn node_directory_metrics_and_readiness() {
         .is_err()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keygen_deadline_names_the_silent_party() {
+    let mut cfg = test_config(":memory:");
+    cfg.keygen_timeout = Duration::from_millis(800);
+    let h = Harness::new(cfg).await;
+    h.setup_org().await;
+    h.set_behaviour("c", Behaviour::Silent);
+    for p in ["a", "b", "c"] {
+        h.online(p).await;
+    }
+    let end = tokio::time::Instant::now() + common::WAIT;
+    let keys = loop {
+        let keys = h.keys().await;
+        if keys.len() == 2 && keys.iter().all(|k| k.status == KeyStatus::Failed) {
+            break keys;
+        }
+        assert!(tokio::time::Instant::now() < end, "{keys:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    for k in keys {
+        assert!(
+            k.failed_reason
+                .contains("deadline passed; no answer from: c"),
+            "{}",
+            k.failed_reason
+        );
+    }
+    let c = h.node_id("c");
+    h.until("abort at c", |h| {
+        h.log.lock().unwrap().aborts.iter().any(|(n, _)| *n == c)
+    })
+    .await;
+}
