@@ -149,6 +149,20 @@ fn waas_dto_snapshots() {
             message: "ef".repeat(32),
             signature: "aa".repeat(64),
             state: SignState::Done,
+            failed_reason: String::new(),
+        }
+    );
+    pin!(
+        "sign_transaction_request",
+        SignTransactionRequest {
+            vault_id: "vault-1".into(),
+            request_id: "req-4".into(),
+            wallet_id: "wallet-1".into(),
+            hd_path: "m/1/1/0/0".into(),
+            sighash: "ab".repeat(32),
+            algorithm_type: RawSignAlgorithm::Taproot,
+            tap_script_root: String::new(),
+            tx_info: serde_json::json!({"chain": "BTC", "outputs": [{"address": "bc1q...", "value": 1000}]}),
         }
     );
     pin!(
@@ -511,6 +525,8 @@ fn validation_errors() {
         parties: parties.iter().map(|s| s.to_string()).collect(),
     };
     keygen(2, &["a", "b", "c"]).validate().unwrap();
+    keygen(3, &["a", "b", "c"]).validate().unwrap();
+    assert!(keygen(4, &["a", "b", "c"]).validate().is_err());
     let bind = |party: &str, node: String| BindNodeRequest {
         organization_id: "org-1".into(),
         party_id: party.into(),
@@ -552,7 +568,7 @@ fn validation_errors() {
             sino_id: Some(String::new()),
         }
         .validate(),
-        keygen(3, &["a", "b", "c"]).validate(),
+        keygen(1, &["a", "b", "c"]).validate(),
         keygen(2, &["a", "b"]).validate(),
         keygen(2, &["c", "b", "a"]).validate(),
         bind("d", node_id()).validate(),

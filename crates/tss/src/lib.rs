@@ -31,6 +31,7 @@
 
 pub mod bip340;
 pub mod codec;
+pub mod derive;
 pub mod ecdsa;
 pub mod envelope;
 pub mod error;

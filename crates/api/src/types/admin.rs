@@ -6,8 +6,10 @@
 //!
 //! The flow the console drives: create an organization, register its API users' public keys,
 //! bind each party (`a` customer node, `b`, `c` platform nodes) to a node id; once every party
-//! is bound and online the coordinator starts a 2-of-3 key generation per curve by itself, and
-//! [`RequestKeygenRequest`] starts one explicitly (again after a failure, or another curve).
+//! is bound and online the coordinator starts a key generation per curve by itself with the
+//! configured default threshold ([`DEFAULT_THRESHOLD`], 3-of-3), and [`RequestKeygenRequest`]
+//! starts one explicitly, e.g. 2-of-3 ([`MIN_THRESHOLD`]), for a curve that has no key
+//! `pending`/`generated` (before the automatic one, or after a failure).
 
 use serde::{Deserialize, Serialize};
 
@@ -27,10 +29,12 @@ pub const PATH_LIST_KEYS: &str = "/v1/admin/key/list";
 /// `POST /v1/admin/key/keygen`.
 pub const PATH_REQUEST_KEYGEN: &str = "/v1/admin/key/keygen";
 
-/// The party ids of the 2-of-3 setup, in order.
+/// The party ids of the setup, in order.
 pub const PARTY_IDS: [&str; 3] = ["a", "b", "c"];
-/// Signing threshold of the setup (t = 2 signers of n = 3).
-pub const THRESHOLD: u16 = 2;
+/// Signing threshold of automatic key generation (t = 3 signers of n = 3).
+pub const DEFAULT_THRESHOLD: u16 = 3;
+/// Smallest threshold an admin may request (2-of-3).
+pub const MIN_THRESHOLD: u16 = 2;
 
 fn party_id(field: &str, value: &str) -> Result<(), ValidationError> {
     if PARTY_IDS.contains(&value) {
@@ -234,7 +238,7 @@ pub struct KeyInfo {
     pub organization_id: String,
     /// Curve and scheme.
     pub curve: Curve,
-    /// Signers needed (2).
+    /// Signers needed (2 or 3).
     pub threshold: u16,
     /// Share holders, in party order.
     pub parties: Vec<String>,
@@ -258,7 +262,7 @@ pub struct KeyInfo {
 /// Response data of list keys.
 pub type ListKeysResponse = Vec<KeyInfo>;
 
-/// Request: start a 2-of-3 key generation among `parties` (all three must be bound and
+/// Request: start a t-of-3 key generation among `parties` (all three must be bound and
 /// online; 409 if a key of this curve is generated or pending).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -267,7 +271,7 @@ pub struct RequestKeygenRequest {
     pub organization_id: String,
     /// Curve and scheme.
     pub curve: Curve,
-    /// Must be 2.
+    /// 2 or 3.
     pub threshold: u16,
     /// Must be `["a", "b", "c"]` in this order.
     pub parties: Vec<String>,
@@ -276,10 +280,10 @@ pub struct RequestKeygenRequest {
 impl Validate for RequestKeygenRequest {
     fn validate(&self) -> Result<(), ValidationError> {
         id("organizationId", &self.organization_id)?;
-        if self.threshold != THRESHOLD {
+        if !(MIN_THRESHOLD..=DEFAULT_THRESHOLD).contains(&self.threshold) {
             return Err(ValidationError::new(
                 "threshold",
-                format!("must be {THRESHOLD} (2-of-3 setup)"),
+                format!("must be {MIN_THRESHOLD} to {DEFAULT_THRESHOLD} (t-of-3 setup)"),
             ));
         }
         if self.parties.iter().map(String::as_str).ne(PARTY_IDS) {

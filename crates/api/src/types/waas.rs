@@ -16,6 +16,9 @@ pub const PATH_GEN_ADDRESS_BY_PATH: &str = "/v1/waas/mpc/wallet/advance/gen_addr
 pub const PATH_SIGN_MESSAGE: &str = "/v1/waas/mpc/web3/sign_message";
 /// `POST /v1/waas/mpc/wallet/advance/sign_raw_data`.
 pub const PATH_SIGN_RAW_DATA: &str = "/v1/waas/mpc/wallet/advance/sign_raw_data";
+/// `POST /v1/waas/mpc/wallet/advance/sign_transaction` (our extension: a 32-byte sighash plus
+/// transaction details for the callback, `sign_type` 1).
+pub const PATH_SIGN_TRANSACTION: &str = "/v1/waas/mpc/wallet/advance/sign_transaction";
 /// `POST /v1/waas/mpc/web3/sign_result`.
 pub const PATH_SIGN_RESULT: &str = "/v1/waas/mpc/web3/sign_result";
 /// `POST /v1/waas/mpc/mpcnode/status` (empty body).
@@ -188,6 +191,10 @@ pub struct AddressInfo {
     pub pubkey: String,
 }
 
+/// Response data of `gen_address_by_path`: every address of the key at the path (secp256k1:
+/// legacy, native SegWit, nested SegWit, Taproot and EVM; ed25519: the public key and Solana).
+pub type GenAddressByPathResponse = Vec<AddressInfo>;
+
 // ---------------------------------------------------------------- sign_message
 
 /// How `sign_message` hashes the message.
@@ -350,6 +357,84 @@ pub struct SignRawDataResponse {
     pub sino_id: String,
 }
 
+// ---------------------------------------------------------------- sign_transaction
+
+/// Request of `sign_transaction` (our extension): a transaction's 32-byte sighash, signed with
+/// the wallet's secp256k1 key, and the transaction's details for the callback (`tx_info`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignTransactionRequest {
+    /// The vault.
+    pub vault_id: String,
+    /// Idempotency id, unique per organization.
+    pub request_id: String,
+    /// The wallet (advanced features must be on).
+    pub wallet_id: String,
+    /// The key's path.
+    pub hd_path: String,
+    /// The sighash, 32 bytes hex without 0x.
+    pub sighash: String,
+    /// Signature scheme; absent means 0 (ECDSA). 1 BIP340, 2 Taproot.
+    #[serde(default)]
+    pub algorithm_type: RawSignAlgorithm,
+    /// Taproot script tree root (only with `algorithmType` 2), 32 bytes hex or empty.
+    #[serde(default)]
+    pub tap_script_root: String,
+    /// Transaction details for the callback server, a JSON object (passed as `tx_info`).
+    pub tx_info: serde_json::Value,
+}
+
+impl SignTransactionRequest {
+    /// `sighash` decoded; call after [`Validate::validate`].
+    pub fn sighash_bytes(&self) -> Result<[u8; 32], ValidationError> {
+        let bytes = hex_bytes("sighash", &self.sighash, 32, 32)?;
+        let mut out = [0u8; 32];
+        out.copy_from_slice(&bytes);
+        Ok(out)
+    }
+
+    /// `tapScriptRoot` decoded, `None` when empty.
+    pub fn tap_script_root_bytes(&self) -> Result<Option<[u8; 32]>, ValidationError> {
+        if self.tap_script_root.is_empty() {
+            return Ok(None);
+        }
+        let bytes = hex_bytes("tapScriptRoot", &self.tap_script_root, 32, 32)?;
+        let mut out = [0u8; 32];
+        out.copy_from_slice(&bytes);
+        Ok(Some(out))
+    }
+}
+
+impl Validate for SignTransactionRequest {
+    fn validate(&self) -> Result<(), ValidationError> {
+        id("vaultId", &self.vault_id)?;
+        id("requestId", &self.request_id)?;
+        id("walletId", &self.wallet_id)?;
+        hd_path("hdPath", &self.hd_path)?;
+        self.sighash_bytes()?;
+        self.tap_script_root_bytes()?;
+        if !self.tap_script_root.is_empty() && self.algorithm_type != RawSignAlgorithm::Taproot {
+            return Err(ValidationError::new(
+                "tapScriptRoot",
+                "only allowed with algorithmType 2 (Taproot)",
+            ));
+        }
+        if !self.tx_info.is_object() {
+            return Err(ValidationError::new("txInfo", "must be a JSON object"));
+        }
+        if self.tx_info.to_string().len() > MAX_MESSAGE_LEN {
+            return Err(ValidationError::new(
+                "txInfo",
+                format!("longer than {MAX_MESSAGE_LEN} bytes"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Response data of `sign_transaction`.
+pub type SignTransactionResponse = SignRawDataResponse;
+
 // ---------------------------------------------------------------- sign_result
 
 /// Request of `sign_result`: at least one of the two ids.
@@ -407,10 +492,14 @@ pub struct SignResultResponse {
     /// What was signed: the message of `sign_message`, the `rawData` of `sign_raw_data`.
     pub message: String,
     /// Hex without 0x; ECIES hex when result encryption is on; empty unless done. ECDSA:
-    /// `r ‖ s ‖ v` (65 bytes) for `sign_message`, `r ‖ s` for raw data; Schnorr/EdDSA: 64 bytes.
+    /// `r ‖ s ‖ v` (65 bytes; v is 27/28 for `sign_message`, the recovery id 0/1 otherwise);
+    /// Schnorr/EdDSA: 64 bytes.
     pub signature: String,
     /// State.
     pub state: SignState,
+    /// Why the request failed or was rejected (naming the parties concerned); empty otherwise.
+    #[serde(default)]
+    pub failed_reason: String,
 }
 
 // ---------------------------------------------------------------- mpcnode/status

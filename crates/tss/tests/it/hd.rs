@@ -64,3 +64,31 @@ fn xpub_round_trips_through_bip32() {
         s.derive_public_key(&p).unwrap()
     );
 }
+
+/// The share-free derivation functions agree with the shares' own derivation (and so with
+/// BIP32 CKDpub for secp256k1), and the xpub matches.
+#[test]
+fn public_only_derivation_agrees_with_shares() {
+    use mpc_tss::derive::{derive_ed25519_public, derive_secp256k1_public, xpub_secp256k1};
+    let w = world();
+    for p in ["m", "m/0", "m/1/1/60/0", "m/1/1/501/7", "m/2147483647/5"] {
+        let p = path(p);
+        for shares in [&w.ecdsa3, &w.ecdsa2] {
+            let s = &shares[&pid("a")];
+            let cc = s.chain_code().unwrap();
+            let got = derive_secp256k1_public(&s.public_key(), &cc, &p).unwrap();
+            assert_eq!(got, s.derive_public_key(&p).unwrap(), "{p}");
+            assert_eq!(got, bip32_child(&s.public_key(), cc, &p), "{p}");
+            assert_eq!(
+                xpub_secp256k1(&s.public_key(), &cc).unwrap(),
+                s.xpub().unwrap()
+            );
+        }
+        for shares in [&w.ed3, &w.ed2] {
+            let s = &shares[&pid("c")];
+            let cc = s.chain_code().unwrap();
+            let got = derive_ed25519_public(&s.public_key(), &cc, &p).unwrap();
+            assert_eq!(got, s.derive_public_key(&p).unwrap(), "{p}");
+        }
+    }
+}

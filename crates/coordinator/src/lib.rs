@@ -1,0 +1,285 @@
+//! The platform's coordinator (SPEC.md §7, `docs/platform.md`): the WaaS MPC and admin HTTP API
+//! (an axum [`Router`](axum::Router)), key generation and signing orchestration over the
+//! [`mpc_bus::Bus`], a console page, and the persistent state behind a [`store::Store`] (SQLite
+//! now).
+//!
+//! * [`Coordinator::open`] opens the store (fails runs a previous process left running: their
+//!   tasks died with it), registers metrics, and returns the shared coordinator.
+//! * [`Coordinator::router`] serves the HTTP API (see the `http` module docs for the routes).
+//! * [`Coordinator::run`] consumes the proxy's events (nodes online/offline, task results)
+//!   and drives the timers (deadlines, automatic key generation and its retries) until
+//!   `shutdown` resolves.
+//! * `impl mpc_bus::NodeDirectory for Coordinator` answers the proxy's binding look-ups.
+//!
+//! Orchestration state (online nodes, running tasks) is in memory; everything an API caller
+//! can ask about is in the store.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use mpc_bus::{Bus, InProcessBus, NodeDirectory};
+//! use mpc_coordinator::{Coordinator, CoordinatorConfig};
+//!
+//! # async fn wire() -> Result<(), Box<dyn std::error::Error>> {
+//! let bus = Arc::new(InProcessBus::new());
+//! let mut registry = prometheus_client::registry::Registry::default();
+//! let config = CoordinatorConfig { database: "platform.db".into(), ..Default::default() };
+//! let coordinator = Coordinator::open(config, bus.clone(), &mut registry)?;
+//! let directory: Arc<dyn NodeDirectory> = coordinator.clone(); // for the proxy
+//! let app = coordinator.router(); // merge with the proxy's and /healthz, /readyz, /metrics
+//! let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+//! let engine = tokio::spawn(coordinator.clone().run(async move {
+//!     let _ = stop_rx.await;
+//! }));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! // ConnectInfo lets loopback clients read /console/state.
+//! axum::serve(
+//!     listener,
+//!     app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+//! )
+//! .await?;
+//! let _ = stop_tx.send(());
+//! engine.await??;
+//! # let _ = directory;
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod console;
+mod engine;
+mod http;
+mod metrics;
+pub mod store;
+pub mod verify;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use mpc_api::auth::{ApiUser, NonceStatus, NonceStore, NonceStoreError};
+use mpc_bus::{Binding, Bus, BusFuture, NodeDirectory};
+use sha2::{Digest, Sha256};
+
+use crate::engine::EngineState;
+use crate::metrics::Metrics;
+use crate::store::{SqliteStore, Store, StoreError};
+
+pub use crate::http::CONSOLE_STATE_PATH;
+
+/// Coordinator settings (`[coordinator]` of platform.toml).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoordinatorConfig {
+    /// SQLite file path, or `":memory:"`.
+    pub database: String,
+    /// Every signing request ends (done/rejected/failed) within this.
+    pub sign_timeout: Duration,
+    /// Key generation deadline.
+    pub keygen_timeout: Duration,
+    /// Threshold of automatic key generation (t-of-3).
+    pub default_threshold: u16,
+    /// Administrators' BIZ-API keys (hex DER SPKI).
+    pub admin_public_keys: Vec<String>,
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        CoordinatorConfig {
+            database: ":memory:".into(),
+            sign_timeout: Duration::from_secs(120),
+            keygen_timeout: Duration::from_secs(900),
+            default_threshold: mpc_api::types::admin::DEFAULT_THRESHOLD,
+            admin_public_keys: Vec::new(),
+        }
+    }
+}
+
+/// Why the coordinator could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum CoordinatorError {
+    /// A setting is invalid.
+    #[error("coordinator config: {0}")]
+    Config(String),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// The bus failed.
+    #[error("bus: {0}")]
+    Bus(#[from] mpc_bus::BusError),
+}
+
+/// The coordinator. Shared as `Arc<Coordinator>`.
+pub struct Coordinator {
+    config: CoordinatorConfig,
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    admins: Vec<ApiUser>,
+    state: Mutex<EngineState>,
+    metrics: Metrics,
+}
+
+impl std::fmt::Debug for Coordinator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coordinator")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Coordinator {
+    /// Opens the SQLite store at `config.database` and builds the coordinator; metrics are
+    /// registered in `registry` under the `coordinator_` prefix.
+    pub fn open(
+        config: CoordinatorConfig,
+        bus: Arc<dyn Bus>,
+        registry: &mut prometheus_client::registry::Registry,
+    ) -> Result<Arc<Coordinator>, CoordinatorError> {
+        let store = SqliteStore::open(&config.database)?;
+        Self::with_store(config, Arc::new(store), bus, registry)
+    }
+
+    /// Builds the coordinator over any [`Store`].
+    pub fn with_store(
+        config: CoordinatorConfig,
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        registry: &mut prometheus_client::registry::Registry,
+    ) -> Result<Arc<Coordinator>, CoordinatorError> {
+        if !(2..=3).contains(&config.default_threshold) {
+            return Err(CoordinatorError::Config(format!(
+                "default-threshold {} is not 2 or 3",
+                config.default_threshold
+            )));
+        }
+        if config.sign_timeout.is_zero() || config.keygen_timeout.is_zero() {
+            return Err(CoordinatorError::Config("timeouts must be positive".into()));
+        }
+        let mut admins = Vec::new();
+        for (i, key) in config.admin_public_keys.iter().enumerate() {
+            let vk = mpc_wire::keys::verifying_key_from_api_key_hex(key)
+                .map_err(|e| CoordinatorError::Config(format!("admin-public-keys[{i}]: {e}")))?;
+            admins.push(ApiUser {
+                organization_id: String::new(),
+                user_id: format!("admin-{i}"),
+                verifying_key: vk,
+            });
+        }
+        let failed = store.fail_unfinished("coordinator restarted", store::now_ms())?;
+        if failed > 0 {
+            tracing::warn!(
+                rows = failed,
+                "coordinator: failed runs left over by a previous process"
+            );
+        }
+        Ok(Arc::new(Coordinator {
+            config,
+            store,
+            bus,
+            admins,
+            state: Mutex::new(EngineState::default()),
+            metrics: Metrics::register(registry),
+        }))
+    }
+
+    /// Whether the store answers.
+    pub async fn ready(&self) -> bool {
+        self.db(|s| s.ping()).await.is_ok()
+    }
+
+    /// Runs a store call on the blocking pool.
+    pub(crate) async fn db<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .map_err(|e| StoreError::Backend(format!("store task: {e}")))?
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, EngineState> {
+        // Every critical section leaves the state consistent (no awaits inside).
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Consumes the bus events and drives the timers until `shutdown` resolves (or the bus
+    /// closes).
+    pub async fn run(
+        self: Arc<Self>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), CoordinatorError> {
+        let mut events = self.bus.subscribe_events().await?;
+        let mut tick = tokio::time::interval(engine::TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        tracing::info!("coordinator: running");
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                ev = events.recv() => match ev {
+                    Some(ev) => self.handle_event(ev).await,
+                    None => {
+                        tracing::warn!("coordinator: bus closed");
+                        break;
+                    }
+                },
+                _ = tick.tick() => self.on_tick().await,
+            }
+        }
+        tracing::info!("coordinator: stopped");
+        Ok(())
+    }
+}
+
+impl NodeDirectory for Coordinator {
+    fn binding<'a>(&'a self, node_id: &'a str) -> BusFuture<'a, Option<Binding>> {
+        Box::pin(async move {
+            let node_id = node_id.to_owned();
+            let row = self
+                .db(move |s| s.binding(&node_id))
+                .await
+                .map_err(|e| mpc_bus::BusError::Backend(e.to_string()))?;
+            Ok(row.map(|b| Binding {
+                organization_id: b.organization_id,
+                party: b.party,
+            }))
+        })
+    }
+}
+
+/// [`NonceStore`] over the [`Store`]'s `nonces` table, so replay protection survives restarts
+/// and is shared by every process on the same database.
+pub(crate) struct StoreNonces<'a>(pub &'a dyn Store);
+
+impl NonceStore for StoreNonces<'_> {
+    fn record(
+        &self,
+        api_key_hex: &str,
+        nonce_ms: u64,
+        now_ms: u64,
+        window_ms: u64,
+    ) -> Result<NonceStatus, NonceStoreError> {
+        let key_hash = hex::encode(Sha256::digest(api_key_hex.as_bytes()));
+        match self
+            .0
+            .record_nonce(&key_hash, nonce_ms, now_ms.saturating_sub(window_ms))
+        {
+            Ok(true) => Ok(NonceStatus::Fresh),
+            Ok(false) => Ok(NonceStatus::Replayed),
+            Err(e) => Err(NonceStoreError::Backend(e.to_string())),
+        }
+    }
+}
+
+/// Random id with a prefix: `prefix` + 32 hex characters.
+pub(crate) fn new_id(prefix: &str) -> String {
+    let mut b = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
+    format!("{prefix}{}", hex::encode(b))
+}

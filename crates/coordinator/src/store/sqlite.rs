@@ -1,0 +1,1017 @@
+//! SQLite backend: one connection behind a mutex (WAL, foreign keys on), migrations versioned
+//! with `PRAGMA user_version`.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use mpc_transport::task::Curve;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{
+    AddressRow, ApiUserRow, KeyRow, KeyState, MpcRequestQuery, MpcRequestRow, NodeBindingRow,
+    OrganizationRow, SignFinish, SignRequestRow, SignState, Store, StoreError, WalletRow,
+    curve_str, parse_curve,
+};
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Schema migrations; `user_version` is the number applied.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE organizations (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    vault_id TEXT NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE api_users (
+    id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations(id),
+    name TEXT NOT NULL,
+    api_key TEXT NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE node_bindings (
+    node_id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations(id),
+    party TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_seen_at BIGINT,
+    UNIQUE (organization_id, party)
+);
+CREATE TABLE keys (
+    id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations(id),
+    curve TEXT NOT NULL,
+    threshold INTEGER NOT NULL,
+    parties TEXT NOT NULL,
+    root_public_key TEXT NOT NULL,
+    chain_code TEXT NOT NULL,
+    status TEXT NOT NULL,
+    failure_reason TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX keys_org_curve ON keys (organization_id, curve, status);
+CREATE TABLE wallets (
+    id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations(id),
+    vault_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    advanced INTEGER NOT NULL,
+    request_id TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    UNIQUE (organization_id, name)
+);
+CREATE INDEX wallets_request ON wallets (organization_id, request_id);
+CREATE TABLE addresses (
+    id TEXT PRIMARY KEY,
+    wallet_id TEXT NOT NULL REFERENCES wallets(id),
+    path TEXT NOT NULL,
+    algorithm INTEGER NOT NULL,
+    encoding INTEGER NOT NULL,
+    address TEXT NOT NULL,
+    pubkey TEXT NOT NULL,
+    UNIQUE (wallet_id, path, algorithm, encoding)
+);
+CREATE TABLE sign_requests (
+    sino_id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations(id),
+    request_id TEXT NOT NULL,
+    kind INTEGER NOT NULL,
+    algorithm TEXT NOT NULL,
+    sign_type INTEGER NOT NULL,
+    key_id TEXT NOT NULL REFERENCES keys(id),
+    path TEXT NOT NULL,
+    message TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    state TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    encrypted INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    culprits TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    finished_at BIGINT,
+    UNIQUE (organization_id, request_id)
+);
+CREATE TABLE mpc_requests (
+    task_id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations(id),
+    kind INTEGER NOT NULL,
+    sino_id TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    param TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    failed_reason TEXT NOT NULL,
+    outcomes TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    finished_at BIGINT
+);
+CREATE INDEX mpc_requests_org ON mpc_requests (organization_id, created_at);
+CREATE TABLE nonces (
+    key_hash TEXT NOT NULL,
+    nonce_ms BIGINT NOT NULL,
+    PRIMARY KEY (key_hash, nonce_ms)
+);
+CREATE INDEX nonces_age ON nonces (nonce_ms);
+"#];
+
+/// The SQLite [`Store`].
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+fn db(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// Maps a UNIQUE violation to [`StoreError::Conflict`] with `what`.
+fn unique(what: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |e| match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY {
+                StoreError::NotFound(format!("{what}: a referenced row does not exist"))
+            } else {
+                StoreError::Conflict(what.to_owned())
+            }
+        }
+        _ => db(e),
+    }
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, or an in-memory one for
+    /// `":memory:"`, and applies pending migrations.
+    pub fn open(path: &str) -> Result<Self, StoreError> {
+        let conn = if path == ":memory:" {
+            Connection::open_in_memory()
+        } else {
+            Connection::open(path)
+        }
+        .map_err(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db)?;
+        if path != ":memory:" {
+            let mode: String = conn
+                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+                .map_err(db)?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                tracing::warn!(mode, "sqlite: WAL journal mode not available");
+            }
+        }
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+            .map_err(db)?;
+        let mut store = SqliteStore {
+            conn: Mutex::new(conn),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let conn = self.conn.get_mut().unwrap_or_else(|p| p.into_inner());
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(db)?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::Backend(format!(
+                "database schema version {version} is newer than this build ({known})"
+            )));
+        }
+        for (i, sql) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(version).unwrap_or(0))
+        {
+            let tx = conn.transaction().map_err(db)?;
+            tx.execute_batch(sql).map_err(db)?;
+            tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+                .map_err(db)?;
+            tx.commit().map_err(db)?;
+            tracing::info!(version = i + 1, "sqlite: schema migrated");
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a transaction half-applied (rusqlite
+        // rolls back on drop), so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+const KEY_COLS: &str = "id, organization_id, curve, threshold, parties, root_public_key, chain_code, status, failure_reason, created_at, updated_at";
+
+fn key_row(r: &Row<'_>) -> rusqlite::Result<(KeyRow, String, String)> {
+    let parties: String = r.get(4)?;
+    let root: String = r.get(5)?;
+    let cc: String = r.get(6)?;
+    let curve: String = r.get(2)?;
+    let status: String = r.get(7)?;
+    let threshold: i64 = r.get(3)?;
+    Ok((
+        KeyRow {
+            id: r.get(0)?,
+            organization_id: r.get(1)?,
+            curve: Curve::Secp256k1,
+            threshold: u16::try_from(threshold).unwrap_or(0),
+            parties: parties
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            root_public_key: hex::decode(root).unwrap_or_default(),
+            chain_code: hex::decode(cc).ok().and_then(|b| b.try_into().ok()),
+            status: KeyState::Generating,
+            failure_reason: r.get(8)?,
+            created_at: to_u64(r.get(9)?),
+            updated_at: to_u64(r.get(10)?),
+        },
+        curve,
+        status,
+    ))
+}
+
+fn finish_key_row(t: (KeyRow, String, String)) -> Result<KeyRow, StoreError> {
+    let (mut k, curve, status) = t;
+    k.curve = parse_curve(&curve)?;
+    k.status = KeyState::parse(&status)?;
+    Ok(k)
+}
+
+const SIGN_COLS: &str = "sino_id, organization_id, request_id, kind, algorithm, sign_type, key_id, path, message, digest, state, signature, encrypted, reason, culprits, created_at, finished_at";
+
+fn sign_row(r: &Row<'_>) -> rusqlite::Result<(SignRequestRow, String)> {
+    let kind: i64 = r.get(3)?;
+    let sign_type: i64 = r.get(5)?;
+    let encrypted: i64 = r.get(12)?;
+    let culprits: String = r.get(14)?;
+    let finished: Option<i64> = r.get(16)?;
+    Ok((
+        SignRequestRow {
+            sino_id: r.get(0)?,
+            organization_id: r.get(1)?,
+            request_id: r.get(2)?,
+            kind: u8::try_from(kind).unwrap_or(0),
+            algorithm: r.get(4)?,
+            sign_type: u8::try_from(sign_type).unwrap_or(0),
+            key_id: r.get(6)?,
+            path: r.get(7)?,
+            message: r.get(8)?,
+            digest: r.get(9)?,
+            state: SignState::Pending,
+            signature: r.get(11)?,
+            encrypted: encrypted != 0,
+            reason: r.get(13)?,
+            culprits: culprits
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            created_at: to_u64(r.get(15)?),
+            finished_at: finished.map(to_u64),
+        },
+        r.get(10)?,
+    ))
+}
+
+fn finish_sign_row(t: (SignRequestRow, String)) -> Result<SignRequestRow, StoreError> {
+    let (mut s, state) = t;
+    s.state = SignState::parse(&state)?;
+    Ok(s)
+}
+
+const MPC_COLS: &str = "task_id, organization_id, kind, sino_id, request_id, param, status, failed_reason, outcomes, created_at, finished_at";
+
+fn mpc_row(r: &Row<'_>) -> rusqlite::Result<MpcRequestRow> {
+    let kind: i64 = r.get(2)?;
+    let status: i64 = r.get(6)?;
+    let finished: Option<i64> = r.get(10)?;
+    Ok(MpcRequestRow {
+        task_id: r.get(0)?,
+        organization_id: r.get(1)?,
+        kind: u8::try_from(kind).unwrap_or(0),
+        sino_id: r.get(3)?,
+        request_id: r.get(4)?,
+        param: r.get(5)?,
+        status: u8::try_from(status).unwrap_or(0),
+        failed_reason: r.get(7)?,
+        outcomes: r.get(8)?,
+        created_at: to_u64(r.get(9)?),
+        finished_at: finished.map(to_u64),
+    })
+}
+
+fn org_row(r: &Row<'_>) -> rusqlite::Result<OrganizationRow> {
+    Ok(OrganizationRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        vault_id: r.get(2)?,
+        created_at: to_u64(r.get(3)?),
+    })
+}
+
+fn binding_row(r: &Row<'_>) -> rusqlite::Result<NodeBindingRow> {
+    let seen: Option<i64> = r.get(4)?;
+    Ok(NodeBindingRow {
+        node_id: r.get(0)?,
+        organization_id: r.get(1)?,
+        party: r.get(2)?,
+        created_at: to_u64(r.get(3)?),
+        last_seen_at: seen.map(to_u64),
+    })
+}
+
+fn wallet_row(r: &Row<'_>) -> rusqlite::Result<WalletRow> {
+    let advanced: i64 = r.get(4)?;
+    Ok(WalletRow {
+        id: r.get(0)?,
+        organization_id: r.get(1)?,
+        vault_id: r.get(2)?,
+        name: r.get(3)?,
+        advanced: advanced != 0,
+        request_id: r.get(5)?,
+        created_at: to_u64(r.get(6)?),
+    })
+}
+
+fn address_row(r: &Row<'_>) -> rusqlite::Result<AddressRow> {
+    let algorithm: i64 = r.get(3)?;
+    let encoding: i64 = r.get(4)?;
+    Ok(AddressRow {
+        id: r.get(0)?,
+        wallet_id: r.get(1)?,
+        path: r.get(2)?,
+        algorithm: u8::try_from(algorithm).unwrap_or(0),
+        encoding: u8::try_from(encoding).unwrap_or(0),
+        address: r.get(5)?,
+        pubkey: r.get(6)?,
+    })
+}
+
+const WALLET_COLS: &str = "id, organization_id, vault_id, name, advanced, request_id, created_at";
+const ADDRESS_COLS: &str = "id, wallet_id, path, algorithm, encoding, address, pubkey";
+
+impl Store for SqliteStore {
+    fn ping(&self) -> Result<(), StoreError> {
+        self.lock()
+            .query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+            .map(|_| ())
+            .map_err(db)
+    }
+
+    fn create_organization(&self, org: &OrganizationRow) -> Result<(), StoreError> {
+        self.lock()
+            .execute(
+                "INSERT INTO organizations (id, name, vault_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![org.id, org.name, org.vault_id, to_i64(org.created_at)],
+            )
+            .map_err(unique("an organization with this name exists"))?;
+        Ok(())
+    }
+
+    fn organization(&self, id: &str) -> Result<Option<OrganizationRow>, StoreError> {
+        self.lock()
+            .query_row(
+                "SELECT id, name, vault_id, created_at FROM organizations WHERE id = ?1",
+                params![id],
+                org_row,
+            )
+            .optional()
+            .map_err(db)
+    }
+
+    fn organizations(&self) -> Result<Vec<OrganizationRow>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare(
+                "SELECT id, name, vault_id, created_at FROM organizations ORDER BY created_at, id",
+            )
+            .map_err(db)?;
+        let rows = st.query_map([], org_row).map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+
+    fn create_api_user(&self, user: &ApiUserRow) -> Result<(), StoreError> {
+        self.lock()
+            .execute(
+                "INSERT INTO api_users (id, organization_id, name, api_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![user.id, user.organization_id, user.name, user.api_key, to_i64(user.created_at)],
+            )
+            .map_err(unique("this API key is already registered"))?;
+        Ok(())
+    }
+
+    fn api_user_by_key(&self, api_key: &str) -> Result<Option<ApiUserRow>, StoreError> {
+        self.lock()
+            .query_row(
+                "SELECT id, organization_id, name, api_key, created_at FROM api_users WHERE api_key = ?1",
+                params![api_key],
+                |r| {
+                    Ok(ApiUserRow {
+                        id: r.get(0)?,
+                        organization_id: r.get(1)?,
+                        name: r.get(2)?,
+                        api_key: r.get(3)?,
+                        created_at: to_u64(r.get(4)?),
+                    })
+                },
+            )
+            .optional()
+            .map_err(db)
+    }
+
+    fn bind_node(&self, b: &NodeBindingRow) -> Result<(), StoreError> {
+        self.lock()
+            .execute(
+                "INSERT INTO node_bindings (node_id, organization_id, party, created_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, NULL)",
+                params![b.node_id, b.organization_id, b.party, to_i64(b.created_at)],
+            )
+            .map_err(unique(
+                "the node is already bound, or the party already has a node",
+            ))?;
+        Ok(())
+    }
+
+    fn binding(&self, node_id: &str) -> Result<Option<NodeBindingRow>, StoreError> {
+        self.lock()
+            .query_row(
+                "SELECT node_id, organization_id, party, created_at, last_seen_at FROM node_bindings WHERE node_id = ?1",
+                params![node_id],
+                binding_row,
+            )
+            .optional()
+            .map_err(db)
+    }
+
+    fn bindings(&self, organization_id: Option<&str>) -> Result<Vec<NodeBindingRow>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare(
+                "SELECT node_id, organization_id, party, created_at, last_seen_at FROM node_bindings
+                 WHERE (?1 IS NULL OR organization_id = ?1) ORDER BY organization_id, party",
+            )
+            .map_err(db)?;
+        let rows = st
+            .query_map(params![organization_id], binding_row)
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+
+    fn touch_node(&self, node_id: &str, at: u64) -> Result<(), StoreError> {
+        self.lock()
+            .execute(
+                "UPDATE node_bindings SET last_seen_at = ?2 WHERE node_id = ?1",
+                params![node_id, to_i64(at)],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn create_key_if_absent(&self, key: &KeyRow) -> Result<bool, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        let existing: i64 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM keys WHERE organization_id = ?1 AND curve = ?2 AND status IN ('generating', 'generated')",
+                params![key.organization_id, curve_str(key.curve)],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        if existing > 0 {
+            return Ok(false);
+        }
+        tx.execute(
+            &format!("INSERT INTO keys ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+            params![
+                key.id,
+                key.organization_id,
+                curve_str(key.curve),
+                i64::from(key.threshold),
+                key.parties.join(","),
+                hex::encode(&key.root_public_key),
+                key.chain_code.map(hex::encode).unwrap_or_default(),
+                key.status.as_str(),
+                key.failure_reason,
+                to_i64(key.created_at),
+                to_i64(key.updated_at),
+            ],
+        )
+        .map_err(unique("key id exists"))?;
+        tx.commit().map_err(db)?;
+        Ok(true)
+    }
+
+    fn finish_key(
+        &self,
+        key_id: &str,
+        status: KeyState,
+        root_public_key: &[u8],
+        chain_code: Option<[u8; 32]>,
+        reason: &str,
+        at: u64,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .lock()
+            .execute(
+                "UPDATE keys SET status = ?2, root_public_key = ?3, chain_code = ?4, failure_reason = ?5, updated_at = ?6
+                 WHERE id = ?1 AND status = 'generating'",
+                params![
+                    key_id,
+                    status.as_str(),
+                    hex::encode(root_public_key),
+                    chain_code.map(hex::encode).unwrap_or_default(),
+                    reason,
+                    to_i64(at)
+                ],
+            )
+            .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    fn keys(&self, organization_id: Option<&str>) -> Result<Vec<KeyRow>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare(&format!(
+                "SELECT {KEY_COLS} FROM keys WHERE (?1 IS NULL OR organization_id = ?1) ORDER BY created_at DESC, id DESC"
+            ))
+            .map_err(db)?;
+        let rows = st
+            .query_map(params![organization_id], key_row)
+            .map_err(db)?;
+        rows.map(|r| r.map_err(db).and_then(finish_key_row))
+            .collect()
+    }
+
+    fn generated_key(
+        &self,
+        organization_id: &str,
+        curve: Curve,
+    ) -> Result<Option<KeyRow>, StoreError> {
+        self.lock()
+            .query_row(
+                &format!(
+                    "SELECT {KEY_COLS} FROM keys WHERE organization_id = ?1 AND curve = ?2 AND status = 'generated'
+                     ORDER BY created_at DESC, id DESC LIMIT 1"
+                ),
+                params![organization_id, curve_str(curve)],
+                key_row,
+            )
+            .optional()
+            .map_err(db)?
+            .map(finish_key_row)
+            .transpose()
+    }
+
+    fn create_wallets(
+        &self,
+        organization_id: &str,
+        request_id: &str,
+        wallets: &[WalletRow],
+    ) -> Result<Vec<WalletRow>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        let existing = {
+            let mut st = tx
+                .prepare(&format!(
+                    "SELECT {WALLET_COLS} FROM wallets WHERE organization_id = ?1 AND request_id = ?2 ORDER BY created_at, id"
+                ))
+                .map_err(db)?;
+            let rows = st
+                .query_map(params![organization_id, request_id], wallet_row)
+                .map_err(db)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db)?
+        };
+        if !existing.is_empty() {
+            return Ok(existing);
+        }
+        for w in wallets {
+            tx.execute(
+                &format!("INSERT INTO wallets ({WALLET_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                params![
+                    w.id,
+                    w.organization_id,
+                    w.vault_id,
+                    w.name,
+                    i64::from(w.advanced),
+                    w.request_id,
+                    to_i64(w.created_at)
+                ],
+            )
+            .map_err(unique("a wallet with this name exists"))?;
+        }
+        tx.commit().map_err(db)?;
+        Ok(wallets.to_vec())
+    }
+
+    fn wallet(
+        &self,
+        organization_id: &str,
+        wallet_id: &str,
+    ) -> Result<Option<WalletRow>, StoreError> {
+        self.lock()
+            .query_row(
+                &format!(
+                    "SELECT {WALLET_COLS} FROM wallets WHERE organization_id = ?1 AND id = ?2"
+                ),
+                params![organization_id, wallet_id],
+                wallet_row,
+            )
+            .optional()
+            .map_err(db)
+    }
+
+    fn save_addresses(&self, rows: &[AddressRow]) -> Result<Vec<AddressRow>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        for a in rows {
+            tx.execute(
+                &format!(
+                    "INSERT INTO addresses ({ADDRESS_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (wallet_id, path, algorithm, encoding) DO NOTHING"
+                ),
+                params![
+                    a.id,
+                    a.wallet_id,
+                    a.path,
+                    i64::from(a.algorithm),
+                    i64::from(a.encoding),
+                    a.address,
+                    a.pubkey
+                ],
+            )
+            .map_err(unique("address"))?;
+        }
+        let mut out = Vec::new();
+        if let Some(first) = rows.first() {
+            let mut st = tx
+                .prepare(&format!(
+                    "SELECT {ADDRESS_COLS} FROM addresses WHERE wallet_id = ?1 AND path = ?2 AND algorithm = ?3 ORDER BY encoding"
+                ))
+                .map_err(db)?;
+            let it = st
+                .query_map(
+                    params![first.wallet_id, first.path, i64::from(first.algorithm)],
+                    address_row,
+                )
+                .map_err(db)?;
+            for r in it {
+                out.push(r.map_err(db)?);
+            }
+            drop(st);
+        }
+        tx.commit().map_err(db)?;
+        Ok(out)
+    }
+
+    fn addresses_at(&self, wallet_id: &str, path: &str) -> Result<Vec<AddressRow>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare(&format!(
+                "SELECT {ADDRESS_COLS} FROM addresses WHERE wallet_id = ?1 AND path = ?2 ORDER BY algorithm, encoding"
+            ))
+            .map_err(db)?;
+        let rows = st
+            .query_map(params![wallet_id, path], address_row)
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+
+    fn insert_sign_request(
+        &self,
+        s: &SignRequestRow,
+    ) -> Result<(SignRequestRow, bool), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        let n = tx
+            .execute(
+                &format!(
+                    "INSERT INTO sign_requests ({SIGN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                     ON CONFLICT (organization_id, request_id) DO NOTHING"
+                ),
+                params![
+                    s.sino_id,
+                    s.organization_id,
+                    s.request_id,
+                    i64::from(s.kind),
+                    s.algorithm,
+                    i64::from(s.sign_type),
+                    s.key_id,
+                    s.path,
+                    s.message,
+                    s.digest,
+                    s.state.as_str(),
+                    s.signature,
+                    i64::from(s.encrypted),
+                    s.reason,
+                    s.culprits.join(","),
+                    to_i64(s.created_at),
+                    s.finished_at.map(to_i64),
+                ],
+            )
+            .map_err(unique("sign request"))?;
+        let row = tx
+            .query_row(
+                &format!("SELECT {SIGN_COLS} FROM sign_requests WHERE organization_id = ?1 AND request_id = ?2"),
+                params![s.organization_id, s.request_id],
+                sign_row,
+            )
+            .map_err(db)
+            .and_then(finish_sign_row)?;
+        tx.commit().map_err(db)?;
+        Ok((row, n == 1))
+    }
+
+    fn sign_request(
+        &self,
+        organization_id: &str,
+        request_id: Option<&str>,
+        sino_id: Option<&str>,
+    ) -> Result<Option<SignRequestRow>, StoreError> {
+        self.lock()
+            .query_row(
+                &format!(
+                    "SELECT {SIGN_COLS} FROM sign_requests WHERE organization_id = ?1
+                     AND (?2 IS NULL OR request_id = ?2) AND (?3 IS NULL OR sino_id = ?3)"
+                ),
+                params![organization_id, request_id, sino_id],
+                sign_row,
+            )
+            .optional()
+            .map_err(db)?
+            .map(finish_sign_row)
+            .transpose()
+    }
+
+    fn finish_sign_request(&self, sino_id: &str, f: &SignFinish) -> Result<bool, StoreError> {
+        let n = self
+            .lock()
+            .execute(
+                "UPDATE sign_requests SET state = ?2, signature = ?3, encrypted = ?4, reason = ?5, culprits = ?6, finished_at = ?7
+                 WHERE sino_id = ?1 AND state = 'pending'",
+                params![
+                    sino_id,
+                    f.state.as_str(),
+                    f.signature,
+                    i64::from(f.encrypted),
+                    f.reason,
+                    f.culprits.join(","),
+                    to_i64(f.at)
+                ],
+            )
+            .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    fn insert_mpc_request(&self, m: &MpcRequestRow) -> Result<(), StoreError> {
+        self.lock()
+            .execute(
+                &format!("INSERT INTO mpc_requests ({MPC_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+                params![
+                    m.task_id,
+                    m.organization_id,
+                    i64::from(m.kind),
+                    m.sino_id,
+                    m.request_id,
+                    m.param,
+                    i64::from(m.status),
+                    m.failed_reason,
+                    m.outcomes,
+                    to_i64(m.created_at),
+                    m.finished_at.map(to_i64)
+                ],
+            )
+            .map_err(unique("task id exists"))?;
+        Ok(())
+    }
+
+    fn finish_mpc_request(
+        &self,
+        task_id: &str,
+        status: u8,
+        failed_reason: &str,
+        outcomes: &str,
+        at: u64,
+    ) -> Result<(), StoreError> {
+        self.lock()
+            .execute(
+                "UPDATE mpc_requests SET status = ?2, failed_reason = ?3, outcomes = ?4, finished_at = ?5 WHERE task_id = ?1",
+                params![task_id, i64::from(status), failed_reason, outcomes, to_i64(at)],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn list_mpc_requests(
+        &self,
+        q: &MpcRequestQuery,
+    ) -> Result<(u64, Vec<MpcRequestRow>), StoreError> {
+        let conn = self.lock();
+        let filter = "(?1 IS NULL OR organization_id = ?1) AND (?2 IS NULL OR kind = ?2)
+                      AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR sino_id = ?4)";
+        let kind = q.kind.map(i64::from);
+        let status = q.status.map(i64::from);
+        let total: i64 = conn
+            .query_row(
+                &format!("SELECT COUNT(*) FROM mpc_requests WHERE {filter}"),
+                params![q.organization_id, kind, status, q.sino_id],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        let mut st = conn
+            .prepare(&format!(
+                "SELECT {MPC_COLS} FROM mpc_requests WHERE {filter} ORDER BY created_at DESC, task_id DESC LIMIT ?5 OFFSET ?6"
+            ))
+            .map_err(db)?;
+        let rows = st
+            .query_map(
+                params![
+                    q.organization_id,
+                    kind,
+                    status,
+                    q.sino_id,
+                    to_i64(q.limit),
+                    to_i64(q.offset)
+                ],
+                mpc_row,
+            )
+            .map_err(db)?;
+        let rows = rows.collect::<Result<Vec<_>, _>>().map_err(db)?;
+        Ok((to_u64(total), rows))
+    }
+
+    fn fail_unfinished(&self, reason: &str, at: u64) -> Result<u64, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        let mut n = tx
+            .execute(
+                "UPDATE keys SET status = 'failed', failure_reason = ?1, updated_at = ?2 WHERE status = 'generating'",
+                params![reason, to_i64(at)],
+            )
+            .map_err(db)?;
+        n += tx
+            .execute(
+                "UPDATE sign_requests SET state = 'failed', reason = ?1, finished_at = ?2 WHERE state = 'pending'",
+                params![reason, to_i64(at)],
+            )
+            .map_err(db)?;
+        n += tx
+            .execute(
+                "UPDATE mpc_requests SET status = 2, failed_reason = ?1, finished_at = ?2 WHERE status = 0",
+                params![reason, to_i64(at)],
+            )
+            .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(n as u64)
+    }
+
+    fn record_nonce(
+        &self,
+        key_hash: &str,
+        nonce_ms: u64,
+        forget_before_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        tx.execute(
+            "DELETE FROM nonces WHERE nonce_ms < ?1",
+            params![to_i64(forget_before_ms)],
+        )
+        .map_err(db)?;
+        let n = tx
+            .execute(
+                "INSERT INTO nonces (key_hash, nonce_ms) VALUES (?1, ?2) ON CONFLICT (key_hash, nonce_ms) DO NOTHING",
+                params![key_hash, to_i64(nonce_ms)],
+            )
+            .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(n == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn org(id: &str, name: &str) -> OrganizationRow {
+        OrganizationRow {
+            id: id.into(),
+            name: name.into(),
+            vault_id: format!("v-{id}"),
+            created_at: 1,
+        }
+    }
+
+    fn key(id: &str, org: &str, curve: Curve) -> KeyRow {
+        KeyRow {
+            id: id.into(),
+            organization_id: org.into(),
+            curve,
+            threshold: 3,
+            parties: vec!["a".into(), "b".into(), "c".into()],
+            root_public_key: Vec::new(),
+            chain_code: None,
+            status: KeyState::Generating,
+            failure_reason: String::new(),
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    #[test]
+    fn migrates_and_enforces_constraints() {
+        let s = SqliteStore::open(":memory:").unwrap();
+        let v: i64 = s
+            .lock()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, MIGRATIONS.len() as i64);
+        let fk: i64 = s
+            .lock()
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(fk, 1);
+        s.create_organization(&org("o1", "acme")).unwrap();
+        assert!(matches!(
+            s.create_organization(&org("o2", "acme")),
+            Err(StoreError::Conflict(_))
+        ));
+        // Foreign key: a binding for an unknown organization.
+        let b = NodeBindingRow {
+            node_id: "n1".into(),
+            organization_id: "nope".into(),
+            party: "a".into(),
+            created_at: 1,
+            last_seen_at: None,
+        };
+        assert!(matches!(s.bind_node(&b), Err(StoreError::NotFound(_))));
+        let b = NodeBindingRow {
+            organization_id: "o1".into(),
+            ..b
+        };
+        s.bind_node(&b).unwrap();
+        // Unique both ways.
+        assert!(matches!(s.bind_node(&b), Err(StoreError::Conflict(_))));
+        let other = NodeBindingRow {
+            node_id: "n2".into(),
+            ..b.clone()
+        };
+        assert!(matches!(s.bind_node(&other), Err(StoreError::Conflict(_))));
+
+        // One generating/generated key per curve.
+        assert!(
+            s.create_key_if_absent(&key("k1", "o1", Curve::Secp256k1))
+                .unwrap()
+        );
+        assert!(
+            !s.create_key_if_absent(&key("k2", "o1", Curve::Secp256k1))
+                .unwrap()
+        );
+        assert!(
+            s.create_key_if_absent(&key("k3", "o1", Curve::Ed25519))
+                .unwrap()
+        );
+        assert!(
+            s.finish_key("k1", KeyState::Failed, &[], None, "boom", 2)
+                .unwrap()
+        );
+        assert!(
+            !s.finish_key("k1", KeyState::Generated, &[], None, "", 3)
+                .unwrap()
+        );
+        assert!(
+            s.create_key_if_absent(&key("k2", "o1", Curve::Secp256k1))
+                .unwrap()
+        );
+        assert_eq!(s.fail_unfinished("restart", 4).unwrap(), 2);
+        assert!(
+            s.keys(Some("o1"))
+                .unwrap()
+                .iter()
+                .all(|k| k.status == KeyState::Failed)
+        );
+
+        // Nonces: once per key, forgotten after the cutoff.
+        assert!(s.record_nonce("h", 100, 0).unwrap());
+        assert!(!s.record_nonce("h", 100, 0).unwrap());
+        assert!(s.record_nonce("h2", 100, 0).unwrap());
+        assert!(s.record_nonce("h", 100, 101).unwrap());
+    }
+}

@@ -1,0 +1,1046 @@
+//! End-to-end tests of the coordinator: HTTP API in-process, fake nodes on the InProcessBus.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Behaviour, Harness, test_config};
+use mpc_api::types::admin::{self, KeyStatus};
+use mpc_api::types::{
+    self as t, AddressAlgorithm, AddressEncoding, AddressInfo, RawSignAlgorithm, SignState,
+};
+use mpc_transport::task::TaskBody;
+use p256::ecdsa::SigningKey;
+
+fn derive_bip32(root: &[u8; 33], cc: [u8; 32], path: &[u32]) -> [u8; 33] {
+    use bip32::{ChildNumber, ExtendedKeyAttrs, ExtendedPublicKey, PublicKey};
+    let vk = k256::ecdsa::VerifyingKey::from_sec1_bytes(root).unwrap();
+    let attrs = ExtendedKeyAttrs {
+        depth: 0,
+        parent_fingerprint: [0; 4],
+        child_number: ChildNumber(0),
+        chain_code: cc,
+    };
+    let mut x = ExtendedPublicKey::new(vk, attrs);
+    for i in path {
+        x = x
+            .derive_child(ChildNumber::new(*i, false).unwrap())
+            .unwrap();
+    }
+    x.public_key().to_bytes()
+}
+
+async fn wallet(h: &Harness, vault: &str, rid: &str) -> String {
+    let w: t::CreateWalletsResponse = h
+        .user_call(
+            t::PATH_CREATE_WALLETS,
+            &t::CreateWalletsRequest {
+                request_id: rid.into(),
+                vault_id: vault.into(),
+                count: 1,
+                wallet_infos: vec![t::WalletInfo {
+                    wallet_name: format!("w-{rid}"),
+                    advanced_enabled: t::Switch::On,
+                }],
+            },
+        )
+        .await
+        .unwrap();
+    w[0].wallet_id.clone()
+}
+
+async fn gen_address(
+    h: &Harness,
+    vault: &str,
+    wallet: &str,
+    algo: AddressAlgorithm,
+    coin: u32,
+    index: u32,
+) -> Vec<AddressInfo> {
+    h.user_call(
+        t::PATH_GEN_ADDRESS_BY_PATH,
+        &t::GenAddressByPathRequest {
+            vault_id: vault.into(),
+            wallet_id: wallet.into(),
+            index,
+            algorithm_type: algo,
+            coin_type: coin,
+        },
+    )
+    .await
+    .unwrap()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn raw(
+    h: &Harness,
+    vault: &str,
+    wallet: &str,
+    rid: &str,
+    path: &str,
+    data: &[u8],
+    algo: RawSignAlgorithm,
+    root: Option<[u8; 32]>,
+) -> t::SignResultResponse {
+    let _: t::SignRawDataResponse = h
+        .user_call(
+            t::PATH_SIGN_RAW_DATA,
+            &t::SignRawDataRequest {
+                vault_id: vault.into(),
+                request_id: rid.into(),
+                wallet_id: wallet.into(),
+                hd_path: path.into(),
+                raw_data: hex::encode(data),
+                algorithm_type: algo,
+                tap_script_root: root.map(hex::encode).unwrap_or_default(),
+            },
+        )
+        .await
+        .unwrap();
+    h.sign_result(rid).await
+}
+
+async fn personal(h: &Harness, rid: &str, path: &str, msg: &str) -> t::SignResultResponse {
+    let _: t::SignMessageResponse = h
+        .user_call(
+            t::PATH_SIGN_MESSAGE,
+            &t::SignMessageRequest {
+                request_id: rid.into(),
+                chain_symbol: "ETH".into(),
+                hd_path: path.into(),
+                sign_algorithm: t::SignAlgorithm::PersonalSign,
+                message: msg.into(),
+            },
+        )
+        .await
+        .unwrap();
+    h.sign_result(rid).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_failures() {
+    let h = Harness::new(test_config(":memory:")).await;
+    let (_org, vault) = h.setup_org().await;
+    let user = h.user.lock().unwrap().clone().unwrap();
+    let body = serde_json::to_vec(&t::SignResultRequest {
+        request_id: Some("x".into()),
+        sino_id: None,
+    })
+    .unwrap();
+
+    // Bad signature: signed over another body.
+    let mut headers = mpc_api::auth::sign_request(&user, t::PATH_SIGN_RESULT, b"{}", h.now());
+    let (status, v) = h
+        .post_with(t::PATH_SIGN_RESULT, body.clone(), &headers)
+        .await;
+    assert_eq!((status, v["code"].as_u64()), (401, Some(401)), "{v}");
+    assert!(v["msg"].as_str().unwrap().contains("signature"), "{v}");
+
+    // Unknown key.
+    let stranger = SigningKey::from_slice(&[9; 32]).unwrap();
+    let (status, v) = h
+        .post_raw(&stranger, t::PATH_SIGN_RESULT, body.clone())
+        .await;
+    assert_eq!(status, 401);
+    assert!(
+        v["msg"].as_str().unwrap().contains("unknown API key"),
+        "{v}"
+    );
+
+    // Replayed nonce: the same signed request twice.
+    headers = mpc_api::auth::sign_request(&user, t::PATH_SIGN_RESULT, &body, h.now());
+    let (_, v) = h
+        .post_with(t::PATH_SIGN_RESULT, body.clone(), &headers)
+        .await;
+    assert_eq!(v["code"], 404, "first use authenticates: {v}");
+    let (status, v) = h
+        .post_with(t::PATH_SIGN_RESULT, body.clone(), &headers)
+        .await;
+    assert_eq!(status, 401);
+    assert!(v["msg"].as_str().unwrap().contains("already used"), "{v}");
+
+    // An API user is not an admin, and an admin is no API user.
+    let (status, _) = h
+        .post_raw(
+            &user,
+            admin::PATH_CREATE_ORGANIZATION,
+            br#"{"name":"x"}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(status, 401);
+    let admin_key = h.admin.clone();
+    let (status, _) = h
+        .post_raw(
+            &admin_key,
+            t::PATH_CREATE_WALLETS,
+            format!(r#"{{"requestId":"r","vaultId":"{vault}"}}"#).into_bytes(),
+        )
+        .await;
+    assert_eq!(status, 401);
+
+    // Missing headers.
+    let (status, v) = h
+        .post_with(
+            t::PATH_SIGN_RESULT,
+            body,
+            &mpc_api::auth::Headers {
+                api_key: String::new(),
+                nonce: String::new(),
+                signature: String::new(),
+            },
+        )
+        .await;
+    assert_eq!(status, 401, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_flow_auto_keygen_and_console() {
+    let h = Harness::new(test_config(":memory:")).await;
+    let (org, _vault) = h.setup_org().await;
+    // Binding is unique both ways.
+    let dup = h
+        .admin_call::<admin::NodeInfo>(
+            admin::PATH_BIND_NODE,
+            &admin::BindNodeRequest {
+                organization_id: org.clone(),
+                party_id: "a".into(),
+                node_id: h.node_id("b"),
+            },
+        )
+        .await;
+    assert_eq!(dup.unwrap_err().0, 409);
+
+    // Two parties online: nothing starts.
+    h.online("a").await;
+    h.online("b").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(h.keys().await.is_empty());
+    h.online("c").await;
+    let keys = h.until_keys_generated().await;
+    for k in &keys {
+        assert_eq!(k.threshold, 3);
+        assert_eq!(k.parties, ["a", "b", "c"]);
+    }
+    let secp = keys
+        .iter()
+        .find(|k| k.curve == admin::Curve::EcdsaSecp256k1)
+        .unwrap();
+    assert_eq!(
+        secp.root_public_key,
+        hex::encode(common::secp_root_public())
+    );
+    let xpub = secp.xpub.clone().unwrap();
+    assert!(xpub.starts_with("xpub"));
+    let ed = keys
+        .iter()
+        .find(|k| k.curve == admin::Curve::EddsaEd25519)
+        .unwrap();
+    assert_eq!(ed.root_public_key, hex::encode(common::ed_root_public()));
+    assert!(ed.xpub.is_none());
+    // Exactly one keygen per curve, each to all three nodes, 3-of-3.
+    let keygens: Vec<_> = h
+        .log
+        .lock()
+        .unwrap()
+        .tasks
+        .iter()
+        .filter(|(_, t)| matches!(t.body, TaskBody::Keygen(_)))
+        .cloned()
+        .collect();
+    assert_eq!(keygens.len(), 6, "{keygens:?}");
+    // Admin keygen for a curve that has a key: 409.
+    let again = h
+        .admin_call::<admin::KeyInfo>(
+            admin::PATH_REQUEST_KEYGEN,
+            &admin::RequestKeygenRequest {
+                organization_id: org.clone(),
+                curve: admin::Curve::EddsaEd25519,
+                threshold: 2,
+                parties: vec!["a".into(), "b".into(), "c".into()],
+            },
+        )
+        .await;
+    assert_eq!(again.unwrap_err().0, 409);
+
+    // Nodes list.
+    let nodes: admin::ListNodesResponse = h
+        .admin_call(
+            admin::PATH_LIST_NODES,
+            &admin::ListNodesRequest {
+                organization_id: org.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(nodes.len(), 3);
+    assert!(
+        nodes
+            .iter()
+            .all(|n| n.online_status == t::OnlineStatus::Online
+                && n.key_share_status == KeyStatus::Generated)
+    );
+
+    // mpcnode/status and list_mpc_requests for the API user.
+    let st: t::MpcNodeStatus = h
+        .user_call(t::PATH_MPC_NODE_STATUS, &serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(st.node_id, h.node_id("a"));
+    assert_eq!(st.online_status, t::OnlineStatus::Online);
+    let list: t::ListMpcRequestsResponse = h
+        .user_call(
+            t::PATH_LIST_MPC_REQUESTS,
+            &serde_json::json!({"businessExecType": 1}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(list.total_size, 2);
+    assert!(list.list.iter().all(|r| r.is_success));
+
+    // Console: the page, and the state only for loopback or an admin signature.
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let page = h
+        .app
+        .clone()
+        .oneshot(Request::get("/console").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        std::str::from_utf8(&html)
+            .unwrap()
+            .contains("/console/state")
+    );
+    let anon = h
+        .app
+        .clone()
+        .oneshot(Request::get("/console/state").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(anon.status(), 403);
+    let mut loopback = Request::get("/console/state").body(Body::empty()).unwrap();
+    loopback
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            5555,
+        ))));
+    let res = h.app.clone().oneshot(loopback).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let mut remote = Request::get("/console/state").body(Body::empty()).unwrap();
+    remote
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            [10, 1, 2, 3],
+            5555,
+        ))));
+    assert_eq!(h.app.clone().oneshot(remote).await.unwrap().status(), 403);
+    let headers = mpc_api::auth::sign_request(&h.admin, "/console/state", b"", h.now());
+    let mut signed = Request::get("/console/state");
+    for (k, v) in headers.pairs() {
+        signed = signed.header(k, v);
+    }
+    let res = h
+        .app
+        .clone()
+        .oneshot(signed.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let state: serde_json::Value =
+        serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(state["keys"].as_array().unwrap().len(), 2);
+    assert_eq!(state["nodes"].as_array().unwrap().len(), 3);
+    assert_eq!(state["requests"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mismatched_keygen_fails_and_admin_requests_two_of_three() {
+    let h = Harness::new(test_config(":memory:")).await;
+    let (org, vault) = h.setup_org().await;
+    h.set_behaviour("b", Behaviour::WrongKey);
+    for p in ["a", "b", "c"] {
+        h.online(p).await;
+    }
+    let end = tokio::time::Instant::now() + common::WAIT;
+    let keys = loop {
+        let keys = h.keys().await;
+        if keys.len() == 2 && keys.iter().all(|k| k.status == KeyStatus::Failed) {
+            break keys;
+        }
+        assert!(tokio::time::Instant::now() < end, "{keys:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    for k in &keys {
+        assert!(
+            k.failed_reason.contains("different keys"),
+            "{}",
+            k.failed_reason
+        );
+        assert!(k.failed_reason.contains("b="), "{}", k.failed_reason);
+    }
+    // No automatic retry within 60 s.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(h.keys().await.len(), 2);
+
+    // The admin asks for 2-of-3 (secp256k1 and ed25519) with b fixed.
+    h.set_behaviour("b", Behaviour::Honest);
+    for curve in [admin::Curve::EcdsaSecp256k1, admin::Curve::EddsaEd25519] {
+        let k: admin::KeyInfo = h
+            .admin_call(
+                admin::PATH_REQUEST_KEYGEN,
+                &admin::RequestKeygenRequest {
+                    organization_id: org.clone(),
+                    curve,
+                    threshold: 2,
+                    parties: vec!["a".into(), "b".into(), "c".into()],
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(k.status, KeyStatus::Pending);
+        assert_eq!(k.threshold, 2);
+    }
+    let end = tokio::time::Instant::now() + common::WAIT;
+    loop {
+        let keys = h.keys().await;
+        if keys
+            .iter()
+            .filter(|k| k.status == KeyStatus::Generated && k.threshold == 2)
+            .count()
+            == 2
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < end, "{keys:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // 2-of-3: with c offline the signers are a and b.
+    h.offline("c").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let r = personal(&h, "two-of-three", "m/1/1/60/0", "hello").await;
+    assert_eq!(r.state, SignState::Done, "{r:?}");
+    let tasks = h.sign_tasks();
+    let members: Vec<_> = match &tasks[0].1.body {
+        TaskBody::Sign(_) => tasks[0].1.members.iter().map(|m| m.party.clone()).collect(),
+        _ => unreachable!(),
+    };
+    assert_eq!(members, ["a", "b"]);
+    assert_eq!(tasks.len(), 2, "one task per signer");
+    let _ = vault;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wallets_and_addresses() {
+    let (h, _org, vault) = Harness::ready_org().await;
+    let w1 = wallet(&h, &vault, "w-req-1").await;
+    // Same requestId: same wallet.
+    assert_eq!(wallet(&h, &vault, "w-req-1").await, w1);
+    // Wrong vault.
+    let bad = h
+        .user_call::<t::CreateWalletsResponse>(
+            t::PATH_CREATE_WALLETS,
+            &t::CreateWalletsRequest {
+                request_id: "w2".into(),
+                vault_id: "vault-nope".into(),
+                count: 1,
+                wallet_infos: vec![],
+            },
+        )
+        .await;
+    assert_eq!(bad.unwrap_err().0, 404);
+
+    let addrs = gen_address(&h, &vault, &w1, AddressAlgorithm::Secp256k1, 0, 7).await;
+    let child = derive_bip32(
+        &common::secp_root_public(),
+        common::secrets().secp_cc,
+        &[1, 1, 0, 7],
+    );
+    use mpc_chains::address::{BtcEncoding, Network, bitcoin_address, evm_address};
+    let expect = [
+        (AddressEncoding::Account, evm_address(&child).unwrap()),
+        (
+            AddressEncoding::Legacy,
+            bitcoin_address(&child, BtcEncoding::Legacy, Network::Mainnet).unwrap(),
+        ),
+        (
+            AddressEncoding::SegwitNative,
+            bitcoin_address(&child, BtcEncoding::SegwitNative, Network::Mainnet).unwrap(),
+        ),
+        (
+            AddressEncoding::SegwitNested,
+            bitcoin_address(&child, BtcEncoding::SegwitNested, Network::Mainnet).unwrap(),
+        ),
+        (
+            AddressEncoding::Taproot,
+            bitcoin_address(&child, BtcEncoding::Taproot, Network::Mainnet).unwrap(),
+        ),
+    ];
+    assert_eq!(addrs.len(), 5);
+    for (enc, a) in expect {
+        let got = addrs.iter().find(|x| x.encoding == enc).unwrap();
+        assert_eq!(got.address, a);
+        assert_eq!(got.hd_path, "m/1/1/0/7");
+        assert_eq!(got.pubkey, hex::encode(child));
+    }
+    assert!(addrs.iter().any(|a| a.address.starts_with("bc1p")));
+    assert!(addrs.iter().any(|a| a.address.starts_with("0x")));
+    // Asking again returns the same records.
+    assert_eq!(
+        gen_address(&h, &vault, &w1, AddressAlgorithm::Secp256k1, 0, 7).await,
+        addrs
+    );
+
+    let ed = gen_address(&h, &vault, &w1, AddressAlgorithm::Ed25519, 501, 3).await;
+    use hd_wallet::HdWallet;
+    let ed_child =
+        hd_wallet::Edwards::derive_child_key_pair_with_path(&common::ed_pair(), [1u32, 1, 501, 3]);
+    let ed_pk = ed_child
+        .public_key()
+        .public_key
+        .to_bytes(true)
+        .as_ref()
+        .to_vec();
+    assert_eq!(ed.len(), 1);
+    assert_eq!(ed[0].pubkey, hex::encode(&ed_pk));
+    assert_eq!(ed[0].address, bs58::encode(&ed_pk).into_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_message_personal_and_typed_data() {
+    let (h, _org, vault) = Harness::ready_org().await;
+    let w = wallet(&h, &vault, "w").await;
+    let addrs = gen_address(&h, &vault, &w, AddressAlgorithm::Secp256k1, 60, 0).await;
+    let evm = addrs
+        .iter()
+        .find(|a| a.encoding == AddressEncoding::Account)
+        .unwrap()
+        .address
+        .clone();
+
+    let recover = |digest: [u8; 32], sig_hex: &str| {
+        let sig = hex::decode(sig_hex).unwrap();
+        assert_eq!(sig.len(), 65);
+        assert!(sig[64] == 27 || sig[64] == 28);
+        let s = k256::ecdsa::Signature::from_slice(&sig[..64]).unwrap();
+        let vk = k256::ecdsa::VerifyingKey::recover_from_prehash(
+            &digest,
+            &s,
+            k256::ecdsa::RecoveryId::from_byte(sig[64] - 27).unwrap(),
+        )
+        .unwrap();
+        mpc_chains::address::evm_address(vk.to_encoded_point(true).as_bytes()).unwrap()
+    };
+
+    let r = personal(&h, "pm-1", "m/1/1/60/0", "hello coordinator").await;
+    assert_eq!(r.state, SignState::Done, "{r:?}");
+    assert_eq!(r.message, "hello coordinator");
+    let digest = mpc_chains::message::sign_message_payload(
+        mpc_chains::message::SignMessageKind::PersonalSign,
+        "hello coordinator",
+    )
+    .unwrap()
+    .digest();
+    assert_eq!(recover(digest, &r.signature), evm);
+
+    let typed = serde_json::json!({
+        "types": {
+            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "chainId", "type": "uint256"}],
+            "Mail": [{"name": "contents", "type": "string"}, {"name": "to", "type": "address"}]
+        },
+        "primaryType": "Mail",
+        "domain": {"name": "Test", "chainId": 1},
+        "message": {"contents": "Hello", "to": "0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826"}
+    })
+    .to_string();
+    let resp: t::SignMessageResponse = h
+        .user_call(
+            t::PATH_SIGN_MESSAGE,
+            &t::SignMessageRequest {
+                request_id: "v4-1".into(),
+                chain_symbol: "ETH".into(),
+                hd_path: "m/1/1/60/0".into(),
+                sign_algorithm: t::SignAlgorithm::SignTypedDataV4,
+                message: typed.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    let digest = mpc_chains::message::sign_message_payload(
+        mpc_chains::message::SignMessageKind::TypedDataV4,
+        &typed,
+    )
+    .unwrap()
+    .digest();
+    assert_eq!(resp.message_hash, hex::encode(digest));
+    let r = h.sign_result("v4-1").await;
+    assert_eq!(r.state, SignState::Done, "{r:?}");
+    assert_eq!(recover(digest, &r.signature), evm);
+    // The nodes got the message, not a digest.
+    let tasks = h.sign_tasks();
+    let TaskBody::Sign(s) = &tasks.last().unwrap().1.body else {
+        unreachable!()
+    };
+    assert_eq!(s.sign_type, 2);
+    assert!(
+        matches!(&s.payload, mpc_transport::task::Payload::SignMessage { kind, .. } if kind == "eth_signTypedData_v4")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_raw_data_every_algorithm_and_sign_transaction() {
+    let (h, _org, vault) = Harness::ready_org().await;
+    let w = wallet(&h, &vault, "w").await;
+    gen_address(&h, &vault, &w, AddressAlgorithm::Secp256k1, 0, 1).await;
+    gen_address(&h, &vault, &w, AddressAlgorithm::Ed25519, 501, 1).await;
+    let digest = [0xabu8; 32];
+
+    let r = raw(
+        &h,
+        &vault,
+        &w,
+        "ecdsa",
+        "m/1/1/0/1",
+        &digest,
+        RawSignAlgorithm::KeyDefault,
+        None,
+    )
+    .await;
+    assert_eq!(r.state, SignState::Done, "{r:?}");
+    let sig = hex::decode(&r.signature).unwrap();
+    assert_eq!(sig.len(), 65);
+    assert!(sig[64] <= 1);
+
+    let r = raw(
+        &h,
+        &vault,
+        &w,
+        "bip340",
+        "m/1/1/0/1",
+        &digest,
+        RawSignAlgorithm::Bip340,
+        None,
+    )
+    .await;
+    assert_eq!(r.state, SignState::Done, "{r:?}");
+    let child = derive_bip32(
+        &common::secp_root_public(),
+        common::secrets().secp_cc,
+        &[1, 1, 0, 1],
+    );
+    let vk = k256::schnorr::VerifyingKey::from_bytes(&child[1..]).unwrap();
+    vk.verify_raw(
+        &digest,
+        &k256::schnorr::Signature::try_from(hex::decode(&r.signature).unwrap().as_slice()).unwrap(),
+    )
+    .unwrap();
+
+    let root = [0x5eu8; 32];
+    let r = raw(
+        &h,
+        &vault,
+        &w,
+        "taproot",
+        "m/1/1/0/1",
+        &digest,
+        RawSignAlgorithm::Taproot,
+        Some(root),
+    )
+    .await;
+    assert_eq!(r.state, SignState::Done, "{r:?}");
+    let out = mpc_chains::address::taproot_output_key(&child, Some(root)).unwrap();
+    k256::schnorr::VerifyingKey::from_bytes(&out)
+        .unwrap()
+        .verify_raw(
+            &digest,
+            &k256::schnorr::Signature::try_from(hex::decode(&r.signature).unwrap().as_slice())
+                .unwrap(),
+        )
+        .unwrap();
+    let tasks = h.sign_tasks();
+    let TaskBody::Sign(s) = &tasks.last().unwrap().1.body else {
+        unreachable!()
+    };
+    assert_eq!(s.sign_type, 3);
+    assert_eq!(
+        s.tx_info.as_deref(),
+        Some(format!(r#"{{"tapScriptRoot":"{}"}}"#, hex::encode(root)).as_str())
+    );
+
+    // ed25519 path: the key's default is EdDSA over the raw message (any length).
+    let msg = b"solana transaction message bytes".to_vec();
+    let r = raw(
+        &h,
+        &vault,
+        &w,
+        "eddsa",
+        "m/1/1/501/1",
+        &msg,
+        RawSignAlgorithm::KeyDefault,
+        None,
+    )
+    .await;
+    assert_eq!(r.state, SignState::Done, "{r:?}");
+    use hd_wallet::HdWallet;
+    let ed_child =
+        hd_wallet::Edwards::derive_child_key_pair_with_path(&common::ed_pair(), [1u32, 1, 501, 1]);
+    let pk: [u8; 32] = ed_child
+        .public_key()
+        .public_key
+        .to_bytes(true)
+        .as_ref()
+        .try_into()
+        .unwrap();
+    let sig: [u8; 64] = hex::decode(&r.signature).unwrap().try_into().unwrap();
+    ed25519_dalek::VerifyingKey::from_bytes(&pk)
+        .unwrap()
+        .verify_strict(&msg, &ed25519_dalek::Signature::from_bytes(&sig))
+        .unwrap();
+
+    // ECDSA with a non-32-byte digest is refused.
+    let e = h
+        .user_call::<t::SignRawDataResponse>(
+            t::PATH_SIGN_RAW_DATA,
+            &t::SignRawDataRequest {
+                vault_id: vault.clone(),
+                request_id: "short".into(),
+                wallet_id: w.clone(),
+                hd_path: "m/1/1/0/1".into(),
+                raw_data: "abcd".into(),
+                algorithm_type: RawSignAlgorithm::KeyDefault,
+                tap_script_root: String::new(),
+            },
+        )
+        .await;
+    assert_eq!(e.unwrap_err().0, 400);
+
+    // sign_transaction: sighash + txInfo, sign_type 1.
+    let _: t::SignRawDataResponse = h
+        .user_call(
+            t::PATH_SIGN_TRANSACTION,
+            &t::SignTransactionRequest {
+                vault_id: vault.clone(),
+                request_id: "tx-1".into(),
+                wallet_id: w.clone(),
+                hd_path: "m/1/1/0/1".into(),
+                sighash: hex::encode([0x77u8; 32]),
+                algorithm_type: RawSignAlgorithm::KeyDefault,
+                tap_script_root: String::new(),
+                tx_info: serde_json::json!({"to": "bc1qexample", "amount": "1000"}),
+            },
+        )
+        .await
+        .unwrap();
+    let r = h.sign_result("tx-1").await;
+    assert_eq!(r.state, SignState::Done, "{r:?}");
+    let tasks = h.sign_tasks();
+    let TaskBody::Sign(s) = &tasks.last().unwrap().1.body else {
+        unreachable!()
+    };
+    assert_eq!(s.sign_type, 1);
+    let info: serde_json::Value = serde_json::from_str(s.tx_info.as_deref().unwrap()).unwrap();
+    assert_eq!(info["amount"], "1000");
+
+    // Listed as MPC requests of kinds 2 and 4.
+    let list: t::ListMpcRequestsResponse = h
+        .user_call(
+            t::PATH_LIST_MPC_REQUESTS,
+            &serde_json::json!({"businessExecType": 4, "pageSize": 50}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(list.total_size, 4);
+    let list: t::ListMpcRequestsResponse = h
+        .user_call(
+            t::PATH_LIST_MPC_REQUESTS,
+            &serde_json::json!({"businessExecType": 2}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(list.total_size, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_request_id_returns_the_first_request() {
+    let (h, _org, _vault) = Harness::ready_org().await;
+    let first = personal(&h, "same", "m/1/1/60/0", "one").await;
+    assert_eq!(first.state, SignState::Done);
+    let tasks_before = h.sign_tasks().len();
+    // Same id, other message: the first request, no second run.
+    let again = personal(&h, "same", "m/1/1/60/0", "two").await;
+    assert_eq!(again.sino_id, first.sino_id);
+    assert_eq!(again.message, "one");
+    assert_eq!(again.signature, first.signature);
+    // Concurrent repeats.
+    let mut handles = Vec::new();
+    let h = std::sync::Arc::new(h);
+    for i in 0..4 {
+        let h = h.clone();
+        handles.push(tokio::spawn(async move {
+            let r: t::SignMessageResponse = h
+                .user_call(
+                    t::PATH_SIGN_MESSAGE,
+                    &t::SignMessageRequest {
+                        request_id: "race".into(),
+                        chain_symbol: "ETH".into(),
+                        hd_path: "m/1/1/60/0".into(),
+                        sign_algorithm: t::SignAlgorithm::PersonalSign,
+                        message: format!("m{i}"),
+                    },
+                )
+                .await
+                .unwrap();
+            r.sino_id
+        }));
+    }
+    let mut ids = Vec::new();
+    for j in handles {
+        ids.push(j.await.unwrap());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    h.sign_result("race").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Exactly one more run (3 signers → 3 tasks).
+    assert_eq!(h.sign_tasks().len(), tasks_before + 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejection_propagates_and_aborts_the_others() {
+    let (h, _org, _vault) = Harness::ready_org().await;
+    h.set_behaviour("b", Behaviour::Reject("policy: amount too high".into()));
+    let r = personal(&h, "rej", "m/1/1/60/0", "pay").await;
+    assert_eq!(r.state, SignState::Failed);
+    assert!(
+        r.failed_reason
+            .contains("party b rejected: policy: amount too high"),
+        "{}",
+        r.failed_reason
+    );
+    let a = h.node_id("a");
+    let c = h.node_id("c");
+    let b = h.node_id("b");
+    h.until("aborts", |h| {
+        let log = h.log.lock().unwrap();
+        log.aborts.iter().any(|(n, _)| *n == a) && log.aborts.iter().any(|(n, _)| *n == c)
+    })
+    .await;
+    assert!(!h.log.lock().unwrap().aborts.iter().any(|(n, _)| *n == b));
+
+    // An invalid signature fails the request.
+    h.set_behaviour("b", Behaviour::Honest);
+    h.set_behaviour("a", Behaviour::BadSignature);
+    let r = personal(&h, "bad-sig", "m/1/1/60/0", "pay").await;
+    assert_eq!(r.state, SignState::Failed);
+    assert!(
+        r.failed_reason.contains("invalid aggregate signature"),
+        "{}",
+        r.failed_reason
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_mid_sign_deadline_and_too_few_online() {
+    let (h, _org, _vault) = Harness::ready_org().await;
+    // c never answers, then goes offline: the request fails naming c.
+    h.set_behaviour("c", Behaviour::Silent);
+    let _: t::SignMessageResponse = h
+        .user_call(
+            t::PATH_SIGN_MESSAGE,
+            &t::SignMessageRequest {
+                request_id: "off".into(),
+                chain_symbol: "ETH".into(),
+                hd_path: "m/1/1/60/0".into(),
+                sign_algorithm: t::SignAlgorithm::PersonalSign,
+                message: "x".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let c = h.node_id("c");
+    h.until("task at c", |h| h.sign_tasks().iter().any(|(n, _)| *n == c))
+        .await;
+    h.offline("c").await;
+    let r = h.sign_result("off").await;
+    assert_eq!(r.state, SignState::Failed);
+    assert!(
+        r.failed_reason.contains("party c went offline"),
+        "{}",
+        r.failed_reason
+    );
+
+    // Fewer than t (3) online: fails at once naming c, without any task.
+    let before = h.sign_tasks().len();
+    let r = personal(&h, "few", "m/1/1/60/0", "x").await;
+    assert_eq!(r.state, SignState::Failed);
+    assert!(
+        r.failed_reason.contains("offline: c"),
+        "{}",
+        r.failed_reason
+    );
+    assert_eq!(h.sign_tasks().len(), before);
+
+    // Deadline (2 s in tests): names the silent party.
+    h.online("c").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    let r = personal(&h, "late", "m/1/1/60/0", "x").await;
+    assert_eq!(r.state, SignState::Failed);
+    assert!(
+        r.failed_reason
+            .contains("deadline passed; no answer from: c"),
+        "{}",
+        r.failed_reason
+    );
+    assert!(started.elapsed() >= Duration::from_millis(1900));
+    let list: t::ListMpcRequestsResponse = h
+        .user_call(
+            t::PATH_LIST_MPC_REQUESTS,
+            &serde_json::json!({"businessExecStatus": 2}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        list.total_size, 2,
+        "few fails before a run; off and late are failed runs"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reopening_the_database_keeps_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("platform.db");
+    let db = db.to_str().unwrap();
+    let (org, vault, w, sig) = {
+        let h = Harness::new(test_config(db)).await;
+        let (org, vault) = h.setup_org().await;
+        for p in ["a", "b", "c"] {
+            h.online(p).await;
+        }
+        h.until_keys_generated().await;
+        let w = wallet(&h, &vault, "persist").await;
+        let r = personal(&h, "persist-sig", "m/1/1/60/0", "kept").await;
+        assert_eq!(r.state, SignState::Done);
+        (org, vault, w, r.signature)
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let h = Harness::new(test_config(db)).await;
+    *h.user.lock().unwrap() = Some(SigningKey::from_slice(&[0x42; 32]).unwrap());
+    *h.org.lock().unwrap() = Some((org.clone(), vault.clone()));
+    let keys = h.keys().await;
+    assert_eq!(keys.len(), 2);
+    assert!(keys.iter().all(|k| k.status == KeyStatus::Generated));
+    assert_eq!(wallet(&h, &vault, "persist").await, w);
+    let r = h.sign_result("persist-sig").await;
+    assert_eq!(r.signature, sig);
+    let nodes: admin::ListNodesResponse = h
+        .admin_call(
+            admin::PATH_LIST_NODES,
+            &admin::ListNodesRequest {
+                organization_id: org,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(nodes.len(), 3);
+    assert!(
+        nodes
+            .iter()
+            .all(|n| n.online_status == t::OnlineStatus::Offline && n.last_seen_at.is_some())
+    );
+    assert!(h.coord.ready().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_directory_metrics_and_readiness() {
+    use mpc_bus::NodeDirectory;
+    let h = Harness::new(test_config(":memory:")).await;
+    let (org, _vault) = h.setup_org().await;
+    let b = h.coord.binding(&h.node_id("b")).await.unwrap().unwrap();
+    assert_eq!(
+        (b.organization_id.as_str(), b.party.as_str()),
+        (org.as_str(), "b")
+    );
+    assert!(h.coord.binding("sinounknown").await.unwrap().is_none());
+    assert!(h.coord.ready().await);
+
+    // Metrics are registered under coordinator_ and count requests.
+    let bus = std::sync::Arc::new(mpc_bus::InProcessBus::new());
+    let mut registry = prometheus_client::registry::Registry::default();
+    let c =
+        mpc_coordinator::Coordinator::open(test_config(":memory:"), bus, &mut registry).unwrap();
+    let res = tower::ServiceExt::oneshot(
+        c.router(),
+        axum::http::Request::post(t::PATH_SIGN_RESULT)
+            .body(axum::body::Body::from("{}"))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 401);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    for name in [
+        "coordinator_api_requests_total",
+        "coordinator_sign_latency_seconds",
+        "coordinator_online_nodes",
+    ] {
+        assert!(text.contains(name), "{name} missing in {text}");
+    }
+    assert!(
+        text.contains(r#"endpoint="sign_result",outcome="401""#),
+        "{text}"
+    );
+
+    // Bad configuration is refused.
+    let mut cfg = test_config(":memory:");
+    cfg.default_threshold = 4;
+    let mut registry = prometheus_client::registry::Registry::default();
+    assert!(
+        mpc_coordinator::Coordinator::open(
+            cfg,
+            std::sync::Arc::new(mpc_bus::InProcessBus::new()),
+            &mut registry
+        )
+        .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keygen_deadline_names_the_silent_party() {
+    let mut cfg = test_config(":memory:");
+    cfg.keygen_timeout = Duration::from_millis(800);
+    let h = Harness::new(cfg).await;
+    h.setup_org().await;
+    h.set_behaviour("c", Behaviour::Silent);
+    for p in ["a", "b", "c"] {
+        h.online(p).await;
+    }
+    let end = tokio::time::Instant::now() + common::WAIT;
+    let keys = loop {
+        let keys = h.keys().await;
+        if keys.len() == 2 && keys.iter().all(|k| k.status == KeyStatus::Failed) {
+            break keys;
+        }
+        assert!(tokio::time::Instant::now() < end, "{keys:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    for k in keys {
+        assert!(
+            k.failed_reason
+                .contains("deadline passed; no answer from: c"),
+            "{}",
+            k.failed_reason
+        );
+    }
+    let c = h.node_id("c");
+    h.until("abort at c", |h| {
+        h.log.lock().unwrap().aborts.iter().any(|(n, _)| *n == c)
+    })
+    .await;
+}
