@@ -1,0 +1,101 @@
+//! Command line: `mpc-platform start --config platform.toml` and `mpc-platform check --config
+//! platform.toml`.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::config::PlatformConfig;
+
+/// The MPC co-signer platform: proxy and coordinator.
+#[derive(Debug, Parser)]
+#[command(name = "mpc-platform", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve until SIGINT or SIGTERM.
+    Start {
+        /// The config file.
+        #[arg(long, default_value = "platform.toml")]
+        config: PathBuf,
+    },
+    /// Validate the config file and the TLS files, then exit.
+    Check {
+        /// The config file.
+        #[arg(long, default_value = "platform.toml")]
+        config: PathBuf,
+    },
+}
+
+/// Runs the command line `args` (including the program name); returns the exit status.
+pub fn main(args: Vec<OsString>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let result = match cli.command {
+        Command::Check { config } => check(&config),
+        Command::Start { config } => start(&config),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("mpc-platform: {e:#}");
+            1
+        }
+    }
+}
+
+fn check(path: &std::path::Path) -> anyhow::Result<()> {
+    let cfg = PlatformConfig::load(path)?;
+    mpc_proxy::tls::load_server_config(&cfg.server.tls_cert_path, &cfg.server.tls_key_path)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{}: ok", path.display());
+    Ok(())
+}
+
+fn start(path: &std::path::Path) -> anyhow::Result<()> {
+    let cfg = PlatformConfig::load(path)?;
+    crate::logging::init(&cfg).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let addr = cfg.listen_addr()?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} ([server] listen)"))?;
+        crate::run(cfg, listener, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT: shutting down"),
+        () = term => tracing::info!("SIGTERM: shutting down"),
+    }
+}
