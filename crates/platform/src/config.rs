@@ -237,7 +237,8 @@ impl PlatformConfig {
         fix(&mut self.server.tls_cert_path);
         fix(&mut self.server.tls_key_path);
         fix(&mut self.log.file);
-        if self.coordinator.database != ":memory:" && Path::new(&self.coordinator.database).is_relative()
+        if self.coordinator.database != ":memory:"
+            && Path::new(&self.coordinator.database).is_relative()
         {
             self.coordinator.database = base.join(&self.coordinator.database).display().to_string();
         }
@@ -255,7 +256,11 @@ impl PlatformConfig {
     /// Checks values that parsed but cannot work.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.roles.is_empty() {
-            return Err(self.invalid("", "roles", "name at least one of \"proxy\", \"coordinator\""));
+            return Err(self.invalid(
+                "",
+                "roles",
+                "name at least one of \"proxy\", \"coordinator\"",
+            ));
         }
         let both = self.has(Role::Proxy) && self.has(Role::Coordinator);
         if self.bus.url != "inproc:" {
@@ -278,7 +283,11 @@ impl PlatformConfig {
         self.listen_addr()?;
         let p = &self.proxy;
         if !p.path.starts_with('/') || p.path.starts_with("/v1/") || p.path == "/console" {
-            return Err(self.invalid("proxy", "path", "must start with '/' and not collide with the API or console routes"));
+            return Err(self.invalid(
+                "proxy",
+                "path",
+                "must start with '/' and not collide with the API or console routes",
+            ));
         }
         for (key, v) in [
             ("max-frame-bytes", p.max_frame_bytes),
@@ -293,20 +302,40 @@ impl PlatformConfig {
             return Err(self.invalid("proxy", "max-frame-bytes", "at most 67108864 (64 MiB)"));
         }
         if p.queue_bytes < p.max_frame_bytes {
-            return Err(self.invalid("proxy", "queue-bytes", "must hold at least one frame of max-frame-bytes"));
+            return Err(self.invalid(
+                "proxy",
+                "queue-bytes",
+                "must hold at least one frame of max-frame-bytes",
+            ));
         }
         if p.ping_interval_secs == 0 || p.idle_timeout_secs <= p.ping_interval_secs {
-            return Err(self.invalid("proxy", "idle-timeout-secs", "must be longer than ping-interval-secs (> 0)"));
+            return Err(self.invalid(
+                "proxy",
+                "idle-timeout-secs",
+                "must be longer than ping-interval-secs (> 0)",
+            ));
         }
         let c = &self.coordinator;
         if c.database.is_empty() {
-            return Err(self.invalid("coordinator", "database", "empty: give a file path or \":memory:\""));
+            return Err(self.invalid(
+                "coordinator",
+                "database",
+                "empty: give a file path or \":memory:\"",
+            ));
         }
         if c.sign_timeout_secs == 0 || c.keygen_timeout_secs == 0 {
-            return Err(self.invalid("coordinator", "sign-timeout-secs", "timeouts must be greater than 0"));
+            return Err(self.invalid(
+                "coordinator",
+                "sign-timeout-secs",
+                "timeouts must be greater than 0",
+            ));
         }
         if !(2..=3).contains(&c.default_threshold) {
-            return Err(self.invalid("coordinator", "default-threshold", "must be 2 or 3 (of the 3 parties)"));
+            return Err(self.invalid(
+                "coordinator",
+                "default-threshold",
+                "must be 2 or 3 (of the 3 parties)",
+            ));
         }
         for (i, k) in c.admin_public_keys.iter().enumerate() {
             let ok = hex::decode(k).ok().is_some_and(|der| {
@@ -322,7 +351,14 @@ impl PlatformConfig {
             }
         }
         if self.log_level().is_none() {
-            return Err(self.invalid("log", "level", format!("{:?} is not one of error, warn, info, debug, trace", self.log.level)));
+            return Err(self.invalid(
+                "log",
+                "level",
+                format!(
+                    "{:?} is not one of error, warn, info, debug, trace",
+                    self.log.level
+                ),
+            ));
         }
         Ok(())
     }
@@ -334,10 +370,13 @@ impl PlatformConfig {
 
     /// `[server] listen` as a socket address.
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
-        self.server
-            .listen
-            .parse()
-            .map_err(|e| self.invalid("server", "listen", format!("{:?}: {e} (want ip:port)", self.server.listen)))
+        self.server.listen.parse().map_err(|e| {
+            self.invalid(
+                "server",
+                "listen",
+                format!("{:?}: {e} (want ip:port)", self.server.listen),
+            )
+        })
     }
 
     /// `[log] level` as a tracing level.
@@ -389,22 +428,47 @@ tls-key-path = "tls/server.key"
         assert!(e.contains("p.toml") && e.contains("queue-frame"), "{e}");
         let mut c = PlatformConfig::parse(MINIMAL, "p.toml").unwrap();
         c.server.listen = "localhost".into();
-        assert!(c.validate().unwrap_err().to_string().contains("[server] listen"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("[server] listen")
+        );
         let mut c = PlatformConfig::parse(MINIMAL, "p.toml").unwrap();
         c.roles = vec![Role::Proxy];
-        assert!(c.validate().unwrap_err().to_string().contains("network bus"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("network bus")
+        );
         let mut c = PlatformConfig::parse(MINIMAL, "p.toml").unwrap();
         c.bus.url = "nats://127.0.0.1:4222".into();
         assert!(c.validate().unwrap_err().to_string().contains("[bus] url"));
         let mut c = PlatformConfig::parse(MINIMAL, "p.toml").unwrap();
         c.coordinator.admin_public_keys = vec!["zz".into()];
-        assert!(c.validate().unwrap_err().to_string().contains("admin-public-keys"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("admin-public-keys")
+        );
         let mut c = PlatformConfig::parse(MINIMAL, "p.toml").unwrap();
         c.coordinator.default_threshold = 1;
-        assert!(c.validate().unwrap_err().to_string().contains("default-threshold"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("default-threshold")
+        );
         let mut c = PlatformConfig::parse(MINIMAL, "p.toml").unwrap();
         c.proxy.path = "/v1/waas".into();
-        assert!(c.validate().unwrap_err().to_string().contains("[proxy] path"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("[proxy] path")
+        );
     }
 
     #[test]
@@ -414,6 +478,9 @@ tls-key-path = "tls/server.key"
         std::fs::write(&p, MINIMAL).unwrap();
         let c = PlatformConfig::load(&p).unwrap();
         assert_eq!(c.server.tls_cert_path, dir.path().join("tls/server.crt"));
-        assert_eq!(c.coordinator.database, dir.path().join("platform.db").display().to_string());
+        assert_eq!(
+            c.coordinator.database,
+            dir.path().join("platform.db").display().to_string()
+        );
     }
 }

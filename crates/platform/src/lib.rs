@@ -66,8 +66,9 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let tls = mpc_proxy::tls::load_server_config(&cfg.server.tls_cert_path, &cfg.server.tls_key_path)
-        .map_err(|e| Error::Tls(e.to_string()))?;
+    let tls =
+        mpc_proxy::tls::load_server_config(&cfg.server.tls_cert_path, &cfg.server.tls_key_path)
+            .map_err(|e| Error::Tls(e.to_string()))?;
     let mut registry = Registry::with_prefix("mpc_platform");
     let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
     let c = &cfg.coordinator;
@@ -82,7 +83,6 @@ pub async fn run(
         bus.clone(),
         &mut registry,
     )
-    .await
     .map_err(|e| Error::Coordinator(e.to_string()))?;
     let p = &cfg.proxy;
     let directory: Arc<dyn NodeDirectory> = coordinator.clone();
@@ -117,8 +117,22 @@ pub async fn run(
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let coordinator_task = tokio::spawn(coordinator.clone().run(stopped(stop_rx.clone())));
-    let proxy_task = tokio::spawn(proxy.clone().run(stopped(stop_rx.clone())));
+    let coordinator_task = {
+        let (c, stop) = (coordinator.clone(), stopped(stop_rx.clone()));
+        tokio::spawn(async move {
+            if let Err(e) = c.run(stop).await {
+                tracing::error!("coordinator stopped: {e}");
+            }
+        })
+    };
+    let proxy_task = {
+        let (p, stop) = (proxy.clone(), stopped(stop_rx.clone()));
+        tokio::spawn(async move {
+            if let Err(e) = p.run(stop).await {
+                tracing::error!("proxy stopped: {e}");
+            }
+        })
+    };
     tracing::info!(
         address = %listener.local_addr()?,
         proxy_path = %cfg.proxy.path,
@@ -127,7 +141,10 @@ pub async fn run(
     let served = mpc_proxy::tls::serve_tls(listener, Arc::new(tls), app, shutdown).await;
     let _ = stop_tx.send(true);
     for (name, task) in [("coordinator", coordinator_task), ("proxy", proxy_task)] {
-        if tokio::time::timeout(Duration::from_secs(10), task).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .is_err()
+        {
             tracing::warn!("{name} did not stop within 10 s");
         }
     }
@@ -137,9 +154,15 @@ pub async fn run(
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     if s.coordinator.ready().await {
-        (StatusCode::OK, format!("ready: {} nodes connected\n", s.proxy.connected_nodes()))
+        (
+            StatusCode::OK,
+            format!("ready: {} nodes connected\n", s.proxy.connected_nodes()),
+        )
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready: store unreachable\n".to_owned())
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: store unreachable\n".to_owned(),
+        )
     }
 }
 
@@ -148,7 +171,10 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     match prometheus_client::encoding::text::encode(&mut text, &s.registry) {
         Ok(()) => (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
             text,
         ),
         Err(e) => (

@@ -241,6 +241,10 @@ async fn serve_connection<I>(
 {
     let service = app.map_request(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(exporter);
+        // The peer address, as axum's `into_make_service_with_connect_info` would provide it
+        // (the coordinator serves its console state to loopback clients only).
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
         req
     });
     let conn = hyper::server::conn::http1::Builder::new()

@@ -363,8 +363,14 @@ mod tests {
     fn refuses_other_versions_garbage_and_oversize() {
         let mut t = task();
         t.version = 2;
-        assert_eq!(Task::decode(&t.encode().unwrap()), Err(TaskError::Version(2)));
-        assert!(matches!(Task::decode(b"\xff\x00"), Err(TaskError::Malformed(_))));
+        assert_eq!(
+            Task::decode(&t.encode().unwrap()),
+            Err(TaskError::Version(2))
+        );
+        assert!(matches!(
+            Task::decode(b"\xff\x00"),
+            Err(TaskError::Malformed(_))
+        ));
         assert!(matches!(
             Task::decode(&vec![0; MAX_TASK_BYTES + 1]),
             Err(TaskError::TooLarge(_))
@@ -374,7 +380,9 @@ mod tests {
             version: TASK_VERSION,
             task_id: "t".into(),
             party: "a".into(),
-            outcome: Outcome::Rejected { reason: "no".into() },
+            outcome: Outcome::Rejected {
+                reason: "no".into(),
+            },
         };
         assert!(Task::decode(&r.encode().unwrap()).is_err());
     }
@@ -382,7 +390,11 @@ mod tests {
     #[test]
     fn payload_message_is_what_the_callback_sees() {
         assert_eq!(
-            Payload::SignMessage { kind: "personal_sign".into(), message: "hi".into() }.message(),
+            Payload::SignMessage {
+                kind: "personal_sign".into(),
+                message: "hi".into()
+            }
+            .message(),
             b"hi"
         );
         assert_eq!(Payload::Digest { digest: [1; 32] }.message(), &[1; 32]);
