@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use mpc_api::auth::sdk_key::{SdkKeyError, load_sdk_private_key_hex, sdk_private_key_hex};
+use mpc_api::auth::{SdkKeyError, load_sdk_private_key_hex, sdk_private_key_hex};
 use p256::ecdsa::SigningKey;
 use p256::pkcs8::{EncodePrivateKey as _, LineEnding};
 use rand_core::OsRng;

@@ -87,7 +87,7 @@ impl State {
     /// Gives every process a port: kept from the last start when still free, else a new one.
     pub fn assign_ports(&mut self, parties: &[String]) -> Result<(), StateError> {
         let mut taken: Vec<u16> = Vec::new();
-        let mut pick = |old: u16, taken: &mut Vec<u16>| -> Result<u16, StateError> {
+        let pick = |old: u16, taken: &mut Vec<u16>| -> Result<u16, StateError> {
             let p = if old != 0 && !taken.contains(&old) && port_is_free(old) {
                 old
             } else {

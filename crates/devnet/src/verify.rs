@@ -220,7 +220,7 @@ mod tests {
             let t = mpc_chains::hash::tagged_hash("TapTweak", &[&preimage]);
             let tweaked = even + k256::Scalar::from_repr(t.into()).unwrap();
             let sk = k256::schnorr::SigningKey::from_bytes(&tweaked.to_bytes()).unwrap();
-            assert_eq!(sk.verifying_key().to_bytes().as_slice(), out.as_slice());
+            assert_eq!(sk.verifying_key().to_bytes()[..], out[..]);
             let msg = [0x33u8; 32];
             let sig = sk.sign_raw(&msg, &[0u8; 32]).unwrap();
             assert_eq!(taproot(internal33.as_bytes(), root, &msg, &sig.to_bytes()).unwrap(), out);

@@ -112,10 +112,10 @@ fn key_files_have_the_sdk_format_and_private_modes() {
             text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
             "not lowercase hex without whitespace: {path:?}"
         );
-        mpc_api::auth::sdk_key::load_sdk_private_key_hex(&text).unwrap();
+        mpc_api::auth::load_sdk_private_key_hex(&text).unwrap();
         assert_eq!(mode(&path), 0o600, "{path:?}");
     }
-    let api = mpc_api::auth::sdk_key::load_sdk_private_key_hex(
+    let api = mpc_api::auth::load_sdk_private_key_hex(
         &std::fs::read_to_string(l.api_user_key()).unwrap(),
     )
     .unwrap();
