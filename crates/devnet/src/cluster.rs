@@ -64,6 +64,9 @@ pub struct Options {
     pub log_level: String,
     /// No progress lines on stderr.
     pub quiet: bool,
+    /// Start the platform and set up the organization (default). `false` starts only the
+    /// nodes and the callback demo (tests of the harness itself).
+    pub with_platform: bool,
 }
 
 impl Options {
@@ -84,6 +87,7 @@ impl Options {
             ready_timeout: Duration::from_secs(60),
             log_level: "info".into(),
             quiet: false,
+            with_platform: true,
         }
     }
 }
@@ -161,7 +165,9 @@ impl Cluster {
             api,
             api_key,
         };
-        cluster.start_platform().await?;
+        if cluster.opts.with_platform {
+            cluster.start_platform().await?;
+        }
         let parties = cluster.opts.parties.clone();
         for p in &parties {
             cluster.spawn_node(p)?;
@@ -170,7 +176,9 @@ impl Cluster {
             cluster.ready_node(p).await?;
         }
         cluster.start_callback().await?;
-        cluster.setup_organization().await?;
+        if cluster.opts.with_platform {
+            cluster.setup_organization().await?;
+        }
         Ok(cluster)
     }
 
@@ -737,7 +745,15 @@ impl Cluster {
                     threshold: t,
                     parties: self.opts.parties.clone(),
                 };
-                self.admin.request_keygen(&req).await.map_err(api_err)?;
+                match self.admin.request_keygen(&req).await {
+                    Ok(_) => {}
+                    // The automatic key generation was first: its key is used if it has this
+                    // threshold (checked below).
+                    Err(ApiError::Api { http: 409, msg, .. }) => {
+                        progress::note(&format!("key/keygen {curve:?}: {msg}"));
+                    }
+                    Err(e) => return Err(api_err(e)),
+                }
             }
         }
         if !self.opts.test_primes {
@@ -805,6 +821,16 @@ impl Cluster {
         if let Some(mut p) = self.platform.take() {
             p.stop();
         }
+    }
+
+    /// Process ids of the running components.
+    pub fn pids(&self) -> Vec<u32> {
+        self.platform
+            .iter()
+            .chain(self.callback.iter())
+            .chain(self.nodes.values())
+            .filter_map(Managed::pid)
+            .collect()
     }
 
     /// Whether every started process still runs; names the first that exited.

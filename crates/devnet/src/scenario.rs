@@ -412,6 +412,43 @@ fn key_entry(k: &KeyInfo) -> KeyEntry {
     }
 }
 
+/// A [`Signer`] for `cluster` with `keys` (from [`Cluster::wait_keys`]): creates the wallet on
+/// first use (kept in `devnet.json`).
+pub async fn signer(cluster: &mut Cluster, keys: &[KeyInfo]) -> anyhow::Result<Signer> {
+    let secp = match keys.iter().find(|k| k.curve == Curve::EcdsaSecp256k1) {
+        Some(k) => Some((
+            decode_hex("root public key", &k.root_public_key)?,
+            decode_hex("chain code", &k.chain_code)?,
+        )),
+        None => None,
+    };
+    let wallet_id = match cluster.state().wallet_id.clone() {
+        Some(w) => w,
+        None => {
+            let phase = Phase::start("create wallet");
+            let w = cluster
+                .api()
+                .create_wallet(
+                    &format!("devnet-wallet-{}", unix_ms()),
+                    cluster.vault_id(),
+                    "devnet",
+                )
+                .await?;
+            phase.done(&w.wallet_id);
+            cluster.set_wallet(&w.wallet_id)?;
+            w.wallet_id
+        }
+    };
+    Ok(Signer {
+        api: cluster.api().clone(),
+        vault_id: cluster.vault_id().to_owned(),
+        wallet_id,
+        secp256k1: secp,
+        ed25519_keys: BTreeMap::new(),
+        result_timeout: Duration::from_secs(cluster.options().sign_timeout_secs + 30),
+    })
+}
+
 /// The full demo on a started cluster: returns the report and whether every signature verified.
 pub async fn run(cluster: &mut Cluster) -> anyhow::Result<(Report, bool)> {
     let keys = cluster.wait_keys().await?;
@@ -445,35 +482,12 @@ pub async fn run(cluster: &mut Cluster) -> anyhow::Result<(Report, bool)> {
             k.chain_code
         );
     }
-    let secp = keys
-        .iter()
-        .find(|k| k.curve == Curve::EcdsaSecp256k1)
+    let mut signer = signer(cluster, &keys).await?;
+    let (root, cc) = signer
+        .secp256k1
+        .clone()
         .ok_or_else(|| anyhow!("no secp256k1 key"))?;
-    let root = decode_hex("root public key", &secp.root_public_key)?;
-    let cc = decode_hex("chain code", &secp.chain_code)?;
-
-    // Wallet (reused from devnet.json).
-    let wallet_id = match cluster.state().wallet_id.clone() {
-        Some(w) => w,
-        None => {
-            let phase = Phase::start("create wallet");
-            let w = cluster
-                .api()
-                .create_wallet(&format!("devnet-wallet-{}", unix_ms()), cluster.vault_id(), "devnet")
-                .await?;
-            phase.done(&w.wallet_id);
-            cluster.set_wallet(&w.wallet_id)?;
-            w.wallet_id
-        }
-    };
-    let mut signer = Signer {
-        api: cluster.api().clone(),
-        vault_id: cluster.vault_id().to_owned(),
-        wallet_id: wallet_id.clone(),
-        secp256k1: Some((root.clone(), cc.clone())),
-        ed25519_keys: BTreeMap::new(),
-        result_timeout: Duration::from_secs(cluster.options().sign_timeout_secs + 30),
-    };
+    let wallet_id = signer.wallet_id.clone();
 
     // Addresses, with the secp256k1 keys checked against CKDpub.
     println!("\nAddresses (wallet {wallet_id}):");
