@@ -166,8 +166,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Decrypt { key, hex } => {
             let key = load_secret_key(&key)?;
-            let plain = crate::decrypt_hex(&key, hex.trim())
-                .context("decrypting the signature")?;
+            let plain = crate::decrypt_hex(&key, hex.trim()).context("decrypting the signature")?;
             println!("{}", ::hex::encode(plain.as_slice()));
             Ok(())
         }

@@ -163,10 +163,14 @@ impl ApiClient {
         for (k, v) in headers.pairs() {
             req = req.header(k, v);
         }
-        let resp = req.body(body).send().await.map_err(|e| ApiError::Transport {
-            path: path.to_owned(),
-            reason: chain(&e),
-        })?;
+        let resp = req
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| ApiError::Transport {
+                path: path.to_owned(),
+                reason: chain(&e),
+            })?;
         let http = resp.status().as_u16();
         let text = resp.text().await.map_err(|e| ApiError::Transport {
             path: path.to_owned(),

@@ -14,7 +14,9 @@ pub fn dispatch(args: &[OsString]) -> Option<i32> {
     let rest = || args.iter().skip(2).cloned();
     match sub {
         "node" => {
-            let argv = std::iter::once(OsString::from("mpc-node")).chain(rest()).collect();
+            let argv = std::iter::once(OsString::from("mpc-node"))
+                .chain(rest())
+                .collect();
             Some(mpc_node::cli::main(argv))
         }
         "callback-demo" => {

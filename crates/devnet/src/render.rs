@@ -83,6 +83,8 @@ pub struct NodeConfig {
     pub platform_port: u16,
     /// `[[callback.server]]`: (address, public-key-path relative to the node directory).
     pub callback: Option<(String, String)>,
+    /// `[mpc-service] ca-cert-path` (relative to the node directory), our extension.
+    pub ca_cert_path: Option<String>,
 }
 
 /// A node's `config.toml` for `DIR/node-<party>/`.
@@ -114,12 +116,17 @@ unseal-server-address = "127.0.0.1:{api_port}"
 protocol = "wss"
 address = "127.0.0.1:{platform_port}"
 path = "/proxy"
-# Trust the devnet's CA besides the system roots (mpc-node extension).
-ca-cert-path = "../ca.crt"
-
+{ca}
 [encrypt-signature]
 enable = false
 "#,
+        ca = match &c.ca_cert_path {
+            Some(p) => format!(
+                "# Trust the devnet's CA besides the system roots (mpc-node extension).\nca-cert-path = {}\n",
+                toml_str(p)
+            ),
+            None => String::new(),
+        },
         name = toml_str(&format!("devnet-node-{}", c.party)),
         party = toml_str(&c.party),
         api_port = c.api_port,

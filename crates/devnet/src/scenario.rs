@@ -180,7 +180,13 @@ impl Signer {
                 .ok_or_else(|| anyhow!("ed25519 path {} is not m/1/1/coin/index", job.path()))?;
             let a = self
                 .api
-                .gen_address(&self.vault_id, &self.wallet_id, AddressAlgorithm::Ed25519, coin, index)
+                .gen_address(
+                    &self.vault_id,
+                    &self.wallet_id,
+                    AddressAlgorithm::Ed25519,
+                    coin,
+                    index,
+                )
                 .await?;
             let k = decode_hex("pubkey", &a.pubkey)?;
             self.ed25519_keys.insert(job.path().to_owned(), k.clone());
@@ -290,20 +296,25 @@ impl Signer {
     /// Verifies `sig` for `job`; `Ok(detail)`.
     pub fn check(job: &Job, pubkey: &[u8], digest: &[u8], sig: &[u8]) -> Result<String, String> {
         let r = match job {
-            Job::EcdsaRaw { .. } | Job::Transaction { .. } | Job::PersonalSign { .. } | Job::TypedDataV4 { .. } => {
-                verify::ecdsa(pubkey, digest, sig).map(|c| {
-                    let mut d = "k256 ECDSA".to_owned();
-                    if c.recovered {
-                        d.push_str(" + recovery");
-                    }
-                    if c.high_s {
-                        d.push_str(" (high S)");
-                    }
-                    d
-                })
+            Job::EcdsaRaw { .. }
+            | Job::Transaction { .. }
+            | Job::PersonalSign { .. }
+            | Job::TypedDataV4 { .. } => verify::ecdsa(pubkey, digest, sig).map(|c| {
+                let mut d = "k256 ECDSA".to_owned();
+                if c.recovered {
+                    d.push_str(" + recovery");
+                }
+                if c.high_s {
+                    d.push_str(" (high S)");
+                }
+                d
+            }),
+            Job::EddsaRaw { .. } => {
+                verify::ed25519(pubkey, digest, sig).map(|()| "ed25519 verify_strict".into())
             }
-            Job::EddsaRaw { .. } => verify::ed25519(pubkey, digest, sig).map(|()| "ed25519 verify_strict".into()),
-            Job::Bip340 { .. } => verify::bip340(pubkey, digest, sig).map(|()| "k256 BIP340".into()),
+            Job::Bip340 { .. } => {
+                verify::bip340(pubkey, digest, sig).map(|()| "k256 BIP340".into())
+            }
             Job::Taproot { root, .. } => verify::taproot(pubkey, *root, digest, sig)
                 .map(|q| format!("k256 BIP340 under output key {}", hex::encode(q))),
         };
@@ -316,7 +327,10 @@ impl Signer {
         let (message, digest, address) = Self::expected(job, &pubkey)?;
         let start = Instant::now();
         self.submit(job, request_id).await?;
-        let result = self.api.wait_sign_result(request_id, self.result_timeout).await?;
+        let result = self
+            .api
+            .wait_sign_result(request_id, self.result_timeout)
+            .await?;
         let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
         let mut entry = SignatureEntry {
             algorithm: job.algorithm().into(),

@@ -2,8 +2,8 @@
 //! recovery, BIP340 Schnorr, Taproot against the BIP341-tweaked output key) and ed25519-dalek
 //! (`verify_strict`), and secp256k1 child keys with the `bip32` crate's CKDpub.
 
-use k256::ecdsa::{RecoveryId, Signature as EcdsaSignature, VerifyingKey as EcdsaKey};
 use k256::ecdsa::signature::hazmat::PrehashVerifier as _;
+use k256::ecdsa::{RecoveryId, Signature as EcdsaSignature, VerifyingKey as EcdsaKey};
 
 /// Why a check failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -113,7 +113,8 @@ pub fn taproot(
 /// Ed25519 (RFC 8032, `verify_strict`).
 pub fn ed25519(pubkey: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), VerifyError> {
     let pk: [u8; 32] = arr32("public key", pubkey)?;
-    let key = ed25519_dalek::VerifyingKey::from_bytes(&pk).map_err(|e| malformed("public key", e))?;
+    let key =
+        ed25519_dalek::VerifyingKey::from_bytes(&pk).map_err(|e| malformed("public key", e))?;
     let sig: [u8; 64] = sig
         .try_into()
         .map_err(|_| malformed("signature", format!("{} bytes, expected 64", sig.len())))?;
@@ -139,7 +140,11 @@ pub fn parse_path(path: &str) -> Result<Vec<u32>, VerifyError> {
 
 /// BIP32 CKDpub of a secp256k1 root (33-byte compressed key, 32-byte chain code) along a
 /// non-hardened `path`; returns the child's compressed key.
-pub fn derive_secp256k1(root: &[u8], chain_code: &[u8], path: &str) -> Result<[u8; 33], VerifyError> {
+pub fn derive_secp256k1(
+    root: &[u8],
+    chain_code: &[u8],
+    path: &str,
+) -> Result<[u8; 33], VerifyError> {
     use bip32::{ChildNumber, ExtendedKeyAttrs, ExtendedPublicKey, PublicKey as _};
     let key = EcdsaKey::from_sec1_bytes(root).map_err(|e| malformed("root key", e))?;
     let attrs = ExtendedKeyAttrs {
@@ -194,7 +199,8 @@ mod tests {
     #[test]
     fn bip340_official_vector_0() {
         // BIP340 test vector 0.
-        let pk = hex::decode("F9308A019258C31049344F85F89D5229B531C845836F99B08601F113BCE036F9").unwrap();
+        let pk = hex::decode("F9308A019258C31049344F85F89D5229B531C845836F99B08601F113BCE036F9")
+            .unwrap();
         let msg = [0u8; 32];
         let sig = hex::decode("E907831F80848D1069A5371B402410364BDF1C5F8307B0084C55F1CE2DCA821525F66A4A85EA8B71E482A74F382D2CE5EBEEE8FDB2172F477DF4900D310536C0").unwrap();
         bip340(&pk, &msg, &sig).unwrap();
@@ -212,7 +218,11 @@ mod tests {
         for root in [None, Some([0x5au8; 32])] {
             let out = mpc_chains::address::taproot_output_key(internal33.as_bytes(), root).unwrap();
             // Tweaked secret: even-y internal key plus the tap tweak.
-            let even = if internal33.as_bytes()[0] == 0x03 { -internal_sk } else { internal_sk };
+            let even = if internal33.as_bytes()[0] == 0x03 {
+                -internal_sk
+            } else {
+                internal_sk
+            };
             let mut preimage = internal33.as_bytes()[1..].to_vec();
             if let Some(r) = root {
                 preimage.extend_from_slice(&r);
@@ -223,7 +233,10 @@ mod tests {
             assert_eq!(sk.verifying_key().to_bytes()[..], out[..]);
             let msg = [0x33u8; 32];
             let sig = sk.sign_raw(&msg, &[0u8; 32]).unwrap();
-            assert_eq!(taproot(internal33.as_bytes(), root, &msg, &sig.to_bytes()).unwrap(), out);
+            assert_eq!(
+                taproot(internal33.as_bytes(), root, &msg, &sig.to_bytes()).unwrap(),
+                out
+            );
             // Not valid under the untweaked key.
             assert!(bip340(internal33.as_bytes(), &msg, &sig.to_bytes()).is_err());
         }
@@ -231,7 +244,8 @@ mod tests {
 
     #[test]
     fn ed25519_rfc8032_test_1() {
-        let pk = hex::decode("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a").unwrap();
+        let pk = hex::decode("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+            .unwrap();
         let sig = hex::decode("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b").unwrap();
         ed25519(&pk, b"", &sig).unwrap();
         assert!(ed25519(&pk, b"x", &sig).is_err());
@@ -240,8 +254,11 @@ mod tests {
     #[test]
     fn bip32_test_vector_1_public_derivation() {
         // BIP32 test vector 1, chain m/0H/1: xpub of m/0H, then CKDpub to m/0H/1.
-        let root = hex::decode("035a784662a4a20a65bf6aab9ae98a6c068a81c52e4b032c0fb5400c706cfccc56").unwrap();
-        let cc = hex::decode("47fdacbd0f1097043b78c63c20c34ef4ed9a111d980047ad16282c7ae6236141").unwrap();
+        let root =
+            hex::decode("035a784662a4a20a65bf6aab9ae98a6c068a81c52e4b032c0fb5400c706cfccc56")
+                .unwrap();
+        let cc = hex::decode("47fdacbd0f1097043b78c63c20c34ef4ed9a111d980047ad16282c7ae6236141")
+            .unwrap();
         let child = derive_secp256k1(&root, &cc, "m/1").unwrap();
         assert_eq!(
             hex::encode(child),

@@ -75,7 +75,10 @@ async fn wait_online(cluster: &Cluster, parties: &[&str], timeout: Duration) {
                 return;
             }
         }
-        assert!(Instant::now() < end, "nodes {parties:?} not online after {timeout:?}");
+        assert!(
+            Instant::now() < end,
+            "nodes {parties:?} not online after {timeout:?}"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
@@ -105,11 +108,24 @@ async fn key_generation_both_curves() {
     }
     assert_eq!(hex::decode(&keys[0].root_public_key).unwrap().len(), 33);
     assert_eq!(hex::decode(&keys[1].root_public_key).unwrap().len(), 32);
-    let nodes = cluster.admin().list_nodes(cluster.organization_id()).await.unwrap();
+    let nodes = cluster
+        .admin()
+        .list_nodes(cluster.organization_id())
+        .await
+        .unwrap();
     assert_eq!(nodes.len(), 3);
-    assert!(nodes.iter().all(|n| n.key_share_status == KeyStatus::Generated));
+    assert!(
+        nodes
+            .iter()
+            .all(|n| n.key_share_status == KeyStatus::Generated)
+    );
     // The console is served.
-    let r = cluster.https().get(cluster.console_url()).send().await.unwrap();
+    let r = cluster
+        .https()
+        .get(cluster.console_url())
+        .send()
+        .await
+        .unwrap();
     assert!(r.status().is_success());
 }
 
@@ -148,8 +164,14 @@ async fn two_of_three_signs_with_node_c_stopped() {
 async fn callback_rejects_by_amount_and_destination() {
     let (_tmp, _cluster, mut signer) = started(default_opts()).await;
     for (tag, job) in [
-        ("amount", tx_job(mpc_devnet::render::DEVNET_DESTINATION, "20")),
-        ("dest", tx_job(mpc_devnet::render::UNLISTED_DESTINATION, "0.01")),
+        (
+            "amount",
+            tx_job(mpc_devnet::render::DEVNET_DESTINATION, "20"),
+        ),
+        (
+            "dest",
+            tx_job(mpc_devnet::render::UNLISTED_DESTINATION, "0.01"),
+        ),
     ] {
         let id = rid(&format!("reject-{tag}"));
         let out = signer.run(&job, &id).await.unwrap();
@@ -160,7 +182,10 @@ async fn callback_rejects_by_amount_and_destination() {
     }
     // An approved one still goes through.
     let out = signer
-        .run(&tx_job(mpc_devnet::render::DEVNET_DESTINATION, "1"), &rid("approve"))
+        .run(
+            &tx_job(mpc_devnet::render::DEVNET_DESTINATION, "1"),
+            &rid("approve"),
+        )
         .await
         .unwrap();
     scenario::require_verified(&out).unwrap();
@@ -221,7 +246,10 @@ async fn node_killed_mid_signing_fails_cleanly_then_recovers() {
     );
     cluster.start_node("b").await.unwrap();
     wait_online(&cluster, &["a", "b", "c"], Duration::from_secs(60)).await;
-    let out = signer.run(&ecdsa_job("after restart"), &rid("after")).await.unwrap();
+    let out = signer
+        .run(&ecdsa_job("after restart"), &rid("after"))
+        .await
+        .unwrap();
     scenario::require_verified(&out).unwrap();
 }
 
@@ -229,7 +257,10 @@ async fn node_killed_mid_signing_fails_cleanly_then_recovers() {
 #[ignore = "needs mpc-platform (integration pending)"]
 async fn platform_restart_nodes_reconnect() {
     let (_tmp, mut cluster, mut signer) = started(default_opts()).await;
-    let out = signer.run(&ecdsa_job("before"), &rid("before")).await.unwrap();
+    let out = signer
+        .run(&ecdsa_job("before"), &rid("before"))
+        .await
+        .unwrap();
     scenario::require_verified(&out).unwrap();
     cluster.restart_platform().await.unwrap();
     // Reconnect backoff is at most 10 s (docs/platform.md).
@@ -271,19 +302,25 @@ async fn unbound_node_is_refused() {
     loop {
         let node_log = std::fs::read_to_string(cluster.node_log("d")).unwrap_or_default();
         let platform_log = std::fs::read_to_string(cluster.platform_log()).unwrap_or_default();
-        let platform_file = std::fs::read_to_string(
-            cluster.layout().platform_dir().join("logs/platform.log"),
-        )
-        .unwrap_or_default();
+        let platform_file =
+            std::fs::read_to_string(cluster.layout().platform_dir().join("logs/platform.log"))
+                .unwrap_or_default();
         if node_log.contains("unbound node")
             || platform_log.contains("unbound node")
             || platform_file.contains("unbound node")
         {
             break;
         }
-        assert!(Instant::now() < end, "no 'unbound node' refusal logged for node d");
+        assert!(
+            Instant::now() < end,
+            "no 'unbound node' refusal logged for node d"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let nodes = cluster.admin().list_nodes(cluster.organization_id()).await.unwrap();
+    let nodes = cluster
+        .admin()
+        .list_nodes(cluster.organization_id())
+        .await
+        .unwrap();
     assert!(nodes.iter().all(|n| n.node_id != id));
 }

@@ -75,7 +75,10 @@ fn prepared_files_parse_with_the_components_loaders() {
         p["server"]["listen"].as_str().unwrap(),
         format!("127.0.0.1:{}", prep.state.ports.platform)
     );
-    assert_eq!(p["server"]["tls-cert-path"].as_str(), Some("../tls/server.crt"));
+    assert_eq!(
+        p["server"]["tls-cert-path"].as_str(),
+        Some("../tls/server.crt")
+    );
     assert_eq!(p["bus"]["url"].as_str(), Some("inproc:"));
     assert_eq!(p["coordinator"]["database"].as_str(), Some("platform.db"));
     assert_eq!(p["coordinator"]["default-threshold"].as_integer(), Some(3));
@@ -109,7 +112,8 @@ fn key_files_have_the_sdk_format_and_private_modes() {
     for path in [l.admin_key(), l.api_user_key()] {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
-            text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            text.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
             "not lowercase hex without whitespace: {path:?}"
         );
         mpc_api::auth::load_sdk_private_key_hex(&text).unwrap();
@@ -187,7 +191,9 @@ async fn server_certificate_chains_to_the_dev_ca() {
                 let mut buf = [0u8; 1024];
                 let _ = tls.read(&mut buf).await;
                 let _ = tls
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
                     .await;
                 let _ = tls.shutdown().await;
             });
@@ -262,7 +268,9 @@ fn report_json_shape() {
     // Field order as documented.
     let text = r.to_json();
     let pos = |k: &str| text.find(&format!("\"{k}\"")).unwrap();
-    assert!(pos("api") < pos("nodes") && pos("nodes") < pos("keys") && pos("keys") < pos("signatures"));
+    assert!(
+        pos("api") < pos("nodes") && pos("nodes") < pos("keys") && pos("keys") < pos("signatures")
+    );
 }
 
 #[test]
@@ -272,12 +280,20 @@ fn standard_jobs_cover_every_algorithm_and_sign_type() {
         .iter()
         .map(|j| (j.algorithm().to_owned(), j.sign_type().to_owned()))
         .collect();
-    for want in [("ecdsa", "1"), ("ecdsa", "2"), ("ecdsa", "3"), ("eddsa", "3"), ("bip340", "3"), ("taproot", "3")] {
+    for want in [
+        ("ecdsa", "1"),
+        ("ecdsa", "2"),
+        ("ecdsa", "3"),
+        ("eddsa", "3"),
+        ("bip340", "3"),
+        ("taproot", "3"),
+    ] {
         assert!(kinds.contains(&(want.0.into(), want.1.into())), "{want:?}");
     }
     // Expected digests: personal_sign and typed data use mpc-chains' payloads (EIP-191 / EIP-712).
     for j in &jobs {
-        let pk = hex::decode("0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798").unwrap();
+        let pk = hex::decode("0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798")
+            .unwrap();
         let (_msg, digest, address) = mpc_devnet::scenario::Signer::expected(j, &pk).unwrap();
         if j.sign_type() == "2" {
             assert_eq!(address, "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf");
