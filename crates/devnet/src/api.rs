@@ -102,6 +102,9 @@ pub struct ApiClient {
     http: reqwest::Client,
     base: String,
     key: SigningKey,
+    /// Last nonce used (shared by clones): nonces are single use per key, so two requests in
+    /// the same millisecond take consecutive values.
+    last_nonce: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for ApiClient {
@@ -140,6 +143,26 @@ impl ApiClient {
             http,
             base: base.trim_end_matches('/').to_owned(),
             key,
+            last_nonce: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        }
+    }
+
+    /// A nonce (ms timestamp) above every earlier one of this client.
+    fn next_nonce(&self) -> u64 {
+        use std::sync::atomic::Ordering;
+        let now = now_ms();
+        let mut last = self.last_nonce.load(Ordering::Relaxed);
+        loop {
+            let next = now.max(last + 1);
+            match self.last_nonce.compare_exchange_weak(
+                last,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return next,
+                Err(seen) => last = seen,
+            }
         }
     }
 
@@ -155,7 +178,7 @@ impl ApiClient {
 
     /// POSTs `body` (exact bytes) to `path`, signed; returns the envelope's `data`.
     pub async fn call_raw(&self, path: &str, body: Vec<u8>) -> Result<Value, ApiError> {
-        let headers = mpc_api::auth::sign_request(&self.key, path, &body, now_ms());
+        let headers = mpc_api::auth::sign_request(&self.key, path, &body, self.next_nonce());
         let mut req = self
             .http
             .post(format!("{}{path}", self.base))

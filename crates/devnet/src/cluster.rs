@@ -776,7 +776,7 @@ impl Cluster {
                     Ok(_) => {}
                     // The automatic key generation was first: its key is used if it has this
                     // threshold (checked below).
-                    Err(ApiError::Api { http: 409, msg, .. }) => {
+                    Err(ApiError::Api { code: 409, msg, .. }) => {
                         progress::note(&format!("key/keygen {curve:?}: {msg}"));
                     }
                     Err(e) => return Err(api_err(e)),
@@ -915,11 +915,8 @@ where
             return Ok(());
         }
         if let Some(st) = proc.exited() {
-            return Err(format!(
-                "{} exited ({st}):\n{}",
-                proc.name(),
-                proc.log_tail(20)
-            ));
+            // The caller shows the log's tail.
+            return Err(format!("{} exited ({st})", proc.name()));
         }
         if Instant::now() >= end {
             return Err(format!("no answer after {} s", timeout.as_secs()));
