@@ -814,6 +814,18 @@ impl Cluster {
                 phase.done("both curves generated");
                 return Ok(vec![s, e]);
             }
+            let state_of = |c: Curve| {
+                keys.iter()
+                    .rfind(|k| k.curve == c)
+                    .map_or("not started".to_owned(), |k| {
+                        format!("{:?}", k.status).to_lowercase()
+                    })
+            };
+            phase.set_status(&format!(
+                "secp256k1 {}, ed25519 {}",
+                state_of(Curve::EcdsaSecp256k1),
+                state_of(Curve::EddsaEd25519)
+            ));
             let failures: Vec<String> = keys
                 .iter()
                 .filter(|k| k.status == KeyStatus::Failed)

@@ -2,8 +2,8 @@
 //! terminal), and a final `ok`/`FAILED` line with its duration.
 
 use std::io::{IsTerminal as _, Write as _};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A running phase; call [`Phase::done`] or [`Phase::fail`] (dropping it counts as done).
@@ -12,6 +12,7 @@ pub struct Phase {
     title: String,
     start: Instant,
     stop: Arc<AtomicBool>,
+    status: Arc<Mutex<String>>,
     spinner: Option<std::thread::JoinHandle<()>>,
     finished: bool,
 }
@@ -29,21 +30,25 @@ impl Phase {
     pub fn start(title: impl Into<String>) -> Self {
         let title = title.into();
         let stop = Arc::new(AtomicBool::new(false));
+        let status = Arc::new(Mutex::new(String::new()));
         let quiet = QUIET.load(Ordering::Relaxed);
         let spinner = if !quiet && std::io::stderr().is_terminal() {
             let stop = stop.clone();
             let title = title.clone();
+            let status = status.clone();
             let start = Instant::now();
             Some(std::thread::spawn(move || {
                 const FRAMES: [char; 4] = ['|', '/', '-', '\\'];
                 let mut i = 0usize;
                 while !stop.load(Ordering::Relaxed) {
+                    let st = status.lock().map(|s| s.clone()).unwrap_or_default();
                     let mut e = std::io::stderr().lock();
                     let _ = write!(
                         e,
-                        "\r  {} {title} ({}s)\x1b[K",
+                        "\r  {} {title} ({}s){}{st}\x1b[K",
                         FRAMES[i % FRAMES.len()],
-                        start.elapsed().as_secs()
+                        start.elapsed().as_secs(),
+                        if st.is_empty() { "" } else { ": " },
                     );
                     let _ = e.flush();
                     drop(e);
@@ -61,8 +66,17 @@ impl Phase {
             title,
             start: Instant::now(),
             stop,
+            status,
             spinner,
             finished: false,
+        }
+    }
+
+    /// Sets the status shown after the title while the phase runs (on a terminal), e.g. the
+    /// state of each key.
+    pub fn set_status(&self, status: &str) {
+        if let Ok(mut s) = self.status.lock() {
+            status.clone_into(&mut s);
         }
     }
 
