@@ -502,6 +502,13 @@ pub async fn run(cluster: &mut Cluster) -> anyhow::Result<(Report, bool)> {
         .clone()
         .ok_or_else(|| anyhow!("no secp256k1 key"))?;
     let wallet_id = signer.wallet_id.clone();
+    let ed_root = match keys.iter().find(|k| k.curve == Curve::EddsaEd25519) {
+        Some(k) => Some((
+            decode_hex("ed25519 root key", &k.root_public_key)?,
+            decode_hex("ed25519 chain code", &k.chain_code)?,
+        )),
+        None => None,
+    };
 
     // Addresses, with the secp256k1 keys checked against CKDpub.
     println!("\nAddresses (wallet {wallet_id}):");
@@ -531,7 +538,22 @@ pub async fn run(cluster: &mut Cluster) -> anyhow::Result<(Report, bool)> {
             signer
                 .ed25519_keys
                 .insert(a.hd_path.clone(), decode_hex("pubkey", &a.pubkey)?);
-            "library derivation".to_owned()
+            match &ed_root {
+                Some((r, c)) => match verify::derive_ed25519(r, c, &a.hd_path) {
+                    Ok(k) if hex::encode(k) == a.pubkey.to_lowercase() => {
+                        "hd-wallet Edwards ok".to_owned()
+                    }
+                    Ok(k) => {
+                        all_ok = false;
+                        format!("MISMATCH: Edwards derivation gives {}", hex::encode(k))
+                    }
+                    Err(e) => {
+                        all_ok = false;
+                        format!("MISMATCH: {e}")
+                    }
+                },
+                None => "no ed25519 key".to_owned(),
+            }
         };
         println!(
             "  coin {coin:<4} {:<14} {:<62} pubkey {} [{check}]",

@@ -1,6 +1,7 @@
 //! Independent checks of what the platform returns: signatures with k256 (ECDSA with public-key
 //! recovery, BIP340 Schnorr, Taproot against the BIP341-tweaked output key) and ed25519-dalek
-//! (`verify_strict`), and secp256k1 child keys with the `bip32` crate's CKDpub.
+//! (`verify_strict`), secp256k1 child keys with the `bip32` crate's CKDpub and ed25519 child keys
+//! with `hd_wallet::Edwards`.
 
 use k256::ecdsa::signature::hazmat::PrehashVerifier as _;
 use k256::ecdsa::{RecoveryId, Signature as EcdsaSignature, VerifyingKey as EcdsaKey};
@@ -163,6 +164,23 @@ pub fn derive_secp256k1(
     Ok(xpub.public_key().to_bytes())
 }
 
+/// Ed25519 child key along a non-hardened `path` with `hd_wallet::Edwards` (the scheme the
+/// nodes' library offers; SPEC §2) from the root key and chain code.
+pub fn derive_ed25519(root: &[u8], chain_code: &[u8], path: &str) -> Result<[u8; 32], VerifyError> {
+    use generic_ec::{Point, curves::Ed25519};
+    use hd_wallet::HdWallet as _;
+    let public_key = Point::<Ed25519>::from_bytes(root).map_err(|e| malformed("root key", e))?;
+    let mut x = hd_wallet::ExtendedPublicKey {
+        public_key,
+        chain_code: arr32("chain code", chain_code)?,
+    };
+    for i in parse_path(path)? {
+        let i = hd_wallet::NonHardenedIndex::try_from(i).map_err(|e| malformed("path", e))?;
+        x = hd_wallet::Edwards::derive_child_public_key(&x, i);
+    }
+    arr32("child key", &x.public_key.to_bytes(true))
+}
+
 /// The EIP-55 EVM address of a secp256k1 key.
 pub fn evm_address(pubkey: &[u8]) -> Result<String, VerifyError> {
     mpc_chains::address::evm_address(pubkey).map_err(|e| malformed("public key", e))
@@ -249,6 +267,35 @@ mod tests {
         let sig = hex::decode("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b").unwrap();
         ed25519(&pk, b"", &sig).unwrap();
         assert!(ed25519(&pk, b"x", &sig).is_err());
+    }
+
+    #[test]
+    fn ed25519_derivation_matches_the_secret_side() {
+        use generic_ec::{Point, Scalar, SecretScalar, curves::Ed25519};
+        use hd_wallet::HdWallet as _;
+        let mut sk = Scalar::<Ed25519>::from_be_bytes_mod_order([0x21u8; 32]);
+        let kp = hd_wallet::ExtendedKeyPair::from(hd_wallet::ExtendedSecretKey {
+            secret_key: SecretScalar::new(&mut sk),
+            chain_code: [0x44; 32],
+        });
+        let root = kp.public_key().public_key.to_bytes(true).to_vec();
+        let path = [1u32, 1, 501, 0];
+        let child = hd_wallet::Edwards::derive_child_key_pair_with_path(
+            &kp,
+            path.iter().map(|i| {
+                hd_wallet::ChildIndex::NonHardened(
+                    hd_wallet::NonHardenedIndex::try_from(*i).unwrap(),
+                )
+            }),
+        );
+        let want = Point::<Ed25519>::generator() * &child.secret_key().secret_key;
+        let got = derive_ed25519(&root, &[0x44; 32], "m/1/1/501/0").unwrap();
+        assert_eq!(got.to_vec(), want.to_bytes(true).to_vec());
+        assert_ne!(got.to_vec(), root);
+        assert_eq!(
+            derive_ed25519(&root, &[0x44; 32], "m").unwrap().to_vec(),
+            root
+        );
     }
 
     #[test]
