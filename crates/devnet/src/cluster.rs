@@ -67,6 +67,9 @@ pub struct Options {
     /// Start the platform and set up the organization (default). `false` starts only the
     /// nodes and the callback demo (tests of the harness itself).
     pub with_platform: bool,
+    /// The platform is run by someone else (a test's stand-in) on the port in `devnet.json`:
+    /// not spawned, only awaited (`/healthz`) and used.
+    pub external_platform: bool,
     /// Write `[mpc-service] ca-cert-path = "../ca.crt"` into the nodes' configs (default).
     // TODO(node runtime integration): remove the switch once mpc-node parses the key; only the
     // platform-less harness test turns it off, because today's mpc-node refuses the key.
@@ -92,6 +95,7 @@ impl Options {
             log_level: "info".into(),
             quiet: false,
             with_platform: true,
+            external_platform: false,
             node_ca_cert: true,
         }
     }
@@ -171,7 +175,11 @@ impl Cluster {
             api_key,
         };
         if cluster.opts.with_platform {
-            cluster.start_platform().await?;
+            if cluster.opts.external_platform {
+                cluster.await_external_platform().await?;
+            } else {
+                cluster.start_platform().await?;
+            }
         }
         let parties = cluster.opts.parties.clone();
         for p in &parties {
@@ -194,7 +202,7 @@ impl Cluster {
         fsutil::create_dir(&layout.dir)?;
         let phase = Phase::start(format!("files in {}", layout.dir.display()));
         let mut state = State::load(&layout.state())?;
-        state.assign_ports(&opts.parties)?;
+        state.assign_ports(&opts.parties, opts.external_platform)?;
         state.save(&layout.state())?;
         let created = crate::pki::ensure(&layout).context("dev CA and server certificate")?;
         for d in [
@@ -388,6 +396,20 @@ impl Cluster {
                     proc.log_tail(30)
                 )
             }
+        }
+    }
+
+    async fn await_external_platform(&self) -> anyhow::Result<()> {
+        let url = format!("{}/healthz", self.api_url());
+        let end = Instant::now() + self.opts.ready_timeout;
+        loop {
+            if matches!(self.https.get(&url).send().await, Ok(r) if r.status().is_success()) {
+                return Ok(());
+            }
+            if Instant::now() >= end {
+                bail!("no platform answers {url}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 

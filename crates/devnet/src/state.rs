@@ -85,7 +85,13 @@ impl State {
     }
 
     /// Gives every process a port: kept from the last start when still free, else a new one.
-    pub fn assign_ports(&mut self, parties: &[String]) -> Result<(), StateError> {
+    /// With `keep_platform` the platform's port is kept even when it is in use (a platform
+    /// run by someone else listens there).
+    pub fn assign_ports(
+        &mut self,
+        parties: &[String],
+        keep_platform: bool,
+    ) -> Result<(), StateError> {
         let mut taken: Vec<u16> = Vec::new();
         let pick = |old: u16, taken: &mut Vec<u16>| -> Result<u16, StateError> {
             let p = if old != 0 && !taken.contains(&old) && port_is_free(old) {
@@ -101,7 +107,12 @@ impl State {
             taken.push(p);
             Ok(p)
         };
-        self.ports.platform = pick(self.ports.platform, &mut taken)?;
+        self.ports.platform = if keep_platform && self.ports.platform != 0 {
+            taken.push(self.ports.platform);
+            self.ports.platform
+        } else {
+            pick(self.ports.platform, &mut taken)?
+        };
         self.ports.callback = pick(self.ports.callback, &mut taken)?;
         for party in parties {
             let old = self.ports.nodes.get(party).copied().unwrap_or(0);
