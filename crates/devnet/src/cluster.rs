@@ -724,9 +724,17 @@ impl Cluster {
 
     async fn setup_organization_inner(&mut self) -> anyhow::Result<()> {
         // An id from an earlier start is kept if the platform still knows it.
-        if let Some(org) = self.state.organization_id.clone()
-            && self.admin.list_nodes(&org).await.is_err()
-        {
+        let unknown = match &self.state.organization_id {
+            Some(org) => match self.admin.list_nodes(org).await {
+                Ok(_) => false,
+                Err(ApiError::Api {
+                    code: 403 | 404, ..
+                }) => true,
+                Err(e) => return Err(api_err(e)),
+            },
+            None => false,
+        };
+        if unknown {
             progress::note("the platform does not know the saved organization; creating a new one");
             self.state.organization_id = None;
             self.state.vault_id = None;
@@ -762,10 +770,17 @@ impl Cluster {
             if self.state.bound.get(&party) == Some(&id) {
                 continue;
             }
-            self.admin
-                .bind_node(&org, &party, &id)
-                .await
-                .map_err(api_err)?;
+            match self.admin.bind_node(&org, &party, &id).await {
+                Ok(_) => {}
+                // Bound already (devnet.json lost or rewritten): fine if it is this binding.
+                Err(ApiError::Api { code: 409, msg, .. }) => {
+                    let nodes = self.admin.list_nodes(&org).await.map_err(api_err)?;
+                    if !nodes.iter().any(|n| n.node_id == id && n.party_id == party) {
+                        bail!("binding node {party} refused: {msg}");
+                    }
+                }
+                Err(e) => return Err(api_err(e)),
+            }
             self.state.bound.insert(party, id);
             self.state.save(&self.layout.state())?;
         }
