@@ -328,3 +328,105 @@ fn multicall_arms_run_the_components() {
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains("--test-primes"));
 }
+
+/// The devnet's policy decides as the e2e tests expect (evaluated with the demo's own engine).
+#[test]
+fn devnet_policy_decisions() {
+    use mpc_callback_demo::policy::{Policy, Verdict};
+    use mpc_wire::callback::{Check, ExtraInfo, RequestType, SignType, TxInfo};
+    let p = Policy::from_toml_str(&mpc_devnet::render::default_policy_toml()).unwrap();
+    let zero = |_: &str| Default::default();
+    let abc: Vec<String> = ["a", "b", "c"].iter().map(|s| (*s).to_owned()).collect();
+    for (t, curve) in [
+        (3, "ecdsa-secp256k1"),
+        (2, "ecdsa-secp256k1"),
+        (3, "eddsa-ed25519"),
+        (2, "eddsa-ed25519"),
+    ] {
+        let c = Check::keygen("cb", t, 3, curve, abc.clone(), ExtraInfo::default());
+        assert!(
+            matches!(p.evaluate(&c, zero, false).verdict, Verdict::Approve(_)),
+            "keygen {t} {curve}"
+        );
+    }
+    let sign = |rt: RequestType, st: SignType, tx: Option<serde_json::Value>| {
+        let tx = tx.map(|v| TxInfo::from_json(v.to_string().as_bytes()).unwrap());
+        let c = Check::sign(
+            "cb",
+            rt,
+            st,
+            "02",
+            "m/1/1/60/0",
+            "00",
+            tx,
+            ExtraInfo::default(),
+        );
+        p.evaluate(&c, zero, false).verdict
+    };
+    for (rt, st) in [
+        (RequestType::Sign, SignType::RawData),
+        (RequestType::Sign, SignType::Message),
+        (RequestType::Bip340SchnorrSign, SignType::RawData),
+        (RequestType::TaprootSign, SignType::RawData),
+    ] {
+        assert!(
+            matches!(sign(rt, st, None), Verdict::Approve(_)),
+            "{rt:?} {st:?}"
+        );
+    }
+    let tx = |to: &str, amount: &str| {
+        Some(
+            serde_json::json!({"chainSymbol": "ETH", "assetId": "ETH", "to": to, "amount": amount}),
+        )
+    };
+    let dest = mpc_devnet::render::DEVNET_DESTINATION;
+    assert!(matches!(
+        sign(RequestType::Sign, SignType::Transaction, tx(dest, "0.01")),
+        Verdict::Approve(_)
+    ));
+    assert!(matches!(
+        sign(RequestType::Sign, SignType::Transaction, tx(dest, "6")),
+        Verdict::Wait { .. }
+    ));
+    assert!(matches!(
+        sign(RequestType::Sign, SignType::Transaction, tx(dest, "20")),
+        Verdict::Reject(_)
+    ));
+    assert!(matches!(
+        sign(
+            RequestType::Sign,
+            SignType::Transaction,
+            tx(mpc_devnet::render::UNLISTED_DESTINATION, "0.01")
+        ),
+        Verdict::Reject(_)
+    ));
+    // The standard transaction job is approved as is.
+    let job_tx = scenario_tx_info();
+    assert!(matches!(
+        sign(RequestType::Sign, SignType::Transaction, Some(job_tx)),
+        Verdict::Approve(_)
+    ));
+}
+
+fn scenario_tx_info() -> serde_json::Value {
+    mpc_devnet::scenario::standard_jobs()
+        .into_iter()
+        .find_map(|j| match j {
+            mpc_devnet::scenario::Job::Transaction { tx_info, .. } => Some(tx_info),
+            _ => None,
+        })
+        .unwrap()
+}
+
+#[test]
+fn callback_policy_override_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut o = opts(tmp.path());
+    let text = "[request_types]\nallow = [\"keygen\"]\n";
+    o.callback_policy = Some(text.into());
+    let prep = Cluster::prepare(&o).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(prep.layout.callback_policy()).unwrap(),
+        text
+    );
+}
