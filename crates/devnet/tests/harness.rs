@@ -53,8 +53,18 @@ async fn nodes_and_callback_start_stop_restart_and_reuse() {
     assert_eq!(cluster.node_ids(), ids);
     cluster.check_alive().unwrap();
 
+    // The demo's own `approve` command reaches it (and says when there is nothing to release).
+    let e = cluster.callback_approve("no-such-callback").unwrap_err();
+    assert!(format!("{e:#}").contains("404"), "{e:#}");
+
+    // A fourth node with its own directory and port.
+    let d = cluster.start_unbound_node("d").await.unwrap();
+    mpc_wire::keys::verifying_key_from_node_id(&d).unwrap();
+    assert!(!ids.values().any(|v| v == &d));
+    assert!(cluster.node_log("d").exists());
+
     let pids = cluster.pids();
-    assert_eq!(pids.len(), 4);
+    assert_eq!(pids.len(), 5);
     drop(cluster);
     for pid in &pids {
         assert!(!alive(*pid), "process {pid} still running after drop");
@@ -62,5 +72,8 @@ async fn nodes_and_callback_start_stop_restart_and_reuse() {
 
     // Same directory again: same CA, same nodes (unsealed with their stored passwords).
     let cluster = Cluster::start(opts(tmp.path())).await.unwrap();
-    assert_eq!(cluster.node_ids(), ids);
+    let again = cluster.node_ids();
+    for p in ["a", "b", "c"] {
+        assert_eq!(again[p], ids[p]);
+    }
 }
