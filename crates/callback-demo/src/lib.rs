@@ -8,6 +8,8 @@
 //!   allow-list, per chain/asset limits, daily limits, WAIT band). Pure.
 //! * [`store`]: audit log, state and reported signatures in the data directory (files 0600).
 //! * [`amount`]: exact decimal amounts.
+//! * [`cli`]: the command line (`serve`, `approve`, `decrypt`), shared by the binary and
+//!   `mpc-devnet callback-demo`.
 //!
 //! `docs/callback.md` explains the protocol for users who write their own server.
 
@@ -19,6 +21,7 @@
 )]
 
 pub mod amount;
+pub mod cli;
 pub mod policy;
 pub mod server;
 pub mod store;

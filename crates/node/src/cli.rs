@@ -10,10 +10,15 @@
 //! cmreset, "Enter current password:" for unseal and reset, like node.sh; "Share k of t:" when
 //! t > 1). With `--password-stdin` they are read from standard input, one per line (t > 1: one
 //! share per line), for automation.
+//!
+//! [`main`] is the whole command line (argument parsing, `start` with logging and signal
+//! handling); the `mpc-node` binary and `mpc-devnet node` call it.
 
+use std::ffi::OsString;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
@@ -610,4 +615,90 @@ pub fn check(config: &Path) -> i32 {
         ),
     );
     if failed { 1 } else { 0 }
+}
+
+// ---------------------------------------------------------------- entry point
+
+/// The `mpc-node` command line as a library entry point: `args` is the full argument vector
+/// (program name first, as `std::env::args_os()` gives it). Returns the exit status (0 success,
+/// 1 error, 2 usage error); the binary (`src/main.rs`) and the `mpc-devnet node` multi-call arm
+/// both call it.
+pub fn main(args: Vec<OsString>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // As `Cli::parse` would: help/version on stdout with status 0, usage errors on
+            // stderr with status 2.
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    match cli.command {
+        Command::Start { config } => match start(&config) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("mpc-node: {e:#}");
+                1
+            }
+        },
+        other => match run_command(other) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("mpc-node: {e}");
+                1
+            }
+        },
+    }
+}
+
+fn start(config: &std::path::Path) -> anyhow::Result<()> {
+    let mut cfg = Config::load(config)?;
+    cfg.insecure_fast_kdf = crate::insecure_kdf_from_env()?;
+    crate::logging::init(&cfg)?;
+    if cfg.insecure_fast_kdf {
+        eprintln!(
+            "mpc-node: WARNING: {} is set: test-only key derivation, never use this node for real keys",
+            crate::INSECURE_KDF_ENV
+        );
+    }
+    let addr = cfg.listen_addr()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!(
+                "{}: [storage] unseal-server-address: cannot listen on {addr}",
+                cfg.file_name
+            )
+        })?;
+        // A plain line (not a log record) so operators and tests see where the API is; printed
+        // once the key store opened.
+        let r = crate::run_with(cfg, listener, shutdown_signal(), |local| {
+            println!("mpc-node: local API listening on {local}");
+        })
+        .await;
+        if let Err(e) = &r {
+            tracing::error!("mpc-node stopped: {e}");
+        }
+        r?;
+        Ok(())
+    })
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
 }

@@ -1,0 +1,408 @@
+//! A client of the coordinator's HTTP API: BIZ-API authentication ([`mpc_api::auth::sign_request`]),
+//! the `{code, msg, success, requestId, data}` envelope, typed WaaS and admin calls. TLS trusts
+//! the devnet's CA only.
+
+use std::time::{Duration, Instant};
+
+use mpc_api::envelope::Envelope;
+use mpc_api::types::{
+    self, AddressAlgorithm, AddressInfo, CreateWalletsRequest, CreateWalletsResponse,
+    GenAddressByPathRequest, SignMessageRequest, SignMessageResponse, SignRawDataRequest,
+    SignRawDataResponse, SignResultRequest, SignResultResponse, SignState,
+    admin::{
+        ApiUserInfo, BindNodeRequest, CreateApiUserRequest, CreateOrganizationRequest, KeyInfo,
+        ListKeysRequest, ListNodesRequest, NodeInfo, Organization, RequestKeygenRequest,
+    },
+};
+use p256::ecdsa::SigningKey;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// `POST /v1/waas/mpc/wallet/advance/sign_transaction`: the coordinator's extension for
+/// sign_type 1 (a 32-byte sighash plus `txInfo` for the callback).
+pub const PATH_SIGN_TRANSACTION: &str = "/v1/waas/mpc/wallet/advance/sign_transaction";
+
+/// Request of the sign_transaction extension.
+// TODO(coordinator integration): align field names with the coordinator's DTO once merged
+// (mpc-api has none yet); the response is `{sinoId}` like sign_raw_data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignTransactionRequest {
+    /// The vault.
+    pub vault_id: String,
+    /// Idempotency id.
+    pub request_id: String,
+    /// The wallet.
+    pub wallet_id: String,
+    /// Key path.
+    pub hd_path: String,
+    /// The 32-byte sighash, hex.
+    pub sighash: String,
+    /// Transaction details the callback sees as `tx_info` (`to`, `amount`, `chainSymbol`,
+    /// `assetId`, …).
+    pub tx_info: Value,
+}
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No HTTP exchange.
+    #[error("{path}: {reason}")]
+    Transport {
+        /// The path called.
+        path: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The API answered with an error envelope (or a non-envelope body).
+    #[error("{path}: HTTP {http}: code {code}: {msg}")]
+    Api {
+        /// The path called.
+        path: String,
+        /// HTTP status.
+        http: u16,
+        /// Envelope code (0 when there was no envelope).
+        code: u16,
+        /// Envelope message or body.
+        msg: String,
+    },
+    /// `data` was not what the call returns.
+    #[error("{path}: unexpected data: {reason}")]
+    Decode {
+        /// The path called.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// Bounded polling ran out.
+    #[error("{what}: no result after {secs} s")]
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// The bound.
+        secs: u64,
+    },
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+/// An HTTPS client of the platform with one BIZ-API key.
+#[derive(Clone)]
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: String,
+    key: SigningKey,
+    /// Last nonce used (shared by clones): nonces are single use per key, so two requests in
+    /// the same millisecond take consecutive values.
+    last_nonce: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl std::fmt::Debug for ApiClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiClient")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An HTTPS client trusting only `ca_pem` (and no proxy).
+pub fn https_client(ca_pem: &[u8]) -> Result<reqwest::Client, String> {
+    let ca = reqwest::Certificate::from_pem(ca_pem).map_err(|e| chain(&e))?;
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(ca)
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| chain(&e))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+impl ApiClient {
+    /// A client of `base` (`https://127.0.0.1:<port>`) signing with `key`.
+    pub fn new(http: reqwest::Client, base: &str, key: SigningKey) -> Self {
+        Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            key,
+            last_nonce: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        }
+    }
+
+    /// A nonce (ms timestamp) above every earlier one of this client.
+    fn next_nonce(&self) -> u64 {
+        use std::sync::atomic::Ordering;
+        let now = now_ms();
+        let mut last = self.last_nonce.load(Ordering::Relaxed);
+        loop {
+            let next = now.max(last + 1);
+            match self.last_nonce.compare_exchange_weak(
+                last,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return next,
+                Err(seen) => last = seen,
+            }
+        }
+    }
+
+    /// The base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The caller's `BIZ-API-KEY`.
+    pub fn api_key_hex(&self) -> String {
+        crate::keys::api_key_hex(&self.key)
+    }
+
+    /// POSTs `body` (exact bytes) to `path`, signed; returns the envelope's `data`.
+    pub async fn call_raw(&self, path: &str, body: Vec<u8>) -> Result<Value, ApiError> {
+        let headers = mpc_api::auth::sign_request(&self.key, path, &body, self.next_nonce());
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", "application/json");
+        for (k, v) in headers.pairs() {
+            req = req.header(k, v);
+        }
+        let resp = req
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| ApiError::Transport {
+                path: path.to_owned(),
+                reason: chain(&e),
+            })?;
+        let http = resp.status().as_u16();
+        let text = resp.text().await.map_err(|e| ApiError::Transport {
+            path: path.to_owned(),
+            reason: chain(&e),
+        })?;
+        let env: Envelope<Value> = serde_json::from_str(&text).map_err(|_| ApiError::Api {
+            path: path.to_owned(),
+            http,
+            code: 0,
+            msg: text.chars().take(300).collect(),
+        })?;
+        if !env.success {
+            return Err(ApiError::Api {
+                path: path.to_owned(),
+                http,
+                code: env.code.as_u16(),
+                msg: env.msg,
+            });
+        }
+        Ok(env.data.unwrap_or(Value::Null))
+    }
+
+    /// POSTs `req` as JSON to `path`; decodes `data` as `T`.
+    pub async fn call<Req: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        req: &Req,
+    ) -> Result<T, ApiError> {
+        let body = serde_json::to_vec(req).map_err(|e| ApiError::Decode {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let data = self.call_raw(path, body).await?;
+        serde_json::from_value(data).map_err(|e| ApiError::Decode {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    // ------------------------------------------------------------ WaaS
+
+    /// `create_wallets` with one advanced wallet named `name`.
+    pub async fn create_wallet(
+        &self,
+        request_id: &str,
+        vault_id: &str,
+        name: &str,
+    ) -> Result<types::WalletInfoResult, ApiError> {
+        let req = CreateWalletsRequest {
+            request_id: request_id.to_owned(),
+            vault_id: vault_id.to_owned(),
+            count: 1,
+            wallet_infos: vec![types::WalletInfo {
+                wallet_name: name.to_owned(),
+                advanced_enabled: types::Switch::On,
+            }],
+        };
+        let mut list: CreateWalletsResponse = self.call(types::PATH_CREATE_WALLETS, &req).await?;
+        list.pop().ok_or_else(|| ApiError::Decode {
+            path: types::PATH_CREATE_WALLETS.into(),
+            reason: "no wallet in the reply".into(),
+        })
+    }
+
+    /// `gen_address_by_path`.
+    pub async fn gen_address(
+        &self,
+        vault_id: &str,
+        wallet_id: &str,
+        algorithm: AddressAlgorithm,
+        coin_type: u32,
+        index: u32,
+    ) -> Result<AddressInfo, ApiError> {
+        let req = GenAddressByPathRequest {
+            vault_id: vault_id.to_owned(),
+            wallet_id: wallet_id.to_owned(),
+            index,
+            algorithm_type: algorithm,
+            coin_type,
+        };
+        self.call(types::PATH_GEN_ADDRESS_BY_PATH, &req).await
+    }
+
+    /// `sign_message` (sign_type 2).
+    pub async fn sign_message(
+        &self,
+        req: &SignMessageRequest,
+    ) -> Result<SignMessageResponse, ApiError> {
+        self.call(types::PATH_SIGN_MESSAGE, req).await
+    }
+
+    /// `sign_raw_data` (sign_type 3).
+    pub async fn sign_raw_data(
+        &self,
+        req: &SignRawDataRequest,
+    ) -> Result<SignRawDataResponse, ApiError> {
+        self.call(types::PATH_SIGN_RAW_DATA, req).await
+    }
+
+    /// The sign_transaction extension (sign_type 1).
+    pub async fn sign_transaction(
+        &self,
+        req: &SignTransactionRequest,
+    ) -> Result<SignRawDataResponse, ApiError> {
+        self.call(PATH_SIGN_TRANSACTION, req).await
+    }
+
+    /// `sign_result` by request id.
+    pub async fn sign_result(&self, request_id: &str) -> Result<SignResultResponse, ApiError> {
+        let req = SignResultRequest {
+            request_id: Some(request_id.to_owned()),
+            sino_id: None,
+        };
+        self.call(types::PATH_SIGN_RESULT, &req).await
+    }
+
+    /// Polls `sign_result` every 250 ms until the request is done or failed, at most `timeout`.
+    pub async fn wait_sign_result(
+        &self,
+        request_id: &str,
+        timeout: Duration,
+    ) -> Result<SignResultResponse, ApiError> {
+        let end = Instant::now() + timeout;
+        loop {
+            let r = self.sign_result(request_id).await?;
+            if r.state != SignState::Pending {
+                return Ok(r);
+            }
+            if Instant::now() >= end {
+                return Err(ApiError::Timeout {
+                    what: format!("sign request {request_id}"),
+                    secs: timeout.as_secs(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// `mpcnode/list_mpc_requests` (first page of 50), raw.
+    pub async fn list_mpc_requests(&self) -> Result<types::ListMpcRequestsResponse, ApiError> {
+        let req = types::ListMpcRequestsRequest {
+            business_exec_type: None,
+            business_exec_status: None,
+            sino_id: None,
+            page_index: 1,
+            page_size: 50,
+        };
+        self.call(types::PATH_LIST_MPC_REQUESTS, &req).await
+    }
+
+    // ------------------------------------------------------------ admin
+
+    /// Creates an organization (and its vault).
+    pub async fn create_organization(&self, name: &str) -> Result<Organization, ApiError> {
+        let req = CreateOrganizationRequest {
+            name: name.to_owned(),
+        };
+        self.call(types::admin::PATH_CREATE_ORGANIZATION, &req)
+            .await
+    }
+
+    /// Registers an API user's key.
+    pub async fn create_api_user(
+        &self,
+        organization_id: &str,
+        name: &str,
+        api_key_hex: &str,
+    ) -> Result<ApiUserInfo, ApiError> {
+        let req = CreateApiUserRequest {
+            organization_id: organization_id.to_owned(),
+            name: name.to_owned(),
+            api_key: api_key_hex.to_owned(),
+        };
+        self.call(types::admin::PATH_CREATE_API_USER, &req).await
+    }
+
+    /// Binds `node_id` to `party`.
+    pub async fn bind_node(
+        &self,
+        organization_id: &str,
+        party: &str,
+        node_id: &str,
+    ) -> Result<NodeInfo, ApiError> {
+        let req = BindNodeRequest {
+            organization_id: organization_id.to_owned(),
+            party_id: party.to_owned(),
+            node_id: node_id.to_owned(),
+        };
+        self.call(types::admin::PATH_BIND_NODE, &req).await
+    }
+
+    /// The organization's nodes.
+    pub async fn list_nodes(&self, organization_id: &str) -> Result<Vec<NodeInfo>, ApiError> {
+        let req = ListNodesRequest {
+            organization_id: organization_id.to_owned(),
+        };
+        self.call(types::admin::PATH_LIST_NODES, &req).await
+    }
+
+    /// The organization's keys.
+    pub async fn list_keys(&self, organization_id: &str) -> Result<Vec<KeyInfo>, ApiError> {
+        let req = ListKeysRequest {
+            organization_id: organization_id.to_owned(),
+        };
+        self.call(types::admin::PATH_LIST_KEYS, &req).await
+    }
+
+    /// Starts a key generation with an explicit threshold.
+    pub async fn request_keygen(&self, req: &RequestKeygenRequest) -> Result<KeyInfo, ApiError> {
+        self.call(types::admin::PATH_REQUEST_KEYGEN, req).await
+    }
+}

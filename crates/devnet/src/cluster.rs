@@ -1,0 +1,975 @@
+//! [`Cluster`]: the devnet's processes and what was set up through their APIs. Used by the
+//! `mpc-devnet` command and, as a harness, by the end-to-end tests.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use mpc_devnet::{Cluster, Options};
+//! let dir = std::path::PathBuf::from("/tmp/devnet-example");
+//! let mut opts = Options::new(&dir);
+//! opts.test_primes = true;
+//! let mut cluster = Cluster::start(opts).await?;
+//! let keys = cluster.wait_keys().await?;
+//! cluster.stop_node("c");
+//! cluster.start_node("c").await?;
+//! # Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail};
+use mpc_api::types::admin::{Curve, KeyInfo, KeyStatus, RequestKeygenRequest};
+use p256::ecdsa::SigningKey;
+
+use crate::api::{ApiClient, ApiError};
+use crate::fsutil;
+use crate::layout::Layout;
+use crate::process::{Managed, Spec};
+use crate::progress::{self, Phase};
+use crate::render;
+use crate::state::State;
+
+/// How to start a cluster.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The devnet directory (created; reused when it holds an earlier devnet).
+    pub dir: PathBuf,
+    /// The multi-call binary spawned for every component (`mpc-devnet`); default
+    /// `std::env::current_exe()`. Tests pass `env!("CARGO_BIN_EXE_mpc-devnet")`.
+    pub exe: PathBuf,
+    /// Parties started and bound (`a`, `b`, `c`).
+    pub parties: Vec<String>,
+    /// Preload the published test Paillier primes into the nodes (keys are then NOT secure).
+    pub test_primes: bool,
+    /// Test-only fast password KDF for the nodes (`MPC_NODE_INSECURE_FAST_KDF`).
+    pub fast_kdf: bool,
+    /// `[coordinator] default-threshold` (automatic key generation is t-of-3).
+    pub threshold: u16,
+    /// Start key generation with the admin call `key/keygen` at this threshold instead of
+    /// waiting for the automatic one.
+    pub admin_keygen: Option<u16>,
+    /// Policy TOML of the callback demo instead of [`render::default_policy_toml`].
+    pub callback_policy: Option<String>,
+    /// `[coordinator] sign-timeout-secs`.
+    pub sign_timeout_secs: u64,
+    /// `[coordinator] keygen-timeout-secs`.
+    pub keygen_timeout_secs: u64,
+    /// How long [`Cluster::wait_keys`] waits.
+    pub keys_timeout: Duration,
+    /// How long a process may take to answer after start.
+    pub ready_timeout: Duration,
+    /// `[log] level` of the platform.
+    pub log_level: String,
+    /// No progress lines on stderr.
+    pub quiet: bool,
+    /// Start the platform and set up the organization (default). `false` starts only the
+    /// nodes and the callback demo (tests of the harness itself).
+    pub with_platform: bool,
+    /// The platform is run by someone else (a test's stand-in) on the port in `devnet.json`:
+    /// not spawned, only awaited (`/healthz`) and used.
+    pub external_platform: bool,
+    /// Write `[mpc-service] ca-cert-path = "../ca.crt"` into the nodes' configs (default).
+    // TODO(node runtime integration): remove the switch once mpc-node parses the key; only the
+    // platform-less harness test turns it off, because today's mpc-node refuses the key.
+    pub node_ca_cert: bool,
+}
+
+impl Options {
+    /// Defaults: parties a, b, c, 3-of-3, 120 s sign timeout, fresh primes.
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("mpc-devnet")),
+            parties: ["a", "b", "c"].iter().map(|s| (*s).to_owned()).collect(),
+            test_primes: false,
+            fast_kdf: false,
+            threshold: 3,
+            admin_keygen: None,
+            callback_policy: None,
+            sign_timeout_secs: 120,
+            keygen_timeout_secs: 900,
+            keys_timeout: Duration::from_secs(1800),
+            ready_timeout: Duration::from_secs(60),
+            log_level: "info".into(),
+            quiet: false,
+            with_platform: true,
+            external_platform: false,
+            node_ca_cert: true,
+        }
+    }
+}
+
+/// One node as the cluster knows it.
+#[derive(Debug, Clone, Default)]
+pub struct NodeFacts {
+    /// `sino…`.
+    pub node_id: String,
+    /// PEM public key.
+    pub public_key_pem: String,
+}
+
+/// What [`Cluster::prepare`] wrote and loaded.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The files.
+    pub layout: Layout,
+    /// Ports and ids.
+    pub state: State,
+    /// The administrator's key.
+    pub admin_key: SigningKey,
+    /// The API user's key.
+    pub api_key: SigningKey,
+}
+
+/// A running devnet. Dropping it stops every process (SIGTERM, then SIGKILL).
+#[derive(Debug)]
+pub struct Cluster {
+    opts: Options,
+    layout: Layout,
+    state: State,
+    // Field order is drop order: callback first, nodes, then the platform.
+    callback: Option<Managed>,
+    nodes: BTreeMap<String, Managed>,
+    platform: Option<Managed>,
+    facts: BTreeMap<String, NodeFacts>,
+    https: reqwest::Client,
+    admin: ApiClient,
+    api: ApiClient,
+    api_key: SigningKey,
+}
+
+fn api_err(e: ApiError) -> anyhow::Error {
+    anyhow!(e)
+}
+
+impl Cluster {
+    /// Writes every file, starts the platform, the nodes (init + unseal) and the callback demo,
+    /// and sets up the organization, its API user and the node bindings. Key generation then
+    /// runs on the platform; [`Cluster::wait_keys`] waits for it.
+    pub async fn start(opts: Options) -> anyhow::Result<Self> {
+        progress::set_quiet(opts.quiet);
+        let Prepared {
+            layout,
+            state,
+            admin_key,
+            api_key,
+        } = Self::prepare(&opts)?;
+        let ca_pem = std::fs::read(layout.ca_cert()).context("reading ca.crt")?;
+        let https = crate::api::https_client(&ca_pem).map_err(|e| anyhow!("HTTPS client: {e}"))?;
+        let base = format!("https://127.0.0.1:{}", state.ports.platform);
+        let admin = ApiClient::new(https.clone(), &base, admin_key);
+        let api = ApiClient::new(https.clone(), &base, api_key.clone());
+        let mut cluster = Self {
+            opts,
+            layout,
+            state,
+            callback: None,
+            nodes: BTreeMap::new(),
+            platform: None,
+            facts: BTreeMap::new(),
+            https,
+            admin,
+            api,
+            api_key,
+        };
+        if cluster.opts.with_platform {
+            if cluster.opts.external_platform {
+                cluster.await_external_platform().await?;
+            } else {
+                cluster.start_platform().await?;
+            }
+        }
+        let parties = cluster.opts.parties.clone();
+        for p in &parties {
+            cluster.spawn_node(p)?;
+        }
+        for p in &parties {
+            cluster.ready_node(p).await?;
+        }
+        cluster.start_callback().await?;
+        if cluster.opts.with_platform {
+            cluster.setup_organization().await?;
+        }
+        Ok(cluster)
+    }
+
+    /// Writes every file of the devnet directory (CA, certificates, keys, configs, policy,
+    /// `devnet.json` with ports) without starting anything. Reuses what exists.
+    pub fn prepare(opts: &Options) -> anyhow::Result<Prepared> {
+        let layout = Layout::new(&opts.dir);
+        fsutil::create_dir(&layout.dir)?;
+        let phase = Phase::start(format!("files in {}", layout.dir.display()));
+        let mut state = State::load(&layout.state())?;
+        state.assign_ports(&opts.parties, opts.external_platform)?;
+        state.save(&layout.state())?;
+        let created = crate::pki::ensure(&layout).context("dev CA and server certificate")?;
+        for d in [
+            layout.api_dir(),
+            layout.callback_dir(),
+            layout.platform_dir(),
+        ] {
+            fsutil::create_dir(&d)?;
+        }
+        let admin_key = crate::keys::ensure_sdk_key(&layout.admin_key())?;
+        let api_key = crate::keys::ensure_sdk_key(&layout.api_user_key())?;
+        fsutil::write_public(
+            &layout.api_user_pub(),
+            crate::keys::api_key_hex(&api_key).as_bytes(),
+        )?;
+        crate::keys::ensure_pem_key(&layout.callback_key(), &layout.callback_pub())?;
+        if opts.test_primes {
+            fsutil::write_public(&layout.test_primes(), crate::TEST_PRIMES_JSON.as_bytes())?;
+        }
+        Self::write_configs(opts, &layout, &state, &admin_key)?;
+        phase.done(if created { "new dev CA" } else { "reused" });
+        if opts.test_primes {
+            progress::note(
+                "!!! WARNING: test primes: the nodes preload PUBLISHED Paillier primes !!!\n  !!! ECDSA keys generated by this devnet are NOT SECURE; never fund them.  !!!",
+            );
+        }
+        Ok(Prepared {
+            layout,
+            state,
+            admin_key,
+            api_key,
+        })
+    }
+
+    fn write_configs(
+        opts: &Options,
+        layout: &Layout,
+        state: &State,
+        admin_key: &SigningKey,
+    ) -> anyhow::Result<()> {
+        let platform = render::platform_toml(&render::PlatformConfig {
+            port: state.ports.platform,
+            admin_public_keys: vec![crate::keys::api_key_hex(admin_key)],
+            sign_timeout_secs: opts.sign_timeout_secs,
+            keygen_timeout_secs: opts.keygen_timeout_secs,
+            default_threshold: opts.threshold,
+            log_level: opts.log_level.clone(),
+        });
+        fsutil::write_public(&layout.platform_config(), platform.as_bytes())?;
+        let policy = opts
+            .callback_policy
+            .clone()
+            .unwrap_or_else(render::default_policy_toml);
+        fsutil::write_public(&layout.callback_policy(), policy.as_bytes())?;
+        for p in &opts.parties {
+            Self::write_node_config(opts, layout, state, p)?;
+        }
+        Ok(())
+    }
+
+    fn write_node_config(
+        opts: &Options,
+        layout: &Layout,
+        state: &State,
+        party: &str,
+    ) -> anyhow::Result<()> {
+        let dir = layout.node_dir(party);
+        fsutil::create_dir(&dir.join("logs"))?;
+        let api_port = match state.ports.nodes.get(party) {
+            Some(p) => *p,
+            None => crate::state::free_port().context("no free port")?,
+        };
+        let callback = (party == "a").then(|| {
+            (
+                format!("http://127.0.0.1:{}", state.ports.callback),
+                "../callback/server.pub.pem".to_owned(),
+            )
+        });
+        let text = render::node_toml(&render::NodeConfig {
+            party: party.to_owned(),
+            api_port,
+            platform_port: state.ports.platform,
+            callback,
+            ca_cert_path: opts.node_ca_cert.then(|| "../ca.crt".to_owned()),
+        });
+        fsutil::write_public(&layout.node_config(party), text.as_bytes())?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ accessors
+
+    /// The options it was started with.
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+    /// Its files.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+    /// Ports and ids.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+    /// `https://127.0.0.1:<port>`.
+    pub fn api_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.state.ports.platform)
+    }
+    /// The console page.
+    pub fn console_url(&self) -> String {
+        format!("{}/console", self.api_url())
+    }
+    /// The API user's client (WaaS calls).
+    pub fn api(&self) -> &ApiClient {
+        &self.api
+    }
+    /// The API user's key.
+    pub fn api_key(&self) -> &SigningKey {
+        &self.api_key
+    }
+    /// The administrator's client (admin calls).
+    pub fn admin(&self) -> &ApiClient {
+        &self.admin
+    }
+    /// An HTTPS client trusting the dev CA (for `/healthz`, `/metrics`, `/console`).
+    pub fn https(&self) -> &reqwest::Client {
+        &self.https
+    }
+    /// The organization's id.
+    pub fn organization_id(&self) -> &str {
+        self.state.organization_id.as_deref().unwrap_or("")
+    }
+    /// The organization's vault.
+    pub fn vault_id(&self) -> &str {
+        self.state.vault_id.as_deref().unwrap_or("")
+    }
+    /// Node id of `party` (after start).
+    pub fn node_id(&self, party: &str) -> Option<&str> {
+        self.facts.get(party).map(|f| f.node_id.as_str())
+    }
+    /// Node ids by party.
+    pub fn node_ids(&self) -> BTreeMap<String, String> {
+        self.facts
+            .iter()
+            .map(|(p, f)| (p.clone(), f.node_id.clone()))
+            .collect()
+    }
+    /// Remembers the demo wallet in `devnet.json`.
+    pub fn set_wallet(&mut self, wallet_id: &str) -> anyhow::Result<()> {
+        self.state.wallet_id = Some(wallet_id.to_owned());
+        self.state.save(&self.layout.state())?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ platform
+
+    fn platform_spec(&self) -> Spec {
+        let dir = self.layout.platform_dir();
+        Spec {
+            name: "platform".into(),
+            exe: self.opts.exe.clone(),
+            args: vec![
+                "platform".into(),
+                "--config".into(),
+                self.layout.platform_config().into_os_string(),
+            ],
+            log: Layout::process_log(&dir, "platform"),
+            cwd: dir,
+            env: Vec::new(),
+        }
+    }
+
+    async fn start_platform(&mut self) -> anyhow::Result<()> {
+        let phase = Phase::start(format!("platform on {}", self.api_url()));
+        let mut proc = Managed::spawn(self.platform_spec())?;
+        let url = format!("{}/healthz", self.api_url());
+        let r = wait_until(&mut proc, self.opts.ready_timeout, || async {
+            matches!(self.https.get(&url).send().await, Ok(r) if r.status().is_success())
+        })
+        .await;
+        match r {
+            Ok(()) => {
+                phase.done("");
+                self.platform = Some(proc);
+                Ok(())
+            }
+            Err(e) => {
+                phase.fail(&e);
+                bail!(
+                    "platform did not become healthy: {e}\n--- {}:\n{}",
+                    proc.spec().log.display(),
+                    proc.log_tail(30)
+                )
+            }
+        }
+    }
+
+    async fn await_external_platform(&self) -> anyhow::Result<()> {
+        let url = format!("{}/healthz", self.api_url());
+        let end = Instant::now() + self.opts.ready_timeout;
+        loop {
+            if matches!(self.https.get(&url).send().await, Ok(r) if r.status().is_success()) {
+                return Ok(());
+            }
+            if Instant::now() >= end {
+                bail!("no platform answers {url}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Stops the platform (SIGTERM) and starts it again on the same port and database; waits
+    /// for `/healthz`. Nodes reconnect by themselves.
+    pub async fn restart_platform(&mut self) -> anyhow::Result<()> {
+        if let Some(mut p) = self.platform.take() {
+            p.stop();
+        }
+        self.start_platform().await
+    }
+
+    // ------------------------------------------------------------ nodes
+
+    fn node_spec(&self, party: &str) -> Spec {
+        let dir = self.layout.node_dir(party);
+        let mut env: Vec<(String, OsString)> = Vec::new();
+        if self.opts.test_primes {
+            env.push((
+                crate::TEST_PRIMES_ENV.into(),
+                self.layout.test_primes().into_os_string(),
+            ));
+        }
+        if self.opts.fast_kdf {
+            env.push((
+                mpc_node::INSECURE_KDF_ENV.into(),
+                mpc_node::INSECURE_KDF_VALUE.into(),
+            ));
+        }
+        Spec {
+            name: format!("node-{party}"),
+            exe: self.opts.exe.clone(),
+            args: vec![
+                "node".into(),
+                "start".into(),
+                "--config".into(),
+                self.layout.node_config(party).into_os_string(),
+            ],
+            log: Layout::process_log(&dir, "node"),
+            cwd: dir,
+            env,
+        }
+    }
+
+    fn spawn_node(&mut self, party: &str) -> anyhow::Result<()> {
+        let proc = Managed::spawn(self.node_spec(party))?;
+        self.nodes.insert(party.to_owned(), proc);
+        Ok(())
+    }
+
+    fn node_client(&self, party: &str) -> anyhow::Result<mpc_node::client::Client> {
+        let port = self
+            .state
+            .ports
+            .nodes
+            .get(party)
+            .copied()
+            .ok_or_else(|| anyhow!("no port for party {party}"))?;
+        Ok(mpc_node::client::Client::new(&format!("127.0.0.1:{port}"))?)
+    }
+
+    /// Waits for the local API, then init (first start, new password stored 0600 in the node
+    /// directory) and unseal.
+    async fn ready_node(&mut self, party: &str) -> anyhow::Result<()> {
+        let phase = Phase::start(format!("node {party}: start, init/unseal"));
+        match self.ready_node_inner(party).await {
+            Ok(detail) => {
+                phase.done(&detail);
+                Ok(())
+            }
+            Err(e) => {
+                phase.fail(&format!("{e:#}"));
+                let tail = self
+                    .nodes
+                    .get(party)
+                    .map(|n| n.log_tail(30))
+                    .unwrap_or_default();
+                Err(e.context(format!("node {party}; last log lines:\n{tail}")))
+            }
+        }
+    }
+
+    async fn ready_node_inner(&mut self, party: &str) -> anyhow::Result<String> {
+        let client = self.node_client(party)?;
+        let status = {
+            let proc = self
+                .nodes
+                .get_mut(party)
+                .ok_or_else(|| anyhow!("node {party} is not running"))?;
+            let last = std::cell::RefCell::new(None);
+            wait_until(proc, self.opts.ready_timeout, || async {
+                match client.get("/sys/seal-status").await {
+                    Ok(r) if r.is_ok() => {
+                        *last.borrow_mut() = r.data().cloned();
+                        true
+                    }
+                    _ => false,
+                }
+            })
+            .await
+            .map_err(|e| anyhow!("local API did not answer: {e}"))?;
+            last.into_inner().unwrap_or_default()
+        };
+        let state = status.get("state").and_then(|s| s.as_str()).unwrap_or("");
+        let pw_path = self.layout.node_password(party);
+        let mut detail = String::new();
+        if state == "uninitialized" {
+            let pw = if pw_path.exists() {
+                fsutil::read_text(&pw_path)?
+            } else {
+                let pw = crate::keys::random_password();
+                fsutil::write_private(&pw_path, pw.as_bytes())?;
+                pw
+            };
+            let pw = zeroize::Zeroizing::new(pw);
+            let r = client.post_bkey("/sys/init", pw.trim_end()).await?;
+            if !r.is_ok() {
+                bail!("init refused: {}", r.body.trim());
+            }
+            detail.push_str("initialized");
+        }
+        let st = client.get("/sys/seal-status").await?;
+        if st
+            .data()
+            .and_then(|d| d.get("state"))
+            .and_then(|s| s.as_str())
+            == Some("sealed")
+        {
+            let pw = zeroize::Zeroizing::new(
+                fsutil::read_text(&pw_path)
+                    .context("the node is sealed and has no password file")?,
+            );
+            let r = client.post_bkey("/sys/in-bkey", pw.trim_end()).await?;
+            if !r.is_ok() {
+                bail!("unseal refused: {}", r.body.trim());
+            }
+            if !detail.is_empty() {
+                detail.push_str(", ");
+            }
+            detail.push_str("unsealed");
+        }
+        let st = client.get("/sys/seal-status").await?;
+        let data = st.data().cloned().unwrap_or_default();
+        let get = |k: &str| {
+            data.get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_owned()
+        };
+        if get("state") != "unsealed" {
+            bail!("node state is {:?} after unseal", get("state"));
+        }
+        let facts = NodeFacts {
+            node_id: get("node_id"),
+            public_key_pem: get("public_key"),
+        };
+        self.facts.insert(party.to_owned(), facts);
+        Ok(if detail.is_empty() {
+            "unsealed".into()
+        } else {
+            detail
+        })
+    }
+
+    /// Stops a node (SIGTERM; it seals itself by exiting).
+    pub fn stop_node(&mut self, party: &str) {
+        if let Some(mut n) = self.nodes.remove(party) {
+            n.stop();
+        }
+    }
+
+    /// Kills a node (SIGKILL, like a crash).
+    pub fn kill_node(&mut self, party: &str) {
+        if let Some(mut n) = self.nodes.remove(party) {
+            n.kill();
+        }
+    }
+
+    /// Starts a stopped node again and unseals it.
+    pub async fn start_node(&mut self, party: &str) -> anyhow::Result<()> {
+        self.stop_node(party);
+        self.spawn_node(party)?;
+        self.ready_node(party).await
+    }
+
+    /// Starts an extra node `party` (e.g. `d`) that is not bound to the organization, with its
+    /// own directory and port; returns its node id.
+    pub async fn start_unbound_node(&mut self, party: &str) -> anyhow::Result<String> {
+        let port = crate::state::free_port()?;
+        self.state.ports.nodes.insert(party.to_owned(), port);
+        Self::write_node_config(&self.opts, &self.layout, &self.state, party)?;
+        self.spawn_node(party)?;
+        self.ready_node(party).await?;
+        Ok(self.node_id(party).unwrap_or("").to_owned())
+    }
+
+    /// The log file of a node's process (stdout and stderr).
+    pub fn node_log(&self, party: &str) -> PathBuf {
+        Layout::process_log(&self.layout.node_dir(party), "node")
+    }
+
+    /// The log file of the platform's process.
+    pub fn platform_log(&self) -> PathBuf {
+        Layout::process_log(&self.layout.platform_dir(), "platform")
+    }
+
+    // ------------------------------------------------------------ callback demo
+
+    async fn start_callback(&mut self) -> anyhow::Result<()> {
+        let Some(a) = self.facts.get("a") else {
+            return Ok(());
+        };
+        let phase = Phase::start(format!(
+            "callback demo on 127.0.0.1:{}",
+            self.state.ports.callback
+        ));
+        fsutil::write_public(
+            &self.layout.callback_node_pub("a"),
+            a.public_key_pem.as_bytes(),
+        )?;
+        let dir = self.layout.callback_dir();
+        fsutil::create_dir(&dir.join("data"))?;
+        let addr = format!("127.0.0.1:{}", self.state.ports.callback);
+        let spec = Spec {
+            name: "callback".into(),
+            exe: self.opts.exe.clone(),
+            args: vec![
+                "callback-demo".into(),
+                "serve".into(),
+                "--address".into(),
+                addr.clone().into(),
+                "--private-key".into(),
+                self.layout.callback_key().into_os_string(),
+                "--node-public-key".into(),
+                self.layout.callback_node_pub("a").into_os_string(),
+                "--policy".into(),
+                self.layout.callback_policy().into_os_string(),
+                "--data-dir".into(),
+                dir.join("data").into_os_string(),
+            ],
+            log: Layout::process_log(&dir, "callback"),
+            cwd: dir,
+            env: Vec::new(),
+        };
+        let mut proc = Managed::spawn(spec)?;
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(5))
+            .build()?;
+        let url = format!("http://{addr}/admin/pending");
+        let r = wait_until(&mut proc, self.opts.ready_timeout, || async {
+            matches!(http.get(&url).send().await, Ok(r) if r.status().is_success())
+        })
+        .await;
+        match r {
+            Ok(()) => {
+                phase.done("");
+                self.callback = Some(proc);
+                Ok(())
+            }
+            Err(e) => {
+                phase.fail(&e);
+                bail!("callback demo did not start: {e}\n{}", proc.log_tail(30))
+            }
+        }
+    }
+
+    /// Requests waiting for a human (`GET /admin/pending` of the callback demo).
+    pub async fn callback_pending(&self) -> anyhow::Result<serde_json::Value> {
+        let url = format!(
+            "http://127.0.0.1:{}/admin/pending",
+            self.state.ports.callback
+        );
+        let v = reqwest::Client::builder()
+            .no_proxy()
+            .build()?
+            .get(&url)
+            .send()
+            .await?
+            .json::<serde_json::Value>()
+            .await?;
+        Ok(v)
+    }
+
+    /// Releases a WAIT with the demo's own command line (`mpc-devnet callback-demo approve`).
+    pub fn callback_approve(&self, callback_id: &str) -> anyhow::Result<String> {
+        let out = std::process::Command::new(&self.opts.exe)
+            .args(["callback-demo", "approve", callback_id, "--server"])
+            .arg(format!("127.0.0.1:{}", self.state.ports.callback))
+            .output()
+            .context("running callback-demo approve")?;
+        if !out.status.success() {
+            bail!(
+                "callback-demo approve failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    // ------------------------------------------------------------ organization
+
+    async fn setup_organization(&mut self) -> anyhow::Result<()> {
+        let phase = Phase::start("organization, API user, node bindings");
+        let r = self.setup_organization_inner().await;
+        match &r {
+            Ok(()) => phase.done(&format!("organization {}", self.organization_id())),
+            Err(e) => phase.fail(&format!("{e:#}")),
+        }
+        r
+    }
+
+    async fn setup_organization_inner(&mut self) -> anyhow::Result<()> {
+        // An id from an earlier start is kept if the platform still knows it.
+        let unknown = match &self.state.organization_id {
+            Some(org) => match self.admin.list_nodes(org).await {
+                Ok(_) => false,
+                Err(ApiError::Api {
+                    code: 403 | 404, ..
+                }) => true,
+                Err(e) => return Err(api_err(e)),
+            },
+            None => false,
+        };
+        if unknown {
+            progress::note("the platform does not know the saved organization; creating a new one");
+            self.state.organization_id = None;
+            self.state.vault_id = None;
+            self.state.api_user_id = None;
+            self.state.bound.clear();
+            self.state.wallet_id = None;
+        }
+        if self.state.organization_id.is_none() {
+            let name = format!("devnet-{}", unix_ms());
+            let org = self
+                .admin
+                .create_organization(&name)
+                .await
+                .map_err(api_err)?;
+            self.state.organization_id = Some(org.organization_id);
+            self.state.vault_id = Some(org.vault_id);
+            self.state.save(&self.layout.state())?;
+        }
+        let org = self.organization_id().to_owned();
+        if self.state.api_user_id.is_none() {
+            let user = self
+                .admin
+                .create_api_user(&org, "devnet", &self.api.api_key_hex())
+                .await
+                .map_err(api_err)?;
+            self.state.api_user_id = Some(user.user_id);
+            self.state.save(&self.layout.state())?;
+        }
+        for party in self.opts.parties.clone() {
+            let Some(id) = self.node_id(&party).map(str::to_owned) else {
+                continue;
+            };
+            if self.state.bound.get(&party) == Some(&id) {
+                continue;
+            }
+            match self.admin.bind_node(&org, &party, &id).await {
+                Ok(_) => {}
+                // Bound already (devnet.json lost or rewritten): fine if it is this binding.
+                Err(ApiError::Api { code: 409, msg, .. }) => {
+                    let nodes = self.admin.list_nodes(&org).await.map_err(api_err)?;
+                    if !nodes.iter().any(|n| n.node_id == id && n.party_id == party) {
+                        bail!("binding node {party} refused: {msg}");
+                    }
+                }
+                Err(e) => return Err(api_err(e)),
+            }
+            self.state.bound.insert(party, id);
+            self.state.save(&self.layout.state())?;
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ keys
+
+    /// Waits (bounded by [`Options::keys_timeout`]) until the organization has a `generated`
+    /// key of both curves, starting them with the admin call when [`Options::admin_keygen`] is
+    /// set. Shows progress per curve.
+    pub async fn wait_keys(&self) -> anyhow::Result<Vec<KeyInfo>> {
+        let org = self.organization_id().to_owned();
+        if let Some(t) = self.opts.admin_keygen {
+            let existing = self.admin.list_keys(&org).await.map_err(api_err)?;
+            for curve in [Curve::EcdsaSecp256k1, Curve::EddsaEd25519] {
+                if existing
+                    .iter()
+                    .any(|k| k.curve == curve && k.status != KeyStatus::Failed && k.threshold == t)
+                {
+                    continue;
+                }
+                let req = RequestKeygenRequest {
+                    organization_id: org.clone(),
+                    curve,
+                    threshold: t,
+                    parties: self.opts.parties.clone(),
+                };
+                match self.admin.request_keygen(&req).await {
+                    Ok(_) => {}
+                    // The automatic key generation was first: its key is used if it has this
+                    // threshold (checked below).
+                    Err(ApiError::Api { code: 409, msg, .. }) => {
+                        progress::note(&format!("key/keygen {curve:?}: {msg}"));
+                    }
+                    Err(e) => return Err(api_err(e)),
+                }
+            }
+        }
+        if !self.opts.test_primes {
+            progress::note(
+                "ECDSA key generation needs Paillier primes: fresh ones take minutes on a small machine (--test-primes skips this, insecurely).",
+            );
+        }
+        let phase = Phase::start("key generation (secp256k1 + ed25519)");
+        let end = Instant::now() + self.opts.keys_timeout;
+        let mut last_note = String::new();
+        loop {
+            let keys = match self.admin.list_keys(&org).await {
+                Ok(k) => k,
+                Err(e) => {
+                    if Instant::now() >= end {
+                        phase.fail(&e.to_string());
+                        return Err(api_err(e));
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let find = |c: Curve| {
+                keys.iter()
+                    .filter(|k| k.curve == c)
+                    .filter(|k| self.opts.admin_keygen.is_none_or(|t| k.threshold == t))
+                    .find(|k| k.status == KeyStatus::Generated)
+                    .cloned()
+            };
+            if let (Some(s), Some(e)) = (find(Curve::EcdsaSecp256k1), find(Curve::EddsaEd25519)) {
+                phase.done("both curves generated");
+                return Ok(vec![s, e]);
+            }
+            let state_of = |c: Curve| {
+                keys.iter()
+                    .rfind(|k| k.curve == c)
+                    .map_or("not started".to_owned(), |k| {
+                        format!("{:?}", k.status).to_lowercase()
+                    })
+            };
+            phase.set_status(&format!(
+                "secp256k1 {}, ed25519 {}",
+                state_of(Curve::EcdsaSecp256k1),
+                state_of(Curve::EddsaEd25519)
+            ));
+            let failures: Vec<String> = keys
+                .iter()
+                .filter(|k| k.status == KeyStatus::Failed)
+                .map(|k| format!("{:?}: {}", k.curve, k.failed_reason))
+                .collect();
+            let note = failures.join("; ");
+            if !note.is_empty() && note != last_note {
+                progress::note(&format!(
+                    "key generation failed (the platform retries): {note}"
+                ));
+                last_note = note;
+            }
+            if Instant::now() >= end {
+                phase.fail("timeout");
+                bail!(
+                    "keys not generated after {} s; last failures: {}",
+                    self.opts.keys_timeout.as_secs(),
+                    if last_note.is_empty() {
+                        "none"
+                    } else {
+                        &last_note
+                    }
+                );
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Stops every process (callback, nodes, platform).
+    pub fn shutdown(&mut self) {
+        if let Some(mut c) = self.callback.take() {
+            c.stop();
+        }
+        let parties: Vec<String> = self.nodes.keys().cloned().collect();
+        for p in parties {
+            self.stop_node(&p);
+        }
+        if let Some(mut p) = self.platform.take() {
+            p.stop();
+        }
+    }
+
+    /// Process ids of the running components.
+    pub fn pids(&self) -> Vec<u32> {
+        self.platform
+            .iter()
+            .chain(self.callback.iter())
+            .chain(self.nodes.values())
+            .filter_map(Managed::pid)
+            .collect()
+    }
+
+    /// Whether every started process still runs; names the first that exited.
+    pub fn check_alive(&mut self) -> Result<(), String> {
+        let mut all: Vec<&mut Managed> = Vec::new();
+        all.extend(self.platform.as_mut());
+        all.extend(self.callback.as_mut());
+        all.extend(self.nodes.values_mut());
+        for m in all {
+            if let Some(st) = m.exited() {
+                return Err(format!(
+                    "{} exited ({st}); see {}",
+                    m.name(),
+                    m.spec().log.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+}
+
+/// Polls `ready` every 200 ms until it is true, the process exits, or `timeout` passes.
+async fn wait_until<F, Fut>(
+    proc: &mut Managed,
+    timeout: Duration,
+    mut ready: F,
+) -> Result<(), String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = Instant::now() + timeout;
+    loop {
+        if ready().await {
+            return Ok(());
+        }
+        if let Some(st) = proc.exited() {
+            // The caller shows the log's tail.
+            return Err(format!("{} exited ({st})", proc.name()));
+        }
+        if Instant::now() >= end {
+            return Err(format!("no answer after {} s", timeout.as_secs()));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

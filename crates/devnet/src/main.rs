@@ -1,0 +1,144 @@
+//! `mpc-devnet`: platform + nodes a, b, c + callback demo on loopback, keys, every kind of
+//! signature, verified; then keeps serving until Ctrl-C. Also a multi-call binary:
+//! `mpc-devnet node …`, `mpc-devnet callback-demo …`, `mpc-devnet platform …`.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser;
+use mpc_devnet::{Cluster, Options, scenario};
+
+/// Local MPC network on 127.0.0.1: platform, three nodes, callback demo.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mpc-devnet",
+    version,
+    about,
+    after_help = "Multi-call: `mpc-devnet node ARGS`, `mpc-devnet callback-demo ARGS` and `mpc-devnet platform ARGS` run those programs."
+)]
+struct Cli {
+    /// Devnet directory (created; reused by the next start).
+    #[arg(long, default_value = "devnet")]
+    dir: PathBuf,
+    /// Preload PUBLISHED test Paillier primes into the nodes: fast, and the keys are NOT secure.
+    #[arg(long)]
+    test_primes: bool,
+    /// Write the JSON report here.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Exit after the summary (status 1 if any signature failed verification).
+    #[arg(long)]
+    once: bool,
+    /// Signature threshold of the automatic key generation (3 = 3-of-3, 2 = 2-of-3).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(2..=3))]
+    threshold: u16,
+    /// `[coordinator] sign-timeout-secs`.
+    #[arg(long, default_value_t = 120)]
+    sign_timeout_secs: u64,
+    /// How long to wait for key generation, seconds.
+    #[arg(long, default_value_t = 1800)]
+    keygen_wait_secs: u64,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(code) = mpc_devnet::multicall::dispatch(&args) {
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    let cli = Cli::parse_from(args);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("mpc-devnet: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<bool> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        let mut opts = Options::new(&cli.dir);
+        opts.test_primes = cli.test_primes;
+        opts.threshold = cli.threshold;
+        opts.sign_timeout_secs = cli.sign_timeout_secs;
+        opts.keys_timeout = std::time::Duration::from_secs(cli.keygen_wait_secs);
+        eprintln!("mpc-devnet: starting in {}", cli.dir.display());
+        let mut cluster = tokio::select! {
+            c = Cluster::start(opts) => c?,
+            _ = shutdown_signal() => anyhow::bail!("interrupted"),
+        };
+        let (report, all_ok) = tokio::select! {
+            r = scenario::run(&mut cluster) => r?,
+            _ = shutdown_signal() => anyhow::bail!("interrupted"),
+        };
+        if let Some(path) = &cli.report {
+            scenario::write_report(&report, path)
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!("\nReport: {}", path.display());
+        }
+        println!(
+            "\n{}",
+            if all_ok {
+                "All signatures verified."
+            } else {
+                "SOME SIGNATURES FAILED VERIFICATION (see above)."
+            }
+        );
+        println!("API:          {}", cluster.api_url());
+        println!("Console:      {}", cluster.console_url());
+        println!(
+            "API user key: {} (hex PKCS#8 DER, as the Go SDK loads it)",
+            cluster.layout().api_user_key().display()
+        );
+        println!("CA:           {}", cluster.layout().ca_cert().display());
+        if cli.once {
+            cluster.shutdown();
+            return Ok(all_ok);
+        }
+        println!("\nServing; Ctrl-C stops every process.");
+        loop {
+            tokio::select! {
+                _ = shutdown_signal() => break,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {
+                    if let Err(e) = cluster.check_alive() {
+                        eprintln!("mpc-devnet: {e}");
+                        cluster.shutdown();
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        eprintln!("mpc-devnet: stopping");
+        cluster.shutdown();
+        Ok(all_ok)
+    })
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
