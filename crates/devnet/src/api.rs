@@ -16,33 +16,11 @@ use mpc_api::types::{
 };
 use p256::ecdsa::SigningKey;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
-/// `POST /v1/waas/mpc/wallet/advance/sign_transaction`: the coordinator's extension for
-/// sign_type 1 (a 32-byte sighash plus `txInfo` for the callback).
-pub const PATH_SIGN_TRANSACTION: &str = "/v1/waas/mpc/wallet/advance/sign_transaction";
-
-/// Request of the sign_transaction extension.
-// TODO(coordinator integration): align field names with the coordinator's DTO once merged
-// (mpc-api has none yet); the response is `{sinoId}` like sign_raw_data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SignTransactionRequest {
-    /// The vault.
-    pub vault_id: String,
-    /// Idempotency id.
-    pub request_id: String,
-    /// The wallet.
-    pub wallet_id: String,
-    /// Key path.
-    pub hd_path: String,
-    /// The 32-byte sighash, hex.
-    pub sighash: String,
-    /// Transaction details the callback sees as `tx_info` (`to`, `amount`, `chainSymbol`,
-    /// `assetId`, …).
-    pub tx_info: Value,
-}
+/// The coordinator's sign_transaction extension (sign_type 1), as mpc-api defines it.
+pub use mpc_api::types::{PATH_SIGN_TRANSACTION, SignTransactionRequest};
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]

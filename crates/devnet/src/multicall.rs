@@ -26,16 +26,10 @@ pub fn dispatch(args: &[OsString]) -> Option<i32> {
             Some(mpc_callback_demo::cli::main(argv))
         }
         "platform" => {
-            // TODO(platform integration): replace with
-            // `Some(mpc_platform::cli::main(argv))` once crates/platform is merged (and add
-            // the dependency in Cargo.toml).
-            let _argv: Vec<OsString> = std::iter::once(OsString::from("mpc-platform"))
+            let argv = std::iter::once(OsString::from("mpc-platform"))
                 .chain(rest())
                 .collect();
-            eprintln!(
-                "mpc-devnet platform: this build does not include mpc-platform yet (integration pending)"
-            );
-            Some(1)
+            Some(mpc_platform::cli::main(argv))
         }
         _ => None,
     }

@@ -257,6 +257,8 @@ impl Signer {
                     wallet_id: self.wallet_id.clone(),
                     hd_path: job.path().to_owned(),
                     sighash: hex::encode(sighash),
+                    algorithm_type: Default::default(),
+                    tap_script_root: String::new(),
                     tx_info: tx_info.clone(),
                 };
                 self.api.sign_transaction(&req).await?;

@@ -62,6 +62,7 @@ async fn handle(
                 } else {
                     SignState::Pending
                 },
+                failed_reason: String::new(),
             };
             axum::Json(Envelope::ok("srv", r)).into_response()
         }

@@ -142,6 +142,7 @@ impl Fake {
                 message: message.into(),
                 signature: hex::encode(sig),
                 state: SignState::Done,
+                failed_reason: String::new(),
             },
         );
     }

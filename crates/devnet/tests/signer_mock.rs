@@ -77,6 +77,7 @@ impl Fake {
                 message: message.into(),
                 signature: hex::encode(sig),
                 state: SignState::Done,
+                failed_reason: String::new(),
             },
         );
     }
