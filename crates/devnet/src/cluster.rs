@@ -365,6 +365,7 @@ impl Cluster {
             exe: self.opts.exe.clone(),
             args: vec![
                 "platform".into(),
+                "start".into(),
                 "--config".into(),
                 self.layout.platform_config().into_os_string(),
             ],
