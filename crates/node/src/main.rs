@@ -31,6 +31,14 @@ fn main() {
 fn start(config: &std::path::Path) -> anyhow::Result<()> {
     let mut cfg = Config::load(config)?;
     cfg.insecure_fast_kdf = mpc_node::insecure_kdf_from_env()?;
+    cfg.insecure_test_primes = mpc_node::insecure_test_primes_from_env();
+    if let Some(p) = &cfg.insecure_test_primes {
+        eprintln!(
+            "mpc-node: WARNING: {} is set ({}): published test primes, never use this node for real keys",
+            mpc_node::INSECURE_TEST_PRIMES_ENV,
+            p.display()
+        );
+    }
     logging::init(&cfg)?;
     if cfg.insecure_fast_kdf {
         eprintln!(
