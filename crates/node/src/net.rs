@@ -36,6 +36,9 @@ pub const BACKOFF_MIN: Duration = Duration::from_millis(500);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// Time allowed for the TCP/TLS/WebSocket handshake and for the proxy's challenge.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection that lasted this long resets the back-off; shorter ones (e.g. closed at once
+/// as `unbound node`) keep doubling it.
+const STABLE_AFTER: Duration = Duration::from_secs(30);
 
 /// Why the network could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -117,14 +120,17 @@ pub async fn run(
         if *shutdown.borrow() {
             return;
         }
+        let began = tokio::time::Instant::now();
         match connect_once(&params, &runtime, &mut outbound, &mut shutdown).await {
             End::Shutdown => {
                 tracing::info!("proxy connection closed: node shutting down");
                 return;
             }
             End::Lost(reason) => {
-                tracing::warn!(url = %params.url, reason = %reason, "disconnected from the proxy");
-                backoff = BACKOFF_MIN;
+                if began.elapsed() >= STABLE_AFTER {
+                    backoff = BACKOFF_MIN;
+                }
+                tracing::warn!(url = %params.url, reason = %reason, retry_in_ms = backoff.as_millis() as u64, "disconnected from the proxy");
             }
             End::Failed(reason) => {
                 tracing::warn!(url = %params.url, reason = %reason, retry_in_ms = backoff.as_millis() as u64, "cannot connect to the proxy");
@@ -222,7 +228,7 @@ async fn connect_once(
         }
         Err(e) => return End::Failed(e.to_string()),
     }
-    tracing::info!(url = %params.url, node_id = %runtime.node_id(), "connected to the proxy");
+    tracing::info!(url = %params.url, node_id = %runtime.node_id(), "connected to the proxy; hello sent");
 
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     let mut ping_no: u64 = 0;

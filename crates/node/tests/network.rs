@@ -8,7 +8,10 @@
 //! (sign_type 2, v = 27/28), BIP340 and Taproot signatures, each verified independently;
 //! forged and replayed frames dropped while a run still completes; a callback REJECT with no
 //! protocol traffic from the rejecting node, and an abort stopping the others; the shares
-//! surviving a restart of every node.
+//! surviving a restart of every node (one of them now with `[encrypt-signature]` on). Also a
+//! run timing out naming the silent party, and an unbound node told so by the relay.
+//!
+//! Set `NETWORK_TEST_LOGS=1` to see the nodes' logs.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -50,7 +53,9 @@ struct Logs(Arc<Mutex<Vec<u8>>>);
 impl Write for Logs {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(b);
-        std::io::stderr().write_all(b)?;
+        if std::env::var_os("NETWORK_TEST_LOGS").is_some() {
+            std::io::stderr().write_all(b)?;
+        }
         Ok(b.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -333,7 +338,17 @@ fn test_primes() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tss/tests/fixtures/test-primes.json")
 }
 
-fn write_config(dir: &Path, party: &str, relay: SocketAddr, callback: Option<SocketAddr>) {
+fn encrypt_key() -> p256::SecretKey {
+    p256::SecretKey::from_slice(&[9; 32]).unwrap()
+}
+
+fn write_config(
+    dir: &Path,
+    party: &str,
+    relay: SocketAddr,
+    callback: Option<SocketAddr>,
+    encrypt: bool,
+) {
     let mut text = format!(
         "[app]\nparty-id = \"{party}\"\n\n[log.file]\nenable = false\n\n[storage]\ndb-file-path = \"asset.db\"\nunseal-server-address = \"127.0.0.1:0\"\n\n[mpc-service]\nprotocol = \"ws\"\naddress = \"{relay}\"\npath = \"/proxy\"\n"
     );
@@ -346,6 +361,11 @@ fn write_config(dir: &Path, party: &str, relay: SocketAddr, callback: Option<Soc
         text.push_str(&format!(
             "\n[callback]\nretry-times = 0\nsleep-seconds = 1\n\n[[callback.server]]\naddress = \"http://{cb}\"\npublic-key-path = \"callback.pem\"\n"
         ));
+    }
+    if encrypt {
+        let vk = p256::ecdsa::VerifyingKey::from(encrypt_key().public_key());
+        std::fs::write(dir.join("encrypt.pem"), keys::public_key_pem(&vk)).unwrap();
+        text.push_str("\n[encrypt-signature]\nenable = true\npublic-key-path = \"encrypt.pem\"\n");
     }
     std::fs::write(dir.join("config.toml"), text).unwrap();
 }
@@ -540,7 +560,13 @@ async fn three_nodes_keygen_sign_reject_abort_forgery_restart() {
     let parties = ["a", "b", "c"];
     let mut nodes = Vec::new();
     for (dir, party) in dirs.iter().zip(parties) {
-        write_config(dir.path(), party, relay.addr, (party == "c").then_some(cb));
+        write_config(
+            dir.path(),
+            party,
+            relay.addr,
+            (party == "c").then_some(cb),
+            false,
+        );
         let n = NodeRun::start(dir.path(), party, true).await;
         relay.bind(&n.node_id, party);
         nodes.push(n);
@@ -668,6 +694,46 @@ async fn three_nodes_keygen_sign_reject_abort_forgery_restart() {
         )
         .unwrap();
 
+    // Only a gets a task that b is also a member of: a times out naming b.
+    let mut task = w.task(
+        &["a", "b"],
+        "req-timeout",
+        TaskBody::Sign(sign_task(
+            "ed-1",
+            Algorithm::Eddsa,
+            &ed_pk,
+            3,
+            Payload::Message {
+                message: b"x".to_vec(),
+            },
+        )),
+    );
+    task.deadline_unix_ms = deadline() - STEP.as_millis() as u64 + 3_000;
+    w.send(&["a"], &task);
+    let out = w.relay.results(&["a"]).await;
+    let Outcome::Failed {
+        fault, culprits, ..
+    } = &out["a"]
+    else {
+        panic!("{out:?}")
+    };
+    assert_eq!(*fault, mpc_transport::task::Fault::Timeout);
+    assert_eq!(culprits, &vec!["b".to_string()]);
+
+    // A node the platform has not bound is told so and keeps retrying with back-off.
+    let dir_d = tempfile::tempdir().unwrap();
+    write_config(dir_d.path(), "d", w.relay.addr, None, false);
+    let mut d = NodeRun::start(dir_d.path(), "d", true).await;
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !logs.text().contains("closed by the proxy: unbound node") {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "no unbound-node close logged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    d.stop().await;
+
     // Callback REJECT at c: c answers Rejected with the reason and sends no protocol frame;
     // a and b (already running) are stopped by an abort and answer nothing.
     let task = w.task(
@@ -708,6 +774,8 @@ async fn three_nodes_keygen_sign_reject_abort_forgery_restart() {
         n.stop().await;
     }
     w.relay.wait_offline().await;
+    // c comes back with [encrypt-signature] on.
+    write_config(&w.nodes[2].dir, "c", w.relay.addr, Some(cb), true);
     let mut restarted = Vec::new();
     for n in &w.nodes {
         restarted.push(NodeRun::start(&n.dir, &n.party, false).await);
@@ -715,18 +783,35 @@ async fn three_nodes_keygen_sign_reject_abort_forgery_restart() {
     w.nodes = restarted;
     w.relay.wait_online(&parties).await;
     let digest32 = [0x07u8; 32];
-    let sig = w
-        .sign(
+    let out = w
+        .run(
             &["b", "c"],
-            sign_task(
+            TaskBody::Sign(sign_task(
                 "k-1",
                 Algorithm::Ecdsa,
                 &k_pk,
                 3,
                 Payload::Digest { digest: digest32 },
-            ),
+            )),
         )
         .await;
+    let Outcome::Signed {
+        signature: Some(sig),
+        encrypted: None,
+    } = &out["b"]
+    else {
+        panic!("{out:?}")
+    };
+    let Outcome::Signed {
+        signature: None,
+        encrypted: Some(ct),
+    } = &out["c"]
+    else {
+        panic!("c encrypts: {out:?}")
+    };
+    let plain = mpc_callback::mpc_wire::ecies::decrypt_hex(&encrypt_key(), ct).unwrap();
+    assert_eq!(&plain[..], &sig[..]);
+    let sig = sig.clone();
     assert!(sig[64] <= 1, "sign_type 3 carries the recovery id");
     let ksig = k256::ecdsa::Signature::from_slice(&sig[..64]).unwrap();
     let rid = k256::ecdsa::RecoveryId::from_byte(sig[64]).unwrap();
