@@ -10,16 +10,14 @@ use mpc_callback::{CallbackClient, CallbackConfig, DEFAULT_MAX_WAIT, EncryptConf
 use mpc_keystore::tables;
 use mpc_transport::keys::TransportSecret;
 use p256::ecdsa::SigningKey;
-use rand_core::OsRng;
 use tokio::sync::{mpsc, watch};
-use zeroize::Zeroizing;
 
 use crate::config::Config;
 use crate::identity::IDENTITY_RECORD;
 use crate::net::{self, NetParams};
 use crate::node::Node;
 use crate::primes::PersistentPrimes;
-use crate::store::{SecretStore, StoreAccessError, TRANSPORT_RECORD};
+use crate::store::{SecretStore, StoreAccessError, ensure_transport_key};
 use crate::tasks::{Runtime, RuntimeParams};
 
 /// Timeout of one callback HTTP exchange.
@@ -83,20 +81,7 @@ fn load(store: Arc<dyn SecretStore>, config: &Config) -> Result<Loaded, JoinErro
         .ok_or_else(|| JoinError::Identity("no identity record in the store".into()))?;
     let identity = SigningKey::from_slice(&scalar)
         .map_err(|_| JoinError::Identity("the identity record is not a P-256 key".into()))?;
-    let transport = match store.get(tables::NODE_IDENTITY, TRANSPORT_RECORD)? {
-        Some(b) => {
-            let bytes: [u8; 32] = b.as_slice().try_into().map_err(|_| {
-                JoinError::Identity("the transport key record is not 32 bytes".into())
-            })?;
-            TransportSecret::from_bytes(&Zeroizing::new(bytes))
-        }
-        None => {
-            let t = TransportSecret::generate(&mut OsRng);
-            store.put(tables::NODE_IDENTITY, TRANSPORT_RECORD, &t.to_bytes()[..])?;
-            tracing::info!(public = %hex::encode(t.public()), "transport key created");
-            t
-        }
-    };
+    let transport = ensure_transport_key(store.as_ref())?;
     let rotate = config
         .app
         .party_id

@@ -344,6 +344,10 @@ impl Node {
                 }
                 Ok(Step::Done(u)) => {
                     tracing::info!("node unsealed");
+                    // The transport key is made at the first unseal (docs/platform.md).
+                    if let Err(e) = crate::store::ensure_transport_key(&u) {
+                        tracing::error!("transport key unavailable: {e}");
+                    }
                     (Slot::Unsealed(u), Ok(json!("in-bkey success")))
                 }
                 Err(e) => (Slot::Sealed(s), Err(store_error("unseal", e))),

@@ -55,6 +55,29 @@ impl SecretStore for Unsealed {
     }
 }
 
+/// The node's transport secret: read from the store, or made and stored if it is not there yet
+/// (the first unseal).
+pub fn ensure_transport_key(
+    store: &dyn SecretStore,
+) -> Result<mpc_transport::keys::TransportSecret, StoreAccessError> {
+    use mpc_transport::keys::TransportSecret;
+    if let Some(b) = store.get(tables::NODE_IDENTITY, TRANSPORT_RECORD)? {
+        let bytes: [u8; 32] = b
+            .as_slice()
+            .try_into()
+            .map_err(|_| StoreAccessError::Corrupt {
+                table: tables::NODE_IDENTITY,
+                key: String::from_utf8_lossy(TRANSPORT_RECORD).into_owned(),
+                reason: "not 32 bytes".into(),
+            })?;
+        return Ok(TransportSecret::from_bytes(&Zeroizing::new(bytes)));
+    }
+    let t = TransportSecret::generate(&mut rand_core::OsRng);
+    store.put(tables::NODE_IDENTITY, TRANSPORT_RECORD, &t.to_bytes()[..])?;
+    tracing::info!(public = %hex::encode(t.public()), "transport key created");
+    Ok(t)
+}
+
 /// A key share as stored under its key id.
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "curve", rename_all = "snake_case", deny_unknown_fields)]

@@ -756,10 +756,15 @@ async fn three_nodes_keygen_sign_reject_abort_forgery_restart() {
     let ids: Vec<PartyId> = parties.iter().map(|p| PartyId::new(p).unwrap()).collect();
     let eid = ExecutionId::derive(ProtocolKind::EddsaKeygen, &task.execution_unique, &ids);
     assert_eq!(count_protocol_frames_from(&w.relay, "c", &[eid]), 0);
-    assert!(
-        count_protocol_frames_from(&w.relay, "a", &[eid]) > 0,
-        "a started the run"
-    );
+    // a and b, approved without callback, have started the run (their first round is out).
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    while count_protocol_frames_from(&w.relay, "a", &[eid]) == 0 {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "a did not start the run"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let abort = Frame::Abort(Abort {
         execution_id: task.execution_unique,
         reason: "party c rejected".into(),
