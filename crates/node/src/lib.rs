@@ -64,6 +64,10 @@ pub fn insecure_test_primes_from_env() -> Option<std::path::PathBuf> {
         .map(std::path::PathBuf::from)
 }
 
+/// How long [`run`] waits, after the API and the network stopped, for stopped protocol runs to
+/// release the key store.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Errors of the node library.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -152,7 +156,7 @@ pub async fn run_with(
         config.clone(),
         stop_rx.clone(),
     ));
-    let app = sys::router(node);
+    let app = sys::router(node.clone());
     let mut stop_api = stop_rx;
     tokio::spawn(async move {
         shutdown.await;
@@ -170,6 +174,15 @@ pub async fn run_with(
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!("network runtime failed: {e}"),
         Err(_) => tracing::error!("network runtime task failed"),
+    }
+    // Runs that were stopped still hold the store for a moment; the store file is closed only
+    // when the last of them ends, so a restart in the same process can reopen it.
+    let until = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    while Arc::strong_count(&node) > 1 && tokio::time::Instant::now() < until {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    if Arc::strong_count(&node) > 1 {
+        tracing::warn!("protocol runs still hold the key store after the shutdown grace period");
     }
     served.map_err(Error::Serve)?;
     tracing::info!("mpc-node stopped");

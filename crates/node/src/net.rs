@@ -118,12 +118,14 @@ pub async fn run(
     let mut backoff = BACKOFF_MIN;
     loop {
         if *shutdown.borrow() {
+            runtime.shutdown();
             return;
         }
         let began = tokio::time::Instant::now();
         match connect_once(&params, &runtime, &mut outbound, &mut shutdown).await {
             End::Shutdown => {
                 tracing::info!("proxy connection closed: node shutting down");
+                runtime.shutdown();
                 return;
             }
             End::Lost(reason) => {

@@ -274,6 +274,24 @@ impl Runtime {
         st.pending.push(Instant::now(), frame);
     }
 
+    /// Stops every run (the node is shutting down): sessions end at their next message or
+    /// timeout check, tasks waiting for the callback or a session slot end at once. No results
+    /// are sent.
+    pub fn shutdown(&self) {
+        let st = self.state();
+        for c in st.runs.values() {
+            if let Ok(mut r) = c.reason.lock() {
+                *r = "node shutting down".into();
+            }
+            c.aborted.store(true, Ordering::SeqCst);
+            c.notify.notify_waiters();
+            let _ = c.tx.send(RunMsg::Abort("node shutting down".into()));
+        }
+        if !st.runs.is_empty() {
+            tracing::info!(runs = st.runs.len(), "runs stopped: node shutting down");
+        }
+    }
+
     fn abort(&self, unique: &[u8; 32], reason: &str) {
         let st = self.state();
         match st.runs.get(unique) {

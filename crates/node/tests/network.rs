@@ -380,11 +380,13 @@ impl NodeRun {
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
-            mpc_node::run(cfg, listener, async move {
+            if let Err(e) = mpc_node::run(cfg, listener, async move {
                 let _ = stopped.await;
             })
             .await
-            .unwrap();
+            {
+                panic!("node stopped with an error: {e}");
+            }
         });
         let client = mpc_node::client::Client::new(&addr.to_string()).unwrap();
         let mut node_id = String::new();
