@@ -1417,4 +1417,120 @@ mod tests {
             (Fault::PeerMisbehaved, vec!["c".to_string()])
         );
     }
+
+    /// A runtime over a fresh unsealed store, no callback, and the identities of `n` nodes
+    /// (this node is the first).
+    fn runtime(dir: &std::path::Path, n: usize) -> (Runtime, Vec<(SigningKey, TransportSecret)>) {
+        use mpc_keystore::{Batch, Engine, KdfParams, KeyStore, Opened, StoreConfig};
+        let cfg = StoreConfig::new(Engine::Bolt, 1, 1)
+            .unwrap()
+            .kdf(KdfParams::insecure_for_tests());
+        let Opened::Uninitialized(mut u) = KeyStore::open(dir.join("a.db"), cfg).unwrap() else {
+            panic!()
+        };
+        let unsealed = u
+            .init("Correct-Horse-9", &Batch::new())
+            .unwrap()
+            .done()
+            .unwrap();
+        let store: Arc<dyn SecretStore> = Arc::new(unsealed);
+        let nodes: Vec<_> = (0..n)
+            .map(|_| {
+                (
+                    SigningKey::random(&mut OsRng),
+                    TransportSecret::generate(&mut OsRng),
+                )
+            })
+            .collect();
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let rt = Runtime::new(
+            RuntimeParams {
+                identity: nodes[0].0.clone(),
+                transport: TransportSecret::from_bytes(&nodes[0].1.to_bytes()),
+                party: "a".into(),
+                store: store.clone(),
+                callback: CallbackClient::new(mpc_callback::CallbackConfig {
+                    servers: vec![],
+                    retry_times: 0,
+                    sleep: Duration::from_millis(1),
+                    request_timeout: Duration::from_secs(1),
+                    max_wait: Duration::from_secs(1),
+                })
+                .unwrap(),
+                encrypt: EncryptConfig::default(),
+                primes: PersistentPrimes::load(store, None, 0).unwrap(),
+            },
+            tx,
+        );
+        (rt, nodes)
+    }
+
+    fn member(party: &str, node: &(SigningKey, TransportSecret)) -> mpc_transport::task::Member {
+        mpc_transport::task::Member {
+            party: party.into(),
+            node_id: mpc_callback::mpc_wire::keys::node_id(node.0.verifying_key()),
+            transport_cert: node.1.certify(&node.0),
+        }
+    }
+
+    #[test]
+    fn tasks_are_checked_before_anything_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (rt, nodes) = runtime(dir.path(), 3);
+        let good = Task {
+            version: TASK_VERSION,
+            task_id: "t".into(),
+            sino_id: "s".into(),
+            request_id: "r".into(),
+            deadline_unix_ms: now_ms() + 60_000,
+            execution_unique: [1; 32],
+            members: vec![member("a", &nodes[0]), member("b", &nodes[1])],
+            body: TaskBody::Sign(sign_task(
+                Algorithm::Ecdsa,
+                Payload::Digest { digest: [0; 32] },
+            )),
+        };
+        let plan = rt.plan(&good).unwrap();
+        assert_eq!(plan.me.to_string(), "a");
+        assert_eq!(
+            plan.eids,
+            vec![ExecutionId::derive(
+                ProtocolKind::EcdsaSign,
+                &[1; 32],
+                &[PartyId::new("a").unwrap(), PartyId::new("b").unwrap()]
+            )]
+        );
+        let refused = |t: &Task, want: &str| {
+            let e = rt.plan(t).err().unwrap_or_default();
+            assert!(e.contains(want), "{e:?} does not contain {want:?}");
+        };
+        let mut t = good.clone();
+        t.deadline_unix_ms = now_ms() - 1;
+        refused(&t, "deadline");
+        let mut t = good.clone();
+        t.members = vec![member("b", &nodes[1]), member("c", &nodes[2])];
+        refused(&t, "not a member");
+        let mut t = good.clone();
+        t.members = vec![member("b", &nodes[0]), member("c", &nodes[1])];
+        refused(&t, "names this node as party b");
+        // A certificate of another node presented for b.
+        let mut t = good.clone();
+        t.members[1].transport_cert = nodes[2].1.certify(&nodes[2].0);
+        refused(&t, "member b");
+        // A transport key swapped in by the proxy.
+        let mut t = good.clone();
+        t.members[1].transport_cert.x25519_public[0] ^= 1;
+        refused(&t, "member b");
+        let mut t = good.clone();
+        t.members.push(member("b", &nodes[2]));
+        refused(&t, "listed twice");
+        // Quarantine: after b misbehaved with key k, tasks for k with b are refused; others not.
+        rt.state()
+            .quarantine
+            .insert(("k".to_string(), "b".to_string()));
+        refused(&good, "quarantined with party b");
+        let mut t = good.clone();
+        t.members = vec![member("a", &nodes[0]), member("c", &nodes[2])];
+        rt.plan(&t).unwrap();
+    }
 }
