@@ -75,6 +75,11 @@ pub struct Config {
     /// file: only the environment variable [`crate::INSECURE_KDF_ENV`] (tests) sets it.
     #[serde(skip)]
     pub insecure_fast_kdf: bool,
+    /// Published (insecure) Paillier prime sets to preload into the prime pool at unseal. Never
+    /// read from the file: only the environment variable [`crate::INSECURE_TEST_PRIMES_ENV`]
+    /// (tests) sets it.
+    #[serde(skip)]
+    pub insecure_test_primes: Option<PathBuf>,
 }
 
 /// `[app]`
@@ -188,6 +193,10 @@ pub struct MpcService {
     pub address: String,
     /// URL path. Default `"/proxy"`.
     pub path: String,
+    /// Our extension (not in the guide): a PEM file of one or more extra CA certificates the
+    /// node trusts for `wss`, in addition to the built-in web PKI roots (e.g. a private or
+    /// devnet CA). Default: none. Relative paths are resolved against the config directory.
+    pub ca_cert_path: Option<PathBuf>,
 }
 
 impl Default for MpcService {
@@ -196,7 +205,15 @@ impl Default for MpcService {
             protocol: "wss".into(),
             address: "api.sinohope.com".into(),
             path: "/proxy".into(),
+            ca_cert_path: None,
         }
+    }
+}
+
+impl MpcService {
+    /// `{protocol}://{address}{path}`.
+    pub fn url(&self) -> String {
+        format!("{}://{}{}", self.protocol, self.address, self.path)
     }
 }
 
@@ -250,6 +267,28 @@ pub struct CallbackServer {
     pub address: String,
     /// The server's P-256 `PUBLIC KEY` PEM.
     pub public_key_path: PathBuf,
+}
+
+/// `true` when `address` (`host` or `host:port`) names the loopback interface: `localhost`, an
+/// IPv4 address in 127.0.0.0/8 or `[::1]`.
+pub fn is_loopback_address(address: &str) -> bool {
+    let host = if let Some(rest) = address.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((h, tail)) if tail.is_empty() || tail.starts_with(':') => h,
+            _ => return false,
+        }
+    } else {
+        match address.rsplit_once(':') {
+            Some((h, port)) if !h.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => h,
+            Some(_) => return false,
+            None => address,
+        }
+    };
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Converts a byte offset into 1-based line and column.
@@ -341,6 +380,9 @@ impl Config {
         fix(&mut self.storage.db_file_path);
         fix(&mut self.log.file.path);
         fix(&mut self.encrypt_signature.public_key_path);
+        if let Some(p) = &mut self.mpc_service.ca_cert_path {
+            fix(p);
+        }
         for s in &mut self.callback.server {
             fix(&mut s.public_key_path);
         }
@@ -404,6 +446,19 @@ impl Config {
                 ));
             }
         }
+        if self.mpc_service.protocol == "ws" && !is_loopback_address(&self.mpc_service.address) {
+            return Err(self.invalid(
+                "mpc-service",
+                "protocol",
+                format!(
+                    "\"ws\" (no TLS) is allowed only for a loopback address (127.0.0.1, [::1], localhost), not {:?}; use \"wss\"",
+                    self.mpc_service.address
+                ),
+            ));
+        }
+        if let Some(path) = &self.mpc_service.ca_cert_path {
+            self.ca_certs(path)?;
+        }
         if self.encrypt_signature.enable {
             self.check_key_file(
                 "encrypt-signature",
@@ -437,6 +492,39 @@ impl Config {
             )
         })?;
         Ok(())
+    }
+
+    /// Reads the `[mpc-service] ca-cert-path` PEM file: at least one certificate, DER bytes each.
+    pub fn ca_certs(
+        &self,
+        path: &Path,
+    ) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, ConfigError> {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject;
+        let bytes = std::fs::read(path).map_err(|e| {
+            self.invalid(
+                "mpc-service",
+                "ca-cert-path",
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        let certs = CertificateDer::pem_slice_iter(&bytes)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                self.invalid(
+                    "mpc-service",
+                    "ca-cert-path",
+                    format!("{} is not a PEM certificate file: {e}", path.display()),
+                )
+            })?;
+        if certs.is_empty() {
+            return Err(self.invalid(
+                "mpc-service",
+                "ca-cert-path",
+                format!("{} holds no CERTIFICATE block", path.display()),
+            ));
+        }
+        Ok(certs)
     }
 
     /// `[storage] engine` as the key store's type.
@@ -583,6 +671,14 @@ mod tests {
             "config.toml: [mpc-service] protocol: \"http\" is not \"wss\" or \"ws\"",
         );
         check(
+            "[mpc-service]\nprotocol = \"ws\"\naddress = \"10.0.0.5:8000\"\n",
+            "config.toml: [mpc-service] protocol: \"ws\" (no TLS) is allowed only for a loopback address (127.0.0.1, [::1], localhost), not \"10.0.0.5:8000\"; use \"wss\"",
+        );
+        check(
+            "[mpc-service]\nca-cert-path = \"/nonexistent/ca.pem\"\n",
+            "config.toml: [mpc-service] ca-cert-path: cannot read /nonexistent/ca.pem: No such file or directory (os error 2)",
+        );
+        check(
             "[storage]\nunseal-server-address = \"localhost\"\n",
             "config.toml: [storage] unseal-server-address: \"localhost\" is not an IP:port address (e.g. \"0.0.0.0:8080\")",
         );
@@ -596,6 +692,54 @@ mod tests {
             e.starts_with(
                 "config.toml: [encrypt-signature] public-key-path: cannot read /nonexistent/k.pem"
             ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn ws_only_on_loopback_and_ca_file_is_checked() {
+        for a in [
+            "127.0.0.1:9000",
+            "127.1.2.3",
+            "localhost:80",
+            "LOCALHOST",
+            "[::1]:9000",
+            "[::1]",
+        ] {
+            assert!(is_loopback_address(a), "{a}");
+        }
+        for a in [
+            "10.0.0.1:80",
+            "example.com",
+            "127.0.0.1.example.com:1",
+            "[::2]:1",
+            "::1",
+            "[::1]x",
+            "localhost:x",
+        ] {
+            assert!(!is_loopback_address(a), "{a}");
+        }
+        let c = Config::parse(
+            "[mpc-service]\nprotocol = \"ws\"\naddress = \"127.0.0.1:1234\"\npath = \"/p\"\n",
+            "c.toml",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.mpc_service.url(), "ws://127.0.0.1:1234/p");
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("junk.pem"), "not a certificate\n").unwrap();
+        std::fs::write(
+            dir.path().join("config.toml"),
+            "[mpc-service]\nca-cert-path = \"junk.pem\"\n",
+        )
+        .unwrap();
+        let e = Config::load(&dir.path().join("config.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[mpc-service] ca-cert-path: ")
+                && e.contains("junk.pem holds no CERTIFICATE block"),
             "{e}"
         );
     }

@@ -2,9 +2,11 @@
 //!
 //! This build runs the node's local side: it reads `config.toml` ([`config`]), sets up logging
 //! ([`logging`]), opens the sealed key store (`mpc-keystore`) and serves the local `/sys` API
-//! ([`sys`]) that initialises, unseals and re-keys it ([`node`]). The platform connection
-//! (`[mpc-service]`) and callbacks come with later issues; their config keys are read and
-//! validated already, and the local API works whether the platform is reachable or not.
+//! ([`sys`]) that initialises, unseals and re-keys it ([`node`]). Once the store is unsealed
+//! the node joins the network ([`join`]): one connection to the platform's proxy ([`net`]) over
+//! which it receives tasks and runs them ([`tasks`]: callback approval, then the threshold
+//! protocol with sealed envelopes). The local API works whether the platform is reachable or
+//! not.
 //!
 //! The binary (`src/main.rs`) is a thin shell over [`cli`]: `start` calls [`run`]; the other
 //! commands are clients of a running node's API ([`client`]) or work offline (`passwords`,
@@ -24,9 +26,14 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod identity;
+pub mod join;
 pub mod logging;
+pub mod net;
 pub mod node;
+pub mod primes;
+pub mod store;
 pub mod sys;
+pub mod tasks;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -42,6 +49,24 @@ pub use config::{Config, ConfigError};
 pub const INSECURE_KDF_ENV: &str = "MPC_NODE_INSECURE_FAST_KDF";
 /// The one value of [`INSECURE_KDF_ENV`] that enables it.
 pub const INSECURE_KDF_VALUE: &str = "i-know-this-is-insecure";
+
+/// Environment variable naming a JSON file of published Paillier prime sets (the format of
+/// `crates/tss/tests/fixtures/test-primes.json`) that the node loads into its prime pool at
+/// unseal, so integration tests need not generate primes (minutes of CPU). The node logs a loud
+/// warning and does not start the prime filler. Never set it in production: the primes are
+/// public, so Paillier keys made from them protect nothing.
+pub const INSECURE_TEST_PRIMES_ENV: &str = "MPC_NODE_INSECURE_TEST_PRIMES";
+
+/// Reads [`INSECURE_TEST_PRIMES_ENV`]: the file, if set and non-empty.
+pub fn insecure_test_primes_from_env() -> Option<std::path::PathBuf> {
+    std::env::var_os(INSECURE_TEST_PRIMES_ENV)
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+}
+
+/// How long [`run`] waits, after the API and the network stopped, for stopped protocol runs to
+/// release the key store.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Errors of the node library.
 #[derive(Debug, thiserror::Error)]
@@ -124,14 +149,42 @@ pub async fn run_with(
         "mpc-node started; local API listening"
     );
     on_ready(addr);
-    let app = sys::router(Arc::new(node));
-    axum::serve(
+    let node = Arc::new(node);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let net = tokio::spawn(join::join_after_unseal(
+        node.clone(),
+        config.clone(),
+        stop_rx.clone(),
+    ));
+    let app = sys::router(node.clone());
+    let mut stop_api = stop_rx;
+    tokio::spawn(async move {
+        shutdown.await;
+        stop_tx.send_replace(true);
+    });
+    let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .map_err(Error::Serve)?;
+    .with_graceful_shutdown(async move {
+        let _ = stop_api.wait_for(|s| *s).await;
+    })
+    .await;
+    match net.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!("network runtime failed: {e}"),
+        Err(_) => tracing::error!("network runtime task failed"),
+    }
+    // Runs that were stopped still hold the store for a moment; the store file is closed only
+    // when the last of them ends, so a restart in the same process can reopen it.
+    let until = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    while Arc::strong_count(&node) > 1 && tokio::time::Instant::now() < until {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    if Arc::strong_count(&node) > 1 {
+        tracing::warn!("protocol runs still hold the key store after the shutdown grace period");
+    }
+    served.map_err(Error::Serve)?;
     tracing::info!("mpc-node stopped");
     Ok(())
 }

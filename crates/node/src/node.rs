@@ -215,6 +215,8 @@ pub struct Node {
     settings: StoreSettings,
     slot: tokio::sync::Mutex<Slot>,
     status: RwLock<Status>,
+    /// `true` once the store has been unsealed (it stays unsealed until the process ends).
+    unsealed: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Node {
@@ -244,7 +246,14 @@ impl Node {
             settings,
             slot: tokio::sync::Mutex::new(slot),
             status: RwLock::new(status),
+            unsealed: tokio::sync::watch::Sender::new(false),
         })
+    }
+
+    /// Watches for the unseal: the value turns `true` once the store is unsealed (the network
+    /// runtime starts then).
+    pub fn watch_unsealed(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.unsealed.subscribe()
     }
 
     /// The current status snapshot.
@@ -319,6 +328,14 @@ impl Node {
 
     /// `POST /sys/in-bkey`.
     pub async fn unseal(&self, bkey: Zeroizing<String>) -> Result<Value, ApiError> {
+        let r = self.unseal_inner(bkey).await;
+        if self.status().state == State::Unsealed {
+            self.unsealed.send_replace(true);
+        }
+        r
+    }
+
+    async fn unseal_inner(&self, bkey: Zeroizing<String>) -> Result<Value, ApiError> {
         self.with_slot(move |slot| match slot {
             Slot::Sealed(mut s) => match s.unseal(&bkey) {
                 Ok(Step::NeedMore(p)) => {
@@ -327,6 +344,10 @@ impl Node {
                 }
                 Ok(Step::Done(u)) => {
                     tracing::info!("node unsealed");
+                    // The transport key is made at the first unseal (docs/platform.md).
+                    if let Err(e) = crate::store::ensure_transport_key(&u) {
+                        tracing::error!("transport key unavailable: {e}");
+                    }
                     (Slot::Unsealed(u), Ok(json!("in-bkey success")))
                 }
                 Err(e) => (Slot::Sealed(s), Err(store_error("unseal", e))),
@@ -399,6 +420,33 @@ impl Node {
             other => (other, Err(not_unsealed())),
         })
         .await
+    }
+}
+
+impl crate::store::SecretStore for Node {
+    /// Blocks on the state lock: call it from a blocking thread, never from async code.
+    fn get(
+        &self,
+        table: &str,
+        key: &[u8],
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, crate::store::StoreAccessError> {
+        match &*self.slot.blocking_lock() {
+            Slot::Unsealed(u) => Ok(u.get(table, key)?),
+            _ => Err(crate::store::StoreAccessError::Sealed),
+        }
+    }
+
+    /// Blocks on the state lock: call it from a blocking thread, never from async code.
+    fn put(
+        &self,
+        table: &str,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<(), crate::store::StoreAccessError> {
+        match &*self.slot.blocking_lock() {
+            Slot::Unsealed(u) => Ok(u.put(table, key, value)?),
+            _ => Err(crate::store::StoreAccessError::Sealed),
+        }
     }
 }
 

@@ -31,6 +31,11 @@ impl InProc {
         .unwrap();
         let mut cfg = Config::load(&path).unwrap();
         cfg.insecure_fast_kdf = fast_kdf;
+        // Published primes: no prime filler burning a core while these tests run.
+        cfg.insecure_test_primes = Some(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../tss/tests/fixtures/test-primes.json"),
+        );
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {

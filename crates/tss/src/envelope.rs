@@ -58,6 +58,25 @@ impl ProtocolKind {
             ProtocolKind::TaprootSign => "taproot_sign",
         }
     }
+
+    /// Every protocol, in declaration order.
+    pub const ALL: [ProtocolKind; 9] = [
+        ProtocolKind::EcdsaKeygen,
+        ProtocolKind::EcdsaAuxInfo,
+        ProtocolKind::EcdsaSign,
+        ProtocolKind::EcdsaPresign,
+        ProtocolKind::EcdsaOnlineSign,
+        ProtocolKind::EddsaKeygen,
+        ProtocolKind::EddsaSign,
+        ProtocolKind::Bip340Sign,
+        ProtocolKind::TaprootSign,
+    ];
+
+    /// The protocol whose [`ProtocolKind::name`] is `name` (exact match), e.g. from a
+    /// transport header.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
 }
 
 /// 32-byte execution id, unique per protocol run; binds every message of the run.
@@ -175,5 +194,22 @@ impl fmt::Debug for Envelope {
             .field("receiver", &self.receiver)
             .field("payload_len", &self.payload.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_names_round_trip_and_are_distinct() {
+        for k in ProtocolKind::ALL {
+            assert_eq!(ProtocolKind::from_name(k.name()), Some(k));
+        }
+        let names: std::collections::HashSet<_> =
+            ProtocolKind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(names.len(), ProtocolKind::ALL.len());
+        assert_eq!(ProtocolKind::from_name("ECDSA_SIGN"), None);
+        assert_eq!(ProtocolKind::from_name(""), None);
     }
 }

@@ -11,6 +11,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mpc-node");
+
+/// The published test primes of `mpc-tss` (see `MPC_NODE_INSECURE_TEST_PRIMES`).
+pub fn test_primes() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tss/tests/fixtures/test-primes.json")
+}
 pub const STRONG: &str = "Correct-Horse-9";
 pub const STRONG2: &str = "Battery-Staple-7!";
 
@@ -62,6 +67,8 @@ impl NodeProc {
             .args(["start", "--config"])
             .arg(config)
             .env("MPC_NODE_INSECURE_FAST_KDF", "i-know-this-is-insecure")
+            // Published primes: no prime filler burning a core while these tests run.
+            .env("MPC_NODE_INSECURE_TEST_PRIMES", test_primes())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

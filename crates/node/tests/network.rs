@@ -1,0 +1,832 @@
+//! Three real node runtimes (`mpc_node::run_with`, stores in temporary directories, unsealed
+//! through the local API) joined over plain `ws` on loopback to a small test relay that stands
+//! in for the platform: it sends the challenge, verifies the hello, routes protocol frames by
+//! receiver (broadcasts to every other node), injects tasks and aborts and collects results.
+//!
+//! One scenario, in order (keygen is the expensive part, so the steps share keys):
+//! ed25519 keygen and EdDSA signing; secp256k1 keygen (published test primes) and ECDSA
+//! (sign_type 2, v = 27/28), BIP340 and Taproot signatures, each verified independently;
+//! forged and replayed frames dropped while a run still completes; a callback REJECT with no
+//! protocol traffic from the rejecting node, and an abort stopping the others; the shares
+//! surviving a restart of every node (one of them now with `[encrypt-signature]` on). Also a
+//! run timing out naming the silent party, and an unbound node told so by the relay.
+//!
+//! Set `NETWORK_TEST_LOGS=1` to see the nodes' logs.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::post;
+use futures_util::{SinkExt, StreamExt};
+use mpc_callback::mpc_wire::callback::{Action, Check, ResponseData};
+use mpc_callback::mpc_wire::{keys, signature};
+use mpc_transport::auth::{Challenge, verify_hello};
+use mpc_transport::frame::{Abort, Frame};
+use mpc_transport::keys::TransportCert;
+use mpc_transport::seal::{SealedBody, SealedEnvelope};
+use mpc_transport::task::{
+    Algorithm, Curve, KeygenTask, Member, Outcome, Payload, SignTask, TASK_VERSION, Task, TaskBody,
+    TaskResult,
+};
+use mpc_tss::{ExecutionId, PartyId, ProtocolKind};
+use p256::ecdsa::SigningKey;
+use rand_core::{OsRng, RngCore};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+const PASSWORD: &str = "Correct-Horse-9";
+const REJECT_ID: &str = "reject-me";
+const STEP: Duration = Duration::from_secs(240);
+
+// ---------------------------------------------------------------- log capture
+
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Logs {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        if std::env::var_os("NETWORK_TEST_LOGS").is_some() {
+            std::io::stderr().write_all(b)?;
+        }
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+// ---------------------------------------------------------------- relay
+
+type Tamper = Box<dyn FnMut(&str, &SealedEnvelope) -> Vec<SealedEnvelope> + Send>;
+
+#[derive(Default)]
+struct RelayState {
+    bindings: HashMap<String, String>,
+    conns: HashMap<String, (u64, mpsc::UnboundedSender<Message>)>,
+    certs: HashMap<String, TransportCert>,
+    /// Every authentic-looking protocol frame a node sent: (from party, frame).
+    sent: Vec<(String, SealedEnvelope)>,
+    tamper: Option<Tamper>,
+}
+
+struct Relay {
+    addr: SocketAddr,
+    state: Arc<Mutex<RelayState>>,
+    results: tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, TaskResult)>>,
+}
+
+impl Relay {
+    async fn start() -> Arc<Relay> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(Mutex::new(RelayState::default()));
+        let (res_tx, res_rx) = mpsc::unbounded_channel();
+        let st = state.clone();
+        tokio::spawn(async move {
+            let mut next_id = 0u64;
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                next_id += 1;
+                tokio::spawn(serve_conn(tcp, st.clone(), res_tx.clone(), next_id));
+            }
+        });
+        Arc::new(Relay {
+            addr,
+            state,
+            results: tokio::sync::Mutex::new(res_rx),
+        })
+    }
+
+    fn bind(&self, node_id: &str, party: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .bindings
+            .insert(node_id.into(), party.into());
+    }
+
+    async fn wait_online(&self, parties: &[&str]) {
+        let until = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            {
+                let st = self.state.lock().unwrap();
+                if parties.iter().all(|p| st.conns.contains_key(*p)) {
+                    return;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < until,
+                "nodes {parties:?} did not connect"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn wait_offline(&self) {
+        let until = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !self.state.lock().unwrap().conns.is_empty() {
+            assert!(
+                tokio::time::Instant::now() < until,
+                "nodes did not disconnect"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn member(&self, party: &str, node_id: &str) -> Member {
+        let cert = self.state.lock().unwrap().certs[party].clone();
+        Member {
+            party: party.into(),
+            node_id: node_id.into(),
+            transport_cert: cert,
+        }
+    }
+
+    fn send_to(&self, party: &str, frame: &Frame) {
+        let st = self.state.lock().unwrap();
+        let (_, tx) = &st.conns[party];
+        tx.send(Message::binary(frame.encode().unwrap())).unwrap();
+    }
+
+    /// Collects one result from each of `parties` (results of other parties are unexpected).
+    async fn results(&self, parties: &[&str]) -> HashMap<String, Outcome> {
+        let mut got = HashMap::new();
+        let mut rx = self.results.lock().await;
+        let until = tokio::time::Instant::now() + STEP;
+        while got.len() < parties.len() {
+            let (party, r) = tokio::time::timeout_at(until, rx.recv())
+                .await
+                .unwrap_or_else(|_| panic!("results so far {got:?}; waiting for {parties:?}"))
+                .unwrap();
+            assert!(
+                parties.contains(&party.as_str()),
+                "result from {party}: {r:?}"
+            );
+            assert!(got.insert(party, r.outcome).is_none());
+        }
+        got
+    }
+
+    /// No result arrives within `d`.
+    async fn no_result_within(&self, d: Duration) {
+        let mut rx = self.results.lock().await;
+        if let Ok(Some(r)) = tokio::time::timeout(d, rx.recv()).await {
+            panic!("unexpected result {r:?}");
+        }
+    }
+}
+
+async fn serve_conn(
+    tcp: tokio::net::TcpStream,
+    state: Arc<Mutex<RelayState>>,
+    results: mpsc::UnboundedSender<(String, TaskResult)>,
+    conn_id: u64,
+) {
+    let Ok(ws) = tokio_tungstenite::accept_async(tcp).await else {
+        return;
+    };
+    let (mut sink, mut stream) = ws.split();
+    let challenge = Challenge::new(&mut OsRng);
+    sink.send(Message::binary(
+        Frame::Challenge(challenge.clone()).encode().unwrap(),
+    ))
+    .await
+    .unwrap();
+    let Some(Ok(Message::Binary(b))) = stream.next().await else {
+        return;
+    };
+    let Ok(Frame::Hello(hello)) = Frame::decode(&b) else {
+        return;
+    };
+    let node = verify_hello(&hello, &challenge, &[0; 32]).expect("hello verifies");
+    let party = state.lock().unwrap().bindings.get(node.node_id()).cloned();
+    let Some(party) = party else {
+        let _ = sink
+            .send(Message::Close(Some(
+                tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                    code: 4001.into(),
+                    reason: "unbound node".into(),
+                },
+            )))
+            .await;
+        return;
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
+    {
+        let mut st = state.lock().unwrap();
+        st.conns.insert(party.clone(), (conn_id, tx));
+        st.certs
+            .insert(party.clone(), node.transport_cert().clone());
+    }
+    let writer = tokio::spawn(async move {
+        while let Some(m) = rx.recv().await {
+            if sink.send(m).await.is_err() {
+                break;
+            }
+        }
+    });
+    while let Some(Ok(msg)) = stream.next().await {
+        let Message::Binary(b) = msg else { continue };
+        match Frame::decode(&b).unwrap() {
+            Frame::Protocol(sealed) => {
+                assert_eq!(
+                    sealed.header.sender, party,
+                    "sender is the connection's party"
+                );
+                let mut st = state.lock().unwrap();
+                st.sent.push((party.clone(), sealed.clone()));
+                let frames = match st.tamper.as_mut() {
+                    Some(t) => t(&party, &sealed),
+                    None => vec![sealed],
+                };
+                for f in frames {
+                    let bytes = Frame::Protocol(f.clone()).encode().unwrap();
+                    for (p, (_, tx)) in &st.conns {
+                        let to_it = match &f.header.receiver {
+                            Some(r) => r == p,
+                            None => *p != party,
+                        };
+                        if to_it {
+                            let _ = tx.send(Message::binary(bytes.clone()));
+                        }
+                    }
+                }
+            }
+            Frame::TaskResult(bytes) => {
+                let r = TaskResult::decode(&bytes).unwrap();
+                assert_eq!(r.party, party);
+                let _ = results.send((party.clone(), r));
+            }
+            Frame::Ping(n) => {
+                let st = state.lock().unwrap();
+                if let Some((_, tx)) = st.conns.get(&party) {
+                    let _ = tx.send(Message::binary(Frame::Pong(n).encode().unwrap()));
+                }
+            }
+            other => panic!("unexpected frame from {party}: {:?}", other.kind()),
+        }
+    }
+    let mut st = state.lock().unwrap();
+    if st.conns.get(&party).is_some_and(|(id, _)| *id == conn_id) {
+        st.conns.remove(&party);
+    }
+    writer.abort();
+}
+
+// ---------------------------------------------------------------- callback server (node c)
+
+fn callback_key() -> SigningKey {
+    SigningKey::from_slice(&[7; 32]).unwrap()
+}
+
+async fn callback_server() -> SocketAddr {
+    async fn check(State(key): State<Arc<SigningKey>>, body: Bytes) -> Vec<u8> {
+        let check = Check::from_json(&body).unwrap();
+        let action = if check.extra_info.request_id == REJECT_ID {
+            Action::Reject
+        } else {
+            Action::Approve
+        };
+        let data = ResponseData::for_request(&check, action);
+        let reason = if action == Action::Reject {
+            "policy says no"
+        } else {
+            ""
+        };
+        signature::sign_response(data, reason, &key).to_go_json()
+    }
+    async fn ack() -> &'static str {
+        r#"{"status":"0"}"#
+    }
+    let app = Router::new()
+        .route("/check", post(check))
+        .route("/rawdata_signature", post(ack))
+        .with_state(Arc::new(callback_key()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+// ---------------------------------------------------------------- nodes
+
+struct NodeRun {
+    dir: PathBuf,
+    party: String,
+    node_id: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+fn test_primes() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tss/tests/fixtures/test-primes.json")
+}
+
+fn encrypt_key() -> p256::SecretKey {
+    p256::SecretKey::from_slice(&[9; 32]).unwrap()
+}
+
+fn write_config(
+    dir: &Path,
+    party: &str,
+    relay: SocketAddr,
+    callback: Option<SocketAddr>,
+    encrypt: bool,
+) {
+    let mut text = format!(
+        "[app]\nparty-id = \"{party}\"\n\n[log.file]\nenable = false\n\n[storage]\ndb-file-path = \"asset.db\"\nunseal-server-address = \"127.0.0.1:0\"\n\n[mpc-service]\nprotocol = \"ws\"\naddress = \"{relay}\"\npath = \"/proxy\"\n"
+    );
+    if let Some(cb) = callback {
+        std::fs::write(
+            dir.join("callback.pem"),
+            keys::public_key_pem(callback_key().verifying_key()),
+        )
+        .unwrap();
+        text.push_str(&format!(
+            "\n[callback]\nretry-times = 0\nsleep-seconds = 1\n\n[[callback.server]]\naddress = \"http://{cb}\"\npublic-key-path = \"callback.pem\"\n"
+        ));
+    }
+    if encrypt {
+        let vk = p256::ecdsa::VerifyingKey::from(encrypt_key().public_key());
+        std::fs::write(dir.join("encrypt.pem"), keys::public_key_pem(&vk)).unwrap();
+        text.push_str("\n[encrypt-signature]\nenable = true\npublic-key-path = \"encrypt.pem\"\n");
+    }
+    std::fs::write(dir.join("config.toml"), text).unwrap();
+}
+
+impl NodeRun {
+    /// Starts the node from `dir`, initialises it if `init`, unseals it.
+    async fn start(dir: &Path, party: &str, init: bool) -> NodeRun {
+        let mut cfg = mpc_node::Config::load(&dir.join("config.toml")).unwrap();
+        cfg.insecure_fast_kdf = true;
+        cfg.insecure_test_primes = Some(test_primes());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            if let Err(e) = mpc_node::run(cfg, listener, async move {
+                let _ = stopped.await;
+            })
+            .await
+            {
+                panic!("node stopped with an error: {e}");
+            }
+        });
+        let client = mpc_node::client::Client::new(&addr.to_string()).unwrap();
+        let mut node_id = String::new();
+        if init {
+            let r = client.post_bkey("/sys/init", PASSWORD).await.unwrap();
+            assert!(r.is_ok(), "{}", r.body);
+            node_id = r.data().unwrap()["node_id"].as_str().unwrap().to_owned();
+        }
+        let r = client.post_bkey("/sys/in-bkey", PASSWORD).await.unwrap();
+        assert!(r.is_ok(), "{}", r.body);
+        if node_id.is_empty() {
+            let r = client.get("/sys/seal-status").await.unwrap();
+            node_id = r.data().unwrap()["node_id"].as_str().unwrap().to_owned();
+        }
+        NodeRun {
+            dir: dir.to_owned(),
+            party: party.to_owned(),
+            node_id,
+            stop: Some(stop),
+            handle: Some(handle),
+        }
+    }
+
+    async fn stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            tokio::time::timeout(Duration::from_secs(30), h)
+                .await
+                .expect("node stops")
+                .unwrap();
+        }
+    }
+}
+
+// ---------------------------------------------------------------- tasks
+
+fn deadline() -> u64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    now + STEP.as_millis() as u64
+}
+
+fn unique() -> [u8; 32] {
+    let mut u = [0u8; 32];
+    OsRng.fill_bytes(&mut u);
+    u
+}
+
+struct World {
+    relay: Arc<Relay>,
+    nodes: Vec<NodeRun>,
+}
+
+impl World {
+    fn members(&self, parties: &[&str]) -> Vec<Member> {
+        parties
+            .iter()
+            .map(|p| {
+                let n = self.nodes.iter().find(|n| n.party == *p).unwrap();
+                self.relay.member(p, &n.node_id)
+            })
+            .collect()
+    }
+
+    fn task(&self, parties: &[&str], request_id: &str, body: TaskBody) -> Task {
+        Task {
+            version: TASK_VERSION,
+            task_id: format!("task-{}", hex::encode(&unique()[..4])),
+            sino_id: "sino-1".into(),
+            request_id: request_id.into(),
+            deadline_unix_ms: deadline(),
+            execution_unique: unique(),
+            members: self.members(parties),
+            body,
+        }
+    }
+
+    fn send(&self, parties: &[&str], task: &Task) {
+        let frame = Frame::Task(task.encode().unwrap());
+        for p in parties {
+            self.relay.send_to(p, &frame);
+        }
+    }
+
+    async fn run(&self, parties: &[&str], body: TaskBody) -> HashMap<String, Outcome> {
+        let task = self.task(parties, "req-1", body);
+        self.send(parties, &task);
+        self.relay.results(parties).await
+    }
+
+    async fn keygen(&self, key_id: &str, curve: Curve) -> (Vec<u8>, [u8; 32]) {
+        let out = self
+            .run(
+                &["a", "b", "c"],
+                TaskBody::Keygen(KeygenTask {
+                    key_id: key_id.into(),
+                    curve,
+                    threshold: 2,
+                }),
+            )
+            .await;
+        let mut keys = out.values().map(|o| match o {
+            Outcome::KeygenDone {
+                public_key,
+                chain_code,
+            } => (public_key.clone(), *chain_code),
+            other => panic!("keygen: {other:?}"),
+        });
+        let first = keys.next().unwrap();
+        assert!(keys.all(|k| k == first), "{out:?}");
+        first
+    }
+
+    async fn sign(&self, parties: &[&str], task: SignTask) -> Vec<u8> {
+        let out = self.run(parties, TaskBody::Sign(task)).await;
+        let mut sigs = out.values().map(|o| match o {
+            Outcome::Signed {
+                signature: Some(s),
+                encrypted: None,
+            } => s.clone(),
+            other => panic!("sign: {other:?}"),
+        });
+        let first = sigs.next().unwrap();
+        assert!(sigs.all(|s| s == first));
+        first
+    }
+}
+
+fn sign_task(
+    key_id: &str,
+    algorithm: Algorithm,
+    root: &[u8],
+    sign_type: u8,
+    payload: Payload,
+) -> SignTask {
+    SignTask {
+        key_id: key_id.into(),
+        algorithm,
+        root_public_key: root.to_vec(),
+        path: "m".into(),
+        sign_type,
+        payload,
+        tap_script_root: None,
+        tx_info: None,
+    }
+}
+
+fn count_protocol_frames_from(relay: &Relay, party: &str, eids: &[ExecutionId]) -> usize {
+    let st = relay.state.lock().unwrap();
+    st.sent
+        .iter()
+        .filter(|(p, f)| p == party && eids.iter().any(|e| e.as_bytes() == &f.header.execution_id))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_nodes_keygen_sign_reject_abort_forgery_restart() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter("mpc_node=debug,info")
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .init();
+
+    let relay = Relay::start().await;
+    let cb = callback_server().await;
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let parties = ["a", "b", "c"];
+    let mut nodes = Vec::new();
+    for (dir, party) in dirs.iter().zip(parties) {
+        write_config(
+            dir.path(),
+            party,
+            relay.addr,
+            (party == "c").then_some(cb),
+            false,
+        );
+        let n = NodeRun::start(dir.path(), party, true).await;
+        relay.bind(&n.node_id, party);
+        nodes.push(n);
+    }
+    relay.wait_online(&parties).await;
+    let mut w = World { relay, nodes };
+
+    // ed25519: keygen, EdDSA over a raw message.
+    let (ed_pk, _) = w.keygen("ed-1", Curve::Ed25519).await;
+    assert_eq!(ed_pk.len(), 32);
+    let msg = b"hello from the test relay".to_vec();
+    let sig = w
+        .sign(
+            &["a", "b"],
+            sign_task(
+                "ed-1",
+                Algorithm::Eddsa,
+                &ed_pk,
+                3,
+                Payload::Message {
+                    message: msg.clone(),
+                },
+            ),
+        )
+        .await;
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(&ed_pk.clone().try_into().unwrap()).unwrap();
+    vk.verify_strict(&msg, &ed25519_dalek::Signature::from_slice(&sig).unwrap())
+        .unwrap();
+
+    // secp256k1: keygen with aux info from the test primes.
+    let (k_pk, _) = w.keygen("k-1", Curve::Secp256k1).await;
+    assert_eq!(k_pk.len(), 33);
+    let k_vk = k256::ecdsa::VerifyingKey::from_sec1_bytes(&k_pk).unwrap();
+
+    // ECDSA, sign_type 2 personal_sign: the node computes the EIP-191 digest; v = 27/28.
+    let text = "sign me, please";
+    let sig = w
+        .sign(
+            &["a", "c"],
+            sign_task(
+                "k-1",
+                Algorithm::Ecdsa,
+                &k_pk,
+                2,
+                Payload::SignMessage {
+                    kind: "personal_sign".into(),
+                    message: text.into(),
+                },
+            ),
+        )
+        .await;
+    assert_eq!(sig.len(), 65);
+    let digest = mpc_chains::sign_message_payload(mpc_chains::SignMessageKind::PersonalSign, text)
+        .unwrap()
+        .digest();
+    assert!(sig[64] == 27 || sig[64] == 28);
+    let ksig = k256::ecdsa::Signature::from_slice(&sig[..64]).unwrap();
+    let rid = k256::ecdsa::RecoveryId::from_byte(sig[64] - 27).unwrap();
+    let recovered = k256::ecdsa::VerifyingKey::recover_from_prehash(&digest, &ksig, rid).unwrap();
+    assert_eq!(recovered, k_vk);
+
+    // BIP340 under the untweaked key, with forged frames injected: every frame is preceded by
+    // an altered copy (p2p ciphertext or broadcast payload flipped) and by a genuine frame of
+    // the EdDSA run above relabelled with this run's execution id. All must be dropped.
+    let replay_src = {
+        let st = w.relay.state.lock().unwrap();
+        st.sent.first().map(|(_, f)| f.clone()).unwrap()
+    };
+    w.relay.state.lock().unwrap().tamper = Some(Box::new(move |_, f| {
+        let mut forged = f.clone();
+        match &mut forged.body {
+            SealedBody::P2p { ciphertext, .. } => ciphertext[0] ^= 1,
+            SealedBody::Broadcast { payload, .. } => payload[0] ^= 1,
+        }
+        let mut replay = replay_src.clone();
+        replay.header.execution_id = f.header.execution_id;
+        replay.header.receiver = f.header.receiver.clone();
+        vec![forged, replay, f.clone()]
+    }));
+    let digest32 = [0x42u8; 32];
+    let sig = w
+        .sign(
+            &["b", "c"],
+            sign_task(
+                "k-1",
+                Algorithm::Bip340,
+                &k_pk,
+                3,
+                Payload::Digest { digest: digest32 },
+            ),
+        )
+        .await;
+    w.relay.state.lock().unwrap().tamper = None;
+    let xonly = k256::schnorr::VerifyingKey::from_bytes(&k_pk[1..]).unwrap();
+    xonly
+        .verify_raw(
+            &digest32,
+            &k256::schnorr::Signature::try_from(&sig[..]).unwrap(),
+        )
+        .unwrap();
+    let text_logs = logs.text();
+    assert!(
+        text_logs.contains("protocol frame dropped (not authentic or not for this party)"),
+        "forged frames were not seen"
+    );
+    assert!(!text_logs.contains("ALERT"), "a forged frame blamed a peer");
+
+    // Taproot key path with a script root.
+    let root = [0x11u8; 32];
+    let mut t = sign_task(
+        "k-1",
+        Algorithm::Taproot,
+        &k_pk,
+        3,
+        Payload::Digest { digest: digest32 },
+    );
+    t.tap_script_root = Some(root.to_vec());
+    let sig = w.sign(&["a", "b"], t).await;
+    let tweaked = mpc_chains::address::taproot_output_key(&k_pk, Some(root)).unwrap();
+    k256::schnorr::VerifyingKey::from_bytes(&tweaked)
+        .unwrap()
+        .verify_raw(
+            &digest32,
+            &k256::schnorr::Signature::try_from(&sig[..]).unwrap(),
+        )
+        .unwrap();
+
+    // Only a gets a task that b is also a member of: a times out naming b.
+    let mut task = w.task(
+        &["a", "b"],
+        "req-timeout",
+        TaskBody::Sign(sign_task(
+            "ed-1",
+            Algorithm::Eddsa,
+            &ed_pk,
+            3,
+            Payload::Message {
+                message: b"x".to_vec(),
+            },
+        )),
+    );
+    task.deadline_unix_ms = deadline() - STEP.as_millis() as u64 + 3_000;
+    w.send(&["a"], &task);
+    let out = w.relay.results(&["a"]).await;
+    let Outcome::Failed {
+        fault, culprits, ..
+    } = &out["a"]
+    else {
+        panic!("{out:?}")
+    };
+    assert_eq!(*fault, mpc_transport::task::Fault::Timeout);
+    assert_eq!(culprits, &vec!["b".to_string()]);
+
+    // A node the platform has not bound is told so and keeps retrying with back-off.
+    let dir_d = tempfile::tempdir().unwrap();
+    write_config(dir_d.path(), "d", w.relay.addr, None, false);
+    let mut d = NodeRun::start(dir_d.path(), "d", true).await;
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !logs.text().contains("closed by the proxy: unbound node") {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "no unbound-node close logged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    d.stop().await;
+
+    // Callback REJECT at c: c answers Rejected with the reason and sends no protocol frame;
+    // a and b (already running) are stopped by an abort and answer nothing.
+    let task = w.task(
+        &parties,
+        REJECT_ID,
+        TaskBody::Keygen(KeygenTask {
+            key_id: "ed-rejected".into(),
+            curve: Curve::Ed25519,
+            threshold: 2,
+        }),
+    );
+    w.send(&parties, &task);
+    let out = w.relay.results(&["c"]).await;
+    assert_eq!(
+        out["c"],
+        Outcome::Rejected {
+            reason: "policy says no".into()
+        }
+    );
+    let ids: Vec<PartyId> = parties.iter().map(|p| PartyId::new(p).unwrap()).collect();
+    let eid = ExecutionId::derive(ProtocolKind::EddsaKeygen, &task.execution_unique, &ids);
+    assert_eq!(count_protocol_frames_from(&w.relay, "c", &[eid]), 0);
+    // a and b, approved without callback, have started the run (their first round is out).
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    while count_protocol_frames_from(&w.relay, "a", &[eid]) == 0 {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "a did not start the run"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let abort = Frame::Abort(Abort {
+        execution_id: task.execution_unique,
+        reason: "party c rejected".into(),
+    });
+    w.relay.send_to("a", &abort);
+    w.relay.send_to("b", &abort);
+    w.relay.no_result_within(Duration::from_secs(2)).await;
+    assert!(logs.text().contains("abort received; stopping the run"));
+
+    // Restart every node: the shares are in the sealed stores.
+    for n in &mut w.nodes {
+        n.stop().await;
+    }
+    w.relay.wait_offline().await;
+    // c comes back with [encrypt-signature] on.
+    write_config(&w.nodes[2].dir, "c", w.relay.addr, Some(cb), true);
+    let mut restarted = Vec::new();
+    for n in &w.nodes {
+        restarted.push(NodeRun::start(&n.dir, &n.party, false).await);
+    }
+    w.nodes = restarted;
+    w.relay.wait_online(&parties).await;
+    let digest32 = [0x07u8; 32];
+    let out = w
+        .run(
+            &["b", "c"],
+            TaskBody::Sign(sign_task(
+                "k-1",
+                Algorithm::Ecdsa,
+                &k_pk,
+                3,
+                Payload::Digest { digest: digest32 },
+            )),
+        )
+        .await;
+    let Outcome::Signed {
+        signature: Some(sig),
+        encrypted: None,
+    } = &out["b"]
+    else {
+        panic!("{out:?}")
+    };
+    let Outcome::Signed {
+        signature: None,
+        encrypted: Some(ct),
+    } = &out["c"]
+    else {
+        panic!("c encrypts: {out:?}")
+    };
+    let plain = mpc_callback::mpc_wire::ecies::decrypt_hex(&encrypt_key(), ct).unwrap();
+    assert_eq!(&plain[..], &sig[..]);
+    let sig = sig.clone();
+    assert!(sig[64] <= 1, "sign_type 3 carries the recovery id");
+    let ksig = k256::ecdsa::Signature::from_slice(&sig[..64]).unwrap();
+    let rid = k256::ecdsa::RecoveryId::from_byte(sig[64]).unwrap();
+    assert_eq!(
+        k256::ecdsa::VerifyingKey::recover_from_prehash(&digest32, &ksig, rid).unwrap(),
+        k_vk
+    );
+    for n in &mut w.nodes {
+        n.stop().await;
+    }
+}
