@@ -236,7 +236,8 @@ impl ApiClient {
         })
     }
 
-    /// `gen_address_by_path`.
+    /// `gen_address_by_path`: every address of the key at `m/1/1/{coin_type}/{index}` (one per
+    /// encoding).
     pub async fn gen_address(
         &self,
         vault_id: &str,
@@ -244,7 +245,7 @@ impl ApiClient {
         algorithm: AddressAlgorithm,
         coin_type: u32,
         index: u32,
-    ) -> Result<AddressInfo, ApiError> {
+    ) -> Result<Vec<AddressInfo>, ApiError> {
         let req = GenAddressByPathRequest {
             vault_id: vault_id.to_owned(),
             wallet_id: wallet_id.to_owned(),

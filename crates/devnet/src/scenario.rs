@@ -188,6 +188,9 @@ impl Signer {
                     index,
                 )
                 .await?;
+            let a = a
+                .first()
+                .ok_or_else(|| anyhow!("gen_address_by_path returned no address"))?;
             let k = decode_hex("pubkey", &a.pubkey)?;
             self.ed25519_keys.insert(job.path().to_owned(), k.clone());
             return Ok(k);
@@ -520,10 +523,17 @@ pub async fn run(cluster: &mut Cluster) -> anyhow::Result<(Report, bool)> {
         (AddressAlgorithm::Secp256k1, 60),
         (AddressAlgorithm::Ed25519, 501),
     ] {
-        let a = signer
+        let addresses = signer
             .api
             .gen_address(&signer.vault_id, &wallet_id, alg, coin, 0)
             .await?;
+        let a = addresses
+            .first()
+            .ok_or_else(|| anyhow!("gen_address_by_path returned no address"))?;
+        if addresses.iter().any(|x| x.pubkey != a.pubkey || x.hd_path != a.hd_path) {
+            all_ok = false;
+            println!("  MISMATCH: addresses of one path disagree on the public key");
+        }
         let check = if alg == AddressAlgorithm::Secp256k1 {
             match verify::derive_secp256k1(&root, &cc, &a.hd_path) {
                 Ok(k) if hex::encode(k) == a.pubkey.to_lowercase() => "CKDpub ok".to_owned(),
@@ -557,10 +567,10 @@ pub async fn run(cluster: &mut Cluster) -> anyhow::Result<(Report, bool)> {
                 None => "no ed25519 key".to_owned(),
             }
         };
-        println!(
-            "  coin {coin:<4} {:<14} {:<62} pubkey {} [{check}]",
-            a.hd_path, a.address, a.pubkey
-        );
+        println!("  coin {coin:<4} {:<14} pubkey {} [{check}]", a.hd_path, a.pubkey);
+        for x in &addresses {
+            println!("      {:<15} {}", format!("{:?}", x.encoding), x.address);
+        }
     }
 
     println!("\nSignatures:");
