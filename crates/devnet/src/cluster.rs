@@ -70,10 +70,6 @@ pub struct Options {
     /// The platform is run by someone else (a test's stand-in) on the port in `devnet.json`:
     /// not spawned, only awaited (`/healthz`) and used.
     pub external_platform: bool,
-    /// Write `[mpc-service] ca-cert-path = "../ca.crt"` into the nodes' configs (default).
-    // TODO(node runtime integration): remove the switch once mpc-node parses the key; only the
-    // platform-less harness test turns it off, because today's mpc-node refuses the key.
-    pub node_ca_cert: bool,
 }
 
 impl Options {
@@ -96,7 +92,6 @@ impl Options {
             quiet: false,
             with_platform: true,
             external_platform: false,
-            node_ca_cert: true,
         }
     }
 }
@@ -286,7 +281,7 @@ impl Cluster {
             api_port,
             platform_port: state.ports.platform,
             callback,
-            ca_cert_path: opts.node_ca_cert.then(|| "../ca.crt".to_owned()),
+            ca_cert_path: Some("../ca.crt".to_owned()),
         });
         fsutil::write_public(&layout.node_config(party), text.as_bytes())?;
         Ok(())

@@ -1,9 +1,6 @@
 //! End-to-end tests on a real devnet: platform, nodes a/b/c and the callback demo as separate
 //! processes on 127.0.0.1 (the `mpc-devnet` binary's multi-call arms), test Paillier primes.
-//!
-//! TEMPORARY: every test here needs `mpc-platform` (and the node's network runtime), which are
-//! not merged into this branch yet; they are `#[ignore]`d until the integration. Run them with
-//! `cargo test -p mpc-devnet --test e2e -- --ignored --test-threads 1`.
+
 
 use std::time::{Duration, Instant};
 
@@ -94,7 +91,6 @@ async fn failed_reason(signer: &Signer, request_id: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs mpc-platform (integration pending)"]
 async fn key_generation_both_curves() {
     let tmp = tempfile::tempdir().unwrap();
     let cluster = Cluster::start(opts(tmp.path())).await.unwrap();
@@ -130,7 +126,6 @@ async fn key_generation_both_curves() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs mpc-platform (integration pending)"]
 async fn every_algorithm_and_sign_type_verifies() {
     let tmp = tempfile::tempdir().unwrap();
     let mut cluster = Cluster::start(opts(tmp.path())).await.unwrap();
@@ -146,7 +141,6 @@ async fn every_algorithm_and_sign_type_verifies() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs mpc-platform (integration pending)"]
 async fn two_of_three_signs_with_node_c_stopped() {
     let mut o = default_opts();
     o.threshold = 2;
@@ -160,7 +154,6 @@ async fn two_of_three_signs_with_node_c_stopped() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs mpc-platform (integration pending)"]
 async fn callback_rejects_by_amount_and_destination() {
     let (_tmp, _cluster, mut signer) = started(default_opts()).await;
     for (tag, job) in [
@@ -192,7 +185,6 @@ async fn callback_rejects_by_amount_and_destination() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs mpc-platform (integration pending)"]
 async fn callback_wait_is_released_by_approve() {
     let (_tmp, cluster, mut signer) = started(default_opts()).await;
     let job = tx_job(mpc_devnet::render::DEVNET_DESTINATION, "6");
@@ -226,7 +218,6 @@ async fn callback_wait_is_released_by_approve() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs mpc-platform (integration pending)"]
 async fn node_killed_mid_signing_fails_cleanly_then_recovers() {
     let (_tmp, mut cluster, mut signer) = started(default_opts()).await;
     let id = rid("killed");
@@ -254,7 +245,6 @@ async fn node_killed_mid_signing_fails_cleanly_then_recovers() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs mpc-platform (integration pending)"]
 async fn platform_restart_nodes_reconnect() {
     let (_tmp, mut cluster, mut signer) = started(default_opts()).await;
     let out = signer
@@ -272,7 +262,6 @@ async fn platform_restart_nodes_reconnect() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs mpc-platform (integration pending)"]
 async fn repeated_request_id_returns_the_first_result() {
     let (_tmp, _cluster, mut signer) = started(default_opts()).await;
     let id = rid("repeat");
@@ -293,7 +282,6 @@ async fn repeated_request_id_returns_the_first_result() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs mpc-platform (integration pending)"]
 async fn unbound_node_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let mut cluster = Cluster::start(opts(tmp.path())).await.unwrap();

@@ -95,7 +95,6 @@ fn prepared_files_parse_with_the_components_loaders() {
 }
 
 #[test]
-#[ignore = "needs mpc-node's [mpc-service] ca-cert-path (node runtime integration pending)"]
 fn node_config_loads_unchanged() {
     let tmp = tempfile::tempdir().unwrap();
     let prep = Cluster::prepare(&opts(tmp.path())).unwrap();

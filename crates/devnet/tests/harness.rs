@@ -13,8 +13,6 @@ fn opts(dir: &Path) -> Options {
     o.exe = env!("CARGO_BIN_EXE_mpc-devnet").into();
     o.fast_kdf = true;
     o.with_platform = false;
-    // TODO(node runtime integration): drop once mpc-node parses [mpc-service] ca-cert-path.
-    o.node_ca_cert = false;
     o.ready_timeout = Duration::from_secs(60);
     o
 }
