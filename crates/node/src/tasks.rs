@@ -59,6 +59,9 @@ pub const PENDING_MAX_BYTES: usize = 16 * 1024 * 1024;
 pub const PENDING_TTL: Duration = Duration::from_secs(30);
 /// Frames a run keeps for its next phase (keygen → aux info).
 const STASH_MAX_FRAMES: usize = 256;
+/// Frames waiting in one run's inbox; more are dropped (a run needs a few dozen, so only a
+/// flooding proxy hits this).
+pub const RUN_INBOX_FRAMES: usize = 1024;
 
 /// What the runtime needs to run tasks.
 pub struct RuntimeParams {
@@ -124,13 +127,13 @@ struct Control {
     aborted: AtomicBool,
     reason: Mutex<String>,
     notify: Notify,
-    tx: std_mpsc::Sender<RunMsg>,
+    tx: std_mpsc::SyncSender<RunMsg>,
 }
 
 #[derive(Default)]
 struct State {
     /// Derived execution id → the run's inbox.
-    routes: HashMap<[u8; 32], std_mpsc::Sender<RunMsg>>,
+    routes: HashMap<[u8; 32], std_mpsc::SyncSender<RunMsg>>,
     /// The task's execution_unique → its control block.
     runs: HashMap<[u8; 32], Arc<Control>>,
     pending: Pending,
@@ -264,11 +267,19 @@ impl Runtime {
         let mut st = self.state();
         let eid = frame.header.execution_id;
         if let Some(tx) = st.routes.get(&eid) {
-            if tx.send(RunMsg::Frame(frame)).is_ok() {
-                return;
+            match tx.try_send(RunMsg::Frame(frame)) {
+                Ok(()) => {}
+                Err(std_mpsc::TrySendError::Full(_)) => {
+                    tracing::debug!(
+                        execution_id = %hex::encode(&eid[..8]),
+                        "run inbox full; protocol frame dropped"
+                    );
+                }
+                Err(std_mpsc::TrySendError::Disconnected(_)) => {
+                    // The run ended: drop the route, keep nothing.
+                    st.routes.remove(&eid);
+                }
             }
-            // The run ended: drop the route, keep nothing.
-            st.routes.remove(&eid);
             return;
         }
         st.pending.push(Instant::now(), frame);
@@ -285,7 +296,7 @@ impl Runtime {
             }
             c.aborted.store(true, Ordering::SeqCst);
             c.notify.notify_waiters();
-            let _ = c.tx.send(RunMsg::Abort("node shutting down".into()));
+            let _ = c.tx.try_send(RunMsg::Abort("node shutting down".into()));
         }
         if !st.runs.is_empty() {
             tracing::info!(runs = st.runs.len(), "runs stopped: node shutting down");
@@ -306,7 +317,7 @@ impl Runtime {
                 }
                 c.aborted.store(true, Ordering::SeqCst);
                 c.notify.notify_waiters();
-                let _ = c.tx.send(RunMsg::Abort(reason.to_owned()));
+                let _ = c.tx.try_send(RunMsg::Abort(reason.to_owned()));
             }
             None => tracing::debug!(
                 execution = %hex::encode(&unique[..8]),
@@ -337,7 +348,7 @@ impl Runtime {
         unique: [u8; 32],
         eids: &[ExecutionId],
     ) -> Option<(std_mpsc::Receiver<RunMsg>, Arc<Control>)> {
-        let (tx, rx) = std_mpsc::channel();
+        let (tx, rx) = std_mpsc::sync_channel(RUN_INBOX_FRAMES);
         let mut st = self.state();
         if st.runs.contains_key(&unique) {
             return None;
@@ -354,7 +365,7 @@ impl Runtime {
         }
         let wanted: HashSet<[u8; 32]> = eids.iter().map(|e| *e.as_bytes()).collect();
         for f in st.pending.take_for(&wanted, Instant::now()) {
-            let _ = tx.send(RunMsg::Frame(f));
+            let _ = tx.try_send(RunMsg::Frame(f));
         }
         Some((rx, control))
     }
@@ -593,7 +604,7 @@ impl Runtime {
     async fn on_thread<T: Send + 'static>(
         &self,
         plan: &Plan,
-        control: &Control,
+        control: &Arc<Control>,
         rx: std_mpsc::Receiver<RunMsg>,
         body: impl FnOnce(&mut Wire) -> Result<T, RunFail> + Send + 'static,
     ) -> Result<T, RunFail> {
@@ -613,6 +624,7 @@ impl Runtime {
             peers: plan.peers.clone(),
             out: self.inner.out.clone(),
             rx,
+            control: control.clone(),
             stash: Vec::new(),
             seen: HashSet::new(),
             deadline: plan.deadline,
@@ -1101,6 +1113,8 @@ struct Wire {
     peers: BTreeMap<String, Peer>,
     out: mpsc::UnboundedSender<Frame>,
     rx: std_mpsc::Receiver<RunMsg>,
+    /// The run's control block (abort flag, also when its inbox was too full for the notice).
+    control: Arc<Control>,
     /// Frames of a later phase of this task (aux info while keygen runs).
     #[allow(clippy::vec_box)]
     stash: Vec<Box<SealedEnvelope>>,
@@ -1128,6 +1142,9 @@ impl Wire {
             }
         }
         loop {
+            if self.control.aborted.load(Ordering::SeqCst) {
+                return Err(RunFail::Aborted(abort_reason(&self.control)));
+            }
             let left = self.deadline.saturating_duration_since(Instant::now());
             let timeout = || {
                 let culprits: Vec<String> = session
