@@ -25,7 +25,7 @@ impl InProc {
         std::fs::write(
             &path,
             format!(
-                "[log.file]\nenable = false\n[storage]\ndb-file-path = \"asset.db\"\nunseal-server-address = \"127.0.0.1:0\"\n{storage}"
+                "[log.file]\nenable = false\n[mpc-service]\nprotocol = \"ws\"\naddress = \"127.0.0.1:9\"\n[storage]\ndb-file-path = \"asset.db\"\nunseal-server-address = \"127.0.0.1:0\"\n{storage}"
             ),
         )
         .unwrap();

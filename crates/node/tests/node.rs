@@ -236,7 +236,7 @@ fn cli_finds_the_node_through_its_config() {
         .unwrap()
         .port();
     let d = NodeDir::with_config(&format!(
-        "[log.file]\nenable = false\n[storage]\ndb-file-path = \"asset.db\"\nunseal-server-address = \"0.0.0.0:{port}\"\n"
+        "[log.file]\nenable = false\n[mpc-service]\nprotocol = \"ws\"\naddress = \"127.0.0.1:9\"\n[storage]\ndb-file-path = \"asset.db\"\nunseal-server-address = \"0.0.0.0:{port}\"\n"
     ));
     let node = d.start();
     let cfg = d.config();
@@ -533,7 +533,7 @@ fn rolled_back_store_and_engine_mismatch_are_refused() {
 #[test]
 fn missing_directory_and_bad_configs_are_refused_at_start() {
     let d = NodeDir::with_config(
-        "[log.file]\nenable = false\n[storage]\ndb-file-path = \"no/such/dir/asset.db\"\nunseal-server-address = \"127.0.0.1:0\"\n",
+        "[log.file]\nenable = false\n[mpc-service]\nprotocol = \"ws\"\naddress = \"127.0.0.1:9\"\n[storage]\ndb-file-path = \"no/such/dir/asset.db\"\nunseal-server-address = \"127.0.0.1:0\"\n",
     );
     let e = refused(&d);
     assert!(e.contains("does not exist"), "{e}");

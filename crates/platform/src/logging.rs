@@ -23,6 +23,7 @@ pub fn init(cfg: &PlatformConfig) -> Result<(), String> {
         .with_target("mpc_bus", level);
     let stdout = tracing_subscriber::fmt::layer()
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_filter(targets.clone());
     let file = if cfg.log.file.as_os_str().is_empty() {
         None

@@ -27,7 +27,7 @@ pub struct NodeDir {
 impl NodeDir {
     pub fn new(extra_storage: &str) -> Self {
         Self::with_config(&format!(
-            "[app]\nname = \"test-node\"\n\n[log.stdout]\nenable = false\n\n[log.file]\nenable = true\nlevel = 6\npath = \"logs/node.log\"\n\n[storage]\ndb-file-path = \"asset.db\"\nunseal-server-address = \"127.0.0.1:0\"\n{extra_storage}\n"
+            "[app]\nname = \"test-node\"\n\n[log.stdout]\nenable = false\n\n[log.file]\nenable = true\nlevel = 6\npath = \"logs/node.log\"\n[mpc-service]\nprotocol = \"ws\"\naddress = \"127.0.0.1:9\"\n\n[storage]\ndb-file-path = \"asset.db\"\nunseal-server-address = \"127.0.0.1:0\"\n{extra_storage}\n"
         ))
     }
 
