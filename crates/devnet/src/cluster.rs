@@ -259,7 +259,7 @@ impl Cluster {
     }
 
     fn write_node_config(
-        opts: &Options,
+        _opts: &Options,
         layout: &Layout,
         state: &State,
         party: &str,
@@ -805,14 +805,22 @@ impl Cluster {
                     threshold: t,
                     parties: self.opts.parties.clone(),
                 };
-                match self.admin.request_keygen(&req).await {
-                    Ok(_) => {}
-                    // The automatic key generation was first: its key is used if it has this
-                    // threshold (checked below).
-                    Err(ApiError::Api { code: 409, msg, .. }) => {
-                        progress::note(&format!("key/keygen {curve:?}: {msg}"));
+                let until = Instant::now() + self.opts.ready_timeout;
+                loop {
+                    match self.admin.request_keygen(&req).await {
+                        Ok(_) => break,
+                        // The automatic key generation was first: its key is used if it has
+                        // this threshold (checked below).
+                        Err(ApiError::Api { code: 409, msg, .. }) => {
+                            progress::note(&format!("key/keygen {curve:?}: {msg}"));
+                            break;
+                        }
+                        // The nodes have not all connected to the proxy yet.
+                        Err(ApiError::Api { code: 503, .. }) if Instant::now() < until => {
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                        Err(e) => return Err(api_err(e)),
                     }
-                    Err(e) => return Err(api_err(e)),
                 }
             }
         }

@@ -13,6 +13,14 @@ use serde_json::json;
 
 const EXE: &str = env!("CARGO_BIN_EXE_mpc-devnet");
 
+/// One devnet at a time: each runs four processes and CPU-heavy ECDSA, and a 2-core CI machine
+/// running several would only make them all time out.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn opts(dir: &std::path::Path) -> Options {
     let mut o = Options::new(dir);
     o.exe = EXE.into();
@@ -92,6 +100,7 @@ async fn failed_reason(signer: &Signer, request_id: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn key_generation_both_curves() {
+    let _one = exclusive();
     let tmp = tempfile::tempdir().unwrap();
     let cluster = Cluster::start(opts(tmp.path())).await.unwrap();
     let keys = cluster.wait_keys().await.unwrap();
@@ -127,6 +136,7 @@ async fn key_generation_both_curves() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_algorithm_and_sign_type_verifies() {
+    let _one = exclusive();
     let tmp = tempfile::tempdir().unwrap();
     let mut cluster = Cluster::start(opts(tmp.path())).await.unwrap();
     let (report, all_ok) = scenario::run(&mut cluster).await.unwrap();
@@ -142,6 +152,7 @@ async fn every_algorithm_and_sign_type_verifies() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_of_three_signs_with_node_c_stopped() {
+    let _one = exclusive();
     let mut o = default_opts();
     o.threshold = 2;
     o.admin_keygen = Some(2);
@@ -155,6 +166,7 @@ async fn two_of_three_signs_with_node_c_stopped() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn callback_rejects_by_amount_and_destination() {
+    let _one = exclusive();
     let (_tmp, _cluster, mut signer) = started(default_opts()).await;
     for (tag, job) in [
         (
@@ -186,6 +198,7 @@ async fn callback_rejects_by_amount_and_destination() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn callback_wait_is_released_by_approve() {
+    let _one = exclusive();
     let (_tmp, cluster, mut signer) = started(default_opts()).await;
     let job = tx_job(mpc_devnet::render::DEVNET_DESTINATION, "6");
     let id = rid("wait");
@@ -219,6 +232,7 @@ async fn callback_wait_is_released_by_approve() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn node_killed_mid_signing_fails_cleanly_then_recovers() {
+    let _one = exclusive();
     let (_tmp, mut cluster, mut signer) = started(default_opts()).await;
     let id = rid("killed");
     signer.submit(&ecdsa_job("killed"), &id).await.unwrap();
@@ -246,6 +260,7 @@ async fn node_killed_mid_signing_fails_cleanly_then_recovers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn platform_restart_nodes_reconnect() {
+    let _one = exclusive();
     let (_tmp, mut cluster, mut signer) = started(default_opts()).await;
     let out = signer
         .run(&ecdsa_job("before"), &rid("before"))
@@ -263,6 +278,7 @@ async fn platform_restart_nodes_reconnect() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn repeated_request_id_returns_the_first_result() {
+    let _one = exclusive();
     let (_tmp, _cluster, mut signer) = started(default_opts()).await;
     let id = rid("repeat");
     let job = ecdsa_job("repeat");
@@ -283,6 +299,7 @@ async fn repeated_request_id_returns_the_first_result() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unbound_node_is_refused() {
+    let _one = exclusive();
     let tmp = tempfile::tempdir().unwrap();
     let mut cluster = Cluster::start(opts(tmp.path())).await.unwrap();
     let id = cluster.start_unbound_node("d").await.unwrap();
