@@ -15,8 +15,8 @@ use mpc_api::types::{
     },
 };
 use p256::ecdsa::SigningKey;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// The coordinator's sign_transaction extension (sign_type 1), as mpc-api defines it.

@@ -530,7 +530,10 @@ pub async fn run(cluster: &mut Cluster) -> anyhow::Result<(Report, bool)> {
         let a = addresses
             .first()
             .ok_or_else(|| anyhow!("gen_address_by_path returned no address"))?;
-        if addresses.iter().any(|x| x.pubkey != a.pubkey || x.hd_path != a.hd_path) {
+        if addresses
+            .iter()
+            .any(|x| x.pubkey != a.pubkey || x.hd_path != a.hd_path)
+        {
             all_ok = false;
             println!("  MISMATCH: addresses of one path disagree on the public key");
         }
@@ -567,7 +570,10 @@ pub async fn run(cluster: &mut Cluster) -> anyhow::Result<(Report, bool)> {
                 None => "no ed25519 key".to_owned(),
             }
         };
-        println!("  coin {coin:<4} {:<14} pubkey {} [{check}]", a.hd_path, a.pubkey);
+        println!(
+            "  coin {coin:<4} {:<14} pubkey {} [{check}]",
+            a.hd_path, a.pubkey
+        );
         for x in &addresses {
             println!("      {:<15} {}", format!("{:?}", x.encoding), x.address);
         }

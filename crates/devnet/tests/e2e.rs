@@ -1,7 +1,6 @@
 //! End-to-end tests on a real devnet: platform, nodes a/b/c and the callback demo as separate
 //! processes on 127.0.0.1 (the `mpc-devnet` binary's multi-call arms), test Paillier primes.
 
-
 use std::time::{Duration, Instant};
 
 use mpc_api::types::OnlineStatus;
