@@ -182,7 +182,9 @@ async fn callback_rejects_by_amount_and_destination() {
         assert_eq!(out.state, Some(SignState::Failed), "{tag}");
         assert!(out.entry.signature.is_empty());
         let reason = failed_reason(&signer, &id).await;
-        assert!(!reason.is_empty(), "{tag}: no failed reason");
+        // The coordinator names the party whose callback refused, with the server's reason.
+        assert!(reason.contains("party a rejected: "), "{tag}: {reason}");
+        assert!(reason.len() > "party a rejected: ".len(), "{tag}: no reason: {reason}");
     }
     // An approved one still goes through.
     let out = signer
