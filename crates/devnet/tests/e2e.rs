@@ -14,11 +14,8 @@ const EXE: &str = env!("CARGO_BIN_EXE_mpc-devnet");
 
 /// One devnet at a time: each runs four processes and CPU-heavy ECDSA, and a 2-core CI machine
 /// running several would only make them all time out.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn exclusive() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
+/// (A tokio mutex: its guard is held across awaits, and a panicking test does not poison it.)
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn opts(dir: &std::path::Path) -> Options {
     let mut o = Options::new(dir);
@@ -99,7 +96,7 @@ async fn failed_reason(signer: &Signer, request_id: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn key_generation_both_curves() {
-    let _one = exclusive();
+    let _one = ONE_AT_A_TIME.lock().await;
     let tmp = tempfile::tempdir().unwrap();
     let cluster = Cluster::start(opts(tmp.path())).await.unwrap();
     let keys = cluster.wait_keys().await.unwrap();
@@ -135,7 +132,7 @@ async fn key_generation_both_curves() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_algorithm_and_sign_type_verifies() {
-    let _one = exclusive();
+    let _one = ONE_AT_A_TIME.lock().await;
     let tmp = tempfile::tempdir().unwrap();
     let mut cluster = Cluster::start(opts(tmp.path())).await.unwrap();
     let (report, all_ok) = scenario::run(&mut cluster).await.unwrap();
@@ -151,7 +148,7 @@ async fn every_algorithm_and_sign_type_verifies() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_of_three_signs_with_node_c_stopped() {
-    let _one = exclusive();
+    let _one = ONE_AT_A_TIME.lock().await;
     let mut o = default_opts();
     o.threshold = 2;
     o.admin_keygen = Some(2);
@@ -165,7 +162,7 @@ async fn two_of_three_signs_with_node_c_stopped() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn callback_rejects_by_amount_and_destination() {
-    let _one = exclusive();
+    let _one = ONE_AT_A_TIME.lock().await;
     let (_tmp, _cluster, mut signer) = started(default_opts()).await;
     for (tag, job) in [
         (
@@ -199,7 +196,7 @@ async fn callback_rejects_by_amount_and_destination() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn callback_wait_is_released_by_approve() {
-    let _one = exclusive();
+    let _one = ONE_AT_A_TIME.lock().await;
     let (_tmp, cluster, mut signer) = started(default_opts()).await;
     let job = tx_job(mpc_devnet::render::DEVNET_DESTINATION, "6");
     let id = rid("wait");
@@ -233,7 +230,7 @@ async fn callback_wait_is_released_by_approve() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn node_killed_mid_signing_fails_cleanly_then_recovers() {
-    let _one = exclusive();
+    let _one = ONE_AT_A_TIME.lock().await;
     let (_tmp, mut cluster, mut signer) = started(default_opts()).await;
     let id = rid("killed");
     signer.submit(&ecdsa_job("killed"), &id).await.unwrap();
@@ -261,7 +258,7 @@ async fn node_killed_mid_signing_fails_cleanly_then_recovers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn platform_restart_nodes_reconnect() {
-    let _one = exclusive();
+    let _one = ONE_AT_A_TIME.lock().await;
     let (_tmp, mut cluster, mut signer) = started(default_opts()).await;
     let out = signer
         .run(&ecdsa_job("before"), &rid("before"))
@@ -279,7 +276,7 @@ async fn platform_restart_nodes_reconnect() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn repeated_request_id_returns_the_first_result() {
-    let _one = exclusive();
+    let _one = ONE_AT_A_TIME.lock().await;
     let (_tmp, _cluster, mut signer) = started(default_opts()).await;
     let id = rid("repeat");
     let job = ecdsa_job("repeat");
@@ -300,7 +297,7 @@ async fn repeated_request_id_returns_the_first_result() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unbound_node_is_refused() {
-    let _one = exclusive();
+    let _one = ONE_AT_A_TIME.lock().await;
     let tmp = tempfile::tempdir().unwrap();
     let mut cluster = Cluster::start(opts(tmp.path())).await.unwrap();
     let id = cluster.start_unbound_node("d").await.unwrap();
