@@ -100,13 +100,13 @@ async fn handle(
             let r: GenAddressByPathRequest = serde_json::from_slice(&body).unwrap();
             assert_eq!(r.algorithm_type, AddressAlgorithm::Ed25519);
             let pk = f.ed.verifying_key().to_bytes();
-            ok(AddressInfo {
+            ok(vec![AddressInfo {
                 id: "1".into(),
                 address: mpc_chains::address::solana_address(&pk).unwrap(),
                 hd_path: format!("m/1/1/{}/{}", r.coin_type, r.index),
                 encoding: AddressEncoding::Account,
                 pubkey: hex::encode(pk),
-            })
+            }])
         }
         types::PATH_SIGN_RAW_DATA => {
             let r: SignRawDataRequest = serde_json::from_slice(&body).unwrap();
