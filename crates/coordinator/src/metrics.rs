@@ -38,7 +38,7 @@ impl Metrics {
             keygen_outcomes: Family::default(),
             online_nodes: Gauge::default(),
         };
-        let r = registry.sub_registry_with_prefix("coordinator");
+        let r = registry.sub_registry_with_prefix("mpc_coordinator");
         r.register(
             "api_requests",
             "API requests by endpoint and outcome (envelope code)",

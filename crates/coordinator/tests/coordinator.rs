@@ -986,9 +986,9 @@ async fn node_directory_metrics_and_readiness() {
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
     for name in [
-        "coordinator_api_requests_total",
-        "coordinator_sign_latency_seconds",
-        "coordinator_online_nodes",
+        "mpc_coordinator_api_requests_total",
+        "mpc_coordinator_sign_latency_seconds",
+        "mpc_coordinator_online_nodes",
     ] {
         assert!(text.contains(name), "{name} missing in {text}");
     }

@@ -128,6 +128,29 @@ async fn key_generation_both_curves() {
         .await
         .unwrap();
     assert!(r.status().is_success());
+    // Readiness and metrics: three nodes connected, two keygens done, per-party outcomes.
+    let get = |path: &'static str| {
+        let url = format!("{}{path}", cluster.api_url());
+        let client = cluster.https().clone();
+        async move {
+            let r = client.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, ready) = get("/readyz").await;
+    assert_eq!(status, 200, "{ready}");
+    assert!(ready.contains("3 nodes connected"), "{ready}");
+    let (status, metrics) = get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(metrics.contains("mpc_proxy_connected_nodes 3"), "{metrics}");
+    assert!(
+        metrics.contains("mpc_coordinator_online_nodes 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("mpc_coordinator_keygen_outcomes"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -181,7 +204,10 @@ async fn callback_rejects_by_amount_and_destination() {
         let reason = failed_reason(&signer, &id).await;
         // The coordinator names the party whose callback refused, with the server's reason.
         assert!(reason.contains("party a rejected: "), "{tag}: {reason}");
-        assert!(reason.len() > "party a rejected: ".len(), "{tag}: no reason: {reason}");
+        assert!(
+            reason.len() > "party a rejected: ".len(),
+            "{tag}: no reason: {reason}"
+        );
     }
     // An approved one still goes through.
     let out = signer

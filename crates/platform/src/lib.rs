@@ -69,7 +69,7 @@ pub async fn run(
     let tls =
         mpc_proxy::tls::load_server_config(&cfg.server.tls_cert_path, &cfg.server.tls_key_path)
             .map_err(|e| Error::Tls(e.to_string()))?;
-    let mut registry = Registry::with_prefix("mpc_platform");
+    let mut registry = Registry::default();
     let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
     let c = &cfg.coordinator;
     let coordinator = Coordinator::open(
