@@ -253,17 +253,12 @@ impl Cluster {
             .unwrap_or_else(render::default_policy_toml);
         fsutil::write_public(&layout.callback_policy(), policy.as_bytes())?;
         for p in &opts.parties {
-            Self::write_node_config(opts, layout, state, p)?;
+            Self::write_node_config(layout, state, p)?;
         }
         Ok(())
     }
 
-    fn write_node_config(
-        _opts: &Options,
-        layout: &Layout,
-        state: &State,
-        party: &str,
-    ) -> anyhow::Result<()> {
+    fn write_node_config(layout: &Layout, state: &State, party: &str) -> anyhow::Result<()> {
         let dir = layout.node_dir(party);
         fsutil::create_dir(&dir.join("logs"))?;
         let api_port = match state.ports.nodes.get(party) {
@@ -596,7 +591,7 @@ impl Cluster {
     pub async fn start_unbound_node(&mut self, party: &str) -> anyhow::Result<String> {
         let port = crate::state::free_port()?;
         self.state.ports.nodes.insert(party.to_owned(), port);
-        Self::write_node_config(&self.opts, &self.layout, &self.state, party)?;
+        Self::write_node_config(&self.layout, &self.state, party)?;
         self.spawn_node(party)?;
         self.ready_node(party).await?;
         Ok(self.node_id(party).unwrap_or("").to_owned())
