@@ -339,6 +339,24 @@ impl Coordinator {
         Ok(wallet)
     }
 
+    /// [`Self::require_wallet`] for the path-based (advanced) endpoints: the wallet must have
+    /// advanced features on.
+    async fn require_advanced_wallet(
+        &self,
+        org: &str,
+        vault_id: &str,
+        wallet_id: &str,
+    ) -> Result<WalletRow, Failure> {
+        let wallet = self.require_wallet(org, vault_id, wallet_id).await?;
+        if !wallet.advanced {
+            return Err(fail(
+                ApiCode::Forbidden,
+                "advanced features are off for this wallet",
+            ));
+        }
+        Ok(wallet)
+    }
+
     async fn require_key(&self, org: &str, curve: Curve) -> Result<KeyRow, Failure> {
         let o = org.to_owned();
         self.db(move |s| s.generated_key(&o, curve))
@@ -393,13 +411,9 @@ impl Coordinator {
     }
 
     async fn gen_address(&self, org: String, r: GenAddressByPathRequest) -> Answer {
-        let wallet = self.require_wallet(&org, &r.vault_id, &r.wallet_id).await?;
-        if !wallet.advanced {
-            return Err(fail(
-                ApiCode::Forbidden,
-                "advanced features are off for this wallet",
-            ));
-        }
+        let wallet = self
+            .require_advanced_wallet(&org, &r.vault_id, &r.wallet_id)
+            .await?;
         let path_text = format!("m/1/1/{}/{}", r.coin_type, r.index);
         let path: DerivationPath = path_text
             .parse()
@@ -508,13 +522,9 @@ impl Coordinator {
     }
 
     async fn sign_raw_data(&self, org: String, r: SignRawDataRequest) -> Answer {
-        let wallet = self.require_wallet(&org, &r.vault_id, &r.wallet_id).await?;
-        if !wallet.advanced {
-            return Err(fail(
-                ApiCode::Forbidden,
-                "advanced features are off for this wallet",
-            ));
-        }
+        let wallet = self
+            .require_advanced_wallet(&org, &r.vault_id, &r.wallet_id)
+            .await?;
         let path = parse_path(&r.hd_path)?;
         let data = r
             .raw_data_bytes()
@@ -582,13 +592,8 @@ impl Coordinator {
     }
 
     async fn sign_transaction(&self, org: String, r: SignTransactionRequest) -> Answer {
-        let wallet = self.require_wallet(&org, &r.vault_id, &r.wallet_id).await?;
-        if !wallet.advanced {
-            return Err(fail(
-                ApiCode::Forbidden,
-                "advanced features are off for this wallet",
-            ));
-        }
+        self.require_advanced_wallet(&org, &r.vault_id, &r.wallet_id)
+            .await?;
         let path = parse_path(&r.hd_path)?;
         let digest = r
             .sighash_bytes()
