@@ -89,14 +89,50 @@ fn waas_dto_snapshots() {
             coin_type: 60,
         }
     );
+    let btc = |id: &str, encoding: AddressEncoding, address: &str| AddressInfo {
+        id: id.into(),
+        address: address.into(),
+        hd_path: "m/1/1/0/7".into(),
+        encoding,
+        pubkey: "03".to_owned() + &"ab".repeat(32),
+    };
+    let addresses = vec![
+        btc("addr-1", AddressEncoding::Legacy, "1..."),
+        btc("addr-2", AddressEncoding::SegwitNative, "bc1q..."),
+        btc("addr-3", AddressEncoding::SegwitNested, "3..."),
+        btc("addr-4", AddressEncoding::Taproot, "bc1p..."),
+    ];
+    let answered = addresses[1].clone();
+    assert_eq!(answered.encoding, DEFAULT_BITCOIN_ENCODING);
+    let response = GenAddressByPathResponse {
+        id: answered.id.clone(),
+        address: answered.address.clone(),
+        hd_path: answered.hd_path.clone(),
+        encoding: answered.encoding,
+        pubkey: answered.pubkey.clone(),
+        addresses,
+    };
+    assert_eq!(response.primary(), answered);
+    assert_eq!(
+        response.by_encoding(AddressEncoding::Taproot).unwrap().id,
+        "addr-4"
+    );
+    pin!("gen_address_by_path_response", response);
     pin!(
-        "gen_address_by_path_response",
-        AddressInfo {
-            id: "addr-1".into(),
-            address: "bc1p...".into(),
-            hd_path: "m/1/1/0/7".into(),
-            encoding: AddressEncoding::Taproot,
-            pubkey: "03".to_owned() + &"ab".repeat(32),
+        "gen_address_by_path_response_evm",
+        GenAddressByPathResponse {
+            id: "addr-5".into(),
+            address: "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf".into(),
+            hd_path: "m/1/1/60/0".into(),
+            encoding: AddressEncoding::Account,
+            pubkey: "02".to_owned() + &"79".repeat(32),
+            addresses: vec![AddressInfo {
+                id: "addr-5".into(),
+                address: "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf".into(),
+                hd_path: "m/1/1/60/0".into(),
+                encoding: AddressEncoding::Account,
+                pubkey: "02".to_owned() + &"79".repeat(32),
+            }],
         }
     );
     pin!(
@@ -142,6 +178,13 @@ fn waas_dto_snapshots() {
         }
     );
     pin!(
+        "sign_result_request_by_sino_id",
+        SignResultRequest {
+            request_id: None,
+            sino_id: Some("sino-3".into()),
+        }
+    );
+    pin!(
         "sign_result_response",
         SignResultResponse {
             request_id: "req-3".into(),
@@ -163,6 +206,12 @@ fn waas_dto_snapshots() {
             algorithm_type: RawSignAlgorithm::Taproot,
             tap_script_root: String::new(),
             tx_info: serde_json::json!({"chain": "BTC", "outputs": [{"address": "bc1q...", "value": 1000}]}),
+        }
+    );
+    pin!(
+        "sign_transaction_response",
+        SignTransactionResponse {
+            sino_id: "sino-4".into(),
         }
     );
     pin!(
@@ -285,6 +334,17 @@ fn admin_dto_snapshots() {
         ]
     );
     pin!(
+        "admin_bind_node_response",
+        NodeInfo {
+            node_id: node_id(),
+            party_id: "c".into(),
+            organization_id: "org-1".into(),
+            online_status: OnlineStatus::Offline,
+            last_seen_at: None,
+            key_share_status: KeyStatus::Pending,
+        }
+    );
+    pin!(
         "admin_list_keys_request",
         ListKeysRequest {
             organization_id: "org-1".into()
@@ -313,6 +373,16 @@ fn admin_dto_snapshots() {
             curve: Curve::EcdsaSecp256k1,
             threshold: 2,
             parties: vec!["a".into(), "b".into(), "c".into()],
+        }
+    );
+    pin!(
+        "admin_request_keygen_response",
+        RequestKeygenResponse {
+            status: KeyStatus::Pending,
+            root_public_key: String::new(),
+            chain_code: String::new(),
+            xpub: None,
+            ..keygen_key()
         }
     );
 }
@@ -408,6 +478,30 @@ fn parses_go_sdk_shaped_bodies() {
 
     let result: SignResultRequest = serde_json::from_str(r#"{"sinoId":"s"}"#).unwrap();
     result.validate().unwrap();
+
+    // WaaSAddressPathParam: every field always sent.
+    let address: GenAddressByPathRequest = serde_json::from_str(
+        r#"{"vaultId":"v","walletId":"w","index":0,"algorithmType":1,"coinType":501}"#,
+    )
+    .unwrap();
+    assert_eq!(address.algorithm_type, AddressAlgorithm::Ed25519);
+    address.validate().unwrap();
+
+    // SignMessageParam with Go's HTML-safe escaping of `<`, `>` and `&`.
+    let msg: SignMessageRequest = serde_json::from_str(
+        r#"{"requestId":"r","chainSymbol":"ETH","hdPath":"m/1/1/60/0","signAlgorithm":"personal_sign","message":"\u003cb\u003e \u0026"}"#,
+    )
+    .unwrap();
+    assert_eq!(msg.message, "<b> &");
+
+    // WaasMpcNodeExecRecordParam with a filter and paging.
+    let list: ListMpcRequestsRequest = serde_json::from_str(
+        r#"{"businessExecType":4,"businessExecStatus":2,"sinoId":"s","pageIndex":2,"pageSize":50}"#,
+    )
+    .unwrap();
+    assert_eq!(list.business_exec_type, Some(BusinessExecType::SignRawData));
+    assert_eq!(list.business_exec_status, Some(BusinessExecStatus::Failed));
+    list.validate().unwrap();
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //!
 //! * [`address`]: Bitcoin P2PKH / P2WPKH / P2SH-P2WPKH / P2TR (with the BIP341 tweak), EIP-55
 //!   EVM addresses, ed25519 public-key hex and Solana-style base58 addresses.
+//! * [`coin`]: which SLIP-44 coin types are Bitcoin and which are EVM chains.
 //! * [`message`]: `sign_message` requests to a [`SignPayload`]: the exact preimage bytes, the
 //!   hash the signers apply ([`HashKind`]) and the 32-byte digest. [`personal`] is EIP-191
 //!   `personal_sign`, [`eip712`] is typed data v3/v4.
@@ -37,6 +38,7 @@
 )]
 
 pub mod address;
+pub mod coin;
 pub mod eip712;
 pub mod error;
 pub mod hash;

@@ -1,13 +1,15 @@
 //! End-to-end tests of the coordinator: HTTP API in-process, fake nodes on the InProcessBus.
 
 mod common;
+mod sdk;
 
 use std::time::Duration;
 
 use common::{Behaviour, Harness, test_config};
 use mpc_api::types::admin::{self, KeyStatus};
 use mpc_api::types::{
-    self as t, AddressAlgorithm, AddressEncoding, AddressInfo, RawSignAlgorithm, SignState,
+    self as t, AddressAlgorithm, AddressEncoding, GenAddressByPathResponse, RawSignAlgorithm,
+    SignState,
 };
 use mpc_transport::task::TaskBody;
 use p256::ecdsa::SigningKey;
@@ -56,7 +58,7 @@ async fn gen_address(
     algo: AddressAlgorithm,
     coin: u32,
     index: u32,
-) -> Vec<AddressInfo> {
+) -> GenAddressByPathResponse {
     h.user_call(
         t::PATH_GEN_ADDRESS_BY_PATH,
         &t::GenAddressByPathRequest {
@@ -455,47 +457,97 @@ async fn wallets_and_addresses() {
         .await;
     assert_eq!(bad.unwrap_err().0, 404);
 
-    let addrs = gen_address(&h, &vault, &w1, AddressAlgorithm::Secp256k1, 0, 7).await;
-    let child = derive_bip32(
-        &common::secp_root_public(),
-        common::secrets().secp_cc,
-        &[1, 1, 0, 7],
-    );
     use mpc_chains::address::{BtcEncoding, Network, bitcoin_address, evm_address};
-    let expect = [
-        (AddressEncoding::Account, evm_address(&child).unwrap()),
-        (
-            AddressEncoding::Legacy,
-            bitcoin_address(&child, BtcEncoding::Legacy, Network::Mainnet).unwrap(),
-        ),
-        (
-            AddressEncoding::SegwitNative,
-            bitcoin_address(&child, BtcEncoding::SegwitNative, Network::Mainnet).unwrap(),
-        ),
-        (
-            AddressEncoding::SegwitNested,
-            bitcoin_address(&child, BtcEncoding::SegwitNested, Network::Mainnet).unwrap(),
-        ),
-        (
-            AddressEncoding::Taproot,
-            bitcoin_address(&child, BtcEncoding::Taproot, Network::Mainnet).unwrap(),
-        ),
-    ];
-    assert_eq!(addrs.len(), 5);
-    for (enc, a) in expect {
-        let got = addrs.iter().find(|x| x.encoding == enc).unwrap();
-        assert_eq!(got.address, a);
-        assert_eq!(got.hd_path, "m/1/1/0/7");
-        assert_eq!(got.pubkey, hex::encode(child));
-    }
-    assert!(addrs.iter().any(|a| a.address.starts_with("bc1p")));
-    assert!(addrs.iter().any(|a| a.address.starts_with("0x")));
+    let child = |coin: u32, index: u32| {
+        derive_bip32(
+            &common::secp_root_public(),
+            common::secrets().secp_cc,
+            &[1, 1, coin, index],
+        )
+    };
+    // The four Bitcoin encodings of `key` on `network`, in `encoding` order.
+    let btc = |key: &[u8; 33], network: Network| {
+        [
+            (AddressEncoding::Legacy, BtcEncoding::Legacy),
+            (AddressEncoding::SegwitNative, BtcEncoding::SegwitNative),
+            (AddressEncoding::SegwitNested, BtcEncoding::SegwitNested),
+            (AddressEncoding::Taproot, BtcEncoding::Taproot),
+        ]
+        .map(|(e, b)| (e, bitcoin_address(key, b, network).unwrap()))
+    };
+    let check = |r: &GenAddressByPathResponse,
+                 path: &str,
+                 key: &[u8],
+                 answered: (AddressEncoding, &str),
+                 all: &[(AddressEncoding, String)]| {
+        assert_eq!((r.encoding, r.address.as_str()), answered, "{r:?}");
+        assert_eq!(r.hd_path, path);
+        assert_eq!(r.pubkey, hex::encode(key));
+        let got: Vec<(AddressEncoding, String)> = r
+            .addresses
+            .iter()
+            .map(|a| (a.encoding, a.address.clone()))
+            .collect();
+        assert_eq!(got, all, "{r:?}");
+        assert!(r.addresses.contains(&r.primary()), "{r:?}");
+        for a in &r.addresses {
+            assert_eq!((a.hd_path.as_str(), a.pubkey.as_str()), (path, r.pubkey.as_str()));
+        }
+    };
+
+    // Bitcoin mainnet: native SegWit answered, the other encodings listed.
+    let key = child(0, 7);
+    let all = btc(&key, Network::Mainnet);
+    let r = gen_address(&h, &vault, &w1, AddressAlgorithm::Secp256k1, 0, 7).await;
+    check(&r, "m/1/1/0/7", &key, (AddressEncoding::SegwitNative, all[1].1.as_str()), &all);
+    assert!(r.address.starts_with("bc1q") && all[3].1.starts_with("bc1p"));
     // Asking again returns the same records.
     assert_eq!(
         gen_address(&h, &vault, &w1, AddressAlgorithm::Secp256k1, 0, 7).await,
-        addrs
+        r
     );
 
+    // Bitcoin testnet (coin type 1): testnet prefixes.
+    let key = child(1, 0);
+    let all = btc(&key, Network::Testnet);
+    let r = gen_address(&h, &vault, &w1, AddressAlgorithm::Secp256k1, 1, 0).await;
+    check(&r, "m/1/1/1/0", &key, (AddressEncoding::SegwitNative, all[1].1.as_str()), &all);
+    assert!(r.address.starts_with("tb1q"), "{r:?}");
+
+    // EVM coin types: the EIP-55 address alone.
+    for coin in [60, 61, 1007] {
+        let key = child(coin, 2);
+        let evm = evm_address(&key).unwrap();
+        let r = gen_address(&h, &vault, &w1, AddressAlgorithm::Secp256k1, coin, 2).await;
+        let path = format!("m/1/1/{coin}/2");
+        check(
+            &r,
+            &path,
+            &key,
+            (AddressEncoding::Account, evm.as_str()),
+            &[(AddressEncoding::Account, evm.clone())],
+        );
+        assert!(r.address.starts_with("0x") && r.address != r.address.to_lowercase());
+    }
+
+    // A secp256k1 coin type without an address format: refused, naming the field.
+    let (code, msg) = h
+        .user_call::<GenAddressByPathResponse>(
+            t::PATH_GEN_ADDRESS_BY_PATH,
+            &t::GenAddressByPathRequest {
+                vault_id: vault.clone(),
+                wallet_id: w1.clone(),
+                index: 0,
+                algorithm_type: AddressAlgorithm::Secp256k1,
+                coin_type: 195,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code, 400);
+    assert!(msg.starts_with("coinType: 195 ") && msg.contains("60"), "{msg}");
+
+    // ed25519: the Solana-style address of the key, any coin type.
     let ed = gen_address(&h, &vault, &w1, AddressAlgorithm::Ed25519, 501, 3).await;
     use hd_wallet::HdWallet;
     let ed_child =
@@ -506,22 +558,23 @@ async fn wallets_and_addresses() {
         .to_bytes(true)
         .as_ref()
         .to_vec();
-    assert_eq!(ed.len(), 1);
-    assert_eq!(ed[0].pubkey, hex::encode(&ed_pk));
-    assert_eq!(ed[0].address, bs58::encode(&ed_pk).into_string());
+    let b58 = bs58::encode(&ed_pk).into_string();
+    check(
+        &ed,
+        "m/1/1/501/3",
+        &ed_pk,
+        (AddressEncoding::Account, b58.as_str()),
+        &[(AddressEncoding::Account, b58.clone())],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_message_personal_and_typed_data() {
     let (h, _org, vault) = Harness::ready_org().await;
     let w = wallet(&h, &vault, "w").await;
-    let addrs = gen_address(&h, &vault, &w, AddressAlgorithm::Secp256k1, 60, 0).await;
-    let evm = addrs
-        .iter()
-        .find(|a| a.encoding == AddressEncoding::Account)
-        .unwrap()
-        .address
-        .clone();
+    let evm = gen_address(&h, &vault, &w, AddressAlgorithm::Secp256k1, 60, 0)
+        .await
+        .address;
 
     let recover = |digest: [u8; 32], sig_hex: &str| {
         let sig = hex::decode(sig_hex).unwrap();

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use mpc_api::envelope::Envelope;
 use mpc_api::types::{
-    self, AddressAlgorithm, AddressInfo, CreateWalletsRequest, CreateWalletsResponse,
-    GenAddressByPathRequest, SignMessageRequest, SignMessageResponse, SignRawDataRequest,
+    self, AddressAlgorithm, CreateWalletsRequest, CreateWalletsResponse,
+    GenAddressByPathRequest, GenAddressByPathResponse, SignMessageRequest, SignMessageResponse, SignRawDataRequest,
     SignRawDataResponse, SignResultRequest, SignResultResponse, SignState,
     admin::{
         ApiUserInfo, BindNodeRequest, CreateApiUserRequest, CreateOrganizationRequest, KeyInfo,
@@ -236,8 +236,8 @@ impl ApiClient {
         })
     }
 
-    /// `gen_address_by_path`: every address of the key at `m/1/1/{coin_type}/{index}` (one per
-    /// encoding).
+    /// `gen_address_by_path`: the coin type's address of the key at `m/1/1/{coin_type}/{index}`,
+    /// with every address of that chain in `addresses`.
     pub async fn gen_address(
         &self,
         vault_id: &str,
@@ -245,7 +245,7 @@ impl ApiClient {
         algorithm: AddressAlgorithm,
         coin_type: u32,
         index: u32,
-    ) -> Result<Vec<AddressInfo>, ApiError> {
+    ) -> Result<GenAddressByPathResponse, ApiError> {
         let req = GenAddressByPathRequest {
             vault_id: vault_id.to_owned(),
             wallet_id: wallet_id.to_owned(),

@@ -188,9 +188,6 @@ impl Signer {
                     index,
                 )
                 .await?;
-            let a = a
-                .first()
-                .ok_or_else(|| anyhow!("gen_address_by_path returned no address"))?;
             let k = decode_hex("pubkey", &a.pubkey)?;
             self.ed25519_keys.insert(job.path().to_owned(), k.clone());
             return Ok(k);
@@ -523,14 +520,17 @@ pub async fn run(cluster: &mut Cluster) -> anyhow::Result<(Report, bool)> {
         (AddressAlgorithm::Secp256k1, 60),
         (AddressAlgorithm::Ed25519, 501),
     ] {
-        let addresses = signer
+        let resp = signer
             .api
             .gen_address(&signer.vault_id, &wallet_id, alg, coin, 0)
             .await?;
-        let a = addresses
-            .first()
-            .ok_or_else(|| anyhow!("gen_address_by_path returned no address"))?;
-        if addresses
+        let a = resp.primary();
+        if !resp.addresses.contains(&a) {
+            all_ok = false;
+            println!("  MISMATCH: the answered address is not among the path's addresses");
+        }
+        if resp
+            .addresses
             .iter()
             .any(|x| x.pubkey != a.pubkey || x.hd_path != a.hd_path)
         {
@@ -574,8 +574,9 @@ pub async fn run(cluster: &mut Cluster) -> anyhow::Result<(Report, bool)> {
             "  coin {coin:<4} {:<14} pubkey {} [{check}]",
             a.hd_path, a.pubkey
         );
-        for x in &addresses {
-            println!("      {:<15} {}", format!("{:?}", x.encoding), x.address);
+        for x in &resp.addresses {
+            let mark = if x.encoding == a.encoding { " (answered)" } else { "" };
+            println!("      {:<15} {}{mark}", format!("{:?}", x.encoding), x.address);
         }
     }
 

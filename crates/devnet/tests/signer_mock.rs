@@ -15,6 +15,7 @@ use k256::elliptic_curve::PrimeField as _;
 use mpc_api::envelope::Envelope;
 use mpc_api::types::{
     self, AddressAlgorithm, AddressEncoding, AddressInfo, GenAddressByPathRequest,
+    GenAddressByPathResponse,
     RawSignAlgorithm, SignAlgorithm, SignMessageRequest, SignRawDataRequest, SignRawDataResponse,
     SignResultRequest, SignResultResponse, SignState,
 };
@@ -100,13 +101,21 @@ async fn handle(
             let r: GenAddressByPathRequest = serde_json::from_slice(&body).unwrap();
             assert_eq!(r.algorithm_type, AddressAlgorithm::Ed25519);
             let pk = f.ed.verifying_key().to_bytes();
-            ok(vec![AddressInfo {
+            let a = AddressInfo {
                 id: "1".into(),
                 address: mpc_chains::address::solana_address(&pk).unwrap(),
                 hd_path: format!("m/1/1/{}/{}", r.coin_type, r.index),
                 encoding: AddressEncoding::Account,
                 pubkey: hex::encode(pk),
-            }])
+            };
+            ok(GenAddressByPathResponse {
+                id: a.id.clone(),
+                address: a.address.clone(),
+                hd_path: a.hd_path.clone(),
+                encoding: a.encoding,
+                pubkey: a.pubkey.clone(),
+                addresses: vec![a],
+            })
         }
         types::PATH_SIGN_RAW_DATA => {
             let r: SignRawDataRequest = serde_json::from_slice(&body).unwrap();

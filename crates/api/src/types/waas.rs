@@ -174,7 +174,7 @@ impl Validate for GenAddressByPathRequest {
     }
 }
 
-/// An address (response data of `gen_address_by_path`).
+/// An address: the Go SDK's `WaaSAddressInfoData`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AddressInfo {
@@ -191,9 +191,56 @@ pub struct AddressInfo {
     pub pubkey: String,
 }
 
-/// Response data of `gen_address_by_path`: every address of the key at the path (secp256k1:
-/// legacy, native SegWit, nested SegWit, Taproot and EVM; ed25519: the public key and Solana).
-pub type GenAddressByPathResponse = Vec<AddressInfo>;
+/// The `encoding` of the address `gen_address_by_path` answers for Bitcoin coin types (0 and
+/// 1): native SegWit (P2WPKH, `bc1q…`/`tb1q…`). The other three are in
+/// [`GenAddressByPathResponse::addresses`].
+pub const DEFAULT_BITCOIN_ENCODING: AddressEncoding = AddressEncoding::SegwitNative;
+
+/// Response data of `gen_address_by_path`: ONE address, the Go SDK's `WaaSAddressInfoData`
+/// (`id`, `address`, `hdPath`, `encoding`, `pubkey`), plus `addresses` (ours; Go clients
+/// ignore it).
+///
+/// The address is the coin type's: for the EVM coin types (60 and the others of
+/// `mpc_chains::coin::EVM_COIN_TYPES`) the EIP-55 address (`encoding` 0); for Bitcoin (0
+/// mainnet, 1 testnet) the [`DEFAULT_BITCOIN_ENCODING`] address; for ed25519 keys (any coin
+/// type) the Solana-style base58 address of the key (`encoding` 0). `addresses` lists every
+/// address of the key at the path for that chain, the answered one included: the four Bitcoin
+/// encodings (1 legacy, 2 native SegWit, 3 nested SegWit, 4 Taproot), or the single EVM or
+/// ed25519 address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenAddressByPathResponse {
+    /// The address record's id.
+    pub id: String,
+    /// The address as the chain writes it.
+    pub address: String,
+    /// The derivation path, `m/1/1/{coinType}/{index}`.
+    pub hd_path: String,
+    /// The address's encoding.
+    pub encoding: AddressEncoding,
+    /// Public key, hex without 0x (as in [`AddressInfo::pubkey`]).
+    pub pubkey: String,
+    /// Every address of the key at this path for the coin type's chain, ascending `encoding`.
+    pub addresses: Vec<AddressInfo>,
+}
+
+impl GenAddressByPathResponse {
+    /// The answered address alone, as the Go SDK sees it.
+    pub fn primary(&self) -> AddressInfo {
+        AddressInfo {
+            id: self.id.clone(),
+            address: self.address.clone(),
+            hd_path: self.hd_path.clone(),
+            encoding: self.encoding,
+            pubkey: self.pubkey.clone(),
+        }
+    }
+
+    /// The address in `encoding`, if the response has one.
+    pub fn by_encoding(&self, encoding: AddressEncoding) -> Option<&AddressInfo> {
+        self.addresses.iter().find(|a| a.encoding == encoding)
+    }
+}
 
 // ---------------------------------------------------------------- sign_message
 

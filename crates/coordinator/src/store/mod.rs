@@ -377,8 +377,10 @@ pub trait Store: Send + Sync + 'static {
         wallet_id: &str,
     ) -> Result<Option<WalletRow>, StoreError>;
 
-    /// Records addresses (an existing (wallet, path, algorithm, encoding) is kept) and returns
-    /// the stored rows at `(wallet, path, algorithm)`.
+    /// Records addresses and returns the stored rows at `(wallet, path, algorithm)`. An existing
+    /// (wallet, path, algorithm, encoding) keeps its id and takes the given address and public
+    /// key (the same key gives the same address, except where an older build chose another
+    /// network for the coin type).
     fn save_addresses(&self, rows: &[AddressRow]) -> Result<Vec<AddressRow>, StoreError>;
     /// Addresses of a wallet at a path.
     fn addresses_at(&self, wallet_id: &str, path: &str) -> Result<Vec<AddressRow>, StoreError>;

@@ -645,7 +645,8 @@ impl Store for SqliteStore {
             tx.execute(
                 &format!(
                     "INSERT INTO addresses ({ADDRESS_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT (wallet_id, path, algorithm, encoding) DO NOTHING"
+                     ON CONFLICT (wallet_id, path, algorithm, encoding)
+                     DO UPDATE SET address = excluded.address, pubkey = excluded.pubkey"
                 ),
                 params![
                     a.id,

@@ -1,0 +1,177 @@
+//! Admin (console) routes: organizations, API users, node bindings, keys. Callers are the
+//! administrators of `admin-public-keys`; the DTOs are ours (`mpc_api::types::admin`; the
+//! public Go SDK has no admin API).
+
+use mpc_api::envelope::ApiCode;
+use mpc_api::types::admin::{
+    self, ApiUserInfo, BindNodeRequest, CreateApiUserRequest, CreateOrganizationRequest, KeyInfo,
+    KeyStatus, ListKeysRequest, ListNodesRequest, NodeInfo, Organization, RequestKeygenRequest,
+};
+use mpc_api::types::OnlineStatus;
+use mpc_transport::task::Curve;
+
+use super::{Answer, Failure, fail, json};
+use crate::store::{ApiUserRow, KeyRow, KeyState, NodeBindingRow, OrganizationRow, now_ms};
+use crate::{Coordinator, new_id};
+
+impl Coordinator {
+    pub(super) async fn list_nodes(&self, r: ListNodesRequest) -> Answer {
+        self.require_org(&r.organization_id).await?;
+        json(self.node_infos(Some(r.organization_id)).await?)
+    }
+
+    pub(super) async fn list_keys(&self, r: ListKeysRequest) -> Answer {
+        self.require_org(&r.organization_id).await?;
+        json(self.key_infos(Some(r.organization_id)).await?)
+    }
+
+    pub(super) async fn create_organization(&self, r: CreateOrganizationRequest) -> Answer {
+        let row = OrganizationRow {
+            id: new_id("org"),
+            name: r.name,
+            vault_id: new_id("vault"),
+            created_at: now_ms(),
+        };
+        let ro = row.clone();
+        self.db(move |s| s.create_organization(&ro)).await?;
+        tracing::info!(organization = %row.id, "coordinator: organization created");
+        json(Organization {
+            organization_id: row.id,
+            name: row.name,
+            vault_id: row.vault_id,
+            created_at: row.created_at,
+        })
+    }
+
+    pub(super) async fn create_api_user(&self, r: CreateApiUserRequest) -> Answer {
+        self.require_org(&r.organization_id).await?;
+        let row = ApiUserRow {
+            id: new_id("user"),
+            organization_id: r.organization_id,
+            name: r.name,
+            api_key: r.api_key,
+            created_at: now_ms(),
+        };
+        let ro = row.clone();
+        self.db(move |s| s.create_api_user(&ro)).await?;
+        tracing::info!(organization = %row.organization_id, user = %row.id, "coordinator: API user created");
+        json(ApiUserInfo {
+            user_id: row.id,
+            organization_id: row.organization_id,
+            name: row.name,
+            api_key: row.api_key,
+            created_at: row.created_at,
+        })
+    }
+
+    pub(super) async fn bind_node(&self, r: BindNodeRequest) -> Answer {
+        self.require_org(&r.organization_id).await?;
+        let row = NodeBindingRow {
+            node_id: r.node_id.clone(),
+            organization_id: r.organization_id.clone(),
+            party: r.party_id.clone(),
+            created_at: now_ms(),
+            last_seen_at: None,
+        };
+        self.db(move |s| s.bind_node(&row)).await?;
+        tracing::info!(organization = %r.organization_id, party = %r.party_id, "coordinator: node bound");
+        let infos = self.node_infos(Some(r.organization_id)).await?;
+        let info = infos
+            .into_iter()
+            .find(|n| n.node_id == r.node_id)
+            .ok_or_else(|| fail(ApiCode::Internal, "binding vanished"))?;
+        json(info)
+    }
+
+    pub(super) async fn request_keygen(&self, r: RequestKeygenRequest) -> Answer {
+        self.require_org(&r.organization_id).await?;
+        let curve = match r.curve {
+            admin::Curve::EcdsaSecp256k1 => Curve::Secp256k1,
+            admin::Curve::EddsaEd25519 => Curve::Ed25519,
+        };
+        let key = self
+            .start_keygen(&r.organization_id, curve, r.threshold)
+            .await?;
+        json(key_info(key))
+    }
+
+    pub(crate) async fn node_infos(&self, org: Option<String>) -> Result<Vec<NodeInfo>, Failure> {
+        let o = org.clone();
+        let bindings = self.db(move |s| s.bindings(o.as_deref())).await?;
+        let o = org.clone();
+        let keys = self.db(move |s| s.keys(o.as_deref())).await?;
+        let online = self.lock().online.clone();
+        Ok(bindings
+            .into_iter()
+            .map(|b| {
+                let org_keys: Vec<&KeyRow> = keys
+                    .iter()
+                    .filter(|k| {
+                        k.organization_id == b.organization_id && k.parties.contains(&b.party)
+                    })
+                    .collect();
+                let status = if org_keys
+                    .first()
+                    .is_some_and(|k| k.status == KeyState::Failed)
+                {
+                    KeyStatus::Failed
+                } else if !org_keys.is_empty()
+                    && org_keys.iter().all(|k| k.status != KeyState::Generating)
+                    && org_keys.iter().any(|k| k.status == KeyState::Generated)
+                {
+                    KeyStatus::Generated
+                } else {
+                    KeyStatus::Pending
+                };
+                NodeInfo {
+                    online_status: if online.contains_key(&b.node_id) {
+                        OnlineStatus::Online
+                    } else {
+                        OnlineStatus::Offline
+                    },
+                    node_id: b.node_id,
+                    party_id: b.party,
+                    organization_id: b.organization_id,
+                    last_seen_at: b.last_seen_at,
+                    key_share_status: status,
+                }
+            })
+            .collect())
+    }
+
+    pub(crate) async fn key_infos(&self, org: Option<String>) -> Result<Vec<KeyInfo>, Failure> {
+        let keys = self.db(move |s| s.keys(org.as_deref())).await?;
+        Ok(keys.into_iter().map(key_info).collect())
+    }
+}
+
+fn key_info(k: KeyRow) -> KeyInfo {
+    let xpub = match (k.curve, k.status, k.chain_code) {
+        (Curve::Secp256k1, KeyState::Generated, Some(cc)) => {
+            <[u8; 33]>::try_from(k.root_public_key.as_slice())
+                .ok()
+                .and_then(|root| mpc_tss::derive::xpub_secp256k1(&root, &cc).ok())
+        }
+        _ => None,
+    };
+    KeyInfo {
+        key_id: k.id,
+        organization_id: k.organization_id,
+        curve: match k.curve {
+            Curve::Secp256k1 => admin::Curve::EcdsaSecp256k1,
+            Curve::Ed25519 => admin::Curve::EddsaEd25519,
+        },
+        threshold: k.threshold,
+        parties: k.parties,
+        status: match k.status {
+            KeyState::Generating => KeyStatus::Pending,
+            KeyState::Generated => KeyStatus::Generated,
+            KeyState::Failed => KeyStatus::Failed,
+        },
+        root_public_key: hex::encode(&k.root_public_key),
+        chain_code: k.chain_code.map(hex::encode).unwrap_or_default(),
+        xpub,
+        failed_reason: k.failure_reason,
+        created_at: k.created_at,
+    }
+}
