@@ -56,14 +56,8 @@ mod tests {
 
     #[test]
     fn families() {
-        assert_eq!(
-            coin_family(0),
-            Some(CoinFamily::Bitcoin(Network::Mainnet))
-        );
-        assert_eq!(
-            coin_family(1),
-            Some(CoinFamily::Bitcoin(Network::Testnet))
-        );
+        assert_eq!(coin_family(0), Some(CoinFamily::Bitcoin(Network::Mainnet)));
+        assert_eq!(coin_family(1), Some(CoinFamily::Bitcoin(Network::Testnet)));
         for c in EVM_COIN_TYPES {
             assert_eq!(coin_family(c), Some(CoinFamily::Evm), "{c}");
         }

@@ -491,7 +491,10 @@ async fn wallets_and_addresses() {
         assert_eq!(got, all, "{r:?}");
         assert!(r.addresses.contains(&r.primary()), "{r:?}");
         for a in &r.addresses {
-            assert_eq!((a.hd_path.as_str(), a.pubkey.as_str()), (path, r.pubkey.as_str()));
+            assert_eq!(
+                (a.hd_path.as_str(), a.pubkey.as_str()),
+                (path, r.pubkey.as_str())
+            );
         }
     };
 
@@ -499,7 +502,13 @@ async fn wallets_and_addresses() {
     let key = child(0, 7);
     let all = btc(&key, Network::Mainnet);
     let r = gen_address(&h, &vault, &w1, AddressAlgorithm::Secp256k1, 0, 7).await;
-    check(&r, "m/1/1/0/7", &key, (AddressEncoding::SegwitNative, all[1].1.as_str()), &all);
+    check(
+        &r,
+        "m/1/1/0/7",
+        &key,
+        (AddressEncoding::SegwitNative, all[1].1.as_str()),
+        &all,
+    );
     assert!(r.address.starts_with("bc1q") && all[3].1.starts_with("bc1p"));
     // Asking again returns the same records.
     assert_eq!(
@@ -511,7 +520,13 @@ async fn wallets_and_addresses() {
     let key = child(1, 0);
     let all = btc(&key, Network::Testnet);
     let r = gen_address(&h, &vault, &w1, AddressAlgorithm::Secp256k1, 1, 0).await;
-    check(&r, "m/1/1/1/0", &key, (AddressEncoding::SegwitNative, all[1].1.as_str()), &all);
+    check(
+        &r,
+        "m/1/1/1/0",
+        &key,
+        (AddressEncoding::SegwitNative, all[1].1.as_str()),
+        &all,
+    );
     assert!(r.address.starts_with("tb1q"), "{r:?}");
 
     // EVM coin types: the EIP-55 address alone.
@@ -545,7 +560,10 @@ async fn wallets_and_addresses() {
         .await
         .unwrap_err();
     assert_eq!(code, 400);
-    assert!(msg.starts_with("coinType: 195 ") && msg.contains("60"), "{msg}");
+    assert!(
+        msg.starts_with("coinType: 195 ") && msg.contains("60"),
+        "{msg}"
+    );
 
     // ed25519: the Solana-style address of the key, any coin type.
     let ed = gen_address(&h, &vault, &w1, AddressAlgorithm::Ed25519, 501, 3).await;

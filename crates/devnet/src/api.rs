@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use mpc_api::envelope::Envelope;
 use mpc_api::types::{
-    self, AddressAlgorithm, CreateWalletsRequest, CreateWalletsResponse,
-    GenAddressByPathRequest, GenAddressByPathResponse, SignMessageRequest, SignMessageResponse, SignRawDataRequest,
+    self, AddressAlgorithm, CreateWalletsRequest, CreateWalletsResponse, GenAddressByPathRequest,
+    GenAddressByPathResponse, SignMessageRequest, SignMessageResponse, SignRawDataRequest,
     SignRawDataResponse, SignResultRequest, SignResultResponse, SignState,
     admin::{
         ApiUserInfo, BindNodeRequest, CreateApiUserRequest, CreateOrganizationRequest, KeyInfo,

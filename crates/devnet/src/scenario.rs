@@ -575,8 +575,16 @@ pub async fn run(cluster: &mut Cluster) -> anyhow::Result<(Report, bool)> {
             a.hd_path, a.pubkey
         );
         for x in &resp.addresses {
-            let mark = if x.encoding == a.encoding { " (answered)" } else { "" };
-            println!("      {:<15} {}{mark}", format!("{:?}", x.encoding), x.address);
+            let mark = if x.encoding == a.encoding {
+                " (answered)"
+            } else {
+                ""
+            };
+            println!(
+                "      {:<15} {}{mark}",
+                format!("{:?}", x.encoding),
+                x.address
+            );
         }
     }
 

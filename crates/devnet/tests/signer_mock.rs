@@ -15,9 +15,8 @@ use k256::elliptic_curve::PrimeField as _;
 use mpc_api::envelope::Envelope;
 use mpc_api::types::{
     self, AddressAlgorithm, AddressEncoding, AddressInfo, GenAddressByPathRequest,
-    GenAddressByPathResponse,
-    RawSignAlgorithm, SignAlgorithm, SignMessageRequest, SignRawDataRequest, SignRawDataResponse,
-    SignResultRequest, SignResultResponse, SignState,
+    GenAddressByPathResponse, RawSignAlgorithm, SignAlgorithm, SignMessageRequest,
+    SignRawDataRequest, SignRawDataResponse, SignResultRequest, SignResultResponse, SignState,
 };
 use mpc_chains::SignMessageKind;
 use mpc_devnet::api::{ApiClient, PATH_SIGN_TRANSACTION, SignTransactionRequest};

@@ -3,11 +3,11 @@
 //! public Go SDK has no admin API).
 
 use mpc_api::envelope::ApiCode;
+use mpc_api::types::OnlineStatus;
 use mpc_api::types::admin::{
     self, ApiUserInfo, BindNodeRequest, CreateApiUserRequest, CreateOrganizationRequest, KeyInfo,
     KeyStatus, ListKeysRequest, ListNodesRequest, NodeInfo, Organization, RequestKeygenRequest,
 };
-use mpc_api::types::OnlineStatus;
 use mpc_transport::task::Curve;
 
 use super::{Answer, Failure, fail, json};

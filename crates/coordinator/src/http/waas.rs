@@ -20,9 +20,7 @@ use mpc_tss::DerivationPath;
 
 use super::{Answer, Failure, derive, fail, json, parse_path};
 use crate::engine::SignPlan;
-use crate::store::{
-    AddressRow, MpcRequestQuery, SignRequestRow, SignState, WalletRow, now_ms,
-};
+use crate::store::{AddressRow, MpcRequestQuery, SignRequestRow, SignState, WalletRow, now_ms};
 use crate::verify::VerifyInput;
 use crate::{Coordinator, new_id};
 

@@ -148,7 +148,8 @@ async fn go_sdk_client_decodes_every_response() {
         message: message.into(),
     });
     assert!(String::from_utf8_lossy(&body).contains(r"\u003cgo\u003e \u0026 sdk"));
-    let hash: WaaSMessageHashResult = sdk!("sign_message", t::PATH_SIGN_MESSAGE, Some(body)).unwrap();
+    let hash: WaaSMessageHashResult =
+        sdk!("sign_message", t::PATH_SIGN_MESSAGE, Some(body)).unwrap();
     let digest = sign_message_payload(SignMessageKind::PersonalSign, message)
         .unwrap()
         .digest();
@@ -156,7 +157,10 @@ async fn go_sdk_client_decodes_every_response() {
     let (done, result_shape) = sign_result("go-msg-1").await;
     shapes.insert("sign_result", result_shape);
     assert_eq!((done.state, done.request_id.as_str()), (1, "go-msg-1"));
-    assert_eq!((done.sino_id.as_str(), done.message.as_str()), (hash.sino_id.as_str(), message));
+    assert_eq!(
+        (done.sino_id.as_str(), done.message.as_str()),
+        (hash.sino_id.as_str(), message)
+    );
     assert_eq!(hex::decode(&done.signature).unwrap().len(), 65);
 
     // Advance.SignRawData: algorithmType and tapScriptRoot always sent (no omitempty).
@@ -175,7 +179,10 @@ async fn go_sdk_client_decodes_every_response() {
     )
     .unwrap();
     let (done, _) = sign_result("go-raw-1").await;
-    assert_eq!((done.state, done.sino_id.as_str()), (1, raw.sino_id.as_str()));
+    assert_eq!(
+        (done.state, done.sino_id.as_str()),
+        (1, raw.sino_id.as_str())
+    );
 
     // MPCNode.Status: a nil request, so an empty body signed as "".
     let status: WaaSMpcNodeStatusDTOData =
@@ -189,7 +196,8 @@ async fn go_sdk_client_decodes_every_response() {
         Some(go_marshal(&WaasMpcNodeExecRecordParam::default()))
     )
     .unwrap();
-    assert_eq!(all.page_index, 1);
+    // Absent pageIndex and pageSize: the first page of 10.
+    assert_eq!((all.page_index, all.page_size), (1, 10));
     assert_eq!(all.total_size, all.list.len() as i64);
     let kinds: Vec<i64> = all.list.iter().map(|r| r.business_exec_type).collect();
     for kind in [1, 3, 4] {

@@ -395,6 +395,9 @@ impl GoClient<'_> {
         }
         let r: Response =
             serde_json::from_value(v).map_err(|e| SdkError::Unmarshal(e.to_string()))?;
+        // Not read by the SDK, but part of the envelope it decodes: consistent and present.
+        assert_eq!(r.success, r.code == 200, "{r:?}");
+        assert!(!r.request_id.is_empty(), "{r:?}");
         if r.code != 200 {
             return Err(SdkError::Code(r.code, r.msg));
         }
