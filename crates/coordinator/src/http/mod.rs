@@ -94,7 +94,16 @@ fn json<T: Serialize>(v: T) -> Answer {
     serde_json::to_value(v).map_err(|e| fail(ApiCode::Internal, e.to_string()))
 }
 
+/// The request body as `T`, validated. An empty body or JSON `null` reads as `{}`: the Go SDK
+/// sends no body for a nil request and `null` for a nil pointer parameter (e.g.
+/// `ListMPCRequests(nil)`); a request with required fields then names the first one missing.
 fn parse<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, Failure> {
+    let text = body.trim_ascii();
+    let body: &[u8] = if text.is_empty() || text == b"null" {
+        b"{}"
+    } else {
+        body
+    };
     let v: T = serde_json::from_slice(body)
         .map_err(|e| fail(ApiCode::BadRequest, format!("invalid body: {e}")))?;
     v.validate()

@@ -66,7 +66,7 @@ async fn go_sdk_client_decodes_every_response() {
                     request_id: request_id.into(),
                 });
                 let (status, v) = go.raw(t::PATH_SIGN_RESULT, Some(body)).await;
-                let r: SignResultDTO = GoClient::decode(status, v.clone()).unwrap();
+                let Struct(r): Struct<SignResultDTO> = GoClient::decode(status, v.clone()).unwrap();
                 if r.state != 0 {
                     return (r, shape(&v));
                 }
@@ -77,7 +77,7 @@ async fn go_sdk_client_decodes_every_response() {
     };
 
     // AccountAndAddress.CreateWallets: `count` left out (omitempty), one wallet info.
-    let wallets: Vec<WaaSWalletInfoData> = sdk!(
+    let wallets: Vec<Struct<WaaSWalletInfoData>> = sdk!(
         "create_wallets",
         t::PATH_CREATE_WALLETS,
         Some(go_marshal(&WaaSCreateBatchWalletParam {
@@ -97,7 +97,7 @@ async fn go_sdk_client_decodes_every_response() {
     let wallet = wallets[0].wallet_id.clone();
 
     // Advance.GenAddressByPath: ONE WaaSAddressInfoData, the coin type's address.
-    let evm: WaaSAddressInfoData = sdk!(
+    let evm: Struct<WaaSAddressInfoData> = sdk!(
         "gen_address_by_path",
         t::PATH_GEN_ADDRESS_BY_PATH,
         Some(address_param(&vault, &wallet, 0, 60))
@@ -111,7 +111,7 @@ async fn go_sdk_client_decodes_every_response() {
     );
     assert!(!evm.id.is_empty());
 
-    let btc: WaaSAddressInfoData = go
+    let btc: Struct<WaaSAddressInfoData> = go
         .call(
             t::PATH_GEN_ADDRESS_BY_PATH,
             Some(address_param(&vault, &wallet, 0, 0)),
@@ -126,7 +126,7 @@ async fn go_sdk_client_decodes_every_response() {
     assert_eq!(btc.encoding, 2);
     assert_eq!(btc.pubkey, hex::encode(key));
 
-    let ed: WaaSAddressInfoData = go
+    let ed: Struct<WaaSAddressInfoData> = go
         .call(
             t::PATH_GEN_ADDRESS_BY_PATH,
             Some(address_param(&vault, &wallet, 1, 501)),
@@ -148,7 +148,7 @@ async fn go_sdk_client_decodes_every_response() {
         message: message.into(),
     });
     assert!(String::from_utf8_lossy(&body).contains(r"\u003cgo\u003e \u0026 sdk"));
-    let hash: WaaSMessageHashResult =
+    let hash: Struct<WaaSMessageHashResult> =
         sdk!("sign_message", t::PATH_SIGN_MESSAGE, Some(body)).unwrap();
     let digest = sign_message_payload(SignMessageKind::PersonalSign, message)
         .unwrap()
@@ -164,7 +164,7 @@ async fn go_sdk_client_decodes_every_response() {
     assert_eq!(hex::decode(&done.signature).unwrap().len(), 65);
 
     // Advance.SignRawData: algorithmType and tapScriptRoot always sent (no omitempty).
-    let raw: WaaSSignRawDataRes = sdk!(
+    let raw: Struct<WaaSSignRawDataRes> = sdk!(
         "sign_raw_data",
         t::PATH_SIGN_RAW_DATA,
         Some(go_marshal(&WaaSSignRawDataParam {
@@ -185,12 +185,12 @@ async fn go_sdk_client_decodes_every_response() {
     );
 
     // MPCNode.Status: a nil request, so an empty body signed as "".
-    let status: WaaSMpcNodeStatusDTOData =
+    let Struct(status): Struct<WaaSMpcNodeStatusDTOData> =
         sdk!("mpcnode_status", t::PATH_MPC_NODE_STATUS, None).unwrap();
     assert_eq!((status.node_id, status.online_status), (h.node_id("a"), 1));
 
     // MPCNode.ListMPCRequests: every field left out, then a filter on signRawData (4).
-    let all: WaaSMPCNodeRequestRes = sdk!(
+    let Struct(all): Struct<WaaSMPCNodeRequestRes> = sdk!(
         "list_mpc_requests",
         t::PATH_LIST_MPC_REQUESTS,
         Some(go_marshal(&WaasMpcNodeExecRecordParam::default()))
@@ -212,7 +212,13 @@ async fn go_sdk_client_decodes_every_response() {
             assert!(["ecdsa-secp256k1", "eddsa-ed25519"].contains(&r.param.as_str()));
         }
     }
-    let raw_only: WaaSMPCNodeRequestRes = go
+    // `ListMPCRequests(nil)`: Go marshals the nil pointer to `null`.
+    let from_nil: Struct<WaaSMPCNodeRequestRes> = go
+        .call(t::PATH_LIST_MPC_REQUESTS, Some(b"null".to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(from_nil.total_size, all.total_size);
+    let raw_only: Struct<WaaSMPCNodeRequestRes> = go
         .call(
             t::PATH_LIST_MPC_REQUESTS,
             Some(go_marshal(&WaasMpcNodeExecRecordParam {
@@ -227,13 +233,23 @@ async fn go_sdk_client_decodes_every_response() {
     assert_eq!(raw_only.list.len(), 1);
     assert_eq!(raw_only.list[0].request_id, "go-raw-1");
 
+    // A nil parameter where fields are required: the first missing one is named.
+    let err = go
+        .call::<Struct<WaaSSignRawDataRes>>(t::PATH_SIGN_RAW_DATA, Some(b"null".to_vec()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SdkError::Code(400, msg) if msg.contains("missing field `vaultId`")),
+        "{err:?}"
+    );
+
     // An error the SDK reports with the platform's code and message: HTTP 200, code 404.
     let err = sdk!(
         "error",
         t::PATH_GEN_ADDRESS_BY_PATH,
         Some(address_param(&vault, "wallet-nope", 0, 60))
     )
-    .map(|_: WaaSAddressInfoData| ())
+    .map(|_: Struct<WaaSAddressInfoData>| ())
     .unwrap_err();
     assert!(
         matches!(&err, SdkError::Code(404, msg) if msg.contains("wallet")),
@@ -246,7 +262,7 @@ async fn go_sdk_client_decodes_every_response() {
     };
     assert_eq!(
         stranger
-            .call::<WaaSMpcNodeStatusDTOData>(t::PATH_MPC_NODE_STATUS, None)
+            .call::<Struct<WaaSMpcNodeStatusDTOData>>(t::PATH_MPC_NODE_STATUS, None)
             .await
             .unwrap_err(),
         SdkError::Http(401)

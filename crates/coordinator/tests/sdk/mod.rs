@@ -7,16 +7,18 @@
 //! fails when a present field has another JSON type than the Go field (a string for an `int`,
 //! `1.5` for an `int`, a number for a `string`, an array for a struct, ...). The mirrors do the
 //! same: serde's default (unknown fields allowed), the Go type (`int` → `i64`, `string` →
-//! `String`, `bool` → `bool`, `json.RawMessage` → `Value`), `#[serde(default)]` for fields a
-//! client cannot count on, and no default for the fields the SDK's callers rely on (ids,
-//! addresses, keys), which must be present. (Go also matches names case-insensitively; the
-//! mirrors demand the exact names, which is stricter.)
+//! `String`, `bool` → `bool`, `json.RawMessage` → `Value`, a struct only from a JSON object:
+//! [`Struct`]), `#[serde(default)]` for fields a client cannot count on, and no default for the
+//! fields the SDK's callers rely on (ids, addresses, keys), which must be present. (Go also
+//! matches names case-insensitively; the mirrors demand the exact names, which is stricter.)
 //!
 //! Request mirrors serialize as Go's `json.Marshal` does: struct field order, `omitempty`
 //! fields left out at their zero value, `<`, `>`, `&`, U+2028 and U+2029 escaped.
 
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use std::ops::Deref;
+
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::common::Harness;
@@ -27,9 +29,47 @@ fn is_zero(n: &i64) -> bool {
     *n == 0
 }
 
+/// A value of a Go struct type. Go unmarshals only a JSON object into a struct ("cannot
+/// unmarshal array into Go value of type …" otherwise), where serde's derive would also take an
+/// array as positional fields: every struct of a response goes through this.
+#[derive(Debug)]
+pub struct Struct<T>(pub T);
+
+impl<T> Deref for Struct<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Struct<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            v @ Value::Object(_) => serde_json::from_value(v)
+                .map(Struct)
+                .map_err(D::Error::custom),
+            other => Err(D::Error::custom(format!(
+                "cannot unmarshal {} into Go value of type {}",
+                match other {
+                    Value::Array(_) => "array",
+                    Value::String(_) => "string",
+                    Value::Number(_) => "number",
+                    Value::Bool(_) => "bool",
+                    _ => "null",
+                },
+                std::any::type_name::<T>()
+                    .rsplit("::")
+                    .next()
+                    .unwrap_or("?")
+            ))),
+        }
+    }
+}
+
 // ------------------------------------------------------------------ envelope
 
-/// `Response` (common/types.go), what `gateway.Post` returns for an HTTP 200 answer.
+/// `Response` (common/types.go), what `gateway.Post` returns for an HTTP 200 answer (decoded
+/// through [`Struct`]).
 #[derive(Debug, Deserialize)]
 pub struct Response {
     /// `Code int json:"code,omitempty"`; every SDK method compares it with 200.
@@ -250,7 +290,7 @@ pub struct WaaSMPCNodeRequestRes {
     pub total_size: i64,
     /// `List []*MPCNodeExecRecord json:"list,omitempty"`.
     #[serde(default)]
-    pub list: Vec<MPCNodeExecRecord>,
+    pub list: Vec<Struct<MPCNodeExecRecord>>,
 }
 
 /// `MPCNodeExecRecord` (common/types.go).
@@ -393,7 +433,7 @@ impl GoClient<'_> {
         if status != 200 {
             return Err(SdkError::Http(status));
         }
-        let r: Response =
+        let Struct(r): Struct<Response> =
             serde_json::from_value(v).map_err(|e| SdkError::Unmarshal(e.to_string()))?;
         // Not read by the SDK, but part of the envelope it decodes: consistent and present.
         assert_eq!(r.success, r.code == 200, "{r:?}");
@@ -407,7 +447,8 @@ impl GoClient<'_> {
         }
     }
 
-    /// An SDK method call.
+    /// An SDK method call. `T` is `Struct<…>` for the SDK's `*Struct` results and
+    /// `Vec<Struct<…>>` for its `[]*Struct` results.
     pub async fn call<T: DeserializeOwned>(
         &self,
         path: &str,
