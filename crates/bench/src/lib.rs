@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
+use mpc_tss::dkls::{self, DklsKeyShare};
 use mpc_tss::ecdsa::{
     self, EcdsaAuxInfo, EcdsaCoreShare, EcdsaKeyShare, KnownMessage, MessageHash, SignInput,
 };
-use mpc_tss::dkls::{self, DklsKeyShare};
 use mpc_tss::frost::{self, EddsaKeyShare};
 use mpc_tss::primes::SecretPrimes;
 use mpc_tss::{Committee, DerivationPath, ExecutionId, PartyId, ProtocolKind, Session, sim};

@@ -81,7 +81,10 @@ mod tests {
     fn names_round_trip() {
         for p in EcdsaProtocol::ALL {
             assert_eq!(p.name().parse::<EcdsaProtocol>().unwrap(), p);
-            assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{}\"", p.name()));
+            assert_eq!(
+                serde_json::to_string(&p).unwrap(),
+                format!("\"{}\"", p.name())
+            );
         }
         assert!("DKLS23".parse::<EcdsaProtocol>().is_err());
         assert!("".parse::<EcdsaProtocol>().is_err());

@@ -32,14 +32,19 @@ pub fn point33(p: &k256_dkls::AffinePoint) -> Result<[u8; 33], InputError> {
 
 /// The same point for generic-ec 0.4 (k256 0.13), checked to be on the curve and not the
 /// identity.
-pub fn to_generic_point(p: &k256_dkls::AffinePoint) -> Result<NonZero<Point<Secp256k1>>, InputError> {
+pub fn to_generic_point(
+    p: &k256_dkls::AffinePoint,
+) -> Result<NonZero<Point<Secp256k1>>, InputError> {
     let bytes = point33(p)?;
-    let point = Point::<Secp256k1>::from_bytes(bytes).map_err(|_| bad("point (not on the curve)"))?;
+    let point =
+        Point::<Secp256k1>::from_bytes(bytes).map_err(|_| bad("point (not on the curve)"))?;
     NonZero::from_point(point).ok_or_else(|| bad("point (the identity)"))
 }
 
 /// A secret k256 0.14 scalar as a generic-ec secret scalar; the intermediate bytes are wiped.
-pub fn to_generic_secret(s: &k256_dkls::Scalar) -> Result<NonZero<SecretScalar<Secp256k1>>, InputError> {
+pub fn to_generic_secret(
+    s: &k256_dkls::Scalar,
+) -> Result<NonZero<SecretScalar<Secp256k1>>, InputError> {
     let bytes = Zeroizing::new(scalar_to_bytes::<Curve>(s));
     let secret = SecretScalar::<Secp256k1>::from_be_bytes(&bytes).map_err(|_| bad("scalar"))?;
     NonZero::from_secret_scalar(secret).ok_or_else(|| bad("scalar (zero)"))

@@ -213,7 +213,8 @@ impl<P: Phases> Driver<P::Out> for RoundDriver<P> {
         }
         let (from, to) = wire.body.claimed();
         let own = |pos: u16| self.lib_index.get(usize::from(pos)).copied();
-        if from.is_some_and(|f| Some(f) != own(sender)) || to.is_some_and(|t| Some(t) != own(self.me))
+        if from.is_some_and(|f| Some(f) != own(sender))
+            || to.is_some_and(|t| Some(t) != own(self.me))
         {
             return Err(Misbehaviour::Malformed(format!(
                 "the {} message names another sender or receiver than its envelope",
@@ -261,10 +262,8 @@ impl<P: Phases> Driver<P::Out> for RoundDriver<P> {
                     .map(|(p, _)| *p)
                     .collect();
                 if !differ.is_empty() {
-                    let names: Vec<String> = differ
-                        .iter()
-                        .filter_map(|p| self.party_name(*p))
-                        .collect();
+                    let names: Vec<String> =
+                        differ.iter().filter_map(|p| self.party_name(*p)).collect();
                     return self.fail(SessionError::Aborted {
                         culprits: vec![],
                         detail: format!(

@@ -104,7 +104,11 @@ impl Phases for Keygen {
         Ok(out)
     }
 
-    fn complete(&mut self, round: u16, msgs: Round) -> Result<Progress<DklsKeyShare>, SessionError> {
+    fn complete(
+        &mut self,
+        round: u16,
+        msgs: Round,
+    ) -> Result<Progress<DklsKeyShare>, SessionError> {
         let parties = self.committee.parties().to_vec();
         let abort = |a| from_abort(a, |i| who(&parties, i));
         match round {

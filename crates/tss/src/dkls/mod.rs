@@ -100,7 +100,9 @@ fn position_of(committee: &Committee, i: PartyIndex) -> Result<u16, SessionError
     if pos < committee.n() {
         Ok(pos)
     } else {
-        Err(SessionError::Local(format!("library addressed party index {i}")))
+        Err(SessionError::Local(format!(
+            "library addressed party index {i}"
+        )))
     }
 }
 
@@ -112,7 +114,15 @@ fn who(committee: &[PartyId], i: PartyIndex) -> Option<PartyId> {
         .copied()
 }
 
-fn session<O, P>(kind: ProtocolKind, eid: ExecutionId, me: PartyId, me_pos: u16, parties: Vec<PartyId>, lib_index: Vec<u8>, phases: P) -> Session<O>
+fn session<O, P>(
+    kind: ProtocolKind,
+    eid: ExecutionId,
+    me: PartyId,
+    me_pos: u16,
+    parties: Vec<PartyId>,
+    lib_index: Vec<u8>,
+    phases: P,
+) -> Session<O>
 where
     P: driver::Phases<Out = O> + 'static,
     O: 'static,
@@ -199,7 +209,10 @@ pub fn sign(
 
 /// Refreshes every party's share (all `n` take part): same public key and chain code, new
 /// secret shares and pairwise state. Shares from before cannot sign with the new ones.
-pub fn refresh(eid: ExecutionId, share: &DklsKeyShare) -> Result<Session<DklsKeyShare>, InputError> {
+pub fn refresh(
+    eid: ExecutionId,
+    share: &DklsKeyShare,
+) -> Result<Session<DklsKeyShare>, InputError> {
     let committee = share.committee();
     let me = share.party();
     let pos = committee.index_of(me)?;
@@ -233,7 +246,9 @@ pub fn repair_helper(
     let committee = share.committee();
     let me = share.party();
     if target == me {
-        return Err(InputError::KeyShare("a party cannot repair itself with its own share".into()));
+        return Err(InputError::KeyShare(
+            "a party cannot repair itself with its own share".into(),
+        ));
     }
     let target_pos = committee.index_of(target)?;
     if committee.n() - 1 < share.threshold() {

@@ -16,8 +16,8 @@
 use std::collections::BTreeMap;
 
 use dkls23::protocols::dkg::{
-    KeepInitMulPhase3to4, KeepInitZeroSharePhase2to3, KeepInitZeroSharePhase3to4,
-    ProofCommitment, TransmitInitZeroSharePhase2to4,
+    KeepInitMulPhase3to4, KeepInitZeroSharePhase2to3, KeepInitZeroSharePhase3to4, ProofCommitment,
+    TransmitInitZeroSharePhase2to4,
 };
 use dkls23::protocols::repair::{RepairError, RepairTerm, repair_assemble};
 use dkls23::protocols::{PartyIndex, PublicKeyPackage};
@@ -176,13 +176,11 @@ impl Reshare {
             }
             terms.push(term);
         }
-        let (_, package) =
-            package.ok_or_else(|| SessionError::Local("no repair terms".into()))?;
-        let pk = point33(package.verifying_key())
-            .map_err(|e| SessionError::Aborted {
-                culprits: vec![],
-                detail: format!("helpers sent an invalid public key: {e}"),
-            })?;
+        let (_, package) = package.ok_or_else(|| SessionError::Local("no repair terms".into()))?;
+        let pk = point33(package.verifying_key()).map_err(|e| SessionError::Aborted {
+            culprits: vec![],
+            detail: format!("helpers sent an invalid public key: {e}"),
+        })?;
         if pk != public_key
             || u16::from(package.threshold()) != self.threshold
             || u16::from(package.share_count()) != self.committee.n()
@@ -197,8 +195,8 @@ impl Reshare {
             .ok()
             .and_then(|i| PartyIndex::new(i).ok())
             .ok_or_else(|| SessionError::Local("party index".into()))?;
-        let party = repair_assemble(&package, target, &terms, |_| String::new()).map_err(|e| {
-            match e {
+        let party =
+            repair_assemble(&package, target, &terms, |_| String::new()).map_err(|e| match e {
                 RepairError::ShareMismatch | RepairError::InconsistentTerms => {
                     SessionError::Aborted {
                         culprits: vec![],
@@ -206,8 +204,7 @@ impl Reshare {
                     }
                 }
                 other => SessionError::Local(format!("repair: {other}")),
-            }
-        })?;
+            })?;
         self.party = Some(party);
         self.package = Some(package);
         Ok(())
@@ -251,7 +248,11 @@ impl Phases for Reshare {
         }
     }
 
-    fn complete(&mut self, round: u16, msgs: Round) -> Result<Progress<DklsKeyShare>, SessionError> {
+    fn complete(
+        &mut self,
+        round: u16,
+        msgs: Round,
+    ) -> Result<Progress<DklsKeyShare>, SessionError> {
         let Some(r) = round.checked_sub(self.base()) else {
             if let Repair::Target { public_key } = self.repair {
                 self.assemble(public_key, msgs)?;
@@ -272,9 +273,8 @@ impl Phases for Reshare {
                         fragments.push(f);
                     }
                 }
-                let (correction, proof, kept, zero) = self
-                    .party()?
-                    .refresh_complete_phase2(&self.sid, &fragments);
+                let (correction, proof, kept, zero) =
+                    self.party()?.refresh_complete_phase2(&self.sid, &fragments);
                 self.correction = Some(Zeroizing::new(correction));
                 self.zero_kept2 = Some(kept);
                 let mut out = vec![Outgoing {
@@ -352,7 +352,9 @@ impl Phases for Reshare {
                         if self.commits.get(&sender) != Some(&proof.commitment) {
                             return Err(SessionError::Misbehaved {
                                 party: parties[usize::from(sender)],
-                                what: Misbehaviour::CommitmentMismatch { round: self.base() + 1 },
+                                what: Misbehaviour::CommitmentMismatch {
+                                    round: self.base() + 1,
+                                },
                             });
                         }
                         proofs.push(proof);

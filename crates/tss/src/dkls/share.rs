@@ -49,9 +49,8 @@ mod party_b64 {
     use super::Party;
 
     pub fn serialize<S: Serializer>(party: &Party, s: S) -> Result<S::Ok, S::Error> {
-        let bytes = Zeroizing::new(
-            postcard::to_allocvec(party).map_err(serde::ser::Error::custom)?,
-        );
+        let bytes =
+            Zeroizing::new(postcard::to_allocvec(party).map_err(serde::ser::Error::custom)?);
         let text = Zeroizing::new(STANDARD.encode(&*bytes));
         s.serialize_str(&text)
     }
@@ -77,7 +76,11 @@ impl DklsKeyShare {
     const VERSION: u32 = 1;
 
     /// Builds and checks a share from the library's output.
-    pub(crate) fn new(committee: Committee, party: Party, package: Package) -> Result<Self, InputError> {
+    pub(crate) fn new(
+        committee: Committee,
+        party: Party,
+        package: Package,
+    ) -> Result<Self, InputError> {
         let s = DklsKeyShare {
             committee,
             party,
@@ -107,8 +110,7 @@ impl DklsKeyShare {
         let bad = |r: &str| Err(InputError::KeyShare(format!("DKLs23 share: {r}")));
         let n = self.committee.n();
         let p = &self.party;
-        if u16::from(p.parameters.share_count) != n || u16::from(self.package.share_count()) != n
-        {
+        if u16::from(p.parameters.share_count) != n || u16::from(self.package.share_count()) != n {
             return bad("share and committee sizes differ");
         }
         if p.parameters.threshold != self.package.threshold() {

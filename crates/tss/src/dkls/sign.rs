@@ -15,8 +15,14 @@ use crate::ecdsa::{EcdsaSignature, finish_signature};
 use crate::error::SessionError;
 use crate::party::PartyId;
 
-type Kept1 = (UniqueKeep1to2<Curve>, BTreeMap<PartyIndex, KeepPhase1to2<Curve>>);
-type Kept2 = (UniqueKeep2to3<Curve>, BTreeMap<PartyIndex, KeepPhase2to3<Curve>>);
+type Kept1 = (
+    UniqueKeep1to2<Curve>,
+    BTreeMap<PartyIndex, KeepPhase1to2<Curve>>,
+);
+type Kept2 = (
+    UniqueKeep2to3<Curve>,
+    BTreeMap<PartyIndex, KeepPhase2to3<Curve>>,
+);
 
 pub(super) struct Sign {
     /// the share, derived to the signing path
@@ -127,7 +133,11 @@ impl Phases for Sign {
             .collect()
     }
 
-    fn complete(&mut self, round: u16, msgs: Round) -> Result<Progress<EcdsaSignature>, SessionError> {
+    fn complete(
+        &mut self,
+        round: u16,
+        msgs: Round,
+    ) -> Result<Progress<EcdsaSignature>, SessionError> {
         let committee = self.committee.clone();
         let abort = |a| from_abort(a, |i| who(&committee, i));
         let missing = || SessionError::Local("signing state missing".into());
@@ -194,7 +204,9 @@ impl Phases for Sign {
                 let mut s = [0u8; 32];
                 hex::decode_to_slice(&x_coord, &mut r)
                     .and_then(|()| hex::decode_to_slice(&s_hex, &mut s))
-                    .map_err(|_| SessionError::Local("library returned a malformed signature".into()))?;
+                    .map_err(|_| {
+                        SessionError::Local("library returned a malformed signature".into())
+                    })?;
                 // k256 (the other generation) verifies it again and finds the recovery id.
                 let sig = finish_signature(r, s, &self.public_key, &self.digest)?;
                 Ok(Progress::Done(sig))

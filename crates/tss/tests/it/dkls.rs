@@ -58,9 +58,7 @@ fn sign_sessions(
     let e = eid(ProtocolKind::Dkls23Sign, tag, &signers);
     signers
         .iter()
-        .map(|s| {
-            dkls::sign(e, &shares[s], &signers, &path(p), SignInput::Digest(digest)).unwrap()
-        })
+        .map(|s| dkls::sign(e, &shares[s], &signers, &path(p), SignInput::Digest(digest)).unwrap())
         .collect()
 }
 
@@ -178,11 +176,17 @@ fn bad_requests_are_input_errors() {
     let e = eid(ProtocolKind::Dkls23Sign, "bad", &ps("a,b,c"));
     let d = SignInput::Digest([1; 32]);
     let err = dkls::sign(e, &w.k2[&pid("a")], &ps("a,b,c"), &path("m"), d.clone()).unwrap_err();
-    assert!(matches!(err, mpc_tss::InputError::WrongSignerCount { .. }), "{err}");
+    assert!(
+        matches!(err, mpc_tss::InputError::WrongSignerCount { .. }),
+        "{err}"
+    );
     let err = dkls::sign(e, &w.k2[&pid("a")], &ps("b,c"), &path("m"), d.clone()).unwrap_err();
     assert!(matches!(err, mpc_tss::InputError::NotASigner(_)), "{err}");
     let err = dkls::keygen(e, pid("a"), &w.committee, 4).unwrap_err();
-    assert!(matches!(err, mpc_tss::InputError::BadThreshold { .. }), "{err}");
+    assert!(
+        matches!(err, mpc_tss::InputError::BadThreshold { .. }),
+        "{err}"
+    );
     let err = dkls::keygen(e, pid("d"), &w.committee, 2).unwrap_err();
     assert!(matches!(err, mpc_tss::InputError::NotAMember(_)), "{err}");
     // a 3-of-3 key has too few helpers for a repair
@@ -202,7 +206,10 @@ fn refresh_keeps_the_key_and_old_shares_no_longer_sign_with_new_ones() {
             assert_eq!(s.xpub().unwrap(), a_old.xpub().unwrap());
             assert_eq!(s.threshold(), t);
             // new secret shares: every verifying share moved
-            assert_ne!(s.verifying_share(*p).unwrap(), old[p].verifying_share(*p).unwrap());
+            assert_ne!(
+                s.verifying_share(*p).unwrap(),
+                old[p].verifying_share(*p).unwrap()
+            );
             assert_ne!(s.generation(), a_old.generation());
         }
         let all = if t == 2 { "a,b" } else { "a,b,c" };
@@ -214,10 +221,19 @@ fn refresh_keeps_the_key_and_old_shares_no_longer_sign_with_new_ones() {
         let mut mixed = new.clone();
         mixed.insert(pid("a"), old[&pid("a")].clone());
         let digest = sha256(b"mixed");
-        let r = sim::run(sign_sessions(&mixed, all, "m", digest, &format!("mixed {t}")));
+        let r = sim::run(sign_sessions(
+            &mixed,
+            all,
+            "m",
+            digest,
+            &format!("mixed {t}"),
+        ));
         let (_, err) = failure(r);
         assert!(err.is_peer_fault(), "{err}");
-        assert!(err.to_string().contains("different signing session"), "{err}");
+        assert!(
+            err.to_string().contains("different signing session"),
+            "{err}"
+        );
     }
 }
 
@@ -241,7 +257,10 @@ fn repair_rebuilds_a_lost_share_for_a_new_node() {
         assert_eq!(s.generation(), new[&pid("a")].generation());
         // stored form round-trips (the new node stores it)
         let back = DklsKeyShare::from_stored_bytes(&s.to_stored_bytes()).unwrap();
-        assert_eq!(back.verifying_share(*p).unwrap(), s.verifying_share(*p).unwrap());
+        assert_eq!(
+            back.verifying_share(*p).unwrap(),
+            s.verifying_share(*p).unwrap()
+        );
     }
     for pair in ["a,c", "b,c", "a,b"] {
         sign_and_verify(&new, pair, "m/1/1/60/0", &format!("repaired {pair}"));
@@ -257,7 +276,11 @@ fn repair_rebuilds_a_lost_share_for_a_new_node() {
 fn repair_with_the_wrong_public_key_is_refused_by_the_new_node() {
     let w = world();
     let lost = pid("b");
-    let e = eid(ProtocolKind::Dkls23Repair, "repair-wrong-key", w.committee.parties());
+    let e = eid(
+        ProtocolKind::Dkls23Repair,
+        "repair-wrong-key",
+        w.committee.parties(),
+    );
     let mut sessions: Vec<_> = ps("a,c")
         .iter()
         .map(|p| dkls::repair_helper(e, &w.k2[p], lost).unwrap())
@@ -286,7 +309,11 @@ fn bip340_and_taproot_sign_with_the_same_dkls_share() {
                 let p = path(p);
                 let child = bip32_child(&any.public_key(), any.chain_code(), &p);
                 let msg = sha256(format!("schnorr {set} {p}").as_bytes());
-                let e = eid(ProtocolKind::Bip340Sign, &format!("b340 {set} {p}"), &signers);
+                let e = eid(
+                    ProtocolKind::Bip340Sign,
+                    &format!("b340 {set} {p}"),
+                    &signers,
+                );
                 let sessions = signers
                     .iter()
                     .map(|s| frost::bip340_sign(e, &core[s], &signers, &p, &msg).unwrap())
@@ -295,7 +322,11 @@ fn bip340_and_taproot_sign_with_the_same_dkls_share() {
                 let xonly: [u8; 32] = child[1..].try_into().unwrap();
                 assert!(bip340_verify(&xonly, &msg, &sig), "bip340 {set} {p}");
 
-                let e = eid(ProtocolKind::TaprootSign, &format!("tr {set} {p}"), &signers);
+                let e = eid(
+                    ProtocolKind::TaprootSign,
+                    &format!("tr {set} {p}"),
+                    &signers,
+                );
                 let sessions = signers
                     .iter()
                     .map(|s| frost::taproot_sign(e, &core[s], &signers, &p, &msg, None).unwrap())
@@ -446,7 +477,10 @@ fn messages_of_another_session_replays_and_misrouting_are_refused() {
     let (at, err) = failure(r);
     assert_eq!(at, pid("a"));
     assert_eq!(err.culprits(), vec![pid("b")], "{err}");
-    assert!(err.must_ban().is_none(), "a stale message is not cheating on OT: {err}");
+    assert!(
+        err.must_ban().is_none(),
+        "a stale message is not cheating on OT: {err}"
+    );
 
     // replay
     let r = sim::run_with(
@@ -548,7 +582,10 @@ fn silent_party_stalls_and_is_named() {
 
 fn keygen_sessions(c: &Committee, t: u16, tag: &str) -> Vec<Session<DklsKeyShare>> {
     let e = eid(ProtocolKind::Dkls23Keygen, tag, c.parties());
-    c.parties().iter().map(|p| dkls::keygen(e, *p, c, t).unwrap()).collect()
+    c.parties()
+        .iter()
+        .map(|p| dkls::keygen(e, *p, c, t).unwrap())
+        .collect()
 }
 
 #[test]
@@ -558,7 +595,10 @@ fn keygen_bad_openings_are_blamed_on_the_sender() {
     let r = sim::run_with(keygen_sessions(&c, 2, "kg-commit"), |mut env, to| {
         if env.sender == pid("b") && to == pid("c") && env.round == 1 && env.receiver.is_none() {
             edit(&mut env, |b| {
-                if let Body::Commit { proof_commitment, .. } = b {
+                if let Body::Commit {
+                    proof_commitment, ..
+                } = b
+                {
                     proof_commitment[0] ^= 1;
                 }
             });
@@ -576,7 +616,11 @@ fn keygen_bad_openings_are_blamed_on_the_sender() {
     let r = sim::run_with(keygen_sessions(&c, 2, "kg-chain-code"), |mut env, to| {
         if env.sender == pid("b") && to == pid("c") && env.round == 1 && env.receiver.is_none() {
             edit(&mut env, |b| {
-                if let Body::Commit { chain_code: Some(cc), .. } = b {
+                if let Body::Commit {
+                    chain_code: Some(cc),
+                    ..
+                } = b
+                {
                     cc.cc_commitment[0] ^= 1;
                 }
             });
@@ -610,7 +654,11 @@ fn keygen_equivocation_is_caught_by_the_echo_round() {
     // check), so c would end with another public key than a and b; the echo round stops it.
     let c = world().committee.clone();
     let e = eid(ProtocolKind::Dkls23Keygen, "kg-twin", c.parties());
-    let sessions: Vec<_> = c.parties().iter().map(|p| dkls::keygen(e, *p, &c, 3).unwrap()).collect();
+    let sessions: Vec<_> = c
+        .parties()
+        .iter()
+        .map(|p| dkls::keygen(e, *p, &c, 3).unwrap())
+        .collect();
     let mut twin = dkls::keygen(e, pid("b"), &c, 3).unwrap();
     let mut twin_out: BTreeMap<u16, Envelope> = BTreeMap::new();
     for env in twin.start().unwrap().outgoing {
@@ -619,12 +667,13 @@ fn keygen_equivocation_is_caught_by_the_echo_round() {
         }
     }
     let r = sim::run_with(sessions, |env, to| {
-        if to == pid("b") && !twin.is_finished() {
-            if let Ok(step) = twin.handle(env.clone()) {
-                for o in step.outgoing {
-                    if o.receiver.is_none() {
-                        twin_out.insert(o.round, o);
-                    }
+        if to == pid("b")
+            && !twin.is_finished()
+            && let Ok(step) = twin.handle(env.clone())
+        {
+            for o in step.outgoing {
+                if o.receiver.is_none() {
+                    twin_out.insert(o.round, o);
                 }
             }
         }
@@ -639,7 +688,10 @@ fn keygen_equivocation_is_caught_by_the_echo_round() {
     });
     let (_, err) = failure(r);
     assert!(matches!(err, SessionError::Aborted { .. }), "{err}");
-    assert!(err.to_string().contains("not the same for everyone"), "{err}");
+    assert!(
+        err.to_string().contains("not the same for everyone"),
+        "{err}"
+    );
     assert!(err.culprits().is_empty(), "{err}");
 }
 
@@ -652,7 +704,11 @@ fn flow<O>(sessions: Vec<Session<O>>) -> String {
     let _ = sim::run_with(sessions, |env, _| {
         if env.sender == pid("a") {
             let w: Wire = codec::from_cbor(&env.payload, 1 << 24).unwrap();
-            let kind = if env.receiver.is_some() { "p2p" } else { "broadcast" };
+            let kind = if env.receiver.is_some() {
+                "p2p"
+            } else {
+                "broadcast"
+            };
             seen.insert(format!("{} {} {}", w.round, kind, w.body.name()));
         }
         vec![env]
@@ -666,7 +722,12 @@ fn message_flow_is_pinned() {
     let w = world();
     let c = &w.committee;
     let e = eid(ProtocolKind::Dkls23Keygen, "flow", c.parties());
-    let kg = flow(c.parties().iter().map(|p| dkls::keygen(e, *p, c, 2).unwrap()).collect());
+    let kg = flow(
+        c.parties()
+            .iter()
+            .map(|p| dkls::keygen(e, *p, c, 2).unwrap())
+            .collect(),
+    );
     insta::assert_snapshot!(kg, @r"
     0 p2p fragment
     1 broadcast commit
@@ -715,12 +776,15 @@ fn wire_encoding_is_pinned() {
     insta::assert_snapshot!(hex::encode(&bytes), @"a361760165726f756e640264626f6479a1657369676e33a2617558200000000000000000000000000000000000000000000000000000000000000005617758200000000000000000000000000000000000000000000000000000000000000007");
     // every message of a real run decodes and re-encodes to the same bytes
     let mut n = 0;
-    sim::run_with(sign_sessions(&world().k2, "a,c", "m/1", [2; 32], "reencode"), |env, _| {
-        let w: Wire = codec::from_cbor(&env.payload, 1 << 24).unwrap();
-        assert_eq!(codec::to_cbor(&w), env.payload);
-        n += 1;
-        vec![env]
-    })
+    sim::run_with(
+        sign_sessions(&world().k2, "a,c", "m/1", [2; 32], "reencode"),
+        |env, _| {
+            let w: Wire = codec::from_cbor(&env.payload, 1 << 24).unwrap();
+            assert_eq!(codec::to_cbor(&w), env.payload);
+            n += 1;
+            vec![env]
+        },
+    )
     .unwrap();
     assert_eq!(n, 6);
 }
@@ -743,7 +807,10 @@ fn stored_share_round_trips_and_its_shape_is_pinned() {
     insta::assert_snapshot!(format!("{} v{}", v["format"], v["version"]), @r#""mpc-tss/dkls23-share" v1"#);
     insta::assert_snapshot!(keys(&v["data"]), @"committee,package,party");
     insta::assert_snapshot!(keys(&v["data"]["package"]), @"parameters,verifying_key,verifying_shares");
-    assert!(v["data"]["party"].is_string(), "the library party is one base64 string");
+    assert!(
+        v["data"]["party"].is_string(),
+        "the library party is one base64 string"
+    );
     // a share whose secret does not match its verifying share is refused
     let mut bad = v.clone();
     bad["data"]["package"]["verifying_shares"]["2"] =
@@ -759,8 +826,10 @@ fn stored_share_round_trips_and_its_shape_is_pinned() {
 /// `cargo test -p mpc-tss --test it -- --ignored write_dkls_fixtures`.
 #[test]
 fn stored_dkls_share_from_fixture_still_loads_and_signs() {
-    let a = DklsKeyShare::from_stored_bytes(include_bytes!("../fixtures/dkls23-share-a.json")).unwrap();
-    let b = DklsKeyShare::from_stored_bytes(include_bytes!("../fixtures/dkls23-share-b.json")).unwrap();
+    let a =
+        DklsKeyShare::from_stored_bytes(include_bytes!("../fixtures/dkls23-share-a.json")).unwrap();
+    let b =
+        DklsKeyShare::from_stored_bytes(include_bytes!("../fixtures/dkls23-share-b.json")).unwrap();
     let expected: serde_json::Value =
         serde_json::from_str(include_str!("../fixtures/dkls23-fixtures-public.json")).unwrap();
     assert_eq!(hex::encode(a.public_key()), expected["public_key"]);
