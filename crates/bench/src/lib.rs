@@ -580,7 +580,7 @@ fn dkls23_phases(
             "dkls23.keygen",
             3,
             t,
-            runs.max(10),
+            runs.max(5),
             |run| {
                 let e = eid(
                     ProtocolKind::Dkls23Keygen,
@@ -642,7 +642,7 @@ fn dkls23_phases(
             "dkls23.refresh",
             3,
             t,
-            runs.max(10),
+            runs.max(5),
             |run| {
                 let e = eid(
                     ProtocolKind::Dkls23Refresh,
@@ -671,7 +671,7 @@ fn dkls23_phases(
         "dkls23.repair",
         3,
         2,
-        runs.max(10),
+        runs.max(5),
         |run| {
             let e = eid(
                 ProtocolKind::Dkls23Repair,
