@@ -6,7 +6,9 @@
 //! * [`pki`], [`keys`]: the dev CA and server certificate (rcgen, ring), the admin and API-user
 //!   keys (hex PKCS#8 DER, as the public Go SDK loads them) and the callback server's PEM keys.
 //! * [`layout`], [`state`], [`render`]: the files in `--dir`, `devnet.json` (ports and ids kept
-//!   for the next start) and the config files written as a user would write them.
+//!   for the next start) and the config files written as a user would write them;
+//!   [`configs`]: those files are written only when missing and kept, checked, never
+//!   overwritten afterwards (`--reset-config` rewrites them).
 //! * [`process`]: child processes with log files, stopped (SIGTERM, then SIGKILL) on drop.
 //! * [`api`]: a BIZ-API client of the coordinator (WaaS and admin calls).
 //! * [`verify`]: independent signature and HD-derivation checks (k256, ed25519-dalek, bip32).
@@ -24,6 +26,7 @@
 
 pub mod api;
 pub mod cluster;
+pub mod configs;
 pub mod fsutil;
 pub mod keys;
 pub mod layout;

@@ -37,6 +37,10 @@ struct Cli {
     /// `[coordinator] sign-timeout-secs`.
     #[arg(long, default_value_t = 120)]
     sign_timeout_secs: u64,
+    /// Rewrite platform.toml, every node's config.toml and the callback policy from the defaults
+    /// (without it, files that exist are kept as you edited them, and checked).
+    #[arg(long)]
+    reset_config: bool,
     /// How long to wait for key generation, seconds.
     #[arg(long, default_value_t = 1800)]
     keygen_wait_secs: u64,
@@ -73,6 +77,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         let mut opts = Options::new(&cli.dir);
         opts.test_primes = cli.test_primes;
         opts.threshold = cli.threshold;
+        opts.reset_config = cli.reset_config;
         opts.sign_timeout_secs = cli.sign_timeout_secs;
         opts.keys_timeout = std::time::Duration::from_secs(cli.keygen_wait_secs);
         eprintln!("mpc-devnet: starting in {}", cli.dir.display());

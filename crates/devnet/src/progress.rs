@@ -117,8 +117,9 @@ impl Phase {
 }
 
 impl Drop for Phase {
+    // Every successful path calls `done`; a phase dropped without it ended on an error (`?`).
     fn drop(&mut self) {
-        self.finish("ok", "");
+        self.finish("FAILED", "");
     }
 }
 

@@ -33,7 +33,8 @@ pub fn platform_toml(c: &PlatformConfig) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        r#"# Written by mpc-devnet (rewritten at every start). Format: docs/platform.md.
+        r#"# Written by mpc-devnet when missing; your edits are kept (mpc-devnet --reset-config rewrites
+# it). Format: docs/platform.md.
 roles = ["proxy", "coordinator"]
 
 [server]
@@ -90,7 +91,8 @@ pub struct NodeConfig {
 /// A node's `config.toml` for `DIR/node-<party>/`.
 pub fn node_toml(c: &NodeConfig) -> String {
     let mut s = format!(
-        r#"# Written by mpc-devnet (rewritten at every start), as a user writes it for their node.
+        r#"# Written by mpc-devnet when missing, as a user writes it for their node; your edits are kept
+# (mpc-devnet --reset-config rewrites it).
 [app]
 name = {name}
 party-id = {party}
@@ -160,7 +162,8 @@ pub const UNLISTED_DESTINATION: &str = "0x00000000000000000000000000000000deadbe
 /// up to 5 ETH, WAIT between 5 and 10 ETH, REJECT above 10 ETH or to any other destination.
 pub fn default_policy_toml() -> String {
     format!(
-        r#"# mpc-devnet's policy (from crates/callback-demo/policy.example.toml).
+        r#"# mpc-devnet's policy (from crates/callback-demo/policy.example.toml). Written when missing;
+# your edits are kept (mpc-devnet --reset-config rewrites it).
 [request_types]
 allow = ["keygen", "sign", "bip340-schnorr-sign", "taproot-sign"]
 
