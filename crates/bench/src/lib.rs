@@ -828,3 +828,26 @@ pub const USAGE: &str =
   --runs N      runs per phase (default 5)
   --primes FILE prime sets (JSON list) for the pooled aux-info phase, else generated first
   --only-dkls23  only the single-key floor and the DKLs23 phases (seconds, no primes)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_only_dkls23_and_refuses_unknown_options() {
+        let (opts, json) =
+            parse_args(&args(&["protocols", "--only-dkls23", "--runs", "4"])).unwrap();
+        assert!(opts.only_dkls23);
+        assert_eq!(opts.runs, 4);
+        assert!(json.is_none());
+        let (opts, _) = parse_args(&args(&["protocols"])).unwrap();
+        assert!(!opts.only_dkls23);
+        assert!(parse_args(&args(&["protocols", "--only"])).is_err());
+        assert_eq!(floor_of("dkls23.sign_path"), Some("floor.ecdsa"));
+        assert_eq!(floor_of("dkls23.keygen"), None);
+    }
+}
