@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
+use mpc_tss::dkls::{self, DklsKeyShare};
 use mpc_tss::ecdsa::{
     self, EcdsaAuxInfo, EcdsaCoreShare, EcdsaKeyShare, KnownMessage, MessageHash, SignInput,
 };
@@ -59,6 +60,8 @@ pub struct Options {
     pub skip_fresh_aux: bool,
     /// prime sets for the pooled aux-info phase (else generated once before timing)
     pub primes: Option<Vec<SecretPrimes>>,
+    /// run only the single-key floor and the DKLs23 phases (seconds instead of minutes)
+    pub only_dkls23: bool,
     /// progress lines go here
     pub progress: fn(&str),
 }
@@ -223,6 +226,15 @@ pub fn run_protocols(opts: &Options) -> Result<Report> {
     say("floor: single-key ECDSA and ed25519");
     phases.push(floor_ecdsa(runs.max(200))?);
     phases.push(floor_ed25519(runs.max(200))?);
+
+    // DKLs23: no setup beyond key generation.
+    phases.extend(dkls23_phases(runs, say, &committee, &path)?);
+    if opts.only_dkls23 {
+        return Ok(Report {
+            machine: machine(),
+            phases,
+        });
+    }
 
     // Key generation.
     let mut keys = Keys {
@@ -549,6 +561,142 @@ pub fn run_protocols(opts: &Options) -> Result<Report> {
     })
 }
 
+/// DKLs23 key generation, signing 3-of-3 and 2-of-3 (root key and `path`), refresh and
+/// repair; every signature verified with k256 under the BIP32 child key.
+fn dkls23_phases(
+    runs: usize,
+    say: fn(&str),
+    committee: &Committee,
+    path: &DerivationPath,
+) -> Result<Vec<Phase>> {
+    let all = committee.parties().to_vec();
+    let err = |e: mpc_tss::InputError| anyhow!("{e}");
+    let mut phases = Vec::new();
+    let mut keys: BTreeMap<u16, BTreeMap<PartyId, DklsKeyShare>> = BTreeMap::new();
+    for t in [3u16, 2] {
+        say(&format!("dkls23.keygen {t}-of-3"));
+        let mut last = BTreeMap::new();
+        phases.push(measure(
+            "dkls23.keygen",
+            3,
+            t,
+            runs.max(5),
+            |run| {
+                let e = eid(
+                    ProtocolKind::Dkls23Keygen,
+                    &format!("bench-dkls-kg-{t}-{run}"),
+                    &all,
+                );
+                all.iter()
+                    .map(|p| dkls::keygen(e, *p, committee, t).map_err(err))
+                    .collect()
+            },
+            |out| {
+                let first = one(&out)?;
+                ensure!(
+                    out.values().all(|s| s.public_key() == first.public_key()),
+                    "parties disagree on the key"
+                );
+                last = out;
+                Ok(())
+            },
+        )?);
+        keys.insert(t, last);
+    }
+    for t in [3u16, 2] {
+        let shares = keys.get(&t).ok_or_else(|| anyhow!("no {t}-of-3 key"))?;
+        let signers = all[..usize::from(t)].to_vec();
+        let first = one(shares)?;
+        for (name, p) in [
+            ("dkls23.sign", DerivationPath::root()),
+            ("dkls23.sign_path", path.clone()),
+        ] {
+            let child = first.derive_public_key(&p).map_err(err)?;
+            let digest: [u8; 32] = Sha256::digest(name.as_bytes()).into();
+            say(&format!("{name} {t}-of-3"));
+            phases.push(measure(
+                name,
+                3,
+                t,
+                runs.max(20),
+                |run| {
+                    let e = eid(
+                        ProtocolKind::Dkls23Sign,
+                        &format!("bench-{name}-{t}-{run}"),
+                        &signers,
+                    );
+                    signers
+                        .iter()
+                        .map(|s| {
+                            dkls::sign(e, &shares[s], &signers, &p, SignInput::Digest(digest))
+                                .map_err(err)
+                        })
+                        .collect()
+                },
+                |out| verify_ecdsa(&child, &digest, &one(&out)?),
+            )?);
+        }
+        say(&format!("dkls23.refresh {t}-of-3"));
+        let pk = first.public_key();
+        phases.push(measure(
+            "dkls23.refresh",
+            3,
+            t,
+            runs.max(5),
+            |run| {
+                let e = eid(
+                    ProtocolKind::Dkls23Refresh,
+                    &format!("bench-dkls-refresh-{t}-{run}"),
+                    &all,
+                );
+                shares
+                    .values()
+                    .map(|s| dkls::refresh(e, s).map_err(err))
+                    .collect()
+            },
+            |out| {
+                ensure!(
+                    out.len() == 3 && out.values().all(|s| s.public_key() == pk),
+                    "refresh changed the key"
+                );
+                Ok(())
+            },
+        )?);
+    }
+    let shares = keys.get(&2).ok_or_else(|| anyhow!("no 2-of-3 key"))?;
+    let pk = one(shares)?.public_key();
+    let lost = *all.last().ok_or_else(|| anyhow!("no parties"))?;
+    say("dkls23.repair 2-of-3");
+    phases.push(measure(
+        "dkls23.repair",
+        3,
+        2,
+        runs.max(5),
+        |run| {
+            let e = eid(
+                ProtocolKind::Dkls23Repair,
+                &format!("bench-dkls-repair-{run}"),
+                &all,
+            );
+            let mut sessions = shares
+                .values()
+                .filter(|s| s.party() != lost)
+                .map(|s| dkls::repair_helper(e, s, lost).map_err(err))
+                .collect::<Result<Vec<_>>>()?;
+            sessions.push(dkls::repair_target(e, lost, committee, 2, pk).map_err(err)?);
+            Ok(sessions)
+        },
+        |out| {
+            ensure!(
+                out.len() == 3 && out.values().all(|s| s.public_key() == pk),
+                "repair changed the key"
+            );
+            Ok(())
+        },
+    )?);
+    Ok(phases)
+}
+
 fn floor_ecdsa(runs: usize) -> Result<Phase> {
     use k256::ecdsa::signature::hazmat::PrehashSigner;
     let sk = k256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
@@ -580,7 +728,7 @@ fn floor_ed25519(runs: usize) -> Result<Phase> {
 pub fn floor_of(name: &str) -> Option<&'static str> {
     match name {
         "ecdsa.sign_full" | "ecdsa.sign_online" | "ecdsa.presign" | "bip340.sign"
-        | "taproot.sign" => Some("floor.ecdsa"),
+        | "taproot.sign" | "dkls23.sign" | "dkls23.sign_path" => Some("floor.ecdsa"),
         "eddsa.sign" => Some("floor.ed25519"),
         _ => None,
     }
@@ -630,6 +778,7 @@ pub fn parse_args(args: &[String]) -> Result<(Options, Option<String>)> {
         runs: 5,
         skip_fresh_aux: false,
         primes: None,
+        only_dkls23: false,
         progress: |m| eprintln!("{m}"),
     };
     let mut json = None;
@@ -642,6 +791,7 @@ pub fn parse_args(args: &[String]) -> Result<(Options, Option<String>)> {
                         .clone(),
                 )
             }
+            "--only-dkls23" => opts.only_dkls23 = true,
             "--quick" => {
                 opts.runs = 3;
                 opts.skip_fresh_aux = true;
@@ -669,11 +819,35 @@ pub fn parse_args(args: &[String]) -> Result<(Options, Option<String>)> {
 
 /// Usage text.
 pub const USAGE: &str =
-    "usage: mpc-bench protocols [--json FILE] [--quick] [--runs N] [--primes FILE]
+    "usage: mpc-bench protocols [--json FILE] [--quick] [--runs N] [--primes FILE] [--only-dkls23]
 
   Runs every protocol with all parties in one process and prints a table:
   median/min/max wall time of a run, bytes sent per party, ratio to the single-key floor.
   --json FILE   also write the figures as JSON
   --quick       3 runs per phase, skip ecdsa.aux_info.fresh (minutes of prime generation)
   --runs N      runs per phase (default 5)
-  --primes FILE prime sets (JSON list) for the pooled aux-info phase, else generated first";
+  --primes FILE prime sets (JSON list) for the pooled aux-info phase, else generated first
+  --only-dkls23  only the single-key floor and the DKLs23 phases (seconds, no primes)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_only_dkls23_and_refuses_unknown_options() {
+        let (opts, json) =
+            parse_args(&args(&["protocols", "--only-dkls23", "--runs", "4"])).unwrap();
+        assert!(opts.only_dkls23);
+        assert_eq!(opts.runs, 4);
+        assert!(json.is_none());
+        let (opts, _) = parse_args(&args(&["protocols"])).unwrap();
+        assert!(!opts.only_dkls23);
+        assert!(parse_args(&args(&["protocols", "--only"])).is_err());
+        assert_eq!(floor_of("dkls23.sign_path"), Some("floor.ecdsa"));
+        assert_eq!(floor_of("dkls23.keygen"), None);
+    }
+}

@@ -105,6 +105,11 @@ impl EcdsaCoreShare {
     pub(crate) fn committee_share(&self) -> &CommitteeShare<Secp256k1> {
         &self.0
     }
+
+    /// Wraps a validated library share (e.g. converted from a DKLs23 share).
+    pub(crate) fn from_committee_share(share: CommitteeShare<Secp256k1>) -> Self {
+        EcdsaCoreShare(share)
+    }
 }
 
 impl fmt::Debug for EcdsaCoreShare {
@@ -261,13 +266,28 @@ fn with_recovery_id(
     let mut s = [0u8; 32];
     r.copy_from_slice(&sig.r.to_be_bytes());
     s.copy_from_slice(&sig.s.to_be_bytes());
+    finish_signature(r, s, &compressed(public_key), digest)
+}
+
+/// Checks `(r, s)` under `public_key` (33-byte compressed) with k256 and finds the recovery id
+/// by recovering the key with each parity. Every ECDSA protocol's result passes through here,
+/// so a signature that does not verify under the expected key is never returned.
+pub(crate) fn finish_signature(
+    r: [u8; 32],
+    s: [u8; 32],
+    public_key: &[u8; 33],
+    digest: &[u8; 32],
+) -> Result<EcdsaSignature, SessionError> {
     let k_sig = k256::ecdsa::Signature::from_scalars(r, s)
         .map_err(|e| SessionError::Local(format!("signature encoding: {e}")))?;
-    let expected = public_key.to_bytes(true);
+    if k_sig.normalize_s().is_some() {
+        return Err(SessionError::Local("signature s is not low".into()));
+    }
+    let expected: &[u8] = public_key;
     for parity in [false, true] {
         let id = k256::ecdsa::RecoveryId::new(parity, false);
         if let Ok(vk) = k256::ecdsa::VerifyingKey::recover_from_prehash(digest, &k_sig, id)
-            && vk.to_encoded_point(true).as_bytes() == expected.as_ref()
+            && vk.to_encoded_point(true).as_bytes() == expected
         {
             return Ok(EcdsaSignature {
                 r,

@@ -41,6 +41,14 @@ pub enum ProtocolKind {
     Bip340Sign,
     /// FROST BIP341 key-path signing under the tweaked output key.
     TaprootSign,
+    /// DKLs23 key generation on secp256k1 (with chain code).
+    Dkls23Keygen,
+    /// DKLs23 signing (3 rounds).
+    Dkls23Sign,
+    /// DKLs23 share refresh (new shares, same key and chain code).
+    Dkls23Refresh,
+    /// DKLs23 repair of a lost share, followed by a refresh of every share.
+    Dkls23Repair,
 }
 
 impl ProtocolKind {
@@ -56,11 +64,15 @@ impl ProtocolKind {
             ProtocolKind::EddsaSign => "eddsa_sign",
             ProtocolKind::Bip340Sign => "bip340_sign",
             ProtocolKind::TaprootSign => "taproot_sign",
+            ProtocolKind::Dkls23Keygen => "dkls23_keygen",
+            ProtocolKind::Dkls23Sign => "dkls23_sign",
+            ProtocolKind::Dkls23Refresh => "dkls23_refresh",
+            ProtocolKind::Dkls23Repair => "dkls23_repair",
         }
     }
 
     /// Every protocol, in declaration order.
-    pub const ALL: [ProtocolKind; 9] = [
+    pub const ALL: [ProtocolKind; 13] = [
         ProtocolKind::EcdsaKeygen,
         ProtocolKind::EcdsaAuxInfo,
         ProtocolKind::EcdsaSign,
@@ -70,6 +82,10 @@ impl ProtocolKind {
         ProtocolKind::EddsaSign,
         ProtocolKind::Bip340Sign,
         ProtocolKind::TaprootSign,
+        ProtocolKind::Dkls23Keygen,
+        ProtocolKind::Dkls23Sign,
+        ProtocolKind::Dkls23Refresh,
+        ProtocolKind::Dkls23Repair,
     ];
 
     /// The protocol whose [`ProtocolKind::name`] is `name` (exact match), e.g. from a

@@ -7,6 +7,10 @@
 //! * [`SessionError::Aborted`]: the protocol library detected a cheater (invalid ZK proof,
 //!   equivocating broadcast, invalid partial signature). Names the peers where the library's
 //!   blame says who; empty when the protocol cannot tell.
+//! * [`SessionError::BanRequired`]: the protocol library found that a peer cheated in a way that
+//!   leaks information about long-lived secret state (DKLs23: a failed OT consistency or
+//!   multiplication check). The library requires that the peer is excluded from every later
+//!   session with this key; the node's quarantine must make that permanent.
 //! * [`SessionError::Local`]: a failure of our own (library bug report, state-machine misuse).
 
 use crate::party::PartyId;
@@ -131,6 +135,21 @@ pub enum Misbehaviour {
     /// A partial signature does not match the presignature commitments.
     #[error("invalid partial signature")]
     InvalidPartialSignature,
+    /// A message this party was not due to send (a round or kind the protocol does not have,
+    /// or a message to a party that expects none from it).
+    #[error("unexpected {kind} message for round {round}")]
+    Unexpected {
+        /// the round
+        round: u16,
+        /// broadcast or p2p
+        kind: &'static str,
+    },
+    /// A commitment opened in a later round does not match what the sender committed to.
+    #[error("opening does not match the commitment of round {round}")]
+    CommitmentMismatch {
+        /// the round of the commitment
+        round: u16,
+    },
 }
 
 /// Why a protocol run ended without output.
@@ -150,6 +169,15 @@ pub enum SessionError {
     Aborted {
         /// the peers the library blames (empty when it cannot tell)
         culprits: Vec<PartyId>,
+        /// the library's account
+        detail: String,
+    },
+    /// The protocol library found that `party` cheated in a way that leaks information about
+    /// long-lived secret state; it must be excluded from every later session with this key.
+    #[error("party {party} must be excluded from this key's sessions: {detail}")]
+    BanRequired {
+        /// the cheating peer
+        party: PartyId,
         /// the library's account
         detail: String,
     },
@@ -181,6 +209,7 @@ impl SessionError {
         match self {
             SessionError::Misbehaved { party, .. } => vec![*party],
             SessionError::Aborted { culprits, .. } => culprits.clone(),
+            SessionError::BanRequired { party, .. } => vec![*party],
             SessionError::Input(_) | SessionError::Local(_) | SessionError::Finished => vec![],
         }
     }
@@ -189,8 +218,19 @@ impl SessionError {
     pub fn is_peer_fault(&self) -> bool {
         matches!(
             self,
-            SessionError::Misbehaved { .. } | SessionError::Aborted { .. }
+            SessionError::Misbehaved { .. }
+                | SessionError::Aborted { .. }
+                | SessionError::BanRequired { .. }
         )
+    }
+
+    /// The peer that must be excluded from every later session with this key, when the
+    /// protocol library demands it ([`SessionError::BanRequired`]).
+    pub fn must_ban(&self) -> Option<PartyId> {
+        match self {
+            SessionError::BanRequired { party, .. } => Some(*party),
+            _ => None,
+        }
     }
 
     /// Maps an error of the LFDT protocol libraries.

@@ -14,6 +14,9 @@
 //!   state machines.
 //! * [`ecdsa`]: CGGMP24 secp256k1 key generation, aux info (and regeneration), full signing,
 //!   presignatures and one-round online signing.
+//! * [`dkls`]: DKLs23 secp256k1 key generation, three-round signing, refresh and repair; its
+//!   share converts into the one BIP340/Taproot signing takes.
+//! * [`scheme`]: [`EcdsaProtocol`], which of the two a key uses.
 //! * [`frost`]: givre ed25519 key generation and signing; BIP340 and Taproot signing with the
 //!   secp256k1 share; [`bip340`] is the untweaked BIP340 ciphersuite.
 //! * [`primes`]: the background safe-prime pool for aux info.
@@ -32,6 +35,7 @@
 pub mod bip340;
 pub mod codec;
 pub mod derive;
+pub mod dkls;
 pub mod ecdsa;
 pub mod envelope;
 pub mod error;
@@ -39,6 +43,7 @@ pub mod frost;
 pub mod party;
 pub mod path;
 pub mod primes;
+pub mod scheme;
 pub mod session;
 mod share;
 pub mod sim;
@@ -47,6 +52,7 @@ pub use envelope::{Envelope, ExecutionId, ProtocolKind};
 pub use error::{InputError, Misbehaviour, SessionError};
 pub use party::{Committee, PartyId};
 pub use path::DerivationPath;
+pub use scheme::EcdsaProtocol;
 pub use session::{Session, Step, Traffic};
 
 /// Security level of the Paillier moduli (3072-bit N, 128-bit security).

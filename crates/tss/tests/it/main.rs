@@ -3,6 +3,7 @@
 //! for ed25519) under a public key derived independently where a standard exists (`bip32`).
 
 mod common;
+mod dkls;
 mod ecdsa;
 mod frost;
 mod hd;
