@@ -1,23 +1,29 @@
 #!/usr/bin/env bash
-# test-fresh-machine.sh: README's first command on a fresh machine, in a container.
+# test-fresh-machine.sh: README's commands on a fresh machine, in a container.
 #
 # The container is a minimal Debian made by debootstrap (deploy/make-base-image.sh base: the
-# essential packages and apt, no compiler, no m4) with only the host's Rust toolchain and crate
-# registry mounted (containers here cannot reach crates.io) and a copy of this repository. In it:
+# essential packages and apt; no compiler, no m4, no openssl) with nothing of the host but the
+# Rust toolchain, the crate registry (containers here cannot reach crates.io) and this
+# repository, each mounted at the same path as on the host. In it:
 #
-#   1. as a user without root and without sudo, `./dev.sh setup` must refuse, naming what is
-#      missing and why it cannot install it;
-#   2. as root, `./dev.sh build`: the set-up installs what is missing (apt-get), then the release
-#      build of mpc-devnet, exactly README's first command without the run;
-#   3. `./dev.sh check test` then passes after `./dev.sh setup test` (the test command's set-up);
-#   4. the built devnet runs once, on the container's own loopback: `mpc-devnet --once
-#      --test-primes` (keys, every algorithm, each signature verified).
+#   1. as a user without root and without sudo, `./dev.sh setup` refuses, naming what is missing
+#      and why it cannot install it;
+#   2. as root, `./dev.sh setup devnet` (the set-up of README's first command) installs what is
+#      missing, and with only that set-up every target of the workspace builds:
+#      `cargo build --workspace --all-targets --locked` (the devnet and every other binary, and
+#      every test binary);
+#   3. `./dev.sh setup test` adds what the tests need, and `./dev.sh check test` then passes;
+#   4. the built devnet runs once on the container's own loopback: `mpc-devnet --once
+#      --test-primes` (keys, every algorithm and sign_type, each signature verified).
+#
+# The build goes to the repository's own target/ at the host's path with the host's toolchain
+# path, so a later `cargo test --workspace --locked` on the host (.ci/run) reuses it instead of
+# compiling the workspace a second time. (README's first command builds with --release; the
+# profile changes optimisation flags, not what the build needs from the system.)
 #
 # Usage: deploy/test-fresh-machine.sh
 # Environment (optional):
 #   BASE_TAG           the minbase image (default local/debian:bookworm-slim; made when missing)
-#   FRESH_TARGET_DIR   host folder for the container's target/ (default: a temporary folder,
-#                      removed afterwards); reuse one to make reruns incremental
 #   FRESH_NETWORK      docker network for the container (default: bridge). apt-get needs a
 #                      Debian mirror from inside the container; set `host` where the bridge
 #                      cannot reach one
@@ -46,46 +52,31 @@ if ! docker image inspect "$BASE_TAG" >/dev/null 2>&1; then
     BASE_TAG=$BASE_TAG "$here/make-base-image.sh" base
 fi
 
-cleanup_target=
-if [ -z "${FRESH_TARGET_DIR:-}" ]; then
-    FRESH_TARGET_DIR=$(mktemp -d /var/tmp/mpc-fresh-target.XXXXXX)
-    cleanup_target=$FRESH_TARGET_DIR
-fi
-mkdir -p "$FRESH_TARGET_DIR"
 name=mpc-fresh-machine-$$
-cleanup() {
-    docker rm -f "$name" >/dev/null 2>&1 || true
-    [ -z "$cleanup_target" ] || rm -rf "$cleanup_target"
-}
+cleanup() { docker rm -f "$name" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
-# The toolchain read-only at /opt/rust (cargo, rustc, std), the registry at /cargo/registry
-# (cargo works offline from it), the target folder from the host; nothing else of the host.
+# Toolchain (read-only), registry and repository at the host's paths; nothing else of the host.
 say "container from $BASE_TAG with the host's toolchain ($("$sysroot/bin/rustc" --version))"
 docker run -d --name "$name" --network "$FRESH_NETWORK" \
-    -v "$sysroot:/opt/rust:ro" \
-    -v "$cargo_home/registry:/cargo/registry" \
-    -v "$FRESH_TARGET_DIR:/build/target" \
-    -e PATH=/opt/rust/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    -e CARGO_HOME=/cargo -e CARGO_NET_OFFLINE=true -e CARGO_TERM_COLOR=never \
+    -v "$sysroot:$sysroot:ro" \
+    -v "$cargo_home/registry:$cargo_home/registry" \
+    -v "$repo:$repo" \
+    -e PATH="$sysroot/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    -e CARGO_HOME="$cargo_home" -e CARGO_NET_OFFLINE=true -e CARGO_TERM_COLOR=never \
     "$BASE_TAG" sleep infinity >/dev/null
 in_container() { docker exec "$@"; }
 
-say "copying the repository (without target/ and devnet/)"
-tar -C "$repo" --exclude=./target --exclude=./devnet --exclude=./.git -c . \
-    | docker exec -i "$name" tar -C /build -x
-
-say "the machine has no C compiler and no m4:"
-in_container "$name" sh -c 'for c in cc make m4; do if command -v $c >/dev/null; then echo "  $c: present"; else echo "  $c: missing"; fi; done'
-if in_container "$name" sh -c 'command -v cc && command -v m4' >/dev/null; then
-    die "$BASE_TAG already has cc and m4: it does not stand for a fresh machine"
+say "the machine has no C compiler, no m4, no openssl:"
+in_container "$name" sh -c 'for c in cc make m4 openssl; do if command -v $c >/dev/null; then echo "  $c: present"; else echo "  $c: missing"; fi; done'
+if in_container "$name" sh -c 'command -v cc || command -v m4' >/dev/null; then
+    die "$BASE_TAG already has cc or m4: it does not stand for a fresh machine"
 fi
 
 say "1. without root or sudo, ./dev.sh setup refuses and says why"
 in_container "$name" useradd -m newcomer
-in_container "$name" chown -R newcomer /build
 set +e
-out=$(in_container -u newcomer -w /build "$name" ./dev.sh setup 2>&1)
+out=$(in_container -u newcomer -w "$repo" "$name" ./dev.sh setup 2>&1)
 rc=$?
 set -e
 printf '%s\n' "$out" | sed 's/^/    /'
@@ -93,18 +84,19 @@ printf '%s\n' "$out" | sed 's/^/    /'
 grep -q "installing needs root, and sudo is not installed" <<<"$out" || die "step 1: no clear reason"
 grep -q "m4 (package m4): GMP's configure" <<<"$out" || die "step 1: m4 not named"
 
-say "2. ./dev.sh build (set-up as root, then the release build; the longest step)"
+say "2. ./dev.sh setup devnet, then every target builds (the longest step)"
 start=$(date +%s)
-in_container -w /build "$name" ./dev.sh build
+in_container -w "$repo" "$name" ./dev.sh setup devnet
+in_container -w "$repo" "$name" cargo build --workspace --all-targets --locked
 say "   built in $(($(date +%s) - start)) s"
 
 say "3. ./dev.sh setup test, then ./dev.sh check test"
-in_container -w /build "$name" ./dev.sh setup test
-in_container -w /build "$name" ./dev.sh check test
+in_container -w "$repo" "$name" ./dev.sh setup test
+in_container -w "$repo" "$name" ./dev.sh check test
 
 if [ "${FRESH_SKIP_RUN:-}" != 1 ]; then
     say "4. the devnet, once, on the container's loopback"
-    in_container -w /build "$name" timeout 600 target/release/mpc-devnet --once --test-primes --dir /tmp/devnet \
-        | tail -n 30
+    in_container -w "$repo" "$name" timeout 900 target/debug/mpc-devnet --once --test-primes --dir /tmp/devnet \
+        | tail -n 14
 fi
 say "fresh machine: ok"
