@@ -56,12 +56,18 @@ name=mpc-fresh-machine-$$
 cleanup() { docker rm -f "$name" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
-# Toolchain (read-only), registry and repository at the host's paths; nothing else of the host.
+# Toolchain (read-only), registry and repository at the host's paths, and the host's cargo
+# config if there is one (it can change build settings, which must match for the reuse); nothing
+# else of the host.
+cargo_config=()
+for f in "$cargo_home/config.toml" "$cargo_home/config"; do
+    if [ -f "$f" ]; then cargo_config+=(-v "$f:$f:ro"); fi
+done
 say "container from $BASE_TAG with the host's toolchain ($("$sysroot/bin/rustc" --version))"
 docker run -d --name "$name" --network "$FRESH_NETWORK" \
     -v "$sysroot:$sysroot:ro" \
     -v "$cargo_home/registry:$cargo_home/registry" \
-    -v "$repo:$repo" \
+    -v "$repo:$repo" ${cargo_config[@]+"${cargo_config[@]}"} \
     -e PATH="$sysroot/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     -e CARGO_HOME="$cargo_home" -e CARGO_NET_OFFLINE=true -e CARGO_TERM_COLOR=never \
     "$BASE_TAG" sleep infinity >/dev/null
@@ -75,6 +81,8 @@ fi
 
 say "1. without root or sudo, ./dev.sh setup refuses and says why"
 in_container "$name" useradd -m newcomer
+# The toolchain is mounted under the container's /root (the host's paths): let the user reach it.
+in_container "$name" chmod 755 /root
 set +e
 out=$(in_container -u newcomer -w "$repo" "$name" ./dev.sh setup 2>&1)
 rc=$?
