@@ -9,9 +9,9 @@
 #   1. as a user without root and without sudo, `./dev.sh setup` refuses, naming what is missing
 #      and why it cannot install it;
 #   2. as root, `./dev.sh setup devnet` (the set-up of README's first command) installs what is
-#      missing, and with only that set-up every target of the workspace builds:
-#      `cargo build --workspace --all-targets --locked` (the devnet and every other binary, and
-#      every test binary);
+#      missing, and with only that set-up the whole workspace builds as README's test command
+#      builds it: `cargo test --workspace --locked --no-run` (every binary, mpc-devnet among
+#      them, and every test binary);
 #   3. `./dev.sh setup test` adds what the tests need, and `./dev.sh check test` then passes;
 #   4. the built devnet runs once on the container's own loopback: `mpc-devnet --once
 #      --test-primes` (keys, every algorithm and sign_type, each signature verified).
@@ -92,10 +92,10 @@ printf '%s\n' "$out" | sed 's/^/    /'
 grep -q "installing needs root, and sudo is not installed" <<<"$out" || die "step 1: no clear reason"
 grep -q "m4 (package m4): GMP's configure" <<<"$out" || die "step 1: m4 not named"
 
-say "2. ./dev.sh setup devnet, then every target builds (the longest step)"
+say "2. ./dev.sh setup devnet, then the workspace builds (the longest step)"
 start=$(date +%s)
 in_container -w "$repo" "$name" ./dev.sh setup devnet
-in_container -w "$repo" "$name" cargo build --workspace --all-targets --locked
+in_container -w "$repo" "$name" cargo test --workspace --locked --no-run
 say "   built in $(($(date +%s) - start)) s"
 
 say "3. ./dev.sh setup test, then ./dev.sh check test"
