@@ -6,6 +6,10 @@
 //! Paillier secret key): [`SecretPrimes`] is serializable so the key store can persist it sealed,
 //! but it never appears in logs (`Debug` is redacted), and every set is handed out at most once
 //! ([`PrimePool::take`] removes it).
+//!
+//! The filler threads run at the lowest CPU priority the OS offers without privileges
+//! ([`lower_thread_priority`]: `SCHED_IDLE` on Linux): they only get CPU time no signing
+//! session wants, so refilling the pool never slows a signature.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -134,7 +138,38 @@ impl PrimePool {
     }
 }
 
+/// Moves the calling thread to the idle scheduling class (`SCHED_IDLE` on Linux: it runs only
+/// when no normal thread of the machine wants the CPU). Unprivileged; irreversible for the
+/// thread without privileges, so call it only in threads made for background work.
+pub fn lower_thread_priority() -> Result<(), PriorityError> {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::{
+            NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+            set_thread_priority_and_policy, thread_native_id,
+        };
+        set_thread_priority_and_policy(
+            thread_native_id(),
+            ThreadPriority::Min,
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+        )
+        .map_err(|e| PriorityError(format!("SCHED_IDLE: {e:?}")))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
+            .map_err(|e| PriorityError(format!("lowest priority: {e:?}")))
+    }
+}
+
+/// The OS refused to lower a thread's scheduling priority (the message names the call and reason).
+#[derive(Debug, thiserror::Error)]
+#[error("could not lower the thread's priority: {0}")]
+pub struct PriorityError(String);
+
 fn fill_loop(shared: &Shared) {
+    // Best effort: where the OS refuses, the filler still fills at normal priority.
+    let _ = lower_thread_priority();
     // How many sets are being generated right now is not tracked: with several fillers the
     // pool may overshoot its target by at most `threads - 1` entries, which is harmless.
     loop {
@@ -198,6 +233,28 @@ mod tests {
         assert_eq!(shown, "SecretPrimes(<redacted>)");
         let hex_prefix = hex::encode(&key(p)[..4]);
         assert!(!shown.contains(&hex_prefix));
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn filler_threads_run_in_the_idle_scheduling_class() {
+        // Field 41 of /proc/thread-self/stat is the scheduling policy; SCHED_IDLE is 5.
+        let policy = || -> u32 {
+            let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+            let rest = &stat[stat.rfind(')').unwrap() + 1..];
+            rest.split_whitespace().nth(38).unwrap().parse().unwrap()
+        };
+        let (before, after) = std::thread::spawn(move || {
+            let before = policy();
+            lower_thread_priority().unwrap();
+            (before, policy())
+        })
+        .join()
+        .unwrap();
+        assert_eq!(before, 0, "a new thread starts as SCHED_OTHER");
+        assert_eq!(after, 5, "lowered to SCHED_IDLE");
+        // The calling thread of the test is untouched.
+        assert_eq!(policy(), 0);
     }
 
     #[test]
