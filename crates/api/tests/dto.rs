@@ -688,3 +688,64 @@ fn validation_errors() {
     .collect();
     insta::assert_json_snapshot!("validation_errors", errors);
 }
+
+/// `sign_transaction`'s `txInfo` cannot speak for the node: `signAlgorithm` (written by the node
+/// for sign_type 2 messages only) is refused, and `tapScriptRoot` only when it is the request's
+/// own root (any hex case); the node would refuse the task anyway, this names the field up front.
+#[test]
+fn sign_transaction_tx_info_cannot_speak_for_the_node() {
+    let root = "ab".repeat(32);
+    let tx = |algorithm_type, tap_script_root: &str, tx_info| SignTransactionRequest {
+        vault_id: "v".into(),
+        request_id: "r".into(),
+        wallet_id: "w".into(),
+        hd_path: "m/1/1/0/0".into(),
+        sighash: "11".repeat(32),
+        algorithm_type,
+        tap_script_root: tap_script_root.into(),
+        tx_info,
+    };
+    use serde_json::json;
+    let taproot = RawSignAlgorithm::Taproot;
+    for ok in [
+        tx(RawSignAlgorithm::KeyDefault, "", json!({"to": "0x1"})),
+        tx(taproot, &root, json!({"to": "bc1p"})),
+        tx(taproot, &root, json!({"tapScriptRoot": root})),
+        tx(
+            taproot,
+            &root,
+            json!({"tapScriptRoot": root.to_uppercase()}),
+        ),
+        // Nested keys are the platform's business.
+        tx(
+            taproot,
+            "",
+            json!({"x": {"signAlgorithm": "personal_sign"}}),
+        ),
+    ] {
+        ok.validate().unwrap();
+    }
+    for bad in [
+        tx(
+            RawSignAlgorithm::KeyDefault,
+            "",
+            json!({"signAlgorithm": "personal_sign"}),
+        ),
+        tx(
+            taproot,
+            &root,
+            json!({"signAlgorithm": "eth_signTypedData_v4"}),
+        ),
+        tx(taproot, "", json!({"tapScriptRoot": root})),
+        tx(taproot, "", json!({"tapScriptRoot": ""})),
+        tx(taproot, &root, json!({"tapScriptRoot": "cd".repeat(32)})),
+        tx(taproot, &root, json!({"tapScriptRoot": 1})),
+    ] {
+        let e = bad.validate().unwrap_err();
+        assert_eq!(e.field, "txInfo", "{bad:?}");
+        assert!(
+            e.reason.contains("signAlgorithm") || e.reason.contains("tapScriptRoot"),
+            "{e}"
+        );
+    }
+}

@@ -1,6 +1,7 @@
 //! The `mpc-callback-demo` command line (`serve`, `approve`, `decrypt`) as a library entry point,
 //! so that the `mpc-callback-demo` binary and `mpc-devnet callback-demo` run the same code.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -38,6 +39,10 @@ enum Command {
         /// Policy file (TOML). Without it every request is approved.
         #[arg(long)]
         policy: Option<PathBuf>,
+        /// Pins a party name used in the policy's `[[keygen.allow]]` to the node id the node
+        /// sends for it (`party_ids` carries node ids); repeat for each party.
+        #[arg(long = "party", value_name = "NAME=NODE_ID", value_parser = parse_pin)]
+        parties: Vec<(String, String)>,
         /// Directory for audit.jsonl, state.json and rawdata-signatures.jsonl.
         #[arg(long, default_value = ".")]
         data_dir: PathBuf,
@@ -89,6 +94,7 @@ fn run(cli: Cli) -> Result<()> {
             node_public_keys,
             decrypt_key,
             policy,
+            parties,
             data_dir,
         } => {
             init_logging();
@@ -102,10 +108,18 @@ fn run(cli: Cli) -> Result<()> {
                 Some(path) => {
                     let text = std::fs::read_to_string(path)
                         .with_context(|| format!("reading {}", path.display()))?;
-                    Some(
-                        Policy::from_toml_str(&text)
-                            .with_context(|| format!("policy {}", path.display()))?,
-                    )
+                    let mut policy = Policy::from_toml_str(&text)
+                        .with_context(|| format!("policy {}", path.display()))?;
+                    let mut pins = BTreeMap::new();
+                    for (name, id) in parties {
+                        if pins.insert(name.clone(), id).is_some() {
+                            bail!("--party {name} is given twice");
+                        }
+                    }
+                    policy
+                        .pin_parties(&pins)
+                        .with_context(|| format!("policy {}", path.display()))?;
+                    Some(policy)
                 }
                 None => {
                     eprintln!(
@@ -170,6 +184,15 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", ::hex::encode(plain.as_slice()));
             Ok(())
         }
+    }
+}
+
+fn parse_pin(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, id)) if !name.is_empty() && !id.is_empty() => {
+            Ok((name.to_owned(), id.to_owned()))
+        }
+        _ => Err(format!("{s:?} is not NAME=NODE_ID")),
     }
 }
 

@@ -5,8 +5,12 @@
 //!
 //! 1. `request_types.allow`: a request type not listed is rejected.
 //! 2. keygen: approved only when it matches one `[[keygen.allow]]` entry (cryptography, t, n
-//!    and the set of party ids), else rejected.
-//! 3. sign: `sign.sign_types` must list the sign_type; `sign.destinations`, when given, must
+//!    and the set of party ids), else rejected. The node sends node ids in `party_ids`; an
+//!    entry may name a party instead when the server pins its node id
+//!    ([`Policy::pin_parties`], `serve --party a=NODE_ID`).
+//! 3. sign: `sign.sign_types` must list the sign_type; for sign_type 2, `sign.message_methods`,
+//!    when given, must list `tx_info.signAlgorithm` (how the node hashed the message; a
+//!    sign_type 2 request without one is then rejected); `sign.destinations`, when given, must
 //!    contain `tx_info.to` (a sign_type 1 request without `to` is then rejected).
 //! 4. No `tx_info.amount`: `sign.without_amount` decides (approve / wait / reject).
 //! 5. The amount must be a decimal string; the `[[sign.limits]]` entry for
@@ -19,7 +23,9 @@
 
 use std::collections::BTreeSet;
 
-use mpc_wire::callback::{Check, RequestType};
+use std::collections::BTreeMap;
+
+use mpc_wire::callback::{Check, RequestType, TX_INFO_SIGN_ALGORITHM};
 use serde::Deserialize;
 
 use crate::amount::Amount;
@@ -67,7 +73,8 @@ pub struct KeygenAllow {
     pub t: i64,
     /// Required number of parties.
     pub n: i64,
-    /// Required party ids (compared as a set).
+    /// Required parties (compared as a set): node ids, or party names pinned to node ids
+    /// with [`Policy::pin_parties`].
     pub party_ids: BTreeSet<String>,
 }
 
@@ -90,6 +97,10 @@ pub struct SignRules {
     /// Allowed sign_type values ("1", "2", "3").
     #[serde(default = "all_sign_types")]
     pub sign_types: Vec<String>,
+    /// Allowed `tx_info.signAlgorithm` values of sign_type 2 requests ([`MESSAGE_METHODS`]);
+    /// absent means any. While set, a sign_type 2 request without one is rejected.
+    #[serde(default)]
+    pub message_methods: Option<Vec<String>>,
     /// Allowed destination addresses (`tx_info.to`); absent means any.
     #[serde(default)]
     pub destinations: Option<Vec<String>>,
@@ -111,6 +122,7 @@ impl Default for SignRules {
     fn default() -> Self {
         SignRules {
             sign_types: all_sign_types(),
+            message_methods: None,
             destinations: None,
             without_amount: Fallback::Wait,
             unlisted_asset: Fallback::Reject,
@@ -119,6 +131,13 @@ impl Default for SignRules {
         }
     }
 }
+
+/// The ways the node hashes a sign_type 2 message (`tx_info.signAlgorithm`).
+pub const MESSAGE_METHODS: [&str; 3] = [
+    "personal_sign",
+    "eth_signTypedData_v3",
+    "eth_signTypedData_v4",
+];
 
 fn all_sign_types() -> Vec<String> {
     vec!["1".into(), "2".into(), "3".into()]
@@ -208,6 +227,7 @@ struct TxFacts {
     chain: Option<String>,
     asset: Option<String>,
     to: Option<String>,
+    method: Option<String>,
     amount: Option<serde_json::Value>,
 }
 
@@ -229,6 +249,10 @@ fn tx_facts(check: &Check) -> Result<TxFacts, String> {
         }
     };
     Ok(TxFacts {
+        // Read strictly: a repeated key is refused, not resolved one way or the other.
+        method: tx
+            .string_field(TX_INFO_SIGN_ALGORITHM)
+            .map_err(|e| e.to_string())?,
         chain: text("chainSymbol")?,
         asset: text("assetId")?,
         to: text("to")?,
@@ -256,6 +280,13 @@ impl Policy {
                 )));
             }
         }
+        for m in self.sign.message_methods.iter().flatten() {
+            if !MESSAGE_METHODS.contains(&m.as_str()) {
+                return Err(PolicyError::Invalid(format!(
+                    "sign.message_methods: {m:?} is not one of {MESSAGE_METHODS:?}"
+                )));
+            }
+        }
         for k in &self.keygen.allow {
             if k.t < 1 || k.t > k.n {
                 return Err(PolicyError::Invalid(format!(
@@ -279,6 +310,36 @@ impl Policy {
                     l.key()
                 )));
             }
+        }
+        Ok(())
+    }
+
+    /// Pins each party name of `pins` to its node id: `[[keygen.allow]]` entries that name the
+    /// party stand for that node id. After pinning every entry must be a node id (an entry that
+    /// is neither a node id nor a pinned name could never match what the node sends, so it is an
+    /// error rather than a keygen rejected forever).
+    pub fn pin_parties(&mut self, pins: &BTreeMap<String, String>) -> Result<(), PolicyError> {
+        for (party, id) in pins {
+            mpc_wire::keys::verifying_key_from_node_id(id).map_err(|e| {
+                PolicyError::Invalid(format!("party {party}: {id:?} is not a node id: {e}"))
+            })?;
+        }
+        for k in &mut self.keygen.allow {
+            let mut ids = BTreeSet::new();
+            for p in &k.party_ids {
+                let id = pins.get(p).unwrap_or(p);
+                if mpc_wire::keys::verifying_key_from_node_id(id).is_err() {
+                    return Err(PolicyError::Invalid(format!(
+                        "keygen.allow: party {p:?} is neither a node id nor pinned (--party {p}=NODE_ID)"
+                    )));
+                }
+                if !ids.insert(id.clone()) {
+                    return Err(PolicyError::Invalid(format!(
+                        "keygen.allow: node {id} is named twice"
+                    )));
+                }
+            }
+            k.party_ids = ids;
         }
         Ok(())
     }
@@ -359,6 +420,19 @@ impl Policy {
             Ok(f) => f,
             Err(e) => return reject(e),
         };
+        if st == "2"
+            && let Some(allowed) = &self.sign.message_methods
+        {
+            match &facts.method {
+                Some(m) if allowed.iter().any(|a| a == m) => {}
+                Some(m) => return reject(format!("message method {m:?} is not allowed")),
+                None => {
+                    return reject(
+                        "message without tx_info.signAlgorithm while message_methods is set".into(),
+                    );
+                }
+            }
+        }
         if let Some(allowed) = &self.sign.destinations {
             match &facts.to {
                 Some(to) if allowed.iter().any(|a| same_address(a, to)) => {}
@@ -596,7 +670,7 @@ mod tests {
     fn without_amount_and_unlisted_assets() {
         let mut p = policy();
         p.sign.without_amount = Fallback::Wait;
-        let msg = sign(SignType::Message, "");
+        let msg = sign(SignType::Message, r#"{"signAlgorithm":"personal_sign"}"#);
         assert!(matches!(verdict(&p, &msg), Verdict::Wait { .. }));
         assert!(matches!(
             p.evaluate(&msg, none, true).verdict,
@@ -691,8 +765,133 @@ mod tests {
             "[request_types]\nallow = []\n[[sign.limits]]\nchain = \"ETH\"\nmax_per_request = \"1.0.0\"\n",
             "[request_types]\nallow = []\n[[sign.limits]]\nchain = \"ETH\"\n[[sign.limits]]\nchain = \"ETH\"\n",
             "[request_types]\nallow = []\n[sign]\nwithout_amount = \"maybe\"\n",
+            "[request_types]\nallow = []\n[sign]\nmessage_methods = [\"eth_sign\"]\n",
         ] {
             assert!(Policy::from_toml_str(bad).is_err(), "{bad}");
         }
+    }
+
+    fn message(method: Option<&str>) -> Check {
+        let tx = method.map_or(String::new(), |m| format!(r#"{{"signAlgorithm":"{m}"}}"#));
+        sign(SignType::Message, &tx)
+    }
+
+    #[test]
+    fn message_methods_are_allowed_one_by_one() {
+        let mut p = policy();
+        // The example allows personal_sign only.
+        assert_eq!(
+            p.sign.message_methods,
+            Some(vec!["personal_sign".to_owned()])
+        );
+        p.sign.without_amount = Fallback::Approve;
+        p.sign.message_methods = None;
+        // Without the rule every method passes (as before).
+        for m in MESSAGE_METHODS {
+            assert!(matches!(
+                verdict(&p, &message(Some(m))),
+                Verdict::Approve(_)
+            ));
+        }
+        p.sign.message_methods = Some(vec!["personal_sign".into()]);
+        assert!(matches!(
+            verdict(&p, &message(Some("personal_sign"))),
+            Verdict::Approve(_)
+        ));
+        for m in ["eth_signTypedData_v3", "eth_signTypedData_v4"] {
+            assert!(
+                matches!(verdict(&p, &message(Some(m))), Verdict::Reject(r) if r.contains("not allowed")),
+                "{m}"
+            );
+        }
+        assert!(
+            matches!(verdict(&p, &message(None)), Verdict::Reject(r) if r.contains("signAlgorithm"))
+        );
+        // A repeated signAlgorithm is not read one way or the other.
+        let twice = sign(
+            SignType::Message,
+            r#"{"signAlgorithm":"personal_sign","signAlgorithm":"eth_signTypedData_v4"}"#,
+        );
+        assert!(matches!(verdict(&p, &twice), Verdict::Reject(r) if r.contains("more than once")));
+        // The rule is about messages: transactions and raw data are not affected.
+        assert!(matches!(verdict(&p, &eth("1", OK_TO)), Verdict::Approve(_)));
+        let from_file = Policy::from_toml_str(
+            "[request_types]\nallow = [\"sign\"]\n[sign]\nmessage_methods = [\"personal_sign\"]\nwithout_amount = \"approve\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            from_file.sign.message_methods,
+            Some(vec!["personal_sign".to_owned()])
+        );
+    }
+
+    fn node_id(seed: u8) -> String {
+        mpc_wire::keys::node_id(
+            p256::ecdsa::SigningKey::from_slice(&[seed; 32])
+                .unwrap()
+                .verifying_key(),
+        )
+    }
+
+    #[test]
+    fn parties_pin_node_ids() {
+        let pins: BTreeMap<String, String> = [("a", 1), ("b", 2), ("c", 3)]
+            .into_iter()
+            .map(|(p, s)| (p.to_owned(), node_id(s)))
+            .collect();
+        let mut p = policy();
+        p.pin_parties(&pins).unwrap();
+        let keygen = |ids: Vec<String>| {
+            Check::keygen("cb", 3, 3, "ecdsa-secp256k1", ids, ExtraInfo::default())
+        };
+        // The node ids, in any order, are approved; the letters no longer are.
+        assert!(matches!(
+            verdict(&p, &keygen(vec![node_id(3), node_id(1), node_id(2)])),
+            Verdict::Approve(_)
+        ));
+        for bad in [
+            vec!["a".to_owned(), "b".into(), "c".into()],
+            // Another node in b's place (a task rewritten on its way).
+            vec![node_id(1), node_id(9), node_id(3)],
+            vec![node_id(1), node_id(2), node_id(2)],
+        ] {
+            assert!(
+                matches!(verdict(&p, &keygen(bad.clone())), Verdict::Reject(_)),
+                "{bad:?}"
+            );
+        }
+        // A name nobody pinned, a pin that is no node id, two names for one node: errors.
+        let mut p = policy();
+        let mut partial = pins.clone();
+        partial.remove("c");
+        assert!(
+            matches!(p.pin_parties(&partial), Err(PolicyError::Invalid(e)) if e.contains("\"c\""))
+        );
+        let mut p2 = policy();
+        let mut bad = pins.clone();
+        bad.insert("a".into(), "a".into());
+        assert!(p2.pin_parties(&bad).is_err());
+        let mut same = pins.clone();
+        same.insert("b".into(), node_id(1));
+        assert!(
+            matches!(p.pin_parties(&same), Err(PolicyError::Invalid(e)) if e.contains("twice"))
+        );
+        // Node ids written into the policy directly need no pins.
+        let direct = format!(
+            "[request_types]\nallow = [\"keygen\"]\n[[keygen.allow]]\nt = 2\nn = 2\nparty_ids = [\"{}\", \"{}\"]\n",
+            node_id(1),
+            node_id(2)
+        );
+        let mut p = Policy::from_toml_str(&direct).unwrap();
+        p.pin_parties(&BTreeMap::new()).unwrap();
+        let c = Check::keygen(
+            "cb",
+            2,
+            2,
+            "ecdsa-secp256k1",
+            vec![node_id(2), node_id(1)],
+            ExtraInfo::default(),
+        );
+        assert!(matches!(verdict(&p, &c), Verdict::Approve(_)));
     }
 }

@@ -1,6 +1,6 @@
-//! The real `mpc-callback-demo` binary: `serve` (with a policy), `approve`, `decrypt`, and
-//! key files made by the openssl command line as the guide tells users to (when openssl is
-//! installed; the checked-in fixtures otherwise).
+//! The real `mpc-callback-demo` binary: `serve` (with a policy and `--party` pins), `approve`,
+//! `decrypt`, and key files made by the openssl command line as the guide tells users to (when
+//! openssl is installed; the checked-in fixtures otherwise).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -10,7 +10,8 @@ use std::time::Duration;
 use mpc_callback::mpc_wire::callback::{SignType, TxInfo};
 use mpc_callback::mpc_wire::{ecies, keys};
 use mpc_callback::{
-    CallbackClient, CallbackConfig, Request, ServerConfig, SignAlgorithm, SignRequest,
+    CallbackClient, CallbackConfig, CallbackError, Cryptography, KeygenRequest, Rejection, Request,
+    ServerConfig, SignAlgorithm, SignRequest,
 };
 use mpc_callback_demo::{load_signing_key, load_verifying_key};
 
@@ -366,4 +367,135 @@ fn no_policy_warns_loudly_and_bad_keys_fail_with_the_path() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.toml"));
+}
+
+const KEYGEN_POLICY: &str = r#"
+[request_types]
+allow = ["keygen"]
+
+[[keygen.allow]]
+t = 2
+n = 3
+party_ids = ["a", "b", "c"]
+"#;
+
+fn node_id(seed: u8) -> String {
+    keys::node_id(
+        p256::ecdsa::SigningKey::from_slice(&[seed; 32])
+            .unwrap()
+            .verifying_key(),
+    )
+}
+
+/// `serve --party NAME=NODE_ID`: the keygen approval carries node ids in `party_ids`, and the
+/// server pins the node id of each party its policy names. It refuses to start with a name it
+/// cannot resolve (every keygen would be rejected), a pin that is not a node id, or a name pinned
+/// twice; pinned, it approves the committee of those node ids and rejects one with another node
+/// in a party's place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn party_pins_bind_keygen_party_ids_to_node_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = keys(dir.path());
+    let policy = dir.path().join("keygen.toml");
+    std::fs::write(&policy, KEYGEN_POLICY).unwrap();
+    let base = |extra: &[String]| {
+        let mut c = Command::new(BIN);
+        c.args(["serve", "--address", "127.0.0.1:0", "--private-key"])
+            .arg(&k.server_private)
+            .arg("--node-public-key")
+            .arg(&k.node_public)
+            .arg("--policy")
+            .arg(&policy)
+            .arg("--data-dir")
+            .arg(dir.path().join("refused"))
+            .args(extra);
+        c.output().unwrap()
+    };
+    let pin = |p: &str, id: &str| ["--party".to_owned(), format!("{p}={id}")];
+    let (a, b, c) = (node_id(1), node_id(2), node_id(3));
+    for (extra, needle) in [
+        (vec![], "neither a node id nor pinned"),
+        (
+            [pin("a", &a), pin("b", &b)].concat(),
+            "party \"c\" is neither a node id nor pinned",
+        ),
+        (
+            [pin("a", &a), pin("b", "node-b"), pin("c", &c)].concat(),
+            "is not a node id",
+        ),
+        (
+            [pin("a", &a), pin("a", &b), pin("c", &c)].concat(),
+            "--party a is given twice",
+        ),
+        (
+            [pin("a", &a), pin("b", &a), pin("c", &c)].concat(),
+            "named twice",
+        ),
+        (vec!["--party".into(), "a".into()], "NAME=NODE_ID"),
+    ] {
+        let out = base(&extra);
+        assert!(!out.status.success(), "{extra:?} started");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{extra:?}: {err}");
+    }
+
+    let data = dir.path().join("data");
+    let args: Vec<String> = [
+        vec![
+            "--private-key".to_owned(),
+            k.server_private.to_str().unwrap().to_owned(),
+            "--node-public-key".into(),
+            k.node_public.to_str().unwrap().to_owned(),
+            "--policy".into(),
+            policy.to_str().unwrap().to_owned(),
+            "--data-dir".into(),
+            data.to_str().unwrap().to_owned(),
+        ],
+        pin("a", &a).to_vec(),
+        pin("b", &b).to_vec(),
+        pin("c", &c).to_vec(),
+    ]
+    .concat();
+    let served = serve(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let client = CallbackClient::new(CallbackConfig {
+        servers: vec![ServerConfig {
+            address: format!("http://{}", served.addr),
+            public_key: load_verifying_key(&k.server_public).unwrap(),
+        }],
+        retry_times: 0,
+        sleep: Duration::from_millis(50),
+        request_timeout: Duration::from_secs(5),
+        max_wait: Duration::from_millis(100),
+    })
+    .unwrap();
+    let node = load_signing_key(&k.node_private).unwrap();
+    let keygen = |party_ids: Vec<String>, request_id: &str| {
+        Request::Keygen(KeygenRequest {
+            cryptography: Cryptography::EddsaEd25519,
+            t: 2,
+            n: 3,
+            party_ids,
+            sino_id: "sino-k".into(),
+            request_id: request_id.into(),
+        })
+    };
+    // The pinned committee, in any order.
+    client
+        .check(&node, keygen(vec![c.clone(), a.clone(), b.clone()], "k-ok"))
+        .await
+        .unwrap();
+    // Another node in b's place, or the old letters.
+    for (ids, rid) in [
+        (vec![a.clone(), node_id(4), c.clone()], "k-impostor"),
+        (vec!["a".into(), "b".into(), "c".into()], "k-letters"),
+    ] {
+        match client.check(&node, keygen(ids, rid)).await {
+            Err(CallbackError::Rejected {
+                reason: Rejection::Server(reason),
+                ..
+            }) => assert!(reason.contains("not in keygen.allow"), "{reason}"),
+            other => panic!("{rid}: {other:?}"),
+        }
+    }
+    drop(served);
 }

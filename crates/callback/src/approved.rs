@@ -1,6 +1,8 @@
 //! [`ApprovedRequest`]: proof, as a type, that every callback server approved one exact
 //! request.
 
+use mpc_wire::callback::{SignType, TX_INFO_SIGN_ALGORITHM, TX_INFO_TAP_SCRIPT_ROOT, TxInfo};
+
 use crate::request::{Cryptography, KeygenRequest, Request, SignAlgorithm, SignRequest};
 
 /// A request every configured callback server approved (or that needed no approval because no
@@ -24,6 +26,15 @@ pub struct ApprovedRequest {
 pub struct SignParams<'a> {
     /// The scheme.
     pub algorithm: SignAlgorithm,
+    /// What the payload is (1 transaction, 2 EIP-191/712 message, 3 raw data).
+    pub sign_type: SignType,
+    /// How a sign_type 2 message was hashed (`personal_sign`, `eth_signTypedData_v3`,
+    /// `eth_signTypedData_v4`): must be the approved `tx_info.signAlgorithm`, and `None` exactly
+    /// when the approved `tx_info` has none.
+    pub message_method: Option<&'a str>,
+    /// The Taproot script root the protocol tweaks with: must be the approved
+    /// `tx_info.tapScriptRoot` (hex), and `None` exactly when the approved `tx_info` has none.
+    pub tap_script_root: Option<[u8; 32]>,
     /// Root public key, hex, as sent in the check.
     pub public_key: &'a str,
     /// BIP32 path.
@@ -107,8 +118,26 @@ impl ApprovedRequest {
                 requested: "signature",
             });
         };
+        let method = tx_field(s.tx_info.as_ref(), TX_INFO_SIGN_ALGORITHM);
+        let root = tx_field(s.tx_info.as_ref(), TX_INFO_TAP_SCRIPT_ROOT).map(|r| {
+            r.map(|hex_root| {
+                let mut b = [0u8; 32];
+                hex::decode_to_slice(hex_root, &mut b).map(|()| b).ok()
+            })
+        });
         let checks = [
             (s.algorithm == params.algorithm, "algorithm"),
+            (s.sign_type == params.sign_type, "sign_type"),
+            (
+                method
+                    .as_ref()
+                    .is_ok_and(|m| m.as_deref() == params.message_method),
+                "tx_info.signAlgorithm",
+            ),
+            (
+                root.is_ok_and(|r| r == params.tap_script_root.map(Some)),
+                "tx_info.tapScriptRoot",
+            ),
             (s.public_key == params.public_key, "public key"),
             (s.path == params.path, "derivation path"),
             (s.digest == params.digest, "digest"),
@@ -141,6 +170,15 @@ impl ApprovedRequest {
     }
 }
 
+/// A top-level string of the approved `tx_info` (`Ok(None)` without one); `Err` when it cannot
+/// be read unambiguously, which matches nothing.
+fn tx_field(tx: Option<&TxInfo>, key: &str) -> Result<Option<String>, ()> {
+    match tx {
+        None => Ok(None),
+        Some(t) => t.string_field(key).map_err(|_| ()),
+    }
+}
+
 fn first_mismatch(checks: &[(bool, &'static str)]) -> Result<(), Mismatch> {
     match checks.iter().find(|(ok, _)| !ok) {
         Some((_, field)) => Err(Mismatch::Field(field)),
@@ -151,7 +189,6 @@ fn first_mismatch(checks: &[(bool, &'static str)]) -> Result<(), Mismatch> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mpc_wire::callback::SignType;
 
     fn sign_request() -> SignRequest {
         SignRequest {
@@ -170,6 +207,9 @@ mod tests {
     fn params(s: &SignRequest) -> SignParams<'_> {
         SignParams {
             algorithm: s.algorithm,
+            sign_type: s.sign_type,
+            message_method: None,
+            tap_script_root: None,
             public_key: &s.public_key,
             path: &s.path,
             digest: &s.digest,
@@ -233,6 +273,32 @@ mod tests {
         for (p, field) in cases {
             assert_eq!(approved.authorizes_sign(p), Err(Mismatch::Field(field)));
         }
+        // What the payload is, how a message was hashed and the script root are bound too.
+        for (p, field) in [
+            (
+                SignParams {
+                    sign_type: SignType::Message,
+                    ..params(&req)
+                },
+                "sign_type",
+            ),
+            (
+                SignParams {
+                    message_method: Some("personal_sign"),
+                    ..params(&req)
+                },
+                "tx_info.signAlgorithm",
+            ),
+            (
+                SignParams {
+                    tap_script_root: Some([0x11; 32]),
+                    ..params(&req)
+                },
+                "tx_info.tapScriptRoot",
+            ),
+        ] {
+            assert_eq!(approved.authorizes_sign(p), Err(Mismatch::Field(field)));
+        }
         assert!(matches!(
             approved.authorizes_keygen(KeygenParams {
                 cryptography: Cryptography::EcdsaSecp256k1,
@@ -244,6 +310,99 @@ mod tests {
             }),
             Err(Mismatch::Kind { .. })
         ));
+    }
+
+    #[test]
+    fn sign_binding_of_tx_info_fields() {
+        let root = [0xab; 32];
+        let msg = SignRequest {
+            algorithm: SignAlgorithm::Ecdsa,
+            sign_type: SignType::Message,
+            tx_info: Some(TxInfo::with_only(
+                TX_INFO_SIGN_ALGORITHM,
+                "eth_signTypedData_v4",
+            )),
+            ..sign_request()
+        };
+        let tap = SignRequest {
+            algorithm: SignAlgorithm::Taproot,
+            sign_type: SignType::RawData,
+            tx_info: Some(
+                TxInfo::from_json(
+                    format!(r#"{{"to":"x","tapScriptRoot":"{}"}}"#, hex::encode(root)).as_bytes(),
+                )
+                .unwrap(),
+            ),
+            ..sign_request()
+        };
+        let approved_msg = ApprovedRequest::new(Request::Sign(msg.clone()), "cb".into(), vec![]);
+        let approved_tap = ApprovedRequest::new(Request::Sign(tap.clone()), "cb".into(), vec![]);
+        let ok_msg = SignParams {
+            message_method: Some("eth_signTypedData_v4"),
+            ..params(&msg)
+        };
+        let ok_tap = SignParams {
+            tap_script_root: Some(root),
+            ..params(&tap)
+        };
+        assert_eq!(approved_msg.authorizes_sign(ok_msg), Ok(&msg));
+        assert_eq!(approved_tap.authorizes_sign(ok_tap), Ok(&tap));
+        for (approved, p, field) in [
+            (
+                &approved_msg,
+                SignParams {
+                    message_method: Some("personal_sign"),
+                    ..ok_msg
+                },
+                "tx_info.signAlgorithm",
+            ),
+            (
+                &approved_msg,
+                SignParams {
+                    message_method: None,
+                    ..ok_msg
+                },
+                "tx_info.signAlgorithm",
+            ),
+            (
+                &approved_tap,
+                SignParams {
+                    tap_script_root: Some([0xac; 32]),
+                    ..ok_tap
+                },
+                "tx_info.tapScriptRoot",
+            ),
+            (
+                &approved_tap,
+                SignParams {
+                    tap_script_root: None,
+                    ..ok_tap
+                },
+                "tx_info.tapScriptRoot",
+            ),
+        ] {
+            assert_eq!(approved.authorizes_sign(p), Err(Mismatch::Field(field)));
+        }
+        // An approved tx_info that cannot be read unambiguously covers nothing.
+        let twice = SignRequest {
+            tx_info: Some(
+                TxInfo::from_json(
+                    br#"{"signAlgorithm":"eth_signTypedData_v4","signAlgorithm":"personal_sign"}"#,
+                )
+                .unwrap(),
+            ),
+            ..msg.clone()
+        };
+        let approved = ApprovedRequest::new(Request::Sign(twice.clone()), "cb".into(), vec![]);
+        for m in ["eth_signTypedData_v4", "personal_sign"] {
+            assert_eq!(
+                approved.authorizes_sign(SignParams {
+                    message_method: Some(m),
+                    ..params(&twice)
+                }),
+                Err(Mismatch::Field("tx_info.signAlgorithm"))
+            );
+        }
     }
 
     #[test]

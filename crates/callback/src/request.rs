@@ -56,7 +56,8 @@ pub struct KeygenRequest {
     pub t: u16,
     /// Number of parties.
     pub n: u16,
-    /// The parties taking part (ids as the platform names them).
+    /// The node ids of the parties taking part, in party order (the guide: "Collection of node
+    /// IDs involved in generating private keys").
     pub party_ids: Vec<String>,
     /// The platform's business id.
     pub sino_id: String,
@@ -188,6 +189,77 @@ mod tests {
         assert_eq!(
             String::from_utf8(sign.to_check("cb").to_go_json()).unwrap(),
             r#"{"callback_id":"cb","request_type":"taproot-sign","request_detail":{"sign_type":"3","public_key":"02ab","path":"m/1/1/0/0","message":"dead","tx_info":{"to":"\u003cx\u003e"}},"extra_info":{"sino_id":"s","request_id":"r"}}"#
+        );
+    }
+
+    /// The shapes the node builds for issue 10: node ids in `party_ids`, the hashing method and
+    /// the Taproot script root in `tx_info` (appended by the node, Go's escaping).
+    #[test]
+    fn node_ids_method_and_script_root_on_the_wire() {
+        use mpc_wire::callback::{TX_INFO_SIGN_ALGORITHM, TX_INFO_TAP_SCRIPT_ROOT};
+        let ids: Vec<String> = [1u8, 2]
+            .iter()
+            .map(|s| {
+                mpc_wire::keys::node_id(
+                    p256::ecdsa::SigningKey::from_slice(&[*s; 32])
+                        .unwrap()
+                        .verifying_key(),
+                )
+            })
+            .collect();
+        let keygen = Request::Keygen(KeygenRequest {
+            cryptography: Cryptography::EcdsaSecp256k1,
+            t: 2,
+            n: 2,
+            party_ids: ids.clone(),
+            sino_id: "s".into(),
+            request_id: "r".into(),
+        });
+        assert_eq!(
+            String::from_utf8(keygen.to_check("cb").to_go_json()).unwrap(),
+            format!(
+                r#"{{"callback_id":"cb","request_type":"keygen","request_detail":{{"t":2,"n":2,"cryptography":"ecdsa-secp256k1","party_ids":["{}","{}"]}},"extra_info":{{"sino_id":"s","request_id":"r"}}}}"#,
+                ids[0], ids[1]
+            )
+        );
+        let message = Request::Sign(SignRequest {
+            algorithm: SignAlgorithm::Ecdsa,
+            sign_type: SignType::Message,
+            public_key: "02ab".into(),
+            path: "m/1/1/60/0".into(),
+            message: b"hi".to_vec(),
+            digest: vec![0; 32],
+            tx_info: Some(TxInfo::with_only(TX_INFO_SIGN_ALGORITHM, "personal_sign")),
+            sino_id: "s".into(),
+            request_id: "r".into(),
+        });
+        assert_eq!(
+            String::from_utf8(message.to_check("cb").to_go_json()).unwrap(),
+            r#"{"callback_id":"cb","request_type":"sign","request_detail":{"sign_type":"2","public_key":"02ab","path":"m/1/1/60/0","message":"6869","tx_info":{"signAlgorithm":"personal_sign"}},"extra_info":{"sino_id":"s","request_id":"r"}}"#
+        );
+        let taproot = Request::Sign(SignRequest {
+            algorithm: SignAlgorithm::Taproot,
+            sign_type: SignType::Transaction,
+            message: vec![0xab; 32],
+            digest: vec![0xab; 32],
+            tx_info: Some(
+                TxInfo::from_json(br#"{"to":"bc1p"}"#)
+                    .unwrap()
+                    .with_string_field(TX_INFO_TAP_SCRIPT_ROOT, &"11".repeat(32))
+                    .unwrap(),
+            ),
+            ..match message {
+                Request::Sign(s) => s,
+                Request::Keygen(_) => unreachable!(),
+            }
+        });
+        assert_eq!(
+            String::from_utf8(taproot.to_check("cb").to_go_json()).unwrap(),
+            format!(
+                r#"{{"callback_id":"cb","request_type":"taproot-sign","request_detail":{{"sign_type":"1","public_key":"02ab","path":"m/1/1/60/0","message":"{}","tx_info":{{"to":"bc1p","tapScriptRoot":"{}"}}}},"extra_info":{{"sino_id":"s","request_id":"r"}}}}"#,
+                "ab".repeat(32),
+                "11".repeat(32)
+            )
         );
     }
 }

@@ -186,6 +186,9 @@ async fn approve_binds_the_exact_request() {
     assert_eq!(check.extra_info.request_id, "req-1");
     let params = SignParams {
         algorithm: SignAlgorithm::Ecdsa,
+        sign_type: SignType::Transaction,
+        message_method: None,
+        tap_script_root: None,
         public_key: &req.public_key,
         path: "m/1/1/60/0",
         digest: &[7; 32],

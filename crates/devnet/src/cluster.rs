@@ -676,7 +676,7 @@ impl Cluster {
         let dir = self.layout.callback_dir();
         fsutil::create_dir(&dir.join("data"))?;
         let addr = format!("127.0.0.1:{}", self.state.ports.callback);
-        let spec = Spec {
+        let mut spec = Spec {
             name: "callback".into(),
             exe: self.opts.exe.clone(),
             args: vec![
@@ -697,6 +697,11 @@ impl Cluster {
             cwd: dir,
             env: Vec::new(),
         };
+        // The policy names parties a, b, c; the nodes send node ids in `party_ids`.
+        for (p, f) in &self.facts {
+            spec.args.push("--party".into());
+            spec.args.push(format!("{p}={}", f.node_id).into());
+        }
         let mut proc = Managed::spawn(spec)?;
         let http = reqwest::Client::builder()
             .no_proxy()

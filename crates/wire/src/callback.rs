@@ -140,6 +140,129 @@ impl TxInfo {
     }
 }
 
+/// `tx_info.signAlgorithm`: how the node hashed a sign_type 2 message (`personal_sign`,
+/// `eth_signTypedData_v3`, `eth_signTypedData_v4`). The node sets it; a callback can allow
+/// methods one by one.
+pub const TX_INFO_SIGN_ALGORITHM: &str = "signAlgorithm";
+/// `tx_info.tapScriptRoot`: the Taproot script root (hex) the node tweaks the key with. The
+/// node sets it from the task.
+pub const TX_INFO_TAP_SCRIPT_ROOT: &str = "tapScriptRoot";
+
+/// Why a top-level `tx_info` field cannot be read or set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TxInfoFieldError {
+    /// `tx_info` is not a JSON object.
+    #[error("tx_info is not a JSON object")]
+    NotObject,
+    /// `tx_info` is not JSON that can be read (invalid UTF-8 inside a string, for example).
+    #[error("tx_info is not readable JSON: {0}")]
+    Unreadable(String),
+    /// The key appears more than once (readers disagree on which one counts).
+    #[error("tx_info.{0} appears more than once")]
+    Repeated(String),
+    /// The key's value is not a string.
+    #[error("tx_info.{0} is not a string")]
+    NotString(String),
+    /// The key is present with another value.
+    #[error("tx_info.{key} is {found:?}, not {wanted:?}")]
+    Differs {
+        /// The key.
+        key: String,
+        /// Its value in tx_info.
+        found: String,
+        /// The value asked for.
+        wanted: String,
+    },
+}
+
+impl TxInfo {
+    /// The top-level string field `key`, `None` when absent. Refused: a `tx_info` that is not
+    /// a readable object, the key repeated, a value that is not a string (`null` included).
+    pub fn string_field(&self, key: &str) -> Result<Option<String>, TxInfoFieldError> {
+        if self.0.first() != Some(&b'{') {
+            return Err(TxInfoFieldError::NotObject);
+        }
+        let entries: TopLevel<'_> = serde_json::from_slice(&self.0)
+            .map_err(|e| TxInfoFieldError::Unreadable(e.to_string()))?;
+        let mut found = None;
+        for (k, v) in entries.0 {
+            if k != key {
+                continue;
+            }
+            if found.is_some() {
+                return Err(TxInfoFieldError::Repeated(key.to_owned()));
+            }
+            let value: String = serde_json::from_str(v.get())
+                .map_err(|_| TxInfoFieldError::NotString(key.to_owned()))?;
+            found = Some(value);
+        }
+        Ok(found)
+    }
+
+    /// This `tx_info` with the string field `key` set to `value`: unchanged when it already
+    /// says exactly that, the field appended (Go's escaping) when it is absent, refused when
+    /// it says something else (or cannot be read, see [`string_field`](Self::string_field)).
+    pub fn with_string_field(&self, key: &str, value: &str) -> Result<TxInfo, TxInfoFieldError> {
+        match self.string_field(key)? {
+            Some(v) if v == value => return Ok(self.clone()),
+            Some(found) => {
+                return Err(TxInfoFieldError::Differs {
+                    key: key.to_owned(),
+                    found,
+                    wanted: value.to_owned(),
+                });
+            }
+            None => {}
+        }
+        // A compacted object: `{}` or `{...}`, the key not in it.
+        let mut out = self.0[..self.0.len() - 1].to_vec();
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        gojson::write_string(&mut out, key);
+        out.push(b':');
+        gojson::write_string(&mut out, value);
+        out.push(b'}');
+        Ok(TxInfo(out))
+    }
+
+    /// A `tx_info` holding only the string field `key`.
+    pub fn with_only(key: &str, value: &str) -> TxInfo {
+        let mut out = vec![b'{'];
+        gojson::write_string(&mut out, key);
+        out.push(b':');
+        gojson::write_string(&mut out, value);
+        out.push(b'}');
+        TxInfo(out)
+    }
+}
+
+/// The top-level entries of a JSON object, in order, repeats kept.
+struct TopLevel<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for TopLevel<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = TopLevel<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
+                    out.push(entry);
+                }
+                Ok(TopLevel(out))
+            }
+        }
+        d.deserialize_map(Entries)
+    }
+}
+
 impl std::fmt::Debug for TxInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "TxInfo({})", String::from_utf8_lossy(&self.0))
@@ -542,6 +665,79 @@ pub enum Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tx_info_fields_are_read_strictly_and_appended_like_go() {
+        let t = |s: &str| TxInfo::from_json(s.as_bytes()).unwrap();
+        let info =
+            t(r#"{ "to": "0x1", "note": "<\"signAlgorithm\">", "x": {"signAlgorithm": 1} }"#);
+        assert_eq!(info.string_field("to"), Ok(Some("0x1".into())));
+        // Only top-level keys count; nested ones and strings that look like keys do not.
+        assert_eq!(info.string_field(TX_INFO_SIGN_ALGORITHM), Ok(None));
+        let set = info
+            .with_string_field(TX_INFO_SIGN_ALGORITHM, "personal_sign")
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(set.as_bytes().to_vec()).unwrap(),
+            r#"{"to":"0x1","note":"\u003c\"signAlgorithm\"\u003e","x":{"signAlgorithm":1},"signAlgorithm":"personal_sign"}"#
+        );
+        // Go's compaction of the appended form is the form itself (what is signed is sent).
+        assert_eq!(t(std::str::from_utf8(set.as_bytes()).unwrap()), set);
+        assert_eq!(
+            set.with_string_field(TX_INFO_SIGN_ALGORITHM, "personal_sign"),
+            Ok(set.clone())
+        );
+        assert_eq!(
+            set.with_string_field(TX_INFO_SIGN_ALGORITHM, "eth_signTypedData_v4"),
+            Err(TxInfoFieldError::Differs {
+                key: TX_INFO_SIGN_ALGORITHM.into(),
+                found: "personal_sign".into(),
+                wanted: "eth_signTypedData_v4".into()
+            })
+        );
+        assert_eq!(
+            t("{}").with_string_field(TX_INFO_TAP_SCRIPT_ROOT, "ab"),
+            Ok(TxInfo::with_only(TX_INFO_TAP_SCRIPT_ROOT, "ab"))
+        );
+        assert_eq!(
+            TxInfo::with_only(TX_INFO_TAP_SCRIPT_ROOT, "ab").as_bytes(),
+            br#"{"tapScriptRoot":"ab"}"#
+        );
+        // Refusals: repeated key (Go keeps the last, others the first), not a string, null,
+        // not an object, unreadable.
+        for (raw, want) in [
+            (
+                r#"{"signAlgorithm":"personal_sign","signAlgorithm":"eth_signTypedData_v4"}"#,
+                TxInfoFieldError::Repeated(TX_INFO_SIGN_ALGORITHM.into()),
+            ),
+            (
+                r#"{"signAlgorithm":1}"#,
+                TxInfoFieldError::NotString(TX_INFO_SIGN_ALGORITHM.into()),
+            ),
+            (
+                r#"{"signAlgorithm":null}"#,
+                TxInfoFieldError::NotString(TX_INFO_SIGN_ALGORITHM.into()),
+            ),
+            (r#"["signAlgorithm"]"#, TxInfoFieldError::NotObject),
+            ("null", TxInfoFieldError::NotObject),
+        ] {
+            assert_eq!(
+                t(raw).string_field(TX_INFO_SIGN_ALGORITHM),
+                Err(want.clone()),
+                "{raw}"
+            );
+            assert_eq!(
+                t(raw).with_string_field(TX_INFO_SIGN_ALGORITHM, "personal_sign"),
+                Err(want),
+                "{raw}"
+            );
+        }
+        let bad_utf8 = TxInfo::from_json(b"{\"a\":\"\xff\"}").unwrap();
+        assert!(matches!(
+            bad_utf8.string_field("a"),
+            Err(TxInfoFieldError::Unreadable(_))
+        ));
+    }
 
     #[test]
     fn enums_round_trip() {

@@ -466,8 +466,27 @@ impl Validate for SignTransactionRequest {
                 "only allowed with algorithmType 2 (Taproot)",
             ));
         }
-        if !self.tx_info.is_object() {
+        let Some(tx) = self.tx_info.as_object() else {
             return Err(ValidationError::new("txInfo", "must be a JSON object"));
+        };
+        // The node writes these two itself from what it signs (a task whose tx_info says
+        // otherwise is refused there): refused here up front, with the field named.
+        if tx.contains_key("signAlgorithm") {
+            return Err(ValidationError::new(
+                "txInfo",
+                "signAlgorithm is written by the node, for sign_type 2 messages only",
+            ));
+        }
+        if let Some(root) = tx.get("tapScriptRoot")
+            && (self.tap_script_root.is_empty()
+                || root
+                    .as_str()
+                    .is_none_or(|r| !r.eq_ignore_ascii_case(&self.tap_script_root)))
+        {
+            return Err(ValidationError::new(
+                "txInfo",
+                "tapScriptRoot must be absent or the request's tapScriptRoot (the node writes the root it tweaks with)",
+            ));
         }
         if self.tx_info.to_string().len() > MAX_MESSAGE_LEN {
             return Err(ValidationError::new(

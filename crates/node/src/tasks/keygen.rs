@@ -1,5 +1,5 @@
-//! Key generation: the callback is asked about exactly this keygen (curve, t, n, the parties,
-//! the request ids) and its approval checked (`authorizes_keygen`), then the protocol runs
+//! Key generation: the callback is asked about exactly this keygen (curve, t, n, the members'
+//! node ids in `party_ids`, the request ids) and its approval checked (`authorizes_keygen`), then the protocol runs
 //! (secp256k1: CGGMP keygen then aux info, with primes from the pool; ed25519: FROST) and the
 //! share is stored once, under a key id this node does not have yet.
 
@@ -47,12 +47,18 @@ impl Runtime {
             Curve::Secp256k1 => Cryptography::EcdsaSecp256k1,
             Curve::Ed25519 => Cryptography::EddsaEd25519,
         };
-        let party_ids: Vec<String> = plan
+        // The guide's `party_ids`: the node ids of the members, in party order.
+        let party_ids = plan
             .committee
             .parties()
             .iter()
-            .map(|p| p.to_string())
-            .collect();
+            .map(|p| {
+                plan.peers
+                    .get(&p.to_string())
+                    .map(|peer| mpc_callback::mpc_wire::keys::node_id(&peer.vk))
+                    .ok_or_else(|| RunFail::Local(format!("no node id for party {p}")))
+            })
+            .collect::<Result<Vec<String>, RunFail>>()?;
         let n = plan.committee.n();
         let request = Request::Keygen(KeygenRequest {
             cryptography,

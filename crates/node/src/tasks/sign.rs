@@ -3,12 +3,21 @@
 //! share, runs the signing protocol for the task's algorithm and answers the signature
 //! (encrypted to `[encrypt-signature]` when configured), reporting it to the callback for the
 //! types that report.
+//!
+//! The approval covers exactly what is signed: the sign_type must fit the payload
+//! ([`message_method`]: 2 only with an EIP-191/712 message the node hashes itself, 1 and 3 only
+//! with a digest or raw message), and the node writes into `tx_info` how it hashed a message
+//! (`signAlgorithm`) and the Taproot script root it tweaks with (`tapScriptRoot`), refusing a
+//! task whose `tx_info` says otherwise ([`bound_tx_info`]); `authorizes_sign` binds all three.
 
 use std::str::FromStr;
 use std::sync::{Arc, mpsc as std_mpsc};
 
-use mpc_callback::mpc_wire::callback::{SignType, TxInfo};
+use mpc_callback::mpc_wire::callback::{
+    SignType, TX_INFO_SIGN_ALGORITHM, TX_INFO_TAP_SCRIPT_ROOT, TxInfo,
+};
 use mpc_callback::{Request, SignAlgorithm, SignParams, SignRequest};
+use mpc_chains::SignMessageKind;
 use mpc_keystore::tables;
 use mpc_transport::task::{Algorithm, Outcome, Payload, SignTask, Task};
 use mpc_tss::ecdsa::{self, EcdsaAuxInfo, EcdsaCoreShare, EcdsaKeyShare, SignInput};
@@ -33,6 +42,7 @@ impl Runtime {
     ) -> Result<Outcome, RunFail> {
         let sign_type = SignType::parse(&s.sign_type.to_string())
             .map_err(|e| RunFail::BadTask(e.to_string()))?;
+        let method = message_method(sign_type, &s.payload).map_err(RunFail::BadTask)?;
         let path =
             DerivationPath::from_str(&s.path).map_err(|e| RunFail::BadTask(e.to_string()))?;
         let digest = signed_bytes(s).map_err(RunFail::BadTask)?;
@@ -46,12 +56,8 @@ impl Runtime {
                 return Err(RunFail::BadTask("a script root is only for taproot".into()));
             }
         };
-        let tx_info = s
-            .tx_info
-            .as_ref()
-            .map(|t| TxInfo::from_json(t.as_bytes()))
-            .transpose()
-            .map_err(|e| RunFail::BadTask(format!("tx_info: {e}")))?;
+        let tx_info =
+            bound_tx_info(s.tx_info.as_deref(), method, script_root).map_err(RunFail::BadTask)?;
         let algorithm = match s.algorithm {
             Algorithm::Ecdsa => SignAlgorithm::Ecdsa,
             Algorithm::Eddsa => SignAlgorithm::Eddsa,
@@ -74,6 +80,9 @@ impl Runtime {
         approved
             .authorizes_sign(SignParams {
                 algorithm,
+                sign_type,
+                message_method: method.map(SignMessageKind::as_str),
+                tap_script_root: script_root,
                 public_key: &public_key,
                 path: &s.path,
                 digest: &digest,
@@ -227,13 +236,107 @@ fn signed_bytes(s: &SignTask) -> Result<Vec<u8>, String> {
         (Payload::Message { message }, Algorithm::Eddsa) => Ok(message.clone()),
         (p, a) => Err(format!(
             "payload {} cannot be signed with {a:?}",
-            match p {
-                Payload::SignMessage { .. } => "sign_message",
-                Payload::Digest { .. } => "digest",
-                Payload::Message { .. } => "message",
-            }
+            payload_name(p)
         )),
     }
+}
+
+fn payload_name(p: &Payload) -> &'static str {
+    match p {
+        Payload::SignMessage { .. } => "sign_message",
+        Payload::Digest { .. } => "digest",
+        Payload::Message { .. } => "message",
+    }
+}
+
+/// Whether the sign_type fits the payload, and for sign_type 2 how the message is hashed.
+/// 2 is an EIP-191/712 message that this node hashes itself, so what the callback approves (a
+/// message, shown whole) is what is signed; 1 and 3 carry a digest or a raw message, never a
+/// message to hash. Any other pairing is refused: a "message" that is really a transaction
+/// sighash would pass a policy that allows messages and restricts transfers.
+fn message_method(
+    sign_type: SignType,
+    payload: &Payload,
+) -> Result<Option<SignMessageKind>, String> {
+    match (sign_type, payload) {
+        (SignType::Message, Payload::SignMessage { kind, .. }) => SignMessageKind::from_str(kind)
+            .map(Some)
+            .map_err(|e| format!("sign_type 2: {e}")),
+        (SignType::Message, p) => Err(format!(
+            "sign_type 2 (EIP-191/712 message) with a {} payload: under sign_type 2 this node signs only a message it hashes itself",
+            payload_name(p)
+        )),
+        (t, Payload::SignMessage { .. }) => Err(format!(
+            "sign_type {} with an EIP-191/712 message: messages are sign_type 2",
+            t.as_str()
+        )),
+        (_, Payload::Digest { .. } | Payload::Message { .. }) => Ok(None),
+    }
+}
+
+/// The `tx_info` the callback sees: the task's, with `signAlgorithm` (how a sign_type 2 message
+/// is hashed) and `tapScriptRoot` (the script root the Taproot key is tweaked with) written by
+/// this node from the task. A task whose `tx_info` already names either differently, names one
+/// the task does not have, or cannot be read unambiguously, is refused.
+fn bound_tx_info(
+    raw: Option<&str>,
+    method: Option<SignMessageKind>,
+    root: Option<[u8; 32]>,
+) -> Result<Option<TxInfo>, String> {
+    let mut tx = raw
+        .map(|t| TxInfo::from_json(t.as_bytes()))
+        .transpose()
+        .map_err(|e| format!("tx_info: {e}"))?;
+    let said = |tx: &Option<TxInfo>, key: &str| {
+        tx.as_ref()
+            .map(|t| t.string_field(key))
+            .transpose()
+            .map(Option::flatten)
+            .map_err(|e| e.to_string())
+    };
+    match (method, said(&tx, TX_INFO_SIGN_ALGORITHM)?) {
+        (Some(m), _) => {
+            tx = Some(match tx {
+                Some(t) => t
+                    .with_string_field(TX_INFO_SIGN_ALGORITHM, m.as_str())
+                    .map_err(|e| format!("{e}: the task's message is {m}"))?,
+                None => TxInfo::with_only(TX_INFO_SIGN_ALGORITHM, m.as_str()),
+            });
+        }
+        (None, Some(said)) => {
+            return Err(format!(
+                "tx_info.signAlgorithm is {said:?} but the task is not a sign_type 2 message"
+            ));
+        }
+        (None, None) => {}
+    }
+    match (root, said(&tx, TX_INFO_TAP_SCRIPT_ROOT)?) {
+        (Some(r), Some(said)) => {
+            let mut b = [0u8; 32];
+            if hex::decode_to_slice(&said, &mut b).is_err() || b != r {
+                return Err(format!(
+                    "tx_info.tapScriptRoot is {said:?} but the task tweaks with {}",
+                    hex::encode(r)
+                ));
+            }
+        }
+        (Some(r), None) => {
+            let hex_root = hex::encode(r);
+            tx = Some(match tx {
+                Some(t) => t
+                    .with_string_field(TX_INFO_TAP_SCRIPT_ROOT, &hex_root)
+                    .map_err(|e| e.to_string())?,
+                None => TxInfo::with_only(TX_INFO_TAP_SCRIPT_ROOT, &hex_root),
+            });
+        }
+        (None, Some(said)) => {
+            return Err(format!(
+                "tx_info.tapScriptRoot is {said:?} but the task tweaks with no script root"
+            ));
+        }
+        (None, None) => {}
+    }
+    Ok(tx)
 }
 
 #[cfg(test)]
@@ -280,5 +383,119 @@ mod tests {
             message: "hi".into(),
         };
         assert!(signed_bytes(&sign_task(Algorithm::Ecdsa, bad)).is_err());
+    }
+
+    #[test]
+    fn sign_type_must_fit_the_payload() {
+        let msg = Payload::SignMessage {
+            kind: "eth_signTypedData_v4".into(),
+            message: "{}".into(),
+        };
+        let digest = Payload::Digest { digest: [7; 32] };
+        let raw = Payload::Message {
+            message: b"raw".to_vec(),
+        };
+        assert_eq!(
+            message_method(SignType::Message, &msg),
+            Ok(Some(SignMessageKind::TypedDataV4))
+        );
+        for ok in [SignType::Transaction, SignType::RawData] {
+            assert_eq!(message_method(ok, &digest), Ok(None));
+            assert_eq!(message_method(ok, &raw), Ok(None));
+            let e = message_method(ok, &msg).unwrap_err();
+            assert!(e.contains("messages are sign_type 2"), "{e}");
+        }
+        // The attack: a transaction sighash presented as a "message".
+        for p in [&digest, &raw] {
+            let e = message_method(SignType::Message, p).unwrap_err();
+            assert!(e.contains("sign_type 2"), "{e}");
+        }
+        let unknown = Payload::SignMessage {
+            kind: "eth_sign".into(),
+            message: "hi".into(),
+        };
+        assert!(message_method(SignType::Message, &unknown).is_err());
+    }
+
+    #[test]
+    fn the_node_writes_method_and_script_root_into_tx_info() {
+        let r = [0x11; 32];
+        let rh = hex::encode(r);
+        let b = |raw: Option<&str>, m, root| {
+            bound_tx_info(raw, m, root)
+                .map(|t| t.map(|t| String::from_utf8(t.as_bytes().to_vec()).unwrap()))
+        };
+        let v4 = Some(SignMessageKind::TypedDataV4);
+        assert_eq!(b(None, None, None), Ok(None));
+        assert_eq!(
+            b(None, v4, None),
+            Ok(Some(r#"{"signAlgorithm":"eth_signTypedData_v4"}"#.into()))
+        );
+        assert_eq!(
+            b(Some(r#"{ "to": "x" }"#), None, Some(r)),
+            Ok(Some(format!(r#"{{"to":"x","tapScriptRoot":"{rh}"}}"#)))
+        );
+        // Agreeing values are kept as the platform wrote them (upper-case hex included).
+        let upper = format!(r#"{{"tapScriptRoot":"{}"}}"#, rh.to_uppercase());
+        assert_eq!(b(Some(&upper), None, Some(r)), Ok(Some(upper.clone())));
+        assert_eq!(
+            b(
+                Some(r#"{"signAlgorithm":"eth_signTypedData_v4"}"#),
+                v4,
+                None
+            ),
+            Ok(Some(r#"{"signAlgorithm":"eth_signTypedData_v4"}"#.into()))
+        );
+        // Refused: a method or root that differs from the task's, one the task does not have,
+        // one that cannot be read unambiguously.
+        for (raw, m, root, want) in [
+            (
+                r#"{"signAlgorithm":"personal_sign"}"#.to_owned(),
+                v4,
+                None,
+                "personal_sign",
+            ),
+            (
+                r#"{"signAlgorithm":"personal_sign"}"#.to_owned(),
+                None,
+                None,
+                "not a sign_type 2",
+            ),
+            (
+                format!(r#"{{"tapScriptRoot":"{}"}}"#, hex::encode([0x12; 32])),
+                None,
+                Some(r),
+                "tweaks with 1111",
+            ),
+            (
+                format!(r#"{{"tapScriptRoot":"{rh}"}}"#),
+                None,
+                None,
+                "no script root",
+            ),
+            (
+                r#"{"tapScriptRoot":"zz"}"#.to_owned(),
+                None,
+                Some(r),
+                "tweaks with",
+            ),
+            (
+                format!(r#"{{"tapScriptRoot":"{rh}","tapScriptRoot":"{rh}"}}"#),
+                None,
+                Some(r),
+                "more than once",
+            ),
+            (
+                r#"{"signAlgorithm":null}"#.to_owned(),
+                v4,
+                None,
+                "not a string",
+            ),
+            ("[]".to_owned(), v4, None, "not a JSON object"),
+            ("{".to_owned(), None, None, "tx_info"),
+        ] {
+            let e = b(Some(&raw), m, root).unwrap_err();
+            assert!(e.contains(want), "{raw}: {e}");
+        }
     }
 }
