@@ -23,7 +23,7 @@ use crate::store::{Committee, StoredKey};
 /// What intake decided.
 enum Intake {
     /// Run it.
-    Run(Task),
+    Run(Box<Task>),
     /// Answer this failure.
     Refuse {
         task_id: String,
@@ -40,7 +40,7 @@ impl Runtime {
         let inner = self.inner.clone();
         let decided = tokio::task::spawn_blocking(move || intake(&inner, &bytes)).await;
         match decided {
-            Ok(Intake::Run(task)) => self.run_task(task).await,
+            Ok(Intake::Run(task)) => self.run_task(*task).await,
             Ok(Intake::Refuse {
                 task_id,
                 fault,
@@ -136,5 +136,5 @@ fn intake(inner: &Inner, bytes: &[u8]) -> Intake {
             Err(e) => return refuse(Fault::Local, e.to_string()),
         }
     }
-    Intake::Run(task)
+    Intake::Run(Box::new(task))
 }
