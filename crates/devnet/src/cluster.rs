@@ -653,7 +653,13 @@ impl Cluster {
         let port = crate::state::free_port()?;
         self.state.ports.nodes.insert(party.to_owned(), port);
         // A node the harness adds: its config follows the fresh port (written anew).
-        Self::write_node_config(&self.layout, &self.state, party, true)?;
+        Self::write_node_config(
+            &self.layout,
+            &self.state,
+            party,
+            true,
+            !self.opts.external_platform,
+        )?;
         self.spawn_node(party)?;
         self.ready_node(party).await?;
         Ok(self.node_id(party).unwrap_or("").to_owned())
