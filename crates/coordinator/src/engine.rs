@@ -11,9 +11,9 @@ use mpc_api::types::{BusinessExecStatus, BusinessExecType};
 use mpc_bus::{Delivery, ProxyEvent};
 use mpc_transport::frame::{Abort, Frame};
 use mpc_transport::keys::TransportCert;
+use mpc_transport::signed::verify_result;
 use mpc_transport::task::{
     Algorithm, Curve, KeygenTask, Member, Outcome, Payload, SignTask, TASK_VERSION, Task, TaskBody,
-    TaskResult,
 };
 
 use crate::store::{
@@ -276,10 +276,13 @@ impl Coordinator {
     }
 
     async fn on_task_result(&self, node_id: String, party: String, bytes: Vec<u8>) {
-        let result = match TaskResult::decode(&bytes) {
-            Ok(r) => r,
+        // Signed by the node bound to the connection's party, or not a result at all: the
+        // proxy and the bus relay results but cannot forge or alter one, and an altered one
+        // blames nobody (its run ends at its deadline, naming who did not answer).
+        let result = match verify_result(&bytes, &node_id) {
+            Ok(r) => r.into_result(),
             Err(e) => {
-                tracing::warn!(node_id = %node_id, error = %e, "coordinator: undecodable task result; ignored");
+                tracing::warn!(node_id = %node_id, party = %party, error = %e, "coordinator: task result refused (not signed by the node it comes from); ignored");
                 return;
             }
         };
@@ -656,8 +659,10 @@ impl Coordinator {
             deadline: Instant::now() + timeout,
         };
         self.lock().runs.insert(task.task_id.clone(), run);
-        let frame = task
-            .encode()
+        let frame = self
+            .config
+            .task_signing_key
+            .sign(&task)
             .map_err(|e| e.to_string())
             .and_then(|t| Frame::Task(t).encode().map_err(|e| e.to_string()));
         let mut failure = None;

@@ -64,6 +64,7 @@ use std::time::Duration;
 
 use mpc_api::auth::{ApiUser, NonceStatus, NonceStore, NonceStoreError};
 use mpc_bus::{Binding, Bus, BusFuture, NodeDirectory};
+pub use mpc_transport::signed::TaskSigningKey;
 use sha2::{Digest, Sha256};
 
 use crate::engine::EngineState;
@@ -85,6 +86,9 @@ pub struct CoordinatorConfig {
     pub default_threshold: u16,
     /// Administrators' BIZ-API keys (hex DER SPKI).
     pub admin_public_keys: Vec<String>,
+    /// Signs every task (`mpc_transport::signed`); nodes pin its public key
+    /// (`[mpc-service] platform-public-key-path`). `Default` makes a fresh random key.
+    pub task_signing_key: TaskSigningKey,
 }
 
 impl Default for CoordinatorConfig {
@@ -95,6 +99,7 @@ impl Default for CoordinatorConfig {
             keygen_timeout: Duration::from_secs(900),
             default_threshold: mpc_api::types::admin::DEFAULT_THRESHOLD,
             admin_public_keys: Vec::new(),
+            task_signing_key: TaskSigningKey::generate(&mut rand_core::OsRng),
         }
     }
 }

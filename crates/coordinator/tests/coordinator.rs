@@ -1115,3 +1115,54 @@ async fn keygen_deadline_names_the_silent_party() {
     })
     .await;
 }
+
+/// The proxy or the bus stands in for party b: b's signed keygen result arrives with another
+/// public key under b's signature, and a rejection in b's name signed by the relay's own key.
+/// Neither is accepted; no key is stored (every member must report the same key, each in its
+/// own signature), nobody is blamed for a rejection, and the run ends at its deadline naming b
+/// as not having answered. The same relay cannot turn a signing run into a rejection either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_altered_or_forged_in_transit_are_refused() {
+    let mut cfg = test_config(":memory:");
+    cfg.keygen_timeout = Duration::from_millis(1500);
+    let h = Harness::new(cfg).await;
+    h.setup_org().await;
+    h.set_behaviour("b", Behaviour::AlteredInTransit);
+    for p in ["a", "b", "c"] {
+        h.online(p).await;
+    }
+    let end = tokio::time::Instant::now() + common::WAIT;
+    let keys = loop {
+        let keys = h.keys().await;
+        if keys.len() == 2 && keys.iter().all(|k| k.status == KeyStatus::Failed) {
+            break keys;
+        }
+        assert!(
+            keys.iter().all(|k| k.status != KeyStatus::Generated),
+            "{keys:?}"
+        );
+        assert!(tokio::time::Instant::now() < end, "{keys:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    for k in &keys {
+        assert!(
+            k.failed_reason
+                .contains("deadline passed; no answer from: b"),
+            "{}",
+            k.failed_reason
+        );
+        assert!(!k.failed_reason.contains("rejected"), "{}", k.failed_reason);
+    }
+
+    // Signing: the keys are generated with b honest, then b's signature is altered in transit.
+    let (h, _org, _vault) = Harness::ready_org().await;
+    h.set_behaviour("b", Behaviour::AlteredInTransit);
+    let r = personal(&h, "altered", "m/1/1/60/0", "pay").await;
+    assert_eq!(r.state, SignState::Failed, "{r:?}");
+    assert!(
+        r.failed_reason
+            .contains("deadline passed; no answer from: b"),
+        "{}",
+        r.failed_reason
+    );
+}

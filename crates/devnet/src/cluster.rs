@@ -221,6 +221,10 @@ impl Cluster {
             crate::keys::api_key_hex(&api_key).as_bytes(),
         )?;
         crate::keys::ensure_pem_key(&layout.callback_key(), &layout.callback_pub())?;
+        if !opts.external_platform {
+            // The coordinator's task-signing key; every node pins its public key.
+            crate::keys::ensure_pem_key(&layout.platform_task_key(), &layout.platform_task_pub())?;
+        }
         if opts.test_primes {
             fsutil::write_public(&layout.test_primes(), crate::TEST_PRIMES_JSON.as_bytes())?;
         }
@@ -282,7 +286,10 @@ impl Cluster {
         outcomes.push((outcome, path));
         for p in &opts.parties {
             let path = layout.node_config(p);
-            outcomes.push((Self::write_node_config(layout, state, p, reset)?, path));
+            outcomes.push((
+                Self::write_node_config(layout, state, p, reset, !opts.external_platform)?,
+                path,
+            ));
         }
 
         let (facts, mut misfits) = configs::check_platform(layout, state, &admin_hex);
@@ -310,6 +317,7 @@ impl Cluster {
         state: &State,
         party: &str,
         reset: bool,
+        pin_platform: bool,
     ) -> anyhow::Result<configs::Outcome> {
         let dir = layout.node_dir(party);
         fsutil::create_dir(&dir.join("logs"))?;
@@ -329,6 +337,8 @@ impl Cluster {
             platform_port: state.ports.platform,
             callback,
             ca_cert_path: Some("../ca.crt".to_owned()),
+            platform_public_key_path: pin_platform
+                .then(|| "../platform/task-signing.pub.pem".to_owned()),
         });
         Ok(configs::ensure(&layout.node_config(party), &text, reset)?)
     }
@@ -643,7 +653,13 @@ impl Cluster {
         let port = crate::state::free_port()?;
         self.state.ports.nodes.insert(party.to_owned(), port);
         // A node the harness adds: its config follows the fresh port (written anew).
-        Self::write_node_config(&self.layout, &self.state, party, true)?;
+        Self::write_node_config(
+            &self.layout,
+            &self.state,
+            party,
+            true,
+            !self.opts.external_platform,
+        )?;
         self.spawn_node(party)?;
         self.ready_node(party).await?;
         Ok(self.node_id(party).unwrap_or("").to_owned())

@@ -5,6 +5,7 @@
 //! DIR/ca.crt ca.key                dev CA (ca.key 0600)
 //! DIR/tls/server.crt server.key    server certificate for 127.0.0.1 / localhost
 //! DIR/platform/platform.toml platform.db logs/
+//! DIR/platform/task-signing.key (0600) task-signing.pub.pem   the coordinator's task key
 //! DIR/node-a/config.toml asset.db password (0600) logs/     … node-b, node-c
 //! DIR/callback/policy.toml server.key server.pub.pem node-a.pub.pem data/ logs/
 //! DIR/api/admin.key api-user.key (hex PKCS#8 DER, 0600) api-user.pub
@@ -64,6 +65,14 @@ impl Layout {
     /// `platform/platform.toml`.
     pub fn platform_config(&self) -> PathBuf {
         self.platform_dir().join("platform.toml")
+    }
+    /// `platform/task-signing.key` (PEM PKCS#8, 0600): signs every task.
+    pub fn platform_task_key(&self) -> PathBuf {
+        self.platform_dir().join("task-signing.key")
+    }
+    /// `platform/task-signing.pub.pem`: the public key every node pins.
+    pub fn platform_task_pub(&self) -> PathBuf {
+        self.platform_dir().join("task-signing.pub.pem")
     }
     /// `node-<party>/`.
     pub fn node_dir(&self, party: &str) -> PathBuf {

@@ -57,6 +57,8 @@ sign-timeout-secs = {sign}
 keygen-timeout-secs = {keygen}
 default-threshold = {threshold}
 admin-public-keys = [{keys}]
+# Signs every task; the nodes pin its public key (task-signing.pub.pem).
+task-signing-key-path = "task-signing.key"
 
 [bus]
 url = "inproc:"
@@ -86,6 +88,9 @@ pub struct NodeConfig {
     pub callback: Option<(String, String)>,
     /// `[mpc-service] ca-cert-path` (relative to the node directory), our extension.
     pub ca_cert_path: Option<String>,
+    /// `[mpc-service] platform-public-key-path` (relative to the node directory): the
+    /// coordinator's task-signing public key the node pins.
+    pub platform_public_key_path: Option<String>,
 }
 
 /// A node's `config.toml` for `DIR/node-<party>/`.
@@ -118,13 +123,20 @@ unseal-server-address = "127.0.0.1:{api_port}"
 protocol = "wss"
 address = "127.0.0.1:{platform_port}"
 path = "/proxy"
-{ca}
+{ca}{pin}
 [encrypt-signature]
 enable = false
 "#,
         ca = match &c.ca_cert_path {
             Some(p) => format!(
                 "# Trust the devnet's CA besides the system roots (mpc-node extension).\nca-cert-path = {}\n",
+                toml_str(p)
+            ),
+            None => String::new(),
+        },
+        pin = match &c.platform_public_key_path {
+            Some(p) => format!(
+                "# Tasks must be signed by the platform's task key (mpc-node extension).\nplatform-public-key-path = {}\n",
                 toml_str(p)
             ),
             None => String::new(),

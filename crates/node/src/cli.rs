@@ -1,5 +1,5 @@
 //! The `mpc-node` command line: `start` runs the node; `init`, `unseal`, `info`, `reset`,
-//! `cmreset` and `backup` act on a running node through its local API; `check`, `passwords
+//! `cmreset`, `backup` and `platform-key` act on a running node through its local API; `check`, `passwords
 //! generate` and `verify-backup` work without one.
 //!
 //! Commands that talk to a node find it with `--server HOST:PORT`, or with `--config FILE`
@@ -162,6 +162,16 @@ pub enum Command {
         #[arg(long, short = 'o', value_name = "FILE")]
         out: PathBuf,
     },
+    /// Change the platform task-signing key the running (unsealed) node pinned at its first
+    /// task (not needed when `[mpc-service] platform-public-key-path` is set). Logged by the node.
+    PlatformKey {
+        #[command(flatten)]
+        /// Node address.
+        target: Target,
+        /// What to do.
+        #[command(subcommand)]
+        action: PlatformKeyAction,
+    },
     /// Prove that a backup (or a stopped node's asset.db) opens with a password, offline.
     VerifyBackup {
         /// The backup file.
@@ -173,6 +183,19 @@ pub enum Command {
         /// Secret input.
         secrets: SecretArgs,
     },
+}
+
+/// `platform-key` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PlatformKeyAction {
+    /// Pin the public key in FILE (P-256 `PUBLIC KEY` PEM, e.g. from `mpc-platform
+    /// task-public-key`); tasks signed by any other key are refused.
+    Pin {
+        /// The PEM file.
+        file: PathBuf,
+    },
+    /// Forget the pinned key: the key of the next task is pinned.
+    Forget,
 }
 
 /// `passwords` subcommands.
@@ -363,12 +386,33 @@ pub fn run_command(cmd: Command) -> Result<i32, CliError> {
         }
         Command::Info { target } => client_cmd(&target, "/sys/seal-status", None),
         Command::Backup { target, out } => backup(&target, &out),
+        Command::PlatformKey { target, action } => platform_key(&target, action),
         Command::Check { config } => Ok(check(&config)),
         Command::Passwords {
             action: PasswordsAction::Generate { t, n },
         } => passwords_generate(t, n),
         Command::VerifyBackup { file, t, secrets } => verify_backup(&file, t, &secrets),
     }
+}
+
+fn platform_key(target: &Target, action: PlatformKeyAction) -> Result<i32, CliError> {
+    let body = match action {
+        PlatformKeyAction::Pin { file } => {
+            let pem = std::fs::read_to_string(&file).map_err(|source| CliError::Io {
+                what: "cannot read",
+                path: file.display().to_string(),
+                source,
+            })?;
+            json!({ "pin": pem })
+        }
+        PlatformKeyAction::Forget => json!({ "forget": true }),
+    };
+    let c = Client::new(&server_address(target)?)?;
+    runtime()?.block_on(async {
+        let r = c.post_json("/sys/platform-key", &body).await?;
+        print_reply(&r);
+        Ok(if r.is_ok() { 0 } else { 1 })
+    })
 }
 
 fn client_cmd(

@@ -120,6 +120,22 @@ impl Client {
         self.send(req, &url).await
     }
 
+    /// `POST path` with a JSON body.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<Reply, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let body = serde_json::to_vec(body).map_err(|e| ClientError::Build(e.to_string()))?;
+        let req = self
+            .http
+            .post(&url)
+            .header("Content-Type", "application/json")
+            .body(body);
+        self.send(req, &url).await
+    }
+
     /// `POST path` without a body.
     pub async fn post_empty(&self, path: &str) -> Result<Reply, ClientError> {
         let url = format!("{}{path}", self.base);

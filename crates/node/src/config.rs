@@ -197,6 +197,11 @@ pub struct MpcService {
     /// node trusts for `wss`, in addition to the built-in web PKI roots (e.g. a private or
     /// devnet CA). Default: none. Relative paths are resolved against the config directory.
     pub ca_cert_path: Option<PathBuf>,
+    /// Our extension (not in the guide): the platform's task-signing public key (P-256 `PUBLIC
+    /// KEY` PEM). Every task must be signed by it. Default: none, and the node pins the key of
+    /// the first task it receives (stored sealed; `mpc-node platform-key` changes it). Relative
+    /// paths are resolved against the config directory.
+    pub platform_public_key_path: Option<PathBuf>,
 }
 
 impl Default for MpcService {
@@ -206,6 +211,7 @@ impl Default for MpcService {
             address: "api.sinohope.com".into(),
             path: "/proxy".into(),
             ca_cert_path: None,
+            platform_public_key_path: None,
         }
     }
 }
@@ -383,6 +389,9 @@ impl Config {
         if let Some(p) = &mut self.mpc_service.ca_cert_path {
             fix(p);
         }
+        if let Some(p) = &mut self.mpc_service.platform_public_key_path {
+            fix(p);
+        }
         for s in &mut self.callback.server {
             fix(&mut s.public_key_path);
         }
@@ -459,6 +468,9 @@ impl Config {
         if let Some(path) = &self.mpc_service.ca_cert_path {
             self.ca_certs(path)?;
         }
+        if let Some(path) = &self.mpc_service.platform_public_key_path {
+            self.platform_public_key(path)?;
+        }
         if self.encrypt_signature.enable {
             self.check_key_file(
                 "encrypt-signature",
@@ -492,6 +504,25 @@ impl Config {
             )
         })?;
         Ok(())
+    }
+
+    /// Reads the `[mpc-service] platform-public-key-path` PEM file.
+    pub fn platform_public_key(
+        &self,
+        path: &Path,
+    ) -> Result<p256::ecdsa::VerifyingKey, ConfigError> {
+        let table = "mpc-service";
+        let key = "platform-public-key-path";
+        let pem = std::fs::read_to_string(path).map_err(|e| {
+            self.invalid(table, key, format!("cannot read {}: {e}", path.display()))
+        })?;
+        mpc_wire::keys::verifying_key_from_pem(&pem).map_err(|e| {
+            self.invalid(
+                table,
+                key,
+                format!("{} is not a P-256 public key: {e}", path.display()),
+            )
+        })
     }
 
     /// Reads the `[mpc-service] ca-cert-path` PEM file: at least one certificate, DER bytes each.
@@ -665,6 +696,10 @@ mod tests {
         check(
             "[app]\nparty-id = \"A\"\n",
             "config.toml: [app] party-id: \"A\" is not one lower-case letter (a, b, c, ...)",
+        );
+        check(
+            "[mpc-service]\nplatform-public-key-path = \"/nonexistent/platform.pem\"\n",
+            "config.toml: [mpc-service] platform-public-key-path: cannot read /nonexistent/platform.pem: No such file or directory (os error 2)",
         );
         check(
             "[mpc-service]\nprotocol = \"http\"\n",

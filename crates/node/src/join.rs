@@ -16,7 +16,9 @@ use crate::config::Config;
 use crate::identity::IDENTITY_RECORD;
 use crate::net::{self, NetParams};
 use crate::node::Node;
+use crate::platform_key::PlatformPin;
 use crate::primes::PersistentPrimes;
+use crate::replay::SeenTasks;
 use crate::store::{SecretStore, StoreAccessError, ensure_transport_key};
 use crate::tasks::{Runtime, RuntimeParams};
 
@@ -73,6 +75,13 @@ struct Loaded {
     identity: SigningKey,
     transport: TransportSecret,
     primes: PersistentPrimes,
+    seen: SeenTasks,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn load(store: Arc<dyn SecretStore>, config: &Config) -> Result<Loaded, JoinError> {
@@ -88,11 +97,13 @@ fn load(store: Arc<dyn SecretStore>, config: &Config) -> Result<Loaded, JoinErro
         .bytes()
         .next()
         .map_or(0, |b| usize::from(b.saturating_sub(b'a')));
+    let seen = SeenTasks::load(store.as_ref(), now_ms())?;
     let primes = PersistentPrimes::load(store, config.insecure_test_primes.as_deref(), rotate)?;
     Ok(Loaded {
         identity,
         transport,
         primes,
+        seen,
     })
 }
 
@@ -176,6 +187,19 @@ pub async fn join(
             Some(net::tls_config(extra)?)
         }
     };
+    let platform = match &config.mpc_service.platform_public_key_path {
+        Some(p) => {
+            let key = config
+                .platform_public_key(p)
+                .map_err(|e| JoinError::Config(e.to_string()))?;
+            tracing::info!(
+                platform_key = %mpc_transport::signed::key_hex(&key),
+                "tasks must be signed by the configured platform key"
+            );
+            PlatformPin::new(Some(key))
+        }
+        None => PlatformPin::new(None),
+    };
     let transport_cert = loaded.transport.certify(&loaded.identity);
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let runtime = Runtime::new(
@@ -187,6 +211,8 @@ pub async fn join(
             callback: callback_client(config)?,
             encrypt: encrypt_config(config)?,
             primes: loaded.primes,
+            platform,
+            seen: loaded.seen,
         },
         out_tx,
     );

@@ -423,6 +423,35 @@ impl Node {
     }
 }
 
+impl Node {
+    /// The operator's change of the pinned platform task-signing key
+    /// (`crate::platform_key::change`): pin `new`, or forget the key when `None`. Needs the
+    /// store unsealed.
+    pub async fn change_platform_key(
+        &self,
+        new: Option<p256::ecdsa::VerifyingKey>,
+    ) -> Result<Value, ApiError> {
+        self.with_slot(move |slot| match slot {
+            Slot::Unsealed(u) => {
+                let r = crate::platform_key::change(&u, new.as_ref())
+                    .map(|previous| {
+                        let hex = |k: Option<&p256::ecdsa::VerifyingKey>| {
+                            k.map(mpc_transport::signed::key_hex)
+                        };
+                        json!({
+                            "previous": hex(previous.as_ref()),
+                            "pinned": hex(new.as_ref()),
+                        })
+                    })
+                    .map_err(|e| ApiError(e.to_string()));
+                (Slot::Unsealed(u), r)
+            }
+            other => (other, Err(not_unsealed())),
+        })
+        .await
+    }
+}
+
 impl crate::store::SecretStore for Node {
     /// Blocks on the state lock: call it from a blocking thread, never from async code.
     fn get(
@@ -445,6 +474,22 @@ impl crate::store::SecretStore for Node {
     ) -> Result<(), crate::store::StoreAccessError> {
         match &*self.slot.blocking_lock() {
             Slot::Unsealed(u) => Ok(u.put(table, key, value)?),
+            _ => Err(crate::store::StoreAccessError::Sealed),
+        }
+    }
+
+    /// Blocks on the state lock: call it from a blocking thread, never from async code.
+    fn delete(&self, table: &str, key: &[u8]) -> Result<bool, crate::store::StoreAccessError> {
+        match &*self.slot.blocking_lock() {
+            Slot::Unsealed(u) => Ok(u.delete(table, key)?),
+            _ => Err(crate::store::StoreAccessError::Sealed),
+        }
+    }
+
+    /// Blocks on the state lock: call it from a blocking thread, never from async code.
+    fn list_keys(&self, table: &str) -> Result<Vec<Vec<u8>>, crate::store::StoreAccessError> {
+        match &*self.slot.blocking_lock() {
+            Slot::Unsealed(u) => Ok(u.list_keys(table)?),
             _ => Err(crate::store::StoreAccessError::Sealed),
         }
     }

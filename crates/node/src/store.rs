@@ -2,10 +2,19 @@
 //!
 //! * [`tables::NODE_IDENTITY`] / [`TRANSPORT_RECORD`]: the X25519 transport secret (32 bytes),
 //!   made at the first unseal;
-//! * [`tables::KEY_SHARES`] / `key_id`: a [`StoredShare`] (JSON), written once per key;
-//! * [`tables::PRIME_POOL`] / [`PRIME_POOL_RECORD`]: the pool's prime sets (JSON list).
+//! * [`tables::KEY_SHARES`] / `key_id`: a [`StoredKey`] (JSON), written once per key: the
+//!   share and the committee (party → node id) it was generated with. Format 2 is
+//!   `{"version":2,"committee":{"a":"sino…",…},"share":{"curve":…}}`; format 1 (before the
+//!   committee was pinned) is the bare share `{"curve":…}` and is still read;
+//! * [`tables::PRIME_POOL`] / [`PRIME_POOL_RECORD`]: the pool's prime sets (JSON list);
+//! * [`tables::NODE_IDENTITY`] / `platform-task-key`: the platform's task-signing key learned at
+//!   the first task (`crate::platform_key`);
+//! * [`SEEN_TASKS`] / `execution_unique`: the deadline of every task taken, until it passes
+//!   (`crate::replay`).
 //!
 //! All calls block (the store does file I/O and AEAD); call them from a blocking thread.
+
+use std::collections::BTreeMap;
 
 use mpc_keystore::{Unsealed, tables};
 use serde::{Deserialize, Serialize};
@@ -37,12 +46,19 @@ pub enum StoreAccessError {
     },
 }
 
+/// Table of the tasks taken, by `execution_unique` (value: deadline, u64 big-endian ms).
+pub const SEEN_TASKS: &str = "seen_tasks";
+
 /// Blocking access to the secret records of an unsealed store.
 pub trait SecretStore: Send + Sync + 'static {
     /// Reads a record.
     fn get(&self, table: &str, key: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, StoreAccessError>;
     /// Writes a record (one atomic write).
     fn put(&self, table: &str, key: &[u8], value: &[u8]) -> Result<(), StoreAccessError>;
+    /// Removes a record; `true` if it existed.
+    fn delete(&self, table: &str, key: &[u8]) -> Result<bool, StoreAccessError>;
+    /// The record keys of a table.
+    fn list_keys(&self, table: &str) -> Result<Vec<Vec<u8>>, StoreAccessError>;
 }
 
 impl SecretStore for Unsealed {
@@ -52,6 +68,14 @@ impl SecretStore for Unsealed {
 
     fn put(&self, table: &str, key: &[u8], value: &[u8]) -> Result<(), StoreAccessError> {
         Ok(Unsealed::put(self, table, key, value)?)
+    }
+
+    fn delete(&self, table: &str, key: &[u8]) -> Result<bool, StoreAccessError> {
+        Ok(Unsealed::delete(self, table, key)?)
+    }
+
+    fn list_keys(&self, table: &str) -> Result<Vec<Vec<u8>>, StoreAccessError> {
+        Ok(Unsealed::list_keys(self, table)?)
     }
 }
 
@@ -113,7 +137,7 @@ impl Drop for StoredShare {
 }
 
 impl StoredShare {
-    /// JSON bytes (zeroized on drop).
+    /// Format-1 JSON bytes (zeroized on drop). Superseded by [`StoredKey::to_bytes`].
     pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>, StoreAccessError> {
         serde_json::to_vec(self)
             .map(Zeroizing::new)
@@ -124,12 +148,213 @@ impl StoredShare {
             })
     }
 
-    /// Parses a record read from [`tables::KEY_SHARES`].
+    /// The share of a record of either format. Superseded by [`StoredKey::from_bytes`].
     pub fn from_bytes(key_id: &str, bytes: &[u8]) -> Result<Self, StoreAccessError> {
-        serde_json::from_slice(bytes).map_err(|e| StoreAccessError::Corrupt {
+        Ok(StoredKey::from_bytes(key_id, bytes)?.share)
+    }
+
+    /// The curve, for messages.
+    pub fn curve_name(&self) -> &'static str {
+        match self {
+            StoredShare::Secp256k1 { .. } => "secp256k1",
+            StoredShare::Ed25519 { .. } => "ed25519",
+        }
+    }
+}
+
+/// Format of [`StoredKey`] records this build writes.
+pub const STORED_KEY_VERSION: u8 = 2;
+
+/// The committee a key was generated with, as stored with its share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Committee {
+    /// Party → node id of every member of the key generation.
+    Pinned(BTreeMap<String, String>),
+    /// A share stored before committees were pinned (format 1): any committee is taken as
+    /// given, as that build did.
+    Unpinned,
+}
+
+impl Committee {
+    /// Checks that every member of a task, `(party, node id)`, is the node that held that party
+    /// at key generation.
+    pub fn admits<'a>(
+        &self,
+        key_id: &str,
+        members: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(), String> {
+        let Committee::Pinned(pinned) = self else {
+            return Ok(());
+        };
+        for (party, node_id) in members {
+            match pinned.get(party) {
+                Some(n) if n == node_id => {}
+                Some(n) => {
+                    return Err(format!(
+                        "the task names node {} as party {party} of key {key_id}, but the key was generated with node {} as party {party}",
+                        short(node_id),
+                        short(n)
+                    ));
+                }
+                None => {
+                    return Err(format!(
+                        "party {party} is not in the committee key {key_id} was generated with ({})",
+                        pinned.keys().cloned().collect::<Vec<_>>().join(",")
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A node id shortened for messages (they are 248 characters).
+fn short(node_id: &str) -> String {
+    let tail: String = node_id
+        .chars()
+        .rev()
+        .take(12)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("…{tail}")
+}
+
+/// A key record of [`tables::KEY_SHARES`]: the share and its committee.
+pub struct StoredKey {
+    /// The committee pinned at key generation.
+    pub committee: Committee,
+    /// The share.
+    pub share: StoredShare,
+}
+
+#[derive(Serialize)]
+struct StoredKeyOut<'a> {
+    version: u8,
+    committee: &'a BTreeMap<String, String>,
+    share: &'a StoredShare,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredKeyIn {
+    version: u8,
+    committee: BTreeMap<String, String>,
+    share: StoredShare,
+}
+
+impl StoredKey {
+    /// JSON bytes (zeroized on drop): format 2, or format 1 for an [`Committee::Unpinned`]
+    /// share (kept as it was read).
+    pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>, StoreAccessError> {
+        let r = match &self.committee {
+            Committee::Pinned(committee) => serde_json::to_vec(&StoredKeyOut {
+                version: STORED_KEY_VERSION,
+                committee,
+                share: &self.share,
+            }),
+            Committee::Unpinned => serde_json::to_vec(&self.share),
+        };
+        r.map(Zeroizing::new)
+            .map_err(|e| StoreAccessError::Corrupt {
+                table: tables::KEY_SHARES,
+                key: String::new(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Parses a record read from [`tables::KEY_SHARES`] (format 2, or format 1).
+    pub fn from_bytes(key_id: &str, bytes: &[u8]) -> Result<Self, StoreAccessError> {
+        let corrupt = |reason: String| StoreAccessError::Corrupt {
             table: tables::KEY_SHARES,
             key: key_id.to_owned(),
-            reason: e.to_string(),
-        })
+            reason,
+        };
+        match serde_json::from_slice::<StoredKeyIn>(bytes) {
+            Ok(k) if k.version == STORED_KEY_VERSION => Ok(StoredKey {
+                committee: Committee::Pinned(k.committee),
+                share: k.share,
+            }),
+            Ok(k) => Err(corrupt(format!(
+                "key record format {} is not supported (this build reads 1 and {STORED_KEY_VERSION})",
+                k.version
+            ))),
+            Err(v2) => match serde_json::from_slice::<StoredShare>(bytes) {
+                Ok(share) => Ok(StoredKey {
+                    committee: Committee::Unpinned,
+                    share,
+                }),
+                Err(v1) => Err(corrupt(format!(
+                    "neither format {STORED_KEY_VERSION} ({v2}) nor format 1 ({v1})"
+                ))),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn committee() -> BTreeMap<String, String> {
+        [("a", "sinoA"), ("b", "sinoB"), ("c", "sinoC")]
+            .into_iter()
+            .map(|(p, n)| (p.to_owned(), n.to_owned()))
+            .collect()
+    }
+
+    /// The stored key format, pinned byte for byte; format 1 records stay readable.
+    #[test]
+    fn stored_key_format_is_pinned() {
+        let key = StoredKey {
+            committee: Committee::Pinned(committee()),
+            share: StoredShare::Ed25519 {
+                share: vec![0xab, 0xcd],
+            },
+        };
+        let bytes = key.to_bytes().unwrap();
+        assert_eq!(
+            std::str::from_utf8(&bytes).unwrap(),
+            r#"{"version":2,"committee":{"a":"sinoA","b":"sinoB","c":"sinoC"},"share":{"curve":"ed25519","share":"abcd"}}"#
+        );
+        let back = StoredKey::from_bytes("k", &bytes).unwrap();
+        assert_eq!(back.committee, Committee::Pinned(committee()));
+        assert!(matches!(back.share, StoredShare::Ed25519 { ref share } if share == &[0xab, 0xcd]));
+
+        let v1 = br#"{"curve":"secp256k1","core":"01","aux":"02"}"#;
+        let old = StoredKey::from_bytes("k", v1).unwrap();
+        assert_eq!(old.committee, Committee::Unpinned);
+        assert!(
+            matches!(old.share, StoredShare::Secp256k1 { ref core, ref aux } if core == &[1] && aux == &[2])
+        );
+        assert_eq!(&old.to_bytes().unwrap()[..], &v1[..]);
+
+        let v3 = br#"{"version":3,"committee":{},"share":{"curve":"ed25519","share":""}}"#;
+        let e = StoredKey::from_bytes("k", v3).err().unwrap().to_string();
+        assert!(e.contains("format 3 is not supported"), "{e}");
+        let e = StoredKey::from_bytes("k", b"{}").err().unwrap().to_string();
+        assert!(
+            e.starts_with("record key_shares/k: neither format 2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_pinned_committee_admits_only_its_nodes() {
+        let c = Committee::Pinned(committee());
+        c.admits("k", [("a", "sinoA"), ("c", "sinoC")]).unwrap();
+        let e = c
+            .admits("k", [("a", "sinoA"), ("b", "sinoEvil")])
+            .unwrap_err();
+        assert!(
+            e.contains("names node …sinoEvil as party b of key k, but the key was generated with node …sinoB"),
+            "{e}"
+        );
+        let e = c.admits("k", [("d", "sinoD")]).unwrap_err();
+        assert!(e.contains("party d is not in the committee"), "{e}");
+        Committee::Unpinned
+            .admits("k", [("b", "sinoEvil")])
+            .unwrap();
     }
 }

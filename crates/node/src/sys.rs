@@ -9,6 +9,7 @@
 //! | `POST /sys/re-bkey-init` | `{"shard_bkey": …}` current | `"re-bkey-init success"` |
 //! | `POST /sys/re-bkey` | `{"shard_bkey": …}` new | `"re-bkey success"` |
 //! | `POST /sys/backup` | ignored | `{"engine", "counter", "tables", "file"}` (loopback callers only) |
+//! | `POST /sys/platform-key` | `{"pin": "<PUBLIC KEY PEM>"}` or `{"forget": true}` | `{"previous", "pinned"}` (hex SEC1 or null; loopback callers only) |
 //!
 //! Success is HTTP 200 `{"status":"ok","data":…}`, failure HTTP 400
 //! `{"status":"error","error":"<reason>"}` (also for unknown routes, wrong methods and oversized
@@ -107,9 +108,49 @@ async fn backup(
     reply(r.await)
 }
 
+/// `POST /sys/platform-key` body.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlatformKeyRequest {
+    #[serde(default)]
+    pin: Option<String>,
+    #[serde(default)]
+    forget: bool,
+}
+
+async fn platform_key(
+    State(node): State<Arc<Node>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Body,
+) -> Response {
+    let r = async {
+        if !peer.ip().is_loopback() {
+            tracing::warn!(%peer, "platform key change refused: caller is not on loopback");
+            return Err(ApiError(
+                "the platform key is changed by loopback (127.0.0.1 / ::1) callers only".into(),
+            ));
+        }
+        let b = read_body(body).await?;
+        let shape = || {
+            ApiError("body must be {\"pin\": \"<PUBLIC KEY PEM>\"} or {\"forget\": true}".into())
+        };
+        let req: PlatformKeyRequest = serde_json::from_slice(&b).map_err(|_| shape())?;
+        let new = match (req.pin, req.forget) {
+            (Some(pem), false) => Some(
+                mpc_wire::keys::verifying_key_from_pem(&pem)
+                    .map_err(|e| ApiError(format!("pin: not a P-256 public key PEM: {e}")))?,
+            ),
+            (None, true) => None,
+            _ => return Err(shape()),
+        };
+        node.change_platform_key(new).await
+    };
+    reply(r.await)
+}
+
 async fn fallback(method: Method, uri: Uri) -> Response {
     reply(Err(ApiError(format!(
-        "no route {method} {}; the local API has POST /sys/init, /sys/in-bkey, /sys/re-bkey-init, /sys/re-bkey, /sys/backup and GET /sys/seal-status",
+        "no route {method} {}; the local API has POST /sys/init, /sys/in-bkey, /sys/re-bkey-init, /sys/re-bkey, /sys/backup, /sys/platform-key and GET /sys/seal-status",
         uri.path()
     ))))
 }
@@ -123,6 +164,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/sys/re-bkey-init", post(re_bkey_init))
         .route("/sys/re-bkey", post(re_bkey))
         .route("/sys/backup", post(backup))
+        .route("/sys/platform-key", post(platform_key))
         .fallback(fallback)
         .method_not_allowed_fallback(fallback)
         .with_state(node)

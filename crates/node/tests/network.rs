@@ -31,6 +31,7 @@ use mpc_transport::auth::{Challenge, verify_hello};
 use mpc_transport::frame::{Abort, Frame};
 use mpc_transport::keys::TransportCert;
 use mpc_transport::seal::{SealedBody, SealedEnvelope};
+use mpc_transport::signed::{TaskSigningKey, verify_result};
 use mpc_transport::task::{
     Algorithm, Curve, KeygenTask, Member, Outcome, Payload, SignTask, TASK_VERSION, Task, TaskBody,
     TaskResult,
@@ -69,6 +70,23 @@ impl Logs {
     }
 }
 
+/// The nodes' logs, captured once for every test of this binary (tests run in parallel; each
+/// looks for lines only its own scenario produces).
+fn logs() -> Logs {
+    static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter("mpc_node=debug,info")
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .init();
+        logs
+    })
+    .clone()
+}
+
 // ---------------------------------------------------------------- relay
 
 type Tamper = Box<dyn FnMut(&str, &SealedEnvelope) -> Vec<SealedEnvelope> + Send>;
@@ -85,6 +103,8 @@ struct RelayState {
 
 struct Relay {
     addr: SocketAddr,
+    /// The coordinator's task-signing key the relay stands in for.
+    platform: TaskSigningKey,
     state: Arc<Mutex<RelayState>>,
     results: tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, TaskResult)>>,
 }
@@ -108,6 +128,7 @@ impl Relay {
         });
         Arc::new(Relay {
             addr,
+            platform: TaskSigningKey::generate(&mut OsRng),
             state,
             results: tokio::sync::Mutex::new(res_rx),
         })
@@ -269,7 +290,10 @@ async fn serve_conn(
                 }
             }
             Frame::TaskResult(bytes) => {
-                let r = TaskResult::decode(&bytes).unwrap();
+                // Every result is signed by the node that sends it.
+                let r = verify_result(&bytes, node.node_id())
+                    .expect("result signed by its node")
+                    .into_result();
                 assert_eq!(r.party, party);
                 let _ = results.send((party.clone(), r));
             }
@@ -469,7 +493,7 @@ impl World {
     }
 
     fn send(&self, parties: &[&str], task: &Task) {
-        let frame = Frame::Task(task.encode().unwrap());
+        let frame = Frame::Task(self.relay.platform.sign(task).unwrap());
         for p in parties {
             self.relay.send_to(p, &frame);
         }
@@ -548,13 +572,7 @@ fn count_protocol_frames_from(relay: &Relay, party: &str, eids: &[ExecutionId]) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_nodes_keygen_sign_reject_abort_forgery_restart() {
-    let logs = Logs::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("mpc_node=debug,info")
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .init();
+    let logs = logs();
 
     let relay = Relay::start().await;
     let cb = callback_server().await;
@@ -826,6 +844,222 @@ async fn three_nodes_keygen_sign_reject_abort_forgery_restart() {
         k256::ecdsa::VerifyingKey::recover_from_prehash(&digest32, &ksig, rid).unwrap(),
         k_vk
     );
+    for n in &mut w.nodes {
+        n.stop().await;
+    }
+}
+
+// ---------------------------------------------------------------- a hostile relay
+
+/// Pins `key` in the node's config (`[mpc-service] platform-public-key-path`).
+fn pin_platform(dir: &Path, key: &p256::ecdsa::VerifyingKey) {
+    std::fs::write(dir.join("platform.pem"), keys::public_key_pem(key)).unwrap();
+    let text = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    let text = text.replace(
+        "path = \"/proxy\"\n",
+        "path = \"/proxy\"\nplatform-public-key-path = \"platform.pem\"\n",
+    );
+    std::fs::write(dir.join("config.toml"), text).unwrap();
+}
+
+/// Waits until `needle` occurs at least `n` times in the logs.
+async fn logged(logs: &Logs, needle: &str, n: usize) {
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    while logs.text().matches(needle).count() < n {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "{needle:?} logged {} times, expected {n}",
+            logs.text().matches(needle).count()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `signed` (a signed task) with the bytes of `from` replaced by `to` (same length): a task
+/// altered in transit under its original signature.
+fn splice(signed: &[u8], from: &Task, to: &Task) -> Vec<u8> {
+    let (a, b) = (from.encode().unwrap(), to.encode().unwrap());
+    assert_eq!(a.len(), b.len());
+    let at = signed.windows(a.len()).position(|w| w == a).unwrap();
+    let mut out = signed.to_vec();
+    out[at..at + a.len()].copy_from_slice(&b);
+    out
+}
+
+/// The relay between the platform and the nodes (the proxy, the bus, anyone on the path) turns
+/// hostile after an honest ed25519 key generation among a, b, c. Node a pins the platform key
+/// in its config; b and c learned it at that first task.
+///
+/// * tasks signed with the relay's own key are refused (a: configured key, b: learned key);
+/// * a genuine task altered after signing (another message) is refused;
+/// * a task validly signed by the platform that puts another node in as party b is refused by
+///   a: the key's committee was pinned at key generation (this is what a stolen platform key,
+///   or a coordinator-side attacker, could try);
+/// * a genuine task replayed after it ran, and again after a restart of both signers, is
+///   refused without a result (nobody blamed); a fresh task still signs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hostile_relay_cannot_steer_a_run() {
+    let logs = logs();
+    let relay = Relay::start().await;
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let parties = ["a", "b", "c"];
+    let mut nodes = Vec::new();
+    for (dir, party) in dirs.iter().zip(parties) {
+        write_config(dir.path(), party, relay.addr, None, false);
+        if party == "a" {
+            pin_platform(dir.path(), relay.platform.verifying_key());
+        }
+        let n = NodeRun::start(dir.path(), party, true).await;
+        relay.bind(&n.node_id, party);
+        nodes.push(n);
+    }
+    relay.wait_online(&parties).await;
+    let mut w = World { relay, nodes };
+
+    let (pk, _) = w.keygen("ed-pinned", Curve::Ed25519).await;
+    let sign = |msg: &[u8]| {
+        TaskBody::Sign(sign_task(
+            "ed-pinned",
+            Algorithm::Eddsa,
+            &pk,
+            3,
+            Payload::Message {
+                message: msg.to_vec(),
+            },
+        ))
+    };
+    let refused = "task refused (not signed by the pinned platform key, or altered on the way)";
+
+    // Signed with the relay's own key.
+    let own_key = TaskSigningKey::generate(&mut OsRng);
+    let task = w.task(&["a", "b"], "req-forged", sign(b"pay 1 to the relay"));
+    let frame = Frame::Task(own_key.sign(&task).unwrap());
+    w.relay.send_to("a", &frame);
+    w.relay.send_to("b", &frame);
+    w.relay.no_result_within(Duration::from_secs(3)).await;
+    logged(&logs, "but this node pins", 2).await;
+
+    // A genuine task altered after signing.
+    let genuine = w.task(&["a", "b"], "req-altered", sign(b"pay 1 to alice"));
+    let mut altered = genuine.clone();
+    altered.body = sign(b"pay 9 to alice");
+    let frame = Frame::Task(splice(
+        &w.relay.platform.sign(&genuine).unwrap(),
+        &genuine,
+        &altered,
+    ));
+    w.relay.send_to("a", &frame);
+    w.relay.send_to("b", &frame);
+    w.relay.no_result_within(Duration::from_secs(3)).await;
+    logged(&logs, "task signature does not verify", 2).await;
+    assert!(logs.text().matches(refused).count() >= 4);
+
+    // Validly signed, but another node stands in for b (its certificate is genuine for it).
+    let evil = SigningKey::random(&mut OsRng);
+    let evil_id = keys::node_id(evil.verifying_key());
+    let mut task = w.task(&["a", "b"], "req-swapped", sign(b"pay 1 to mallory"));
+    task.members[1] = Member {
+        party: "b".into(),
+        node_id: evil_id.clone(),
+        transport_cert: mpc_transport::keys::TransportSecret::generate(&mut OsRng).certify(&evil),
+    };
+    w.send(&["a"], &task);
+    let out = w.relay.results(&["a"]).await;
+    let Outcome::Failed { fault, detail, .. } = &out["a"] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(*fault, mpc_transport::task::Fault::BadTask);
+    assert!(
+        detail.contains("but the key was generated with node"),
+        "{detail}"
+    );
+    assert_eq!(
+        count_protocol_frames_from(
+            &w.relay,
+            "a",
+            &[ExecutionId::derive(
+                ProtocolKind::EddsaSign,
+                &task.execution_unique,
+                &[PartyId::new("a").unwrap(), PartyId::new("b").unwrap()]
+            )]
+        ),
+        0,
+        "a sent nothing for the swapped committee"
+    );
+
+    // A genuine task signs once; its replay is refused, also after a restart.
+    let task = w.task(&["a", "b"], "req-once", sign(b"pay 1 to bob"));
+    w.send(&["a", "b"], &task);
+    let out = w.relay.results(&["a", "b"]).await;
+    let Outcome::Signed {
+        signature: Some(sig),
+        ..
+    } = &out["a"]
+    else {
+        panic!("{out:?}")
+    };
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(&pk.clone().try_into().unwrap()).unwrap();
+    vk.verify_strict(
+        b"pay 1 to bob",
+        &ed25519_dalek::Signature::from_slice(sig).unwrap(),
+    )
+    .unwrap();
+    let replayed = "task refused: taken before (a replay); no result sent";
+    w.send(&["a", "b"], &task);
+    w.relay.no_result_within(Duration::from_secs(3)).await;
+    logged(&logs, replayed, 2).await;
+    for n in &mut w.nodes[..2] {
+        n.stop().await;
+    }
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    while ["a", "b"]
+        .iter()
+        .any(|p| w.relay.state.lock().unwrap().conns.contains_key(*p))
+    {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "a and b did not disconnect"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut restarted = Vec::new();
+    for n in &w.nodes[..2] {
+        restarted.push(NodeRun::start(&n.dir, &n.party, false).await);
+    }
+    for (i, n) in restarted.into_iter().enumerate() {
+        w.nodes[i] = n;
+    }
+    w.relay.wait_online(&parties).await;
+    w.send(&["a", "b"], &task);
+    w.relay.no_result_within(Duration::from_secs(3)).await;
+    logged(&logs, replayed, 4).await;
+    // The learned pin survived the restart too.
+    let task = w.task(&["b", "c"], "req-forged-2", sign(b"pay 2 to the relay"));
+    w.relay
+        .send_to("b", &Frame::Task(own_key.sign(&task).unwrap()));
+    w.relay.no_result_within(Duration::from_secs(2)).await;
+    logged(&logs, "but this node pins", 3).await;
+    // Honest work goes on.
+    let sig = w
+        .sign(
+            &["a", "b"],
+            sign_task(
+                "ed-pinned",
+                Algorithm::Eddsa,
+                &pk,
+                3,
+                Payload::Message {
+                    message: b"pay 2 to bob".to_vec(),
+                },
+            ),
+        )
+        .await;
+    vk.verify_strict(
+        b"pay 2 to bob",
+        &ed25519_dalek::Signature::from_slice(&sig).unwrap(),
+    )
+    .unwrap();
+    assert!(!logs.text().contains("ALERT"), "nobody was blamed");
     for n in &mut w.nodes {
         n.stop().await;
     }

@@ -715,3 +715,96 @@ fn verify_backup_detects_a_tampered_record() {
         assert_eq!(o.json()["data"]["all_records_authentic"], false, "{o:?}");
     }
 }
+
+/// The platform task-signing key a node pinned changes only through the operator's
+/// `mpc-node platform-key` command (sealed store needed, loopback API), survives a restart in
+/// the sealed store, and every change is logged naming the previous and the new key.
+#[test]
+fn platform_key_changes_only_by_the_operator_command_and_is_logged() {
+    use mpc_transport::signed::key_hex;
+    let d = NodeDir::new("");
+    let node = d.start();
+    let s = node.server();
+    let key = |b: u8| {
+        *p256::ecdsa::SigningKey::from_slice(&[b; 32])
+            .unwrap()
+            .verifying_key()
+    };
+    let (k1, k2) = (key(0x41), key(0x42));
+    let pem = |name: &str, k: &p256::ecdsa::VerifyingKey| {
+        let p = d.dir.path().join(name);
+        std::fs::write(&p, mpc_wire::keys::public_key_pem(k)).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let (f1, f2) = (pem("k1.pem", &k1), pem("k2.pem", &k2));
+    let junk = d.dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a key").unwrap();
+
+    // Sealed (here: not even initialised): refused.
+    let o = cli(&["platform-key", "--server", &s, "pin", &f1], "");
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stdout.contains("not unsealed"), "{o:?}");
+    assert_eq!(post(&s, "/sys/init", STRONG).0, 200);
+    assert_ok(&post(&s, "/sys/in-bkey", STRONG), "in-bkey success");
+
+    // Not a key, or a body of another shape: refused, nothing pinned.
+    let o = cli(
+        &[
+            "platform-key",
+            "--server",
+            &s,
+            "pin",
+            junk.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stdout.contains("not a P-256 public key PEM"), "{o:?}");
+    assert_err(
+        &http(
+            &s,
+            "POST",
+            "/sys/platform-key",
+            "application/json",
+            br#"{"pin":"x","forget":true}"#,
+        ),
+        "body must be",
+    );
+
+    let o = cli(&["platform-key", "--server", &s, "pin", &f1], "");
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(o.json()["data"]["previous"], serde_json::Value::Null);
+    assert_eq!(o.json()["data"]["pinned"], key_hex(&k1).as_str());
+
+    // Kept sealed across a restart: the next change names it as the previous key.
+    node.stop();
+    let node = d.start();
+    let s = node.server();
+    let o = cli(&["platform-key", "--server", &s, "pin", &f2], "");
+    assert_eq!(o.code, 1, "sealed after the restart: {o:?}");
+    assert_ok(&post(&s, "/sys/in-bkey", STRONG), "in-bkey success");
+    let o = cli(&["platform-key", "--server", &s, "pin", &f2], "");
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(o.json()["data"]["previous"], key_hex(&k1).as_str());
+    assert_eq!(o.json()["data"]["pinned"], key_hex(&k2).as_str());
+    let o = cli(&["platform-key", "--server", &s, "forget"], "");
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(o.json()["data"]["previous"], key_hex(&k2).as_str());
+    assert_eq!(o.json()["data"]["pinned"], serde_json::Value::Null);
+    node.stop();
+
+    let log = std::fs::read_to_string(d.dir.path().join("logs/node.log")).unwrap();
+    assert_eq!(
+        log.matches("operator pinned a new platform task-signing key")
+            .count(),
+        2,
+        "{log}"
+    );
+    assert!(log.contains(&key_hex(&k2)), "{log}");
+    assert_eq!(
+        log.matches("operator removed the pinned platform task-signing key")
+            .count(),
+        1,
+        "{log}"
+    );
+}

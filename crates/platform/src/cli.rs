@@ -1,5 +1,6 @@
-//! Command line: `mpc-platform start --config platform.toml` and `mpc-platform check --config
-//! platform.toml`.
+//! Command line: `mpc-platform start --config platform.toml`, `mpc-platform check --config
+//! platform.toml` and `mpc-platform task-public-key --config platform.toml` (the PEM public key
+//! nodes pin).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -33,6 +34,13 @@ pub enum Command {
         #[arg(long, default_value = "platform.toml")]
         config: PathBuf,
     },
+    /// Print the public key of the task-signing key as PEM (made when missing), for the nodes'
+    /// `[mpc-service] platform-public-key-path`.
+    TaskPublicKey {
+        /// The config file.
+        #[arg(long, default_value = "platform.toml")]
+        config: PathBuf,
+    },
 }
 
 /// Runs the command line `args` (including the program name); returns the exit status.
@@ -47,6 +55,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
     let result = match cli.command {
         Command::Check { config } => check(&config),
         Command::Start { config } => start(&config),
+        Command::TaskPublicKey { config } => task_public_key(&config),
     };
     match result {
         Ok(()) => 0,
@@ -62,6 +71,13 @@ fn check(path: &std::path::Path) -> anyhow::Result<()> {
     mpc_proxy::tls::load_server_config(&cfg.server.tls_cert_path, &cfg.server.tls_key_path)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("{}: ok", path.display());
+    Ok(())
+}
+
+fn task_public_key(path: &std::path::Path) -> anyhow::Result<()> {
+    let cfg = PlatformConfig::load(path)?;
+    let (key, _) = crate::task_key::load_or_create(&cfg.coordinator.task_signing_key_path)?;
+    print!("{}", crate::task_key::public_pem(&key));
     Ok(())
 }
 

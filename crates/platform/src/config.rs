@@ -108,6 +108,9 @@ pub struct Coordinator {
     pub default_threshold: u16,
     /// Administrators' P-256 public keys, hex DER SPKI.
     pub admin_public_keys: Vec<String>,
+    /// The P-256 private key (PEM, 0600) that signs every task; made at the first start when
+    /// missing. Nodes pin its public key.
+    pub task_signing_key_path: PathBuf,
 }
 
 impl Default for Coordinator {
@@ -118,6 +121,7 @@ impl Default for Coordinator {
             keygen_timeout_secs: 900,
             default_threshold: 3,
             admin_public_keys: Vec::new(),
+            task_signing_key_path: PathBuf::from("task-signing.key"),
         }
     }
 }
@@ -237,6 +241,7 @@ impl PlatformConfig {
         fix(&mut self.server.tls_cert_path);
         fix(&mut self.server.tls_key_path);
         fix(&mut self.log.file);
+        fix(&mut self.coordinator.task_signing_key_path);
         if self.coordinator.database != ":memory:"
             && Path::new(&self.coordinator.database).is_relative()
         {
@@ -328,6 +333,13 @@ impl PlatformConfig {
                 "coordinator",
                 "sign-timeout-secs",
                 "timeouts must be greater than 0",
+            ));
+        }
+        if c.task_signing_key_path.as_os_str().is_empty() {
+            return Err(self.invalid(
+                "coordinator",
+                "task-signing-key-path",
+                "empty: give the path of the task-signing key (made at the first start when missing)",
             ));
         }
         if !(2..=3).contains(&c.default_threshold) {

@@ -21,6 +21,7 @@
 pub mod cli;
 pub mod config;
 pub mod logging;
+pub mod task_key;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -48,6 +49,9 @@ pub enum Error {
     /// The coordinator could not start (database).
     #[error("coordinator: {0}")]
     Coordinator(String),
+    /// The task-signing key could not be loaded or made.
+    #[error(transparent)]
+    TaskKey(#[from] task_key::TaskKeyError),
     /// Serving failed.
     #[error("server: {0}")]
     Serve(#[from] std::io::Error),
@@ -72,6 +76,13 @@ pub async fn run(
     let mut registry = Registry::default();
     let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
     let c = &cfg.coordinator;
+    let (task_signing_key, created) = task_key::load_or_create(&c.task_signing_key_path)?;
+    tracing::info!(
+        path = %c.task_signing_key_path.display(),
+        public_key = %mpc_wire::keys::public_key_pem(task_signing_key.verifying_key()).trim().replace('\n', " "),
+        created,
+        "task-signing key (nodes pin this public key: [mpc-service] platform-public-key-path)"
+    );
     let coordinator = Coordinator::open(
         CoordinatorConfig {
             database: c.database.clone(),
@@ -79,6 +90,7 @@ pub async fn run(
             keygen_timeout: Duration::from_secs(c.keygen_timeout_secs),
             default_threshold: c.default_threshold,
             admin_public_keys: c.admin_public_keys.clone(),
+            task_signing_key,
         },
         bus.clone(),
         &mut registry,

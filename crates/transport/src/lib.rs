@@ -10,6 +10,9 @@
 //! * [`keys`]: the node's long-lived X25519 transport key and its [`keys::TransportCert`],
 //!   signed by the node's P-256 identity key.
 //! * [`task`]: typed [`task::Task`] / [`task::TaskResult`] carried in `Task` / `TaskResult` frames.
+//! * [`signed`]: the signatures around them: tasks signed by the coordinator's task-signing
+//!   key (pinned by the nodes), results signed by the answering node's identity key, so the
+//!   proxy and the bus can relay them but never forge or alter them.
 //! * [`seal`]: protocol envelopes as they cross the untrusted proxy. Every envelope is signed
 //!   by its sender's identity key over its header and payload; point-to-point envelopes are
 //!   additionally encrypted to the receiver's transport key with HPKE (RFC 9180).
@@ -57,6 +60,7 @@ mod cbor;
 pub mod frame;
 pub mod keys;
 pub mod seal;
+pub mod signed;
 pub mod task;
 
 pub use mpc_wire::p256;

@@ -24,6 +24,7 @@ use mpc_bus::{Bus, InProcessBus, ProxyEvent};
 use mpc_coordinator::{Coordinator, CoordinatorConfig};
 use mpc_transport::frame::Frame;
 use mpc_transport::keys::{TransportCert, TransportSecret};
+use mpc_transport::signed::{SignedTask, TaskSigningKey, sign_result};
 use mpc_transport::task::{Algorithm, Outcome, Payload, TASK_VERSION, Task, TaskBody, TaskResult};
 use p256::ecdsa::SigningKey;
 use serde::Serialize;
@@ -48,11 +49,17 @@ pub enum Behaviour {
     BadSignature,
     /// Sign: return only a ciphertext (`[encrypt-signature]` on).
     Encrypt(String),
+    /// The node answers honestly, but the relay (proxy or bus) stands in for it: the node's
+    /// signed result never arrives; instead the relay publishes it with the outcome altered
+    /// (keygen: another public key; sign: a rejection) and a copy it signed with its own key.
+    AlteredInTransit,
 }
 
 pub struct FakeNode {
     pub party: String,
     pub node_id: String,
+    /// Signs the node's results.
+    pub identity: SigningKey,
     pub cert: TransportCert,
     pub behaviour: Behaviour,
 }
@@ -247,7 +254,22 @@ pub fn test_config(database: &str) -> CoordinatorConfig {
         keygen_timeout: Duration::from_secs(5),
         default_threshold: 3,
         admin_public_keys: vec![mpc_wire::keys::api_key_hex(admin_key().verifying_key())],
+        task_signing_key: task_key(),
     }
+}
+
+/// The coordinator's task-signing key in these tests.
+pub fn task_key() -> TaskSigningKey {
+    TaskSigningKey::new(SigningKey::from_slice(&[0x7a; 32]).unwrap())
+}
+
+/// What an honest node does with a task frame: verify it under the pinned platform key.
+pub fn open_task(bytes: &[u8], platform: &p256::ecdsa::VerifyingKey) -> Task {
+    SignedTask::decode(bytes)
+        .unwrap()
+        .verify(platform)
+        .unwrap()
+        .into_task()
 }
 
 pub fn admin_key() -> SigningKey {
@@ -266,6 +288,7 @@ impl Harness {
 
     async fn build(config: CoordinatorConfig, real_nodes: bool) -> Harness {
         let bus = Arc::new(InProcessBus::new());
+        let platform = *config.task_signing_key.verifying_key();
         let mut registry = prometheus_client::registry::Registry::default();
         let coord = Coordinator::open(config, bus.clone(), &mut registry).unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -277,13 +300,13 @@ impl Harness {
         let mut deliveries = bus.subscribe_deliveries().await.unwrap();
         let (n2, l2, b2) = (nodes.clone(), log.clone(), bus.clone());
         if real_nodes {
-            tokio::spawn(real::serve(deliveries, n2, l2, b2));
+            tokio::spawn(real::serve(deliveries, n2, l2, b2, platform));
         } else {
             tokio::spawn(async move {
                 while let Some(d) = deliveries.recv().await {
                     match Frame::decode(&d.frame).unwrap() {
                         Frame::Task(bytes) => {
-                            let task = Task::decode(&bytes).unwrap();
+                            let task = open_task(&bytes, &platform);
                             l2.lock()
                                 .unwrap()
                                 .tasks
@@ -291,22 +314,32 @@ impl Harness {
                             let answer = {
                                 let nodes = n2.lock().unwrap();
                                 let node = nodes.values().find(|n| n.node_id == d.node_id).unwrap();
-                                answer(node, &task).map(|o| (node.party.clone(), o))
+                                answer(node, &task)
+                                    .map(|o| (node.party.clone(), node.identity.clone(), o))
                             };
-                            if let Some((party, outcome)) = answer {
+                            if let Some((party, identity, outcome)) = answer {
                                 let result = TaskResult {
                                     version: TASK_VERSION,
                                     task_id: task.task_id.clone(),
                                     party: party.clone(),
                                     outcome,
                                 };
-                                b2.publish(ProxyEvent::TaskResult {
-                                    node_id: d.node_id.clone(),
-                                    party,
-                                    result: result.encode().unwrap(),
-                                })
-                                .await
-                                .unwrap();
+                                let altered = n2.lock().unwrap()[&party].behaviour
+                                    == Behaviour::AlteredInTransit;
+                                let frames = if altered {
+                                    altered_in_transit(&identity, &result)
+                                } else {
+                                    vec![sign_result(&identity, &result).unwrap()]
+                                };
+                                for bytes in frames {
+                                    b2.publish(ProxyEvent::TaskResult {
+                                        node_id: d.node_id.clone(),
+                                        party: party.clone(),
+                                        result: bytes,
+                                    })
+                                    .await
+                                    .unwrap();
+                                }
                             }
                         }
                         Frame::Abort(a) => l2
@@ -448,6 +481,7 @@ impl Harness {
                 FakeNode {
                     party: party.into(),
                     node_id,
+                    identity,
                     cert,
                     behaviour: Behaviour::Honest,
                 },
@@ -576,6 +610,32 @@ impl Harness {
             .cloned()
             .collect()
     }
+}
+
+/// What a hostile relay makes of a node's honest `result`: the node's signed bytes with one
+/// byte of the outcome changed (another public key, another signature) under the node's
+/// signature, and a rejection in the node's name signed with the relay's own key.
+fn altered_in_transit(identity: &SigningKey, result: &TaskResult) -> Vec<Vec<u8>> {
+    let honest = sign_result(identity, result).unwrap();
+    let value: &[u8] = match &result.outcome {
+        Outcome::KeygenDone { public_key, .. } => public_key,
+        Outcome::Signed {
+            signature: Some(s), ..
+        } => s,
+        other => panic!("nothing to alter in {other:?}"),
+    };
+    let at = honest
+        .windows(value.len())
+        .position(|w| w == value)
+        .unwrap();
+    let mut altered = honest.clone();
+    altered[at + 5] ^= 1;
+    let mut forged = result.clone();
+    forged.outcome = Outcome::Rejected {
+        reason: "forged by the relay".into(),
+    };
+    let relay = SigningKey::from_slice(&[0x99; 32]).unwrap();
+    vec![altered, sign_result(&relay, &forged).unwrap()]
 }
 
 fn answer(node: &FakeNode, task: &Task) -> Option<Outcome> {

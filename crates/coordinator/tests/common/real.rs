@@ -225,13 +225,14 @@ pub async fn serve(
     nodes: Arc<Mutex<BTreeMap<String, FakeNode>>>,
     log: Arc<Mutex<Log>>,
     bus: Arc<InProcessBus>,
+    platform: p256::ecdsa::VerifyingKey,
 ) {
     let shares = Arc::new(Mutex::new(Shares::default()));
     let mut pending: HashMap<String, usize> = HashMap::new();
     while let Some(d) = deliveries.recv().await {
         match Frame::decode(&d.frame).unwrap() {
             Frame::Task(bytes) => {
-                let task = Task::decode(&bytes).unwrap();
+                let task = super::open_task(&bytes, &platform);
                 log.lock()
                     .unwrap()
                     .tasks
@@ -247,7 +248,10 @@ pub async fn serve(
                     .await
                     .unwrap();
                 for (party, outcome) in results {
-                    let node_id = nodes.lock().unwrap()[&party].node_id.clone();
+                    let (node_id, identity) = {
+                        let n = nodes.lock().unwrap();
+                        (n[&party].node_id.clone(), n[&party].identity.clone())
+                    };
                     let result = TaskResult {
                         version: TASK_VERSION,
                         task_id: task.task_id.clone(),
@@ -257,7 +261,7 @@ pub async fn serve(
                     bus.publish(ProxyEvent::TaskResult {
                         node_id,
                         party,
-                        result: result.encode().unwrap(),
+                        result: mpc_transport::signed::sign_result(&identity, &result).unwrap(),
                     })
                     .await
                     .unwrap();

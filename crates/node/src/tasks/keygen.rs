@@ -1,7 +1,8 @@
 //! Key generation: the callback is asked about exactly this keygen (curve, t, n, the members'
 //! node ids in `party_ids`, the request ids) and its approval checked (`authorizes_keygen`), then the protocol runs
 //! (secp256k1: CGGMP keygen then aux info, with primes from the pool; ed25519: FROST) and the
-//! share is stored once, under a key id this node does not have yet.
+//! share is stored once, under a key id this node does not have yet, together with the node id
+//! of every party (the committee later tasks for the key must name, `intake`).
 
 use std::sync::{Arc, mpsc as std_mpsc};
 
@@ -16,7 +17,7 @@ use super::Runtime;
 use super::admission::Plan;
 use super::fail::RunFail;
 use super::registry::{Control, RunMsg};
-use crate::store::StoredShare;
+use crate::store::{Committee as PinnedCommittee, StoredKey, StoredShare};
 
 impl Runtime {
     pub(super) async fn keygen(
@@ -138,6 +139,17 @@ impl Runtime {
                 })
                 .await?
             }
+        };
+        // The committee is stored with the share: every later task for this key must name
+        // exactly these nodes under these parties.
+        let stored = StoredKey {
+            committee: PinnedCommittee::Pinned(
+                plan.peers
+                    .iter()
+                    .map(|(party, peer)| (party.clone(), peer.key.node_id().to_owned()))
+                    .collect(),
+            ),
+            share: stored,
         };
         let id = key_id.clone();
         self.blocking(move |inner| {

@@ -1,6 +1,10 @@
 //! Runs the coordinator's tasks (`docs/platform.md`, "Tasks" and "Node runtime").
 //!
 //! For every [`Task`], stage by stage:
+//! - [`intake`]: the task frame is signed by the platform key this node pins, was not taken
+//!   before (until its deadline, across restarts), and for an existing key names the committee
+//!   the key was generated with; otherwise it is refused (a forged, altered or replayed task
+//!   gets no result and blames nobody);
 //! - [`admission`]: check the committee (every transport certificate against its node id, this
 //!   node a member under its own party, the deadline, the quarantine) and derive the run's
 //!   [`admission::Plan`]; ask the callback servers about exactly what is about to run;
@@ -24,6 +28,7 @@
 
 mod admission;
 mod fail;
+mod intake;
 mod keygen;
 mod registry;
 mod sign;
@@ -35,11 +40,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use mpc_callback::{CallbackClient, EncryptConfig};
 use mpc_transport::frame::Frame;
 use mpc_transport::keys::TransportSecret;
+use mpc_transport::signed::sign_result;
 use mpc_transport::task::{Fault, Outcome, TASK_VERSION, Task, TaskBody, TaskResult};
 use p256::ecdsa::SigningKey;
 use tokio::sync::{Semaphore, mpsc};
 
+use crate::platform_key::PlatformPin;
 use crate::primes::PersistentPrimes;
+use crate::replay::SeenTasks;
 use crate::store::SecretStore;
 
 use admission::Plan;
@@ -74,6 +82,10 @@ pub struct RuntimeParams {
     pub encrypt: EncryptConfig,
     /// The prime pool.
     pub primes: PersistentPrimes,
+    /// The platform task-signing key this node accepts tasks from.
+    pub platform: PlatformPin,
+    /// The tasks taken whose deadline has not passed.
+    pub seen: SeenTasks,
 }
 
 impl std::fmt::Debug for RuntimeParams {
@@ -108,6 +120,8 @@ struct Inner {
     callback: CallbackClient,
     encrypt: EncryptConfig,
     primes: PersistentPrimes,
+    platform: PlatformPin,
+    seen: SeenTasks,
     sessions: Semaphore,
     state: Mutex<State>,
     out: mpsc::UnboundedSender<Frame>,
@@ -133,6 +147,8 @@ impl Runtime {
                 callback: params.callback,
                 encrypt: params.encrypt,
                 primes: params.primes,
+                platform: params.platform,
+                seen: params.seen,
                 sessions: Semaphore::new(MAX_SESSIONS),
                 state: Mutex::new(State::default()),
                 out,
@@ -149,13 +165,10 @@ impl Runtime {
     /// pending buffer), `Abort` stops a run. Other kinds are ignored here.
     pub fn handle_frame(&self, frame: Frame) {
         match frame {
-            Frame::Task(bytes) => match Task::decode(&bytes) {
-                Ok(task) => {
-                    let me = self.clone();
-                    tokio::spawn(async move { me.run_task(task).await });
-                }
-                Err(e) => tracing::warn!("task frame refused: {e}"),
-            },
+            Frame::Task(bytes) => {
+                let me = self.clone();
+                tokio::spawn(async move { me.take(bytes).await });
+            }
             Frame::Protocol(sealed) => self.route(Box::new(sealed)),
             Frame::Abort(a) => self.abort(&a.execution_id, &a.reason),
             other => tracing::debug!(kind = ?other.kind(), "frame ignored by the task runtime"),
@@ -169,7 +182,8 @@ impl Runtime {
             party: self.inner.party.clone(),
             outcome,
         };
-        match result.encode() {
+        // Signed with the identity key: the coordinator checks it against this node's id.
+        match sign_result(&self.inner.identity, &result) {
             Ok(bytes) => {
                 let _ = self.inner.out.send(Frame::TaskResult(bytes));
             }
@@ -332,7 +346,9 @@ pub(crate) mod test_support {
                 })
                 .unwrap(),
                 encrypt: EncryptConfig::default(),
-                primes: PersistentPrimes::load(store, None, 0).unwrap(),
+                primes: PersistentPrimes::load(store.clone(), None, 0).unwrap(),
+                platform: PlatformPin::new(None),
+                seen: SeenTasks::load(store.as_ref(), 0).unwrap(),
             },
             tx,
         );

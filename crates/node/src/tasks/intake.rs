@@ -1,0 +1,140 @@
+//! Intake: whether a task frame is a task this node runs at all, before admission looks at it.
+//!
+//! 1. It is signed by the platform's task-signing key this node pins
+//!    ([`crate::platform_key`]); a task signed by another key or altered after signing is
+//!    dropped with a warning and no result (whoever relayed it may have altered it: nobody is
+//!    blamed).
+//! 2. It was not taken before ([`crate::replay`]): a replay (during the run, after it, after a
+//!    restart) is dropped the same way; its `execution_unique` is now remembered until the
+//!    deadline.
+//! 3. A signing task for a key this node holds names, for every member, the node that held that
+//!    party at key generation (the committee stored with the share); the transport certificates
+//!    are then checked against those node ids by admission. Otherwise it is refused (`BadTask`):
+//!    the task is authentic, so the platform learns why.
+
+use mpc_keystore::tables;
+use mpc_transport::task::{Fault, Outcome, Task, TaskBody};
+
+use super::{Inner, Runtime, now_ms};
+use crate::platform_key::TaskAuthError;
+use crate::replay::Admission;
+use crate::store::{Committee, StoredKey};
+
+/// What intake decided.
+enum Intake {
+    /// Run it.
+    Run(Box<Task>),
+    /// Answer this failure.
+    Refuse {
+        task_id: String,
+        fault: Fault,
+        detail: String,
+    },
+    /// Drop it without an answer (logged).
+    Drop,
+}
+
+impl Runtime {
+    /// Takes a task frame: intake, then the run.
+    pub(super) async fn take(&self, bytes: Vec<u8>) {
+        let inner = self.inner.clone();
+        let decided = tokio::task::spawn_blocking(move || intake(&inner, &bytes)).await;
+        match decided {
+            Ok(Intake::Run(task)) => self.run_task(*task).await,
+            Ok(Intake::Refuse {
+                task_id,
+                fault,
+                detail,
+            }) => {
+                tracing::warn!(task_id = %task_id, "task refused: {detail}");
+                self.reply(
+                    &task_id,
+                    Outcome::Failed {
+                        fault,
+                        detail,
+                        culprits: vec![],
+                    },
+                );
+            }
+            Ok(Intake::Drop) => {}
+            Err(_) => tracing::error!("task intake failed (blocking task panicked)"),
+        }
+    }
+}
+
+fn intake(inner: &Inner, bytes: &[u8]) -> Intake {
+    let store = inner.store.as_ref();
+    let task = match inner.platform.verify(store, bytes) {
+        Ok(v) => v.into_task(),
+        Err(TaskAuthError::Signed(e)) => {
+            tracing::warn!(
+                "task refused (not signed by the pinned platform key, or altered on the way): {e}; no result sent"
+            );
+            return Intake::Drop;
+        }
+        Err(TaskAuthError::Store(e)) => {
+            tracing::error!("task not taken: the platform key could not be read or stored: {e}");
+            return Intake::Drop;
+        }
+    };
+    let refuse = |fault, detail: String| Intake::Refuse {
+        task_id: task.task_id.clone(),
+        fault,
+        detail,
+    };
+    match inner.seen.admit(
+        store,
+        task.execution_unique,
+        task.deadline_unix_ms,
+        now_ms(),
+    ) {
+        Ok(Admission::Fresh) => {}
+        Ok(Admission::Replayed) => {
+            tracing::warn!(
+                task_id = %task.task_id,
+                execution = %hex::encode(&task.execution_unique[..8]),
+                "task refused: taken before (a replay); no result sent"
+            );
+            return Intake::Drop;
+        }
+        Ok(Admission::Expired) => {
+            return refuse(Fault::BadTask, "the task's deadline has passed".into());
+        }
+        Ok(Admission::TooFarAhead) => {
+            return refuse(
+                Fault::BadTask,
+                format!(
+                    "the task's deadline is more than {} h ahead",
+                    crate::replay::MAX_TASK_HORIZON_MS / 3_600_000
+                ),
+            );
+        }
+        Err(e) => return refuse(Fault::Local, format!("key store: {e}")),
+    }
+    if let TaskBody::Sign(s) = &task.body {
+        match store.get(tables::KEY_SHARES, s.key_id.as_bytes()) {
+            Ok(Some(record)) => match StoredKey::from_bytes(&s.key_id, &record) {
+                Ok(key) => {
+                    let members = task
+                        .members
+                        .iter()
+                        .map(|m| (m.party.as_str(), m.node_id.as_str()));
+                    if let Err(detail) = key.committee.admits(&s.key_id, members) {
+                        return refuse(Fault::BadTask, detail);
+                    }
+                    if key.committee == Committee::Unpinned {
+                        tracing::warn!(
+                            key_id = %s.key_id,
+                            "key stored by an older version without its committee: the task's committee is taken as given"
+                        );
+                    }
+                }
+                Err(e) => return refuse(Fault::Local, e.to_string()),
+            },
+            // An unknown key is refused by the signing stage, naming it.
+            Ok(None) => {}
+            Err(e) => return refuse(Fault::Local, e.to_string()),
+        }
+    }
+    Intake::Run(Box::new(task))
+}
