@@ -153,6 +153,95 @@ pub mod fuzzing {
     pub fn decode_share(text: &str) -> bool {
         crate::shamir::decode_share(text).is_ok()
     }
+
+    use crate::{Batch, Engine, KdfParams, KeyStore, Opened, Step, StoreConfig, Witness};
+
+    /// The password of [`valid_store`].
+    pub const PASSWORD: &str = "Fuzz-Password-1";
+
+    fn scratch_dir() -> std::io::Result<std::path::PathBuf> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "mpc-keystore-fuzz-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
+    fn config(engine: Engine) -> Option<StoreConfig> {
+        Some(
+            StoreConfig::new(engine, 1, 1)
+                .ok()?
+                .kdf(KdfParams::insecure_for_tests())
+                .witness(Witness::None),
+        )
+    }
+
+    /// The bytes of a valid store of `engine` (password [`PASSWORD`]) with a few records in
+    /// two tables and public metadata: the seed the open-and-unseal target corrupts.
+    pub fn valid_store(engine: Engine) -> Option<Vec<u8>> {
+        let dir = scratch_dir().ok()?;
+        let path = dir.join("asset.db");
+        let made = (|| {
+            let Opened::Uninitialized(mut u) = KeyStore::open(&path, config(engine)?).ok()? else {
+                return None;
+            };
+            let mut b = Batch::new();
+            b.put_public("node_id", b"fuzz-node");
+            for i in 0..40u32 {
+                b.put("shares", &i.to_be_bytes(), &[i as u8; 300]);
+                b.put("presignatures", &i.to_be_bytes(), &[7; 64]);
+            }
+            let Step::Done(store) = u.init(PASSWORD, &b).ok()? else {
+                return None;
+            };
+            drop(store);
+            std::fs::read(&path).ok()
+        })();
+        let _ = std::fs::remove_dir_all(&dir);
+        made
+    }
+
+    /// Writes `file` as a store of `engine`, opens it, unseals it with [`PASSWORD`] and reads
+    /// every record, as the node does. Errors are fine, panics are bugs. Returns `true` if
+    /// everything opened and read.
+    pub fn open_and_unseal(engine: Engine, file: &[u8]) -> bool {
+        let Ok(dir) = scratch_dir() else {
+            return false;
+        };
+        let path = dir.join("asset.db");
+        let ok = std::fs::write(&path, file).is_ok() && open_unseal_read(&path, engine);
+        let _ = std::fs::remove_dir_all(&dir);
+        ok
+    }
+
+    fn open_unseal_read(path: &std::path::Path, engine: Engine) -> bool {
+        let Some(cfg) = config(engine) else {
+            return false;
+        };
+        let Ok(Opened::Sealed(mut sealed)) = KeyStore::open(path, cfg) else {
+            return false;
+        };
+        let _ = sealed.info();
+        let _ = sealed.get_public_unverified("node_id");
+        let Ok(Step::Done(u)) = sealed.unseal(PASSWORD) else {
+            return false;
+        };
+        let mut all = u.get_public("node_id").is_ok() & u.verify_all().is_ok();
+        for table in ["shares", "presignatures"] {
+            let Ok(keys) = u.list_keys(table) else {
+                return false;
+            };
+            all &= u.count(table).is_ok();
+            for k in keys {
+                all &= u.get(table, &k).is_ok();
+            }
+        }
+        all
+    }
 }
 
 pub use crypto::KdfParams;
@@ -162,7 +251,8 @@ pub use header::{FORMAT_VERSION, MAGIC};
 pub use password::{PasswordRuleError, check_password, generate_password};
 pub use shamir::{Progress, ShareCollector, ShareError};
 pub use store::{
-    Backoff, BackupInfo, Batch, InspectReport, KeyStore, MAX_RECORD, Opened, Sealed, State, Step,
+    Backoff, BackupInfo, Batch, InspectReport, KeyStore, MAX_RECORD, Opened, PASSWORD_CHANGE_WINDOW,
+    Sealed, State, Step,
     StoreConfig, StoreInfo, Uninitialized, Unsealed, Witness, inspect, public_keys, tables,
 };
 

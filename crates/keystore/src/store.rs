@@ -109,8 +109,12 @@ pub struct StoreConfig {
     backoff: Backoff,
     witness: Witness,
     min_counter: u64,
+    change_window: Duration,
     rng: Option<Box<dyn CryptoRngCore + Send>>,
 }
+
+/// How long a password change started by `re-bkey-init` stays open for `re-bkey`.
+pub const PASSWORD_CHANGE_WINDOW: Duration = Duration::from_secs(300);
 
 impl std::fmt::Debug for StoreConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -143,6 +147,7 @@ impl StoreConfig {
             backoff: Backoff::default(),
             witness: Witness::Sidecar,
             min_counter: 0,
+            change_window: PASSWORD_CHANGE_WINDOW,
             rng: None,
         })
     }
@@ -161,6 +166,12 @@ impl StoreConfig {
         self.witness = w;
         self
     }
+    /// How long a started password change stays open ([`PASSWORD_CHANGE_WINDOW`]).
+    pub fn change_window(mut self, d: Duration) -> Self {
+        self.change_window = d;
+        self
+    }
+
     /// An external witness: refuse files whose counter is below `c`.
     pub fn min_counter(mut self, c: u64) -> Self {
         self.min_counter = c;
@@ -219,6 +230,7 @@ struct Shared {
     backoff: Backoff,
     witness: Witness,
     min_counter: u64,
+    change_window: Duration,
     throttle: Mutex<Throttle>,
     rng: Mutex<Box<dyn CryptoRngCore + Send>>,
 }
@@ -400,6 +412,7 @@ impl KeyStore {
             backoff: cfg.backoff,
             witness: cfg.witness,
             min_counter: cfg.min_counter,
+            change_window: cfg.change_window,
             throttle: Mutex::new(Throttle {
                 failures: 0,
                 not_before: None,
@@ -777,6 +790,7 @@ enum Change {
     Verified {
         current: Zeroizing<Vec<u8>>,
         new_input: Input,
+        since: std::time::Instant,
     },
 }
 
@@ -865,6 +879,25 @@ impl Unsealed {
         self.apply(&b)
     }
 
+    /// Encrypts and stores a record only if its key is absent, in one atomic write: of two
+    /// concurrent calls for one key exactly one succeeds and the other gets
+    /// [`Error::RecordExists`]; an existing record is never overwritten.
+    pub fn insert_new(&self, table: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        let mut b = Batch::new();
+        b.put(table, key, value);
+        b.validate()?;
+        self.write(|v, rng| {
+            // An error aborts the write, so the record removed to look is put back as it was.
+            if v.remove(table, key)?.is_some() {
+                return Err(Error::RecordExists {
+                    table: table.to_owned(),
+                    key: hex::encode(key),
+                });
+            }
+            b.apply_to(v, &self.dek, rng)
+        })
+    }
+
     /// Deletes a record; returns whether it existed.
     pub fn delete(&self, table: &str, key: &[u8]) -> Result<bool> {
         check_table(table)?;
@@ -906,6 +939,34 @@ impl Unsealed {
         self.apply(&b)
     }
 
+    /// Reads every record of every table once and authenticates it (and the public metadata):
+    /// a damaged or altered file shows here, as [`Error::Corrupt`] naming the file and the
+    /// record, instead of later in the middle of a protocol run. Returns the records checked.
+    pub fn verify_all(&self) -> Result<u64> {
+        let (_, tables) = self.backend.dump()?;
+        let mut n = 0u64;
+        for (table, recs) in &tables {
+            for (k, v) in recs {
+                let ok = if table == PUBLIC_TABLE {
+                    self.get_public(&String::from_utf8_lossy(k)).is_ok()
+                } else {
+                    self.open_record(table, k, v).is_ok()
+                };
+                if !ok {
+                    return Err(Error::Corrupt {
+                        path: self.shared.path.clone(),
+                        detail: format!(
+                            "record {table}/{} fails authentication (damaged or altered)",
+                            hex::encode(k)
+                        ),
+                    });
+                }
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Reads public metadata and verifies its tag.
     pub fn get_public(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let Some(blob) = self.backend.get(PUBLIC_TABLE, key.as_bytes())? else {
@@ -942,10 +1003,8 @@ impl Unsealed {
                 self.change = Change::CollectingCurrent(input);
                 return Ok(Step::NeedMore(p));
             }
-            Err(e) => {
-                self.change = Change::CollectingCurrent(input);
-                return Err(e);
-            }
+            // Any failed attempt cancels the change (self.change is `None` here).
+            Err(e) => return Err(e),
         };
         let h = self.backend.header()?;
         unlock(&self.shared, &h, &secret, "re-bkey-init")?;
@@ -953,6 +1012,7 @@ impl Unsealed {
         self.change = Change::Verified {
             current: secret,
             new_input: Input::new(self.shared.t),
+            since: std::time::Instant::now(),
         };
         Ok(Step::Done(()))
     }
@@ -961,12 +1021,36 @@ impl Unsealed {
     /// complete, re-wraps the data key under the new password in ONE atomic write (records are not
     /// re-encrypted). A crash at any point leaves either the old or the new password working.
     pub fn change_password(&mut self, new: &str) -> Result<Step<()>> {
-        let Change::Verified { current, new_input } = &mut self.change else {
+        // The change is taken out: every way out of this function except "more shares needed"
+        // ends it (done, expired, or cancelled by a failed attempt), so it completes once.
+        let Change::Verified {
+            current,
+            mut new_input,
+            since,
+        } = std::mem::replace(&mut self.change, Change::None)
+        else {
             return Err(Error::ChangeNotStarted);
         };
-        let secret = match new_input.feed(new, true)? {
-            Step::NeedMore(p) => return Ok(Step::NeedMore(p)),
-            Step::Done(s) => s,
+        if since.elapsed() > self.shared.change_window {
+            tracing::warn!(path = %self.shared.path.display(), "password change expired");
+            return Err(Error::ChangeExpired {
+                window_secs: self.shared.change_window.as_secs(),
+            });
+        }
+        let secret = match new_input.feed(new, true) {
+            Ok(Step::Done(s)) => s,
+            Ok(Step::NeedMore(p)) => {
+                self.change = Change::Verified {
+                    current,
+                    new_input,
+                    since,
+                };
+                return Ok(Step::NeedMore(p));
+            }
+            Err(e) => {
+                tracing::info!(path = %self.shared.path.display(), "password change cancelled by a failed attempt");
+                return Err(e);
+            }
         };
         if bool::from(secret.as_slice().ct_eq(current.as_slice())) {
             return Err(Error::SamePassword);
@@ -979,7 +1063,6 @@ impl Unsealed {
             h.rewrap(&kek, &salt, params, &self.dek, rng)?;
             v.set_header(&h)
         })?;
-        self.change = Change::None;
         tracing::info!(path = %self.shared.path.display(), "password changed (data key re-wrapped)");
         Ok(Step::Done(()))
     }

@@ -654,7 +654,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
 fn start(config: &std::path::Path) -> anyhow::Result<()> {
     let mut cfg = Config::load(config)?;
     cfg.insecure_fast_kdf = crate::insecure_kdf_from_env()?;
-    cfg.insecure_test_primes = crate::insecure_test_primes_from_env();
+    cfg.insecure_test_primes = crate::insecure_test_primes_from_env()?;
     if let Some(p) = &cfg.insecure_test_primes {
         eprintln!(
             "mpc-node: WARNING: {} is set ({}): published test primes, never use this node for real keys",

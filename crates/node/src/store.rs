@@ -2,7 +2,9 @@
 //!
 //! * [`tables::NODE_IDENTITY`] / [`TRANSPORT_RECORD`]: the X25519 transport secret (32 bytes),
 //!   made at the first unseal;
-//! * [`tables::KEY_SHARES`] / `key_id`: a [`StoredShare`] (JSON), written once per key;
+//! * [`tables::KEY_SHARES`] / `key_id`: a [`StoredShare`] (JSON), written once per key: the
+//!   store's `put` there is an atomic insert-if-absent, so two concurrent key generations for one
+//!   key id can never overwrite a share;
 //! * [`tables::PRIME_POOL`] / [`PRIME_POOL_RECORD`]: the pool's prime sets (JSON list).
 //!
 //! All calls block (the store does file I/O and AEAD); call them from a blocking thread.
@@ -41,7 +43,8 @@ pub enum StoreAccessError {
 pub trait SecretStore: Send + Sync + 'static {
     /// Reads a record.
     fn get(&self, table: &str, key: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, StoreAccessError>;
-    /// Writes a record (one atomic write).
+    /// Writes a record (one atomic write). In [`tables::KEY_SHARES`] only if the key is absent
+    /// (atomic insert-if-absent; an existing share is never overwritten).
     fn put(&self, table: &str, key: &[u8], value: &[u8]) -> Result<(), StoreAccessError>;
 }
 
@@ -50,7 +53,12 @@ impl SecretStore for Unsealed {
         Ok(Unsealed::get(self, table, key)?)
     }
 
+    /// Key shares are written once: an existing share is never overwritten (two concurrent key
+    /// generations for one key id: one stores, the other fails with `RecordExists`).
     fn put(&self, table: &str, key: &[u8], value: &[u8]) -> Result<(), StoreAccessError> {
+        if table == tables::KEY_SHARES {
+            return Ok(Unsealed::insert_new(self, table, key, value)?);
+        }
         Ok(Unsealed::put(self, table, key, value)?)
     }
 }

@@ -10,6 +10,10 @@
 //! | `POST /sys/re-bkey` | `{"shard_bkey": …}` new | `"re-bkey success"` |
 //! | `POST /sys/backup` | ignored | `{"engine", "counter", "tables", "file"}` (loopback callers only) |
 //!
+//! A damaged store file (corrupt, truncated, not a key store) does not stop the node: every
+//! route that touches the store, and `seal-status`, answers the error naming the file and
+//! saying to restore it from a backup; nothing is written to it.
+//!
 //! Success is HTTP 200 `{"status":"ok","data":…}`, failure HTTP 400
 //! `{"status":"error","error":"<reason>"}` (also for unknown routes, wrong methods and oversized
 //! bodies, so node.sh always prints the reason). Bodies are read as bytes whatever the
@@ -43,6 +47,16 @@ fn reply(r: Result<Value, ApiError>) -> Response {
         )
             .into_response(),
     }
+}
+
+/// The bounds applied to every request before a handler runs ([`mpc_httpd`]): head within
+/// 10 s, body within 10 s and at most [`MAX_BODY`] bytes, 256 connections (a local API with a
+/// few operators).
+pub fn limits() -> mpc_httpd::Limits {
+    let mut l = mpc_httpd::Limits::new(MAX_BODY, |_, reason| reply(Err(ApiError(reason))));
+    l.body_read = std::time::Duration::from_secs(10);
+    l.max_connections = 256;
+    l
 }
 
 async fn read_body(body: Body) -> Result<Bytes, ApiError> {
@@ -86,7 +100,11 @@ async fn re_bkey(State(node): State<Arc<Node>>, body: Body) -> Response {
 }
 
 async fn seal_status(State(node): State<Arc<Node>>) -> Response {
-    reply(serde_json::to_value(node.status()).map_err(|e| ApiError(e.to_string())))
+    let st = node.status();
+    if let Some(why) = st.damaged {
+        return reply(Err(ApiError(why)));
+    }
+    reply(serde_json::to_value(st).map_err(|e| ApiError(e.to_string())))
 }
 
 async fn backup(

@@ -406,7 +406,14 @@ fn password_change_crash_safety() {
             u.change_password("weak"),
             Err(Error::PasswordRule(_))
         ));
+        // A failed attempt cancels the change.
+        assert!(matches!(
+            u.change_password(PW2),
+            Err(Error::ChangeNotStarted)
+        ));
+        u.begin_password_change(PW).unwrap().done().unwrap();
         assert!(matches!(u.change_password(PW), Err(Error::SamePassword)));
+        u.begin_password_change(PW).unwrap().done().unwrap();
         if !fp.is_empty() {
             failpoint::arm(fp);
         }
@@ -862,6 +869,137 @@ fn kill9_during_password_changes() {
                 "{engine} round {round}: the child made no progress"
             );
             last_counter = counter;
+        }
+    }
+}
+
+/// Damaged files of both engines (4 KiB windows flipped at every position, cut at many
+/// lengths): open, unseal and reading every record give errors, never a panic that escapes,
+/// and every refusal at open is a "damaged file" error naming the file.
+#[test]
+fn damaged_files_of_both_engines_never_panic() {
+    for engine in ENGINES {
+        let good = fuzzing::valid_store(engine).unwrap();
+        assert!(fuzzing::open_and_unseal(engine, &good), "{engine}: seed");
+        let mut detected = 0;
+        let mut cases = 0;
+        // 4 KiB flipped at every 4 KiB step (and at the middle, the attack).
+        let mut starts: Vec<usize> = (0..good.len()).step_by(4096).collect();
+        starts.push(good.len() / 2);
+        for at in starts {
+            let mut bad = good.clone();
+            for b in bad.iter_mut().skip(at).take(4096) {
+                *b ^= 0xA5;
+            }
+            cases += 1;
+            if !fuzzing::open_and_unseal(engine, &bad) {
+                detected += 1;
+            }
+            check_open_error(engine, &bad);
+        }
+        // Truncations.
+        for k in 0..32 {
+            let cut = &good[..good.len() * k / 32];
+            cases += 1;
+            assert!(!fuzzing::open_and_unseal(engine, cut), "{engine}: cut {k}/32 accepted");
+            detected += 1;
+            check_open_error(engine, cut);
+        }
+        assert!(detected > cases / 2, "{engine}: only {detected} of {cases} damaged files detected");
+    }
+}
+
+/// If `KeyStore::open` refuses `file`, the reason is a damaged-file error naming the path.
+fn check_open_error(engine: Engine, file: &[u8]) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    std::fs::write(&path, file).unwrap();
+    let c = cfg(engine, 1, 1).witness(Witness::None);
+    if let Err(e) = KeyStore::open(&path, c) {
+        assert!(
+            e.is_damaged_file() || matches!(e, Error::EngineMismatch { .. }),
+            "{engine}: {e}"
+        );
+        assert!(
+            e.to_string().contains(&path.display().to_string())
+                || matches!(e, Error::CounterTampered { .. }),
+            "{e}"
+        );
+        // A refused file is left as it was (compared without printing the bytes).
+        assert!(
+            std::fs::read(&path).unwrap() == file,
+            "{engine}: a refused open changed the file ({e})"
+        );
+    }
+}
+
+/// `re-bkey-init` opens a password change that expires after the window, is cancelled by any
+/// failed attempt (wrong current password, weak or same new one), and completes once.
+#[test]
+fn password_change_expires_is_cancelled_by_failures_and_completes_once() {
+    for engine in ENGINES {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db(&dir);
+        drop(init_pw(&path, engine));
+        let c = cfg(engine, 1, 1).change_window(Duration::from_millis(200));
+        let mut s = sealed(&path, c);
+        let mut u = s.unseal(PW).unwrap().done().unwrap();
+
+        // Expires.
+        u.begin_password_change(PW).unwrap().done().unwrap();
+        std::thread::sleep(Duration::from_millis(600));
+        let e = u.change_password(PW2).unwrap_err();
+        assert!(matches!(e, Error::ChangeExpired { .. }), "{e}");
+        assert!(matches!(u.change_password(PW2), Err(Error::ChangeNotStarted)));
+
+        // A wrong current password cancels a change in progress.
+        u.begin_password_change(PW).unwrap().done().unwrap();
+        assert!(matches!(
+            u.begin_password_change("Wrong-Pass-123"),
+            Err(Error::WrongPassword { .. })
+        ));
+        assert!(matches!(u.change_password(PW2), Err(Error::ChangeNotStarted)));
+
+        // Completes once: a second re-bkey needs a new re-bkey-init.
+        u.begin_password_change(PW).unwrap().done().unwrap();
+        u.change_password(PW2).unwrap().done().unwrap();
+        assert!(matches!(
+            u.change_password("Third-Password-3!"),
+            Err(Error::ChangeNotStarted)
+        ));
+        drop(u);
+        drop(s);
+        assert!(unseal_pw(&path, engine, PW2).is_ok());
+        assert!(unseal_pw(&path, engine, "Third-Password-3!").is_err());
+    }
+}
+
+/// `insert_new` is an atomic insert-if-absent: of 8 threads racing to store a record under one
+/// key exactly one wins, and the stored value is the winner's; an existing record is never
+/// overwritten.
+#[test]
+fn insert_new_never_overwrites_under_concurrency() {
+    for engine in ENGINES {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db(&dir);
+        let u = init_pw(&path, engine);
+        for round in 0..5u8 {
+            let key = [round];
+            let wins: Vec<u8> = std::thread::scope(|sc| {
+                let hs: Vec<_> = (0..8u8)
+                    .map(|i| {
+                        let u = &u;
+                        sc.spawn(move || u.insert_new(tables::KEY_SHARES, &key, &[i; 40]).is_ok().then_some(i))
+                    })
+                    .collect();
+                hs.into_iter().filter_map(|h| h.join().unwrap()).collect()
+            });
+            assert_eq!(wins.len(), 1, "{engine}: winners {wins:?}");
+            let stored = u.get(tables::KEY_SHARES, &key).unwrap().unwrap();
+            assert_eq!(stored.as_slice(), &[wins[0]; 40]);
+            let e = u.insert_new(tables::KEY_SHARES, &key, b"other").unwrap_err();
+            assert!(matches!(e, Error::RecordExists { .. }), "{e}");
+            assert_eq!(u.get(tables::KEY_SHARES, &key).unwrap().unwrap().as_slice(), &[wins[0]; 40]);
         }
     }
 }
