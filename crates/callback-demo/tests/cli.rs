@@ -424,5 +424,9 @@ async fn largest_message_is_accepted_and_slow_clients_are_dropped() {
     let node = load_signing_key(&k.node_private).unwrap();
     let approved = client.check(&node, largest_sign()).await;
     assert!(approved.is_ok(), "{approved:?}");
-    assert_eq!(slow.await.unwrap(), 0, "slow clients still connected after 90 s");
+    assert_eq!(
+        slow.await.unwrap(),
+        0,
+        "slow clients still connected after 90 s"
+    );
 }

@@ -100,9 +100,9 @@ fn closing(mut r: Response) -> Response {
 /// Adds the body guard to `router` (outermost layer: runs before any handler or
 /// authentication).
 pub fn guard(router: Router, limits: Limits) -> Router {
-    router.layer(axum::middleware::from_fn(move |req: Request, next: Next| {
-        guarded(limits, req, next)
-    }))
+    router.layer(axum::middleware::from_fn(
+        move |req: Request, next: Next| guarded(limits, req, next),
+    ))
 }
 
 async fn guarded(limits: Limits, req: Request, next: Next) -> Response {
@@ -127,7 +127,10 @@ async fn guarded(limits: Limits, req: Request, next: Next) -> Response {
     )
     .await
     {
-        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
         Ok(Err(e)) => {
             if std::error::Error::source(&e)
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
@@ -326,7 +329,9 @@ pub mod attack {
                     match s.read(&mut buf) {
                         Ok(0) => return false,
                         Ok(_) => continue,
-                        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                        Err(e)
+                            if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+                        {
                             return true;
                         }
                         Err(_) => return false,

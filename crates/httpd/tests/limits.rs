@@ -28,10 +28,8 @@ fn start(limits: Limits) -> std::net::SocketAddr {
         rt.block_on(async move {
             let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(l.local_addr().unwrap()).unwrap();
-            let app = Router::new().route(
-                "/echo",
-                post(|b: Bytes| async move { (StatusCode::OK, b) }),
-            );
+            let app =
+                Router::new().route("/echo", post(|b: Bytes| async move { (StatusCode::OK, b) }));
             mpc_httpd::serve(l, app, limits, std::future::pending())
                 .await
                 .unwrap();
@@ -73,7 +71,8 @@ fn slow_clients_are_closed_and_limits_hold() {
     assert!(big.contains("larger than 1000 bytes"), "{big}");
 
     // Chunked, no length announced: refused once it passes the limit.
-    let mut chunked = b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let mut chunked =
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
     for _ in 0..3 {
         chunked.extend_from_slice(b"1f4\r\n");
         chunked.extend_from_slice(&[b'a'; 500]);

@@ -93,6 +93,15 @@ pub enum Error {
         /// Highest counter previously recorded.
         last_seen: u64,
     },
+    /// The records do not match the record-set digest the header authenticates with its
+    /// counter: older (or mixed) records under a newer header.
+    #[error(
+        "{path}: the records do not match the record set authenticated with the header's counter (older records under a newer header: rollback or splice); restore the file from a backup"
+    )]
+    RecordSetMismatch {
+        /// The store file.
+        path: PathBuf,
+    },
     /// The authenticated counter does not match the header's plain counter.
     #[error("header counter {plain} is not the authenticated counter (tampered header)")]
     CounterTampered {
@@ -210,6 +219,7 @@ impl Error {
                 | Error::Truncated { .. }
                 | Error::NotAKeyStore { .. }
                 | Error::CounterTampered { .. }
+                | Error::RecordSetMismatch { .. }
         )
     }
 

@@ -1,5 +1,5 @@
 //! The `mpc-node` command line: `start` runs the node; `init`, `unseal`, `info`, `reset`,
-//! `cmreset` and `backup` act on a running node through its local API; `check`, `passwords
+//! `cmreset`, `backup` and `rotate-key` act on a running node through its local API; `check`, `passwords
 //! generate` and `verify-backup` work without one.
 //!
 //! Commands that talk to a node find it with `--server HOST:PORT`, or with `--config FILE`
@@ -134,6 +134,17 @@ pub enum Command {
     },
     /// Finish a password change: set the new password (or t new shares).
     Cmreset {
+        #[command(flatten)]
+        /// Node address.
+        target: Target,
+        #[command(flatten)]
+        /// Secret input.
+        secrets: SecretArgs,
+    },
+    /// Re-encrypt every record of the running node's key store under a fresh data key
+    /// (current password, or t current shares): backups taken before cannot read what is
+    /// written after. Take a new backup afterwards.
+    RotateKey {
         #[command(flatten)]
         /// Node address.
         target: Target,
@@ -360,6 +371,9 @@ pub fn run_command(cmd: Command) -> Result<i32, CliError> {
         }
         Command::Cmreset { target, secrets } => {
             client_cmd(&target, "/sys/re-bkey", Some((Kind::New, secrets)))
+        }
+        Command::RotateKey { target, secrets } => {
+            client_cmd(&target, "/sys/rotate-key", Some((Kind::Current, secrets)))
         }
         Command::Info { target } => client_cmd(&target, "/sys/seal-status", None),
         Command::Backup { target, out } => backup(&target, &out),

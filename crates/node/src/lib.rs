@@ -229,12 +229,16 @@ mod tests {
             let set = std::ffi::OsStr::new("i-know-this-is-insecure");
             let e = check_insecure_switch(var, Some(set), false).unwrap_err();
             let msg = e.to_string();
-            assert!(msg.contains(var) && msg.contains("production build"), "{msg}");
+            assert!(
+                msg.contains(var) && msg.contains("production build"),
+                "{msg}"
+            );
             assert!(check_insecure_switch(var, None, false).is_ok());
             assert!(check_insecure_switch(var, Some(std::ffi::OsStr::new("")), false).is_ok());
             assert!(check_insecure_switch(var, Some(set), true).is_ok());
         }
-        // The tests are built with the feature (dev-dependency on this crate).
-        assert!(INSECURE_SWITCHES_BUILT);
     }
+
+    // The tests are built with the feature (dev-dependency on this crate).
+    const _: () = assert!(INSECURE_SWITCHES_BUILT);
 }

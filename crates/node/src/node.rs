@@ -256,7 +256,9 @@ impl Node {
                 Ok(Opened::Uninitialized(u)) => Slot::Uninitialized(u),
                 Ok(Opened::Sealed(se)) => Slot::Sealed(se),
                 Err(e) if e.is_damaged_file() => {
-                    tracing::error!("key store damaged: {e}; staying sealed, restore the file from a backup");
+                    tracing::error!(
+                        "key store damaged: {e}; staying sealed, restore the file from a backup"
+                    );
                     Slot::Damaged(damaged_reason(&s.path, &e))
                 }
                 Err(e) => return Err(e),
@@ -321,7 +323,7 @@ impl Node {
             Err(_) => {
                 // The slot stays `Damaged` (set above); the status says so.
                 tracing::error!("key-store task panicked; the node stays sealed");
-                let st = status_of(&*guard, t, n);
+                let st = status_of(&guard, t, n);
                 let why = st.damaged.clone().unwrap_or_default();
                 match self.status.write() {
                     Ok(mut s) => *s = st,
@@ -389,6 +391,12 @@ impl Node {
                         drop(u);
                         return (Slot::Damaged(why.clone()), Err(ApiError(why)));
                     }
+                    // A file from before the record-set digest gets it now.
+                    if let Err(e) = u.ensure_record_set() {
+                        tracing::error!(
+                            "unseal: the record-set digest could not be added ({e}); rollback of records is not detected until it is"
+                        );
+                    }
                     tracing::info!("node unsealed");
                     // The transport key is made at the first unseal (docs/platform.md).
                     if let Err(e) = crate::store::ensure_transport_key(&u) {
@@ -425,6 +433,28 @@ impl Node {
                         Ok(json!("re-bkey-init success"))
                     }
                     Err(e) => Err(store_error("re-bkey-init", e)),
+                };
+                (Slot::Unsealed(u), r)
+            }
+            Slot::Damaged(why) => (Slot::Damaged(why.clone()), Err(ApiError(why))),
+            other => (other, Err(not_unsealed())),
+        })
+        .await
+    }
+
+    /// `POST /sys/rotate-key`: with the current password (or t current shares, one per call),
+    /// re-encrypts every record under a fresh data key (see
+    /// [`mpc_keystore::Unsealed::rotate_data_key`]); replies with the records re-encrypted.
+    pub async fn rotate_key(&self, bkey: Zeroizing<String>) -> Result<Value, ApiError> {
+        self.with_slot(move |slot| match slot {
+            Slot::Unsealed(mut u) => {
+                let r = match u.rotate_data_key(&bkey) {
+                    Ok(Step::NeedMore(p)) => Ok(progress_reply(p)),
+                    Ok(Step::Done(n)) => {
+                        tracing::info!(records = n, "data key rotated");
+                        Ok(json!({ "rotated": true, "records": n }))
+                    }
+                    Err(e) => Err(store_error("rotate-key", e)),
                 };
                 (Slot::Unsealed(u), r)
             }

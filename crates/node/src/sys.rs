@@ -9,6 +9,7 @@
 //! | `POST /sys/re-bkey-init` | `{"shard_bkey": …}` current | `"re-bkey-init success"` |
 //! | `POST /sys/re-bkey` | `{"shard_bkey": …}` new | `"re-bkey success"` |
 //! | `POST /sys/backup` | ignored | `{"engine", "counter", "tables", "file"}` (loopback callers only) |
+//! | `POST /sys/rotate-key` | `{"shard_bkey": …}` current | `{"rotated": true, "records": N}` (t > 1: progress until complete) |
 //!
 //! A damaged store file (corrupt, truncated, not a key store) does not stop the node: every
 //! route that touches the store, and `seal-status`, answers the error naming the file and
@@ -99,6 +100,14 @@ async fn re_bkey(State(node): State<Arc<Node>>, body: Body) -> Response {
     reply(r.await)
 }
 
+async fn rotate_key(State(node): State<Arc<Node>>, body: Body) -> Response {
+    let r = async {
+        let b = read_body(body).await?;
+        node.rotate_key(parse_bkey(&b)?).await
+    };
+    reply(r.await)
+}
+
 async fn seal_status(State(node): State<Arc<Node>>) -> Response {
     let st = node.status();
     if let Some(why) = st.damaged {
@@ -127,7 +136,7 @@ async fn backup(
 
 async fn fallback(method: Method, uri: Uri) -> Response {
     reply(Err(ApiError(format!(
-        "no route {method} {}; the local API has POST /sys/init, /sys/in-bkey, /sys/re-bkey-init, /sys/re-bkey, /sys/backup and GET /sys/seal-status",
+        "no route {method} {}; the local API has POST /sys/init, /sys/in-bkey, /sys/re-bkey-init, /sys/re-bkey, /sys/backup, /sys/rotate-key and GET /sys/seal-status",
         uri.path()
     ))))
 }
@@ -141,6 +150,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/sys/re-bkey-init", post(re_bkey_init))
         .route("/sys/re-bkey", post(re_bkey))
         .route("/sys/backup", post(backup))
+        .route("/sys/rotate-key", post(rotate_key))
         .fallback(fallback)
         .method_not_allowed_fallback(fallback)
         .with_state(node)

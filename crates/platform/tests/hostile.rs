@@ -37,7 +37,11 @@ fn start() -> Platform {
     let dir = tempfile::tempdir().unwrap();
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
     std::fs::write(dir.path().join("server.crt"), cert.cert.pem()).unwrap();
-    std::fs::write(dir.path().join("server.key"), cert.signing_key.serialize_pem()).unwrap();
+    std::fs::write(
+        dir.path().join("server.key"),
+        cert.signing_key.serialize_pem(),
+    )
+    .unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -101,8 +105,10 @@ fn unfinished_handshakes_and_slow_heads_are_dropped() {
     let mut slow_heads = Vec::new();
     for _ in 0..10 {
         let mut s = tls_client(&p);
-        s.write_all(b"POST /api/v1/waas/mpc/wallet/create_wallets HTTP/1.1\r\nHost: x\r\nBIZ-API-K")
-            .unwrap();
+        s.write_all(
+            b"POST /api/v1/waas/mpc/wallet/create_wallets HTTP/1.1\r\nHost: x\r\nBIZ-API-K",
+        )
+        .unwrap();
         s.flush().unwrap();
         slow_heads.push(s);
     }
@@ -178,7 +184,11 @@ fn big_frame_client(p: &Platform) {
         }
         head.push(byte[0]);
     }
-    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
     const LEN: usize = 8 * 1024 * 1024 - 64;
     // CBOR: array with a 4-byte length, then LEN - 5 zeros (each the integer 0).
     let mut payload = vec![0u8; LEN];

@@ -471,7 +471,10 @@ async fn upgrade(
         None => None,
     };
     let Ok(unauthenticated) = proxy.unauthenticated.clone().try_acquire_owned() else {
-        tracing::warn!(max = MAX_UNAUTHENTICATED, "proxy connection refused: too many unauthenticated connections");
+        tracing::warn!(
+            max = MAX_UNAUTHENTICATED,
+            "proxy connection refused: too many unauthenticated connections"
+        );
         return busy("too many connections waiting to authenticate");
     };
     // Until the Hello is verified the client may send only a few KiB (crate::budget).

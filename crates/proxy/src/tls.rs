@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::response::IntoResponse;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -25,7 +26,6 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use axum::response::IntoResponse;
 use tower::ServiceExt;
 
 /// Longest a client may take to complete the TLS handshake.
@@ -186,15 +186,7 @@ pub async fn serve_tls_with(
                 tracing::warn!(%peer, error = %e, "TLS exporter unavailable; connection dropped");
                 return;
             }
-            serve_connection(
-                stream,
-                peer,
-                app,
-                TlsExporter(exporter),
-                &limits,
-                stop,
-            )
-            .await;
+            serve_connection(stream, peer, app, TlsExporter(exporter), &limits, stop).await;
         }
     })
     .await
@@ -212,15 +204,7 @@ pub async fn serve_plain(
     mpc_httpd::accept_loop(listener, limits, shutdown, move |tcp, peer, stop| {
         let app = app.clone();
         async move {
-            serve_connection(
-                tcp,
-                peer,
-                app,
-                TlsExporter([0; 32]),
-                &limits,
-                stop,
-            )
-            .await;
+            serve_connection(tcp, peer, app, TlsExporter([0; 32]), &limits, stop).await;
         }
     })
     .await

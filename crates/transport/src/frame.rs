@@ -127,7 +127,10 @@ impl<'de> serde::de::Visitor<'de> for FrameVisitor {
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<WireIn, A::Error> {
         use serde::de::Error as _;
-        fn expect<'de, A: serde::de::MapAccess<'de>>(map: &mut A, want: Key) -> Result<(), A::Error> {
+        fn expect<'de, A: serde::de::MapAccess<'de>>(
+            map: &mut A,
+            want: Key,
+        ) -> Result<(), A::Error> {
             use serde::de::Error as _;
             match map.next_key::<Key>()? {
                 Some(k) if k == want => Ok(()),

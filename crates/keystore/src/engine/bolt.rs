@@ -148,9 +148,11 @@ impl Bolt {
 
     /// Runs `f` on the database; a panic inside redb poisons this handle (see the module doc).
     fn guarded<R>(&self, what: &str, f: impl FnOnce(&Database) -> Result<R>) -> Result<R> {
-        let poisoned = || Error::Corrupt {
+        let poisoned = || {
+            Error::Corrupt {
             path: self.path.clone(),
             detail: "the database engine failed on this file earlier (damaged file structure); restore the file from a backup and restart the node".into(),
+        }
         };
         if self.poisoned.load(Ordering::SeqCst) {
             return Err(poisoned());
