@@ -5,7 +5,8 @@
 #   deploy/test-node-sh.sh --docker mpc-node:latest     docker mode, with an image already built
 #
 # Builds nothing. Makes temporary node directories with their own config.toml, runs the node on
-# a free 127.0.0.1 port (loopback only), with the test-only fast key derivation, and checks
+# a free 127.0.0.1 port (loopback only), with the test-only fast key derivation if the caller
+# sets MPC_NODE_INSECURE_FAST_KDF (the node must then be built with that feature), and checks
 # help, check, start, info, init, unseal, reset/cmreset, status, stop and the error paths, with
 # passwords holding the characters a hand-built JSON body gets wrong. Every node.sh call is
 # bounded by `timeout`; the node (process or container) is stopped and the directories removed
@@ -20,7 +21,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 NODE_SH=$HERE/node.sh
 CALL_TIMEOUT=${CALL_TIMEOUT:-60}
 unset NODE_NAME NODE_PORT NODE_CONFIG NODE_IMAGE NODE_SH_USER NODE_DIR
-export MPC_NODE_INSECURE_FAST_KDF=i-know-this-is-insecure
+# The test-only fast key derivation only if the caller sets it (CI does, with a node built with
+# `--features insecure-test-switches`); a release build refuses it, and then the real one runs.
+if [ -n "${MPC_NODE_INSECURE_FAST_KDF:-}" ]; then export MPC_NODE_INSECURE_FAST_KDF; fi
 export NODE_SH_TIMEOUT=20
 
 case ${1:-} in

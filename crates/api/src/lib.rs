@@ -58,6 +58,9 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+/// Largest request body the API accepts (checked before authentication).
+pub const MAX_BODY_BYTES: usize = mpc_wire::callback::API_MAX_BODY;
+
 pub mod auth;
 pub mod envelope;
 pub mod types;

@@ -19,8 +19,24 @@ use serde_json::json;
 use crate::policy::{Policy, Verdict};
 use crate::store::{self, AUDIT_FILE, Pending, RESULTS_FILE, Store, StoreError};
 
-/// Largest request body accepted.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Largest request body accepted: the largest `/check` a node sends for a request the API
+/// accepts ([`mpc_wire::callback::MAX_CHECK_BYTES`]).
+pub const MAX_BODY_BYTES: usize = mpc_wire::callback::MAX_CHECK_BYTES;
+/// Connections served at once: with [`MAX_BODY_BYTES`] each, bounds the memory unauthenticated
+/// clients can hold (64 × 12.1 MiB).
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// Header and body read timeouts, the body limit and the connection cap, applied before a
+/// request's signature is looked at.
+pub fn limits() -> mpc_httpd::Limits {
+    let mut l = mpc_httpd::Limits::new(MAX_BODY_BYTES, |status, reason| {
+        let mut r = error_reply(status.as_str(), &reason);
+        *r.status_mut() = status;
+        r
+    });
+    l.max_connections = MAX_CONNECTIONS;
+    l
+}
 
 /// Everything the server needs.
 pub struct ServeConfig {
@@ -104,12 +120,7 @@ pub async fn run(
         );
     }
     let app = router(config)?;
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    mpc_httpd::serve(listener, app, limits(), shutdown).await?;
     Ok(())
 }
 

@@ -369,6 +369,69 @@ fn no_policy_warns_loudly_and_bad_keys_fail_with_the_path() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.toml"));
 }
 
+/// The largest `/check` a node sends for a request the API accepts: the message of half an API
+/// body in hex and a `tx_info` of half an API body of `<` (six bytes each once Go-escaped).
+fn largest_sign() -> Request {
+    let half = mpc_callback::mpc_wire::callback::API_MAX_BODY / 2;
+    let tx = format!(r#"{{"note":"{}"}}"#, "<".repeat(half - 16));
+    Request::Sign(SignRequest {
+        algorithm: SignAlgorithm::Ecdsa,
+        sign_type: SignType::Transaction,
+        public_key: "02".to_owned() + &"ef".repeat(32),
+        path: "m/1/1/60/0".into(),
+        message: vec![0x22; half],
+        digest: vec![0x22; 32],
+        tx_info: Some(TxInfo::from_json(tx.as_bytes()).unwrap()),
+        sino_id: "sino-big".into(),
+        request_id: "req-big".into(),
+    })
+}
+
+/// The real server approves the largest message the API accepts (well above the old 1 MiB
+/// limit), and drops slow clients: 20 silent connections, 20 half-sent heads and 20 half-sent
+/// bodies are all closed within a generous bound while it keeps answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn largest_message_is_accepted_and_slow_clients_are_dropped() {
+    use mpc_httpd::attack::{Slow, open, still_open_after};
+    let dir = tempfile::tempdir().unwrap();
+    let k = keys(dir.path());
+    let served = serve(&[
+        "--private-key",
+        k.server_private.to_str().unwrap(),
+        "--node-public-key",
+        k.node_public.to_str().unwrap(),
+        "--data-dir",
+        dir.path().join("data").to_str().unwrap(),
+    ]);
+    let addr: std::net::SocketAddr = served.addr.parse().unwrap();
+    let slow = tokio::task::spawn_blocking(move || {
+        let mut conns = open(addr, 20, Slow::Silent, "/check");
+        conns.extend(open(addr, 20, Slow::PartialHead, "/check"));
+        conns.extend(open(addr, 20, Slow::PartialBody, "/check"));
+        assert_eq!(conns.len(), 60);
+        still_open_after(conns, Duration::from_secs(90))
+    });
+    let client = CallbackClient::new(CallbackConfig {
+        servers: vec![ServerConfig {
+            address: format!("http://{}", served.addr),
+            public_key: load_verifying_key(&k.server_public).unwrap(),
+        }],
+        retry_times: 0,
+        sleep: Duration::from_millis(50),
+        request_timeout: Duration::from_secs(60),
+        max_wait: Duration::from_millis(100),
+    })
+    .unwrap();
+    let node = load_signing_key(&k.node_private).unwrap();
+    let approved = client.check(&node, largest_sign()).await;
+    assert!(approved.is_ok(), "{approved:?}");
+    assert_eq!(
+        slow.await.unwrap(),
+        0,
+        "slow clients still connected after 90 s"
+    );
+}
+
 const KEYGEN_POLICY: &str = r#"
 [request_types]
 allow = ["keygen"]

@@ -183,13 +183,58 @@ pub(crate) fn public_aad(version: u32, key: &[u8], value: &[u8]) -> Vec<u8> {
     a
 }
 
-/// AAD of the counter tag.
-pub(crate) fn counter_aad(version: u32, engine: &str, counter: u64) -> Vec<u8> {
+/// AAD of the counter tag; with the record-set digest when the header has one, so the counter
+/// and the record set are authenticated together.
+pub(crate) fn counter_aad(
+    version: u32,
+    engine: &str,
+    counter: u64,
+    record_set: Option<&[u8]>,
+) -> Vec<u8> {
     let mut a = b"mpc-keystore/counter\0".to_vec();
     a.extend_from_slice(&version.to_be_bytes());
     push_lp(&mut a, engine.as_bytes());
     a.extend_from_slice(&counter.to_be_bytes());
+    if let Some(d) = record_set {
+        a.extend_from_slice(b"record-set\0");
+        push_lp(&mut a, d);
+    }
     a
+}
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// The key of the record-set digest, derived from the data key (HMAC-SHA256 with a fixed
+/// label), so it changes with the data key.
+pub(crate) fn record_set_key(dek: &Key32) -> Key32 {
+    use hmac::Mac as _;
+    let mut mac = <HmacSha256 as hmac::Mac>::new_from_slice(dek.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(b"mpc-keystore/record-set-key\0");
+    let out: [u8; 32] = mac.finalize().into_bytes().into();
+    Key32(out)
+}
+
+/// One stored record's contribution to the record-set digest:
+/// HMAC-SHA256(k, domain ‖ len‖table ‖ len‖key ‖ len‖stored bytes).
+pub(crate) fn record_mac(k: &Key32, table: &str, key: &[u8], stored: &[u8]) -> [u8; 32] {
+    use hmac::Mac as _;
+    let mut mac = <HmacSha256 as hmac::Mac>::new_from_slice(k.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(b"mpc-keystore/record-set\0");
+    for part in [table.as_bytes(), key, stored] {
+        mac.update(&(part.len() as u64).to_be_bytes());
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// XORs `b` into `acc` (the record-set digest is the XOR of every record's [`record_mac`]:
+/// an XOR MAC, Bellare–Guérin–Rogaway 1995, updated incrementally on every put and delete).
+pub(crate) fn xor_into(acc: &mut [u8; 32], b: &[u8; 32]) {
+    for (a, x) in acc.iter_mut().zip(b) {
+        *a ^= x;
+    }
 }
 
 /// AAD of the wrapped data key: binds version, policy and KDF parameters.

@@ -93,6 +93,15 @@ pub enum Error {
         /// Highest counter previously recorded.
         last_seen: u64,
     },
+    /// The records do not match the record-set digest the header authenticates with its
+    /// counter: older (or mixed) records under a newer header.
+    #[error(
+        "{path}: the records do not match the record set authenticated with the header's counter (older records under a newer header: rollback or splice); restore the file from a backup"
+    )]
+    RecordSetMismatch {
+        /// The store file.
+        path: PathBuf,
+    },
     /// The authenticated counter does not match the header's plain counter.
     #[error("header counter {plain} is not the authenticated counter (tampered header)")]
     CounterTampered {
@@ -161,6 +170,22 @@ pub enum Error {
     /// `change_password` without a verified current password.
     #[error("password change not started: verify the current password first (re-bkey-init)")]
     ChangeNotStarted,
+    /// [`crate::Unsealed::insert_new`]: the key already holds a record (left unchanged).
+    #[error("record {table}/{key} already exists (not overwritten)")]
+    RecordExists {
+        /// Table.
+        table: String,
+        /// Record key, hex.
+        key: String,
+    },
+    /// The password change started by `re-bkey-init` is older than the allowed window.
+    #[error(
+        "the password change started more than {window_secs} s ago and has expired; start again with re-bkey-init"
+    )]
+    ChangeExpired {
+        /// The window, seconds.
+        window_secs: u64,
+    },
     /// The new password equals the current one.
     #[error("the new password is the same as the current one")]
     SamePassword,
@@ -184,6 +209,20 @@ pub enum Error {
 }
 
 impl Error {
+    /// `true` when the file itself is damaged or not a key store (structure, checksum, cut
+    /// short, tampered header): the remedy is restoring it from a backup, not a config change
+    /// or another password.
+    pub fn is_damaged_file(&self) -> bool {
+        matches!(
+            self,
+            Error::Corrupt { .. }
+                | Error::Truncated { .. }
+                | Error::NotAKeyStore { .. }
+                | Error::CounterTampered { .. }
+                | Error::RecordSetMismatch { .. }
+        )
+    }
+
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             op,

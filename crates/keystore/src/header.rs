@@ -41,6 +41,11 @@ pub(crate) struct Header {
     pub n: u8,
     pub kdf: KdfHeader,
     pub wrapped_data_key: String,
+    /// Digest of the whole record set (hex; see [`crypto::record_mac`]), authenticated with the
+    /// counter by `counter_tag`. Absent only in files written before it existed; the first
+    /// unseal adds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_set: Option<String>,
     pub counter_tag: String,
     pub checksum: String,
 }
@@ -80,11 +85,30 @@ impl Header {
                 salt: STANDARD.encode(salt),
             },
             wrapped_data_key: STANDARD.encode(wrapped),
+            record_set: None,
             counter_tag: String::new(),
             checksum: String::new(),
         };
         h.set_counter(1, dek, rng)?;
         Ok(h)
+    }
+
+    /// The record-set digest, if the header has one.
+    pub(crate) fn record_set_bytes(&self) -> Result<Option<[u8; 32]>> {
+        match &self.record_set {
+            None => Ok(None),
+            Some(h) => {
+                let mut d = [0u8; 32];
+                hex::decode_to_slice(h, &mut d)
+                    .map_err(|_| Error::Crypto("record-set digest is not 32 bytes of hex"))?;
+                Ok(Some(d))
+            }
+        }
+    }
+
+    /// Sets the record-set digest (call [`Header::set_counter`] after it: the tag covers it).
+    pub(crate) fn set_record_set(&mut self, d: &[u8; 32]) {
+        self.record_set = Some(hex::encode(d));
     }
 
     pub(crate) fn salt(&self) -> Result<Vec<u8>> {
@@ -101,7 +125,13 @@ impl Header {
         rng: &mut dyn CryptoRngCore,
     ) -> Result<()> {
         self.counter = counter;
-        let aad = crypto::counter_aad(self.format_version, &self.engine, counter);
+        let set = self.record_set_bytes()?;
+        let aad = crypto::counter_aad(
+            self.format_version,
+            &self.engine,
+            counter,
+            set.as_ref().map(|d| &d[..]),
+        );
         self.counter_tag = STANDARD.encode(dek.seal(rng, &[], &aad)?);
         self.reseal_checksum()
     }
@@ -121,7 +151,17 @@ impl Header {
 
     /// Checks the counter tag under the data key.
     pub(crate) fn verify_counter(&self, dek: &Key32) -> Result<()> {
-        let aad = crypto::counter_aad(self.format_version, &self.engine, self.counter);
+        let set = self
+            .record_set_bytes()
+            .map_err(|_| Error::CounterTampered {
+                plain: self.counter,
+            })?;
+        let aad = crypto::counter_aad(
+            self.format_version,
+            &self.engine,
+            self.counter,
+            set.as_ref().map(|d| &d[..]),
+        );
         let blob = STANDARD
             .decode(&self.counter_tag)
             .map_err(|_| Error::CounterTampered {

@@ -40,6 +40,9 @@
 //!   and [`inspect`] verify.
 //! * A password change re-wraps the data key only (records are not re-encrypted) in one atomic
 //!   write; for t > 1 the new secret comes from a fresh share set.
+//! * [`Unsealed::rotate_data_key`] (`mpc-node rotate-key`) re-encrypts every record under a fresh
+//!   data key in one atomic write, so a backup taken before (and its password) cannot read what
+//!   is written after.
 //! * KDF: Argon2id v0x13, default m = 64 MiB, t = 3, p = 4 (RFC 9106 second recommendation);
 //!   parameters and a 256-bit random salt are stored in the header and always used from there.
 //!   [`KdfParams::insecure_for_tests`] exists for tests only. Parameters read from a file are
@@ -49,8 +52,9 @@
 //!
 //! `magic` (`"mpc-node-keystore"`), `format_version` (1), `engine`, `counter`, `t`, `n`,
 //! `kdf {algorithm, version, m_cost_kib, t_cost, p_cost, salt}`, `wrapped_data_key`
-//! (Base64 `nonce ‖ ciphertext ‖ tag`), `counter_tag` (AEAD tag under the data key over the
-//! counter), `checksum` (SHA-256 of the header with an empty checksum; catches accidental damage
+//! (Base64 `nonce ‖ ciphertext ‖ tag`), `record_set` (hex digest of all records, see below;
+//! absent in files written before it), `counter_tag` (AEAD tag under the data key over the
+//! counter and `record_set`), `checksum` (SHA-256 of the header with an empty checksum; catches accidental damage
 //! while sealed — tampering is caught by the AEADs). A newer `format_version` is refused
 //! ("format version 3 is newer than this program supports"), an older one too (downgrade).
 //!
@@ -75,8 +79,14 @@
 //!
 //! # Rollback and its limits
 //!
-//! The header counter grows on every write and is authenticated under the data key
-//! (`counter_tag`, checked at unseal: [`Error::CounterTampered`]). After each commit the counter
+//! The header counter grows on every write and is authenticated under the data key together
+//! with a digest of the whole record set (`counter_tag` over counter ‖ `record_set`, checked at
+//! unseal: [`Error::CounterTampered`]). `record_set` is the XOR of HMAC-SHA256 over every stored
+//! record (table, key, stored bytes) under a key derived from the data key (an XOR MAC,
+//! Bellare–Guérin–Rogaway 1995), updated incrementally by every write in the same transaction;
+//! [`Unsealed::verify_all`] (the node runs it at unseal) and [`inspect`] recompute it, so today's
+//! header copied onto older records is [`Error::RecordSetMismatch`]. Files from before the digest
+//! get it at their first unseal ([`Unsealed::ensure_record_set`]). After each commit the counter
 //! is written to a high-water-mark file `<db-file-path>.hwm` ([`Witness::Sidecar`]); opening a
 //! file whose counter is below it fails with [`Error::Rollback`] ("rollback detected: counter 5 <
 //! last seen 7"). Callers with a better witness (another machine, a TPM counter) pass it with
@@ -117,7 +127,8 @@
 //!
 //! [`Unsealed::backup_to`] writes a consistent copy while the store stays in use (bolt: one read
 //! transaction copied into a fresh redb file; sgx: the in-memory state under the store lock), same
-//! password. [`inspect`] opens a store or backup without a node, unseals it, authenticates every
+//! password, without the single-use tables ([`tables::SINGLE_USE`]: presignatures and pooled
+//! primes), so a node restored from a backup regenerates them and can never use one twice. [`inspect`] opens a store or backup without a node, unseals it, authenticates every
 //! record and reports the format version, counter, node id and records per table.
 //!
 //! # Crash safety, tested
@@ -153,6 +164,95 @@ pub mod fuzzing {
     pub fn decode_share(text: &str) -> bool {
         crate::shamir::decode_share(text).is_ok()
     }
+
+    use crate::{Batch, Engine, KdfParams, KeyStore, Opened, Step, StoreConfig, Witness};
+
+    /// The password of [`valid_store`].
+    pub const PASSWORD: &str = "Fuzz-Password-1";
+
+    fn scratch_dir() -> std::io::Result<std::path::PathBuf> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "mpc-keystore-fuzz-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
+    fn config(engine: Engine) -> Option<StoreConfig> {
+        Some(
+            StoreConfig::new(engine, 1, 1)
+                .ok()?
+                .kdf(KdfParams::insecure_for_tests())
+                .witness(Witness::None),
+        )
+    }
+
+    /// The bytes of a valid store of `engine` (password [`PASSWORD`]) with a few records in
+    /// two tables and public metadata: the seed the open-and-unseal target corrupts.
+    pub fn valid_store(engine: Engine) -> Option<Vec<u8>> {
+        let dir = scratch_dir().ok()?;
+        let path = dir.join("asset.db");
+        let made = (|| {
+            let Opened::Uninitialized(mut u) = KeyStore::open(&path, config(engine)?).ok()? else {
+                return None;
+            };
+            let mut b = Batch::new();
+            b.put_public("node_id", b"fuzz-node");
+            for i in 0..40u32 {
+                b.put("shares", &i.to_be_bytes(), &[i as u8; 300]);
+                b.put("presignatures", &i.to_be_bytes(), &[7; 64]);
+            }
+            let Step::Done(store) = u.init(PASSWORD, &b).ok()? else {
+                return None;
+            };
+            drop(store);
+            std::fs::read(&path).ok()
+        })();
+        let _ = std::fs::remove_dir_all(&dir);
+        made
+    }
+
+    /// Writes `file` as a store of `engine`, opens it, unseals it with [`PASSWORD`] and reads
+    /// every record, as the node does. Errors are fine, panics are bugs. Returns `true` if
+    /// everything opened and read.
+    pub fn open_and_unseal(engine: Engine, file: &[u8]) -> bool {
+        let Ok(dir) = scratch_dir() else {
+            return false;
+        };
+        let path = dir.join("asset.db");
+        let ok = std::fs::write(&path, file).is_ok() && open_unseal_read(&path, engine);
+        let _ = std::fs::remove_dir_all(&dir);
+        ok
+    }
+
+    fn open_unseal_read(path: &std::path::Path, engine: Engine) -> bool {
+        let Some(cfg) = config(engine) else {
+            return false;
+        };
+        let Ok(Opened::Sealed(mut sealed)) = KeyStore::open(path, cfg) else {
+            return false;
+        };
+        let _ = sealed.info();
+        let _ = sealed.get_public_unverified("node_id");
+        let Ok(Step::Done(u)) = sealed.unseal(PASSWORD) else {
+            return false;
+        };
+        let mut all = u.get_public("node_id").is_ok() & u.verify_all().is_ok();
+        for table in ["shares", "presignatures"] {
+            let Ok(keys) = u.list_keys(table) else {
+                return false;
+            };
+            all &= u.count(table).is_ok();
+            for k in keys {
+                all &= u.get(table, &k).is_ok();
+            }
+        }
+        all
+    }
 }
 
 pub use crypto::KdfParams;
@@ -162,8 +262,9 @@ pub use header::{FORMAT_VERSION, MAGIC};
 pub use password::{PasswordRuleError, check_password, generate_password};
 pub use shamir::{Progress, ShareCollector, ShareError};
 pub use store::{
-    Backoff, BackupInfo, Batch, InspectReport, KeyStore, MAX_RECORD, Opened, Sealed, State, Step,
-    StoreConfig, StoreInfo, Uninitialized, Unsealed, Witness, inspect, public_keys, tables,
+    Backoff, BackupInfo, Batch, InspectReport, KeyStore, MAX_RECORD, Opened,
+    PASSWORD_CHANGE_WINDOW, Sealed, State, Step, StoreConfig, StoreInfo, Uninitialized, Unsealed,
+    Witness, inspect, public_keys, tables,
 };
 
 #[cfg(test)]

@@ -28,6 +28,9 @@ pub mod tables {
     pub const PRIME_POOL: &str = "prime_pool";
     /// Other (encrypted) metadata.
     pub const METADATA: &str = "metadata";
+    /// Tables of single-use secrets (each item used at most once, ever): never in a backup,
+    /// so restoring one cannot bring back an item already used ([`crate::Unsealed::backup_to`]).
+    pub const SINGLE_USE: &[&str] = &[PRESIGNATURES, PRIME_POOL];
 }
 
 /// Well-known keys of the public (readable while sealed) metadata.
@@ -109,8 +112,12 @@ pub struct StoreConfig {
     backoff: Backoff,
     witness: Witness,
     min_counter: u64,
+    change_window: Duration,
     rng: Option<Box<dyn CryptoRngCore + Send>>,
 }
+
+/// How long a password change started by `re-bkey-init` stays open for `re-bkey`.
+pub const PASSWORD_CHANGE_WINDOW: Duration = Duration::from_secs(300);
 
 impl std::fmt::Debug for StoreConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -143,6 +150,7 @@ impl StoreConfig {
             backoff: Backoff::default(),
             witness: Witness::Sidecar,
             min_counter: 0,
+            change_window: PASSWORD_CHANGE_WINDOW,
             rng: None,
         })
     }
@@ -161,6 +169,12 @@ impl StoreConfig {
         self.witness = w;
         self
     }
+    /// How long a started password change stays open ([`PASSWORD_CHANGE_WINDOW`]).
+    pub fn change_window(mut self, d: Duration) -> Self {
+        self.change_window = d;
+        self
+    }
+
     /// An external witness: refuse files whose counter is below `c`.
     pub fn min_counter(mut self, c: u64) -> Self {
         self.min_counter = c;
@@ -219,6 +233,7 @@ struct Shared {
     backoff: Backoff,
     witness: Witness,
     min_counter: u64,
+    change_window: Duration,
     throttle: Mutex<Throttle>,
     rng: Mutex<Box<dyn CryptoRngCore + Send>>,
 }
@@ -400,6 +415,7 @@ impl KeyStore {
             backoff: cfg.backoff,
             witness: cfg.witness,
             min_counter: cfg.min_counter,
+            change_window: cfg.change_window,
             throttle: Mutex::new(Throttle {
                 failures: 0,
                 not_before: None,
@@ -582,6 +598,58 @@ impl Batch {
     }
 }
 
+/// The record-set digest of `tables` (every record's stored bytes) under `dek`.
+fn record_set_of(tables: &Tables, dek: &Key32) -> [u8; 32] {
+    let key = crypto::record_set_key(dek);
+    let mut set = [0u8; 32];
+    for (table, recs) in tables {
+        for (k, v) in recs {
+            crypto::xor_into(&mut set, &crypto::record_mac(&key, table, k, v));
+        }
+    }
+    set
+}
+
+/// A write view that keeps the record-set digest up to date on every put and delete.
+struct Tracked<'a> {
+    inner: &'a mut dyn WriteView,
+    key: Key32,
+    set: [u8; 32],
+}
+
+impl WriteView for Tracked<'_> {
+    fn header(&mut self) -> Result<Header> {
+        self.inner.header()
+    }
+    fn set_header(&mut self, h: &Header) -> Result<()> {
+        self.inner.set_header(h)
+    }
+    fn put(&mut self, table: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        if let Some(old) = self.inner.remove(table, key)? {
+            crypto::xor_into(
+                &mut self.set,
+                &crypto::record_mac(&self.key, table, key, &old),
+            );
+        }
+        self.inner.put(table, key, value)?;
+        crypto::xor_into(
+            &mut self.set,
+            &crypto::record_mac(&self.key, table, key, value),
+        );
+        Ok(())
+    }
+    fn remove(&mut self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let old = self.inner.remove(table, key)?;
+        if let Some(old) = &old {
+            crypto::xor_into(
+                &mut self.set,
+                &crypto::record_mac(&self.key, table, key, old),
+            );
+        }
+        Ok(old)
+    }
+}
+
 fn seal_public(
     dek: &Key32,
     rng: &mut dyn CryptoRngCore,
@@ -637,7 +705,7 @@ impl Uninitialized {
         let (header, tables, dek) = {
             let mut rng = lock(&sh.rng);
             let dek = Key32::random(&mut **rng);
-            let header = Header::new(
+            let mut header = Header::new(
                 sh.engine.as_str(),
                 sh.t,
                 sh.n,
@@ -649,6 +717,8 @@ impl Uninitialized {
             )?;
             let mut tables = Tables::new();
             initial.apply_to_tables(&mut tables, &dek, &mut **rng)?;
+            header.set_record_set(&record_set_of(&tables, &dek));
+            header.set_counter(header.counter, &dek, &mut **rng)?;
             (header, tables, dek)
         };
         // A `.hwm` left by a deleted earlier store must not make the new one look rolled back,
@@ -773,10 +843,13 @@ enum Change {
     None,
     /// Collecting current shares (t>1).
     CollectingCurrent(Input),
+    /// Collecting current shares for [`Unsealed::rotate_data_key`] (t>1).
+    CollectingRotation(Input),
     /// Current password verified (re-bkey-init); holds its secret to refuse reusing it.
     Verified {
         current: Zeroizing<Vec<u8>>,
         new_input: Input,
+        since: std::time::Instant,
     },
 }
 
@@ -834,8 +907,21 @@ impl Unsealed {
     ) -> Result<R> {
         let mut rng = lock(&self.shared.rng);
         let (r, counter) = self.backend.write(|v| {
-            let r = f(v, &mut **rng)?;
+            let start = v.header()?.record_set_bytes()?;
+            let (r, set) = {
+                let mut tracked = Tracked {
+                    inner: &mut *v,
+                    key: crypto::record_set_key(&self.dek),
+                    set: start.unwrap_or_default(),
+                };
+                let r = f(&mut tracked, &mut **rng)?;
+                (r, tracked.set)
+            };
             let mut h = v.header()?;
+            // Files from before the digest keep none until `ensure_record_set` adds it.
+            if start.is_some() {
+                h.set_record_set(&set);
+            }
             let next = h
                 .counter
                 .checked_add(1)
@@ -863,6 +949,25 @@ impl Unsealed {
         let mut b = Batch::new();
         b.put(table, key, value);
         self.apply(&b)
+    }
+
+    /// Encrypts and stores a record only if its key is absent, in one atomic write: of two
+    /// concurrent calls for one key exactly one succeeds and the other gets
+    /// [`Error::RecordExists`]; an existing record is never overwritten.
+    pub fn insert_new(&self, table: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        let mut b = Batch::new();
+        b.put(table, key, value);
+        b.validate()?;
+        self.write(|v, rng| {
+            // An error aborts the write, so the record removed to look is put back as it was.
+            if v.remove(table, key)?.is_some() {
+                return Err(Error::RecordExists {
+                    table: table.to_owned(),
+                    key: hex::encode(key),
+                });
+            }
+            b.apply_to(v, &self.dek, rng)
+        })
     }
 
     /// Deletes a record; returns whether it existed.
@@ -906,6 +1011,82 @@ impl Unsealed {
         self.apply(&b)
     }
 
+    /// Reads every record of every table once and authenticates it (and the public metadata):
+    /// a damaged or altered file shows here, as [`Error::Corrupt`] naming the file and the
+    /// record, instead of later in the middle of a protocol run. Returns the records checked.
+    pub fn verify_all(&self) -> Result<u64> {
+        let (header, tables) = self.backend.dump()?;
+        self.check_record_set(&header, &tables)?;
+        let mut n = 0u64;
+        for (table, recs) in &tables {
+            for (k, v) in recs {
+                let ok = if table == PUBLIC_TABLE {
+                    self.get_public(&String::from_utf8_lossy(k)).is_ok()
+                } else {
+                    self.open_record(table, k, v).is_ok()
+                };
+                if !ok {
+                    return Err(Error::Corrupt {
+                        path: self.shared.path.clone(),
+                        detail: format!(
+                            "record {table}/{} fails authentication (damaged or altered)",
+                            hex::encode(k)
+                        ),
+                    });
+                }
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Compares the records with the record-set digest the header authenticates (a header
+    /// without one, from before it existed, is not checked here).
+    fn check_record_set(&self, header: &Header, tables: &Tables) -> Result<()> {
+        let Some(want) = header.record_set_bytes()? else {
+            return Ok(());
+        };
+        let have = record_set_of(tables, &self.dek);
+        if bool::from(have[..].ct_eq(&want[..])) {
+            Ok(())
+        } else {
+            Err(Error::RecordSetMismatch {
+                path: self.shared.path.clone(),
+            })
+        }
+    }
+
+    /// Adds the record-set digest to a file written before it existed (one write; nothing if
+    /// it has one). Call right after unseal, before other writers start.
+    pub fn ensure_record_set(&self) -> Result<()> {
+        let (header, tables) = self.backend.dump()?;
+        if header.record_set.is_some() {
+            return Ok(());
+        }
+        let set = record_set_of(&tables, &self.dek);
+        let mut rng = lock(&self.shared.rng);
+        let counter = self.backend.write(|v| {
+            let mut h = v.header()?;
+            if h.counter != header.counter {
+                return Err(Error::Crypto(
+                    "the store changed while its record-set digest was computed",
+                ));
+            }
+            h.set_record_set(&set);
+            let next = h
+                .counter
+                .checked_add(1)
+                .ok_or(Error::Crypto("counter overflow"))?;
+            h.set_counter(next, &self.dek, &mut **rng)?;
+            v.set_header(&h)?;
+            Ok(next)
+        })?;
+        drop(rng);
+        self.shared.record_seen(counter);
+        tracing::info!(path = %self.shared.path.display(), "record-set digest added to the header");
+        Ok(())
+    }
+
     /// Reads public metadata and verifies its tag.
     pub fn get_public(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let Some(blob) = self.backend.get(PUBLIC_TABLE, key.as_bytes())? else {
@@ -942,10 +1123,8 @@ impl Unsealed {
                 self.change = Change::CollectingCurrent(input);
                 return Ok(Step::NeedMore(p));
             }
-            Err(e) => {
-                self.change = Change::CollectingCurrent(input);
-                return Err(e);
-            }
+            // Any failed attempt cancels the change (self.change is `None` here).
+            Err(e) => return Err(e),
         };
         let h = self.backend.header()?;
         unlock(&self.shared, &h, &secret, "re-bkey-init")?;
@@ -953,6 +1132,7 @@ impl Unsealed {
         self.change = Change::Verified {
             current: secret,
             new_input: Input::new(self.shared.t),
+            since: std::time::Instant::now(),
         };
         Ok(Step::Done(()))
     }
@@ -961,12 +1141,36 @@ impl Unsealed {
     /// complete, re-wraps the data key under the new password in ONE atomic write (records are not
     /// re-encrypted). A crash at any point leaves either the old or the new password working.
     pub fn change_password(&mut self, new: &str) -> Result<Step<()>> {
-        let Change::Verified { current, new_input } = &mut self.change else {
+        // The change is taken out: every way out of this function except "more shares needed"
+        // ends it (done, expired, or cancelled by a failed attempt), so it completes once.
+        let Change::Verified {
+            current,
+            mut new_input,
+            since,
+        } = std::mem::replace(&mut self.change, Change::None)
+        else {
             return Err(Error::ChangeNotStarted);
         };
-        let secret = match new_input.feed(new, true)? {
-            Step::NeedMore(p) => return Ok(Step::NeedMore(p)),
-            Step::Done(s) => s,
+        if since.elapsed() > self.shared.change_window {
+            tracing::warn!(path = %self.shared.path.display(), "password change expired");
+            return Err(Error::ChangeExpired {
+                window_secs: self.shared.change_window.as_secs(),
+            });
+        }
+        let secret = match new_input.feed(new, true) {
+            Ok(Step::Done(s)) => s,
+            Ok(Step::NeedMore(p)) => {
+                self.change = Change::Verified {
+                    current,
+                    new_input,
+                    since,
+                };
+                return Ok(Step::NeedMore(p));
+            }
+            Err(e) => {
+                tracing::info!(path = %self.shared.path.display(), "password change cancelled by a failed attempt");
+                return Err(e);
+            }
         };
         if bool::from(secret.as_slice().ct_eq(current.as_slice())) {
             return Err(Error::SamePassword);
@@ -979,9 +1183,88 @@ impl Unsealed {
             h.rewrap(&kek, &salt, params, &self.dek, rng)?;
             v.set_header(&h)
         })?;
-        self.change = Change::None;
         tracing::info!(path = %self.shared.path.display(), "password changed (data key re-wrapped)");
         Ok(Step::Done(()))
+    }
+
+    /// `rotate-key`: checks the current password (t=1) or collects t current shares (t>1), then
+    /// re-encrypts every record (and re-tags the public metadata) under a fresh random data key,
+    /// wrapped under the same password with a fresh salt, in ONE atomic write. A backup taken
+    /// before, even with the password, cannot read what is written after: it only holds the old
+    /// data key. Wrong passwords are throttled like unseal; a crash leaves the old or the new
+    /// key in force, never neither. Returns the number of records re-encrypted.
+    pub fn rotate_data_key(&mut self, current: &str) -> Result<Step<u64>> {
+        self.shared.throttle_check()?;
+        let mut input = match std::mem::replace(&mut self.change, Change::None) {
+            Change::CollectingRotation(i) => i,
+            _ => Input::new(self.shared.t),
+        };
+        let secret = match input.feed(current, false) {
+            Ok(Step::Done(s)) => s,
+            Ok(Step::NeedMore(p)) => {
+                self.change = Change::CollectingRotation(input);
+                return Ok(Step::NeedMore(p));
+            }
+            Err(e) => return Err(e),
+        };
+        let h = self.backend.header()?;
+        unlock(&self.shared, &h, &secret, "rotate-key")?;
+        self.shared.succeed();
+        // Every record, authenticated under the old key before anything is written.
+        let (_, tables) = self.backend.dump()?;
+        let mut plain: Vec<(String, Vec<u8>, Zeroizing<Vec<u8>>)> = Vec::new();
+        for (table, recs) in &tables {
+            for (k, blob) in recs {
+                let value = if table == PUBLIC_TABLE {
+                    let key = std::str::from_utf8(k).map_err(|_| Error::RecordCorrupt {
+                        table: "public".into(),
+                        key: hex::encode(k),
+                    })?;
+                    Zeroizing::new(self.get_public(key)?.unwrap_or_default())
+                } else {
+                    self.open_record(table, k, blob)?
+                };
+                plain.push((table.clone(), k.clone(), value));
+            }
+        }
+        let salt = self.shared.random_salt();
+        let params = self.shared.kdf;
+        let kek = crypto::derive_kek(&secret, &salt, &params)?;
+        let mut rng = lock(&self.shared.rng);
+        let new_dek = Key32::random(&mut **rng);
+        let n = plain.len() as u64;
+        let set_key = crypto::record_set_key(&new_dek);
+        let counter = self.backend.write(|v| {
+            let mut set = [0u8; 32];
+            for (table, k, value) in &plain {
+                let blob = if table == PUBLIC_TABLE {
+                    seal_public(&new_dek, &mut **rng, k, value)?
+                } else {
+                    new_dek.seal(
+                        &mut **rng,
+                        value,
+                        &crypto::record_aad(FORMAT_VERSION, table, k),
+                    )?
+                };
+                v.put(table, k, &blob)?;
+                crypto::xor_into(&mut set, &crypto::record_mac(&set_key, table, k, &blob));
+            }
+            let mut h = v.header()?;
+            h.rewrap(&kek, &salt, params, &new_dek, &mut **rng)?;
+            h.set_record_set(&set);
+            let next = h
+                .counter
+                .checked_add(1)
+                .ok_or(Error::Crypto("counter overflow"))?;
+            h.set_counter(next, &new_dek, &mut **rng)?;
+            v.set_header(&h)?;
+            Ok(next)
+        })?;
+        drop(rng);
+        self.shared.record_seen(counter);
+        self.dek = new_dek;
+        tracing::info!(path = %self.shared.path.display(), records = n, "data key rotated (every record re-encrypted)");
+        Ok(Step::Done(n))
     }
 
     /// Abandons a password change in progress.
@@ -989,13 +1272,29 @@ impl Unsealed {
         self.change = Change::None;
     }
 
-    /// Writes a consistent copy of the whole store (same engine, same password) to `path`, which
+    /// Writes a consistent copy of the store (same engine, same password) to `path`, which
     /// must not exist. For `bolt` the copy is taken from one read transaction while writers go on;
     /// for `sgx` under the store's lock. The copy is built beside `path` and renamed into place.
+    ///
+    /// The single-use tables ([`tables::SINGLE_USE`]: presignatures, pooled primes) are left
+    /// out: a node restored from the backup regenerates them, so nothing used since the backup
+    /// can be used again.
     pub fn backup_to(&self, path: impl AsRef<Path>) -> Result<BackupInfo> {
         let path = path.as_ref();
         fsutil::parent_dir(path)?;
-        let (header, tables) = self.backend.dump()?;
+        let (mut header, mut tables) = self.backend.dump()?;
+        for t in tables::SINGLE_USE {
+            if let Some(dropped) = tables.remove(*t) {
+                tracing::info!(
+                    table = t,
+                    records = dropped.len(),
+                    "single-use records left out of the backup"
+                );
+            }
+        }
+        // The copy's record set (without the single-use tables), authenticated with its counter.
+        header.set_record_set(&record_set_of(&tables, &self.dek));
+        header.set_counter(header.counter, &self.dek, &mut **lock(&self.shared.rng))?;
         Backend::create(path, self.shared.engine, &header, &tables)?;
         Ok(BackupInfo {
             counter: header.counter,
@@ -1075,7 +1374,7 @@ pub fn inspect(path: impl AsRef<Path>, bkeys: &[&str]) -> Result<InspectReport> 
             bkeys.len(),
         )));
     };
-    let mut ok = true;
+    let mut ok = u.check_record_set(&header, &tables).is_ok();
     for (table, recs) in &tables {
         if table == PUBLIC_TABLE {
             for k in recs.keys() {

@@ -1,5 +1,5 @@
 //! The `mpc-node` command line: `start` runs the node; `init`, `unseal`, `info`, `reset`,
-//! `cmreset`, `backup` and `platform-key` act on a running node through its local API; `check`, `passwords
+//! `cmreset`, `backup`, `platform-key` and `rotate-key` act on a running node through its local API; `check`, `passwords
 //! generate` and `verify-backup` work without one.
 //!
 //! Commands that talk to a node find it with `--server HOST:PORT`, or with `--config FILE`
@@ -134,6 +134,17 @@ pub enum Command {
     },
     /// Finish a password change: set the new password (or t new shares).
     Cmreset {
+        #[command(flatten)]
+        /// Node address.
+        target: Target,
+        #[command(flatten)]
+        /// Secret input.
+        secrets: SecretArgs,
+    },
+    /// Re-encrypt every record of the running node's key store under a fresh data key
+    /// (current password, or t current shares): backups taken before cannot read what is
+    /// written after. Take a new backup afterwards.
+    RotateKey {
         #[command(flatten)]
         /// Node address.
         target: Target,
@@ -383,6 +394,9 @@ pub fn run_command(cmd: Command) -> Result<i32, CliError> {
         }
         Command::Cmreset { target, secrets } => {
             client_cmd(&target, "/sys/re-bkey", Some((Kind::New, secrets)))
+        }
+        Command::RotateKey { target, secrets } => {
+            client_cmd(&target, "/sys/rotate-key", Some((Kind::Current, secrets)))
         }
         Command::Info { target } => client_cmd(&target, "/sys/seal-status", None),
         Command::Backup { target, out } => backup(&target, &out),
@@ -698,7 +712,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
 fn start(config: &std::path::Path) -> anyhow::Result<()> {
     let mut cfg = Config::load(config)?;
     cfg.insecure_fast_kdf = crate::insecure_kdf_from_env()?;
-    cfg.insecure_test_primes = crate::insecure_test_primes_from_env();
+    cfg.insecure_test_primes = crate::insecure_test_primes_from_env()?;
     if let Some(p) = &cfg.insecure_test_primes {
         eprintln!(
             "mpc-node: WARNING: {} is set ({}): published test primes, never use this node for real keys",

@@ -59,11 +59,36 @@ pub const INSECURE_KDF_VALUE: &str = "i-know-this-is-insecure";
 /// public, so Paillier keys made from them protect nothing.
 pub const INSECURE_TEST_PRIMES_ENV: &str = "MPC_NODE_INSECURE_TEST_PRIMES";
 
-/// Reads [`INSECURE_TEST_PRIMES_ENV`]: the file, if set and non-empty.
-pub fn insecure_test_primes_from_env() -> Option<std::path::PathBuf> {
-    std::env::var_os(INSECURE_TEST_PRIMES_ENV)
+/// Whether this build accepts the test-only switches [`INSECURE_KDF_ENV`] and
+/// [`INSECURE_TEST_PRIMES_ENV`] (cargo feature `insecure-test-switches`; off in a release build
+/// of `mpc-node`, on for the tests and the devnet).
+pub const INSECURE_SWITCHES_BUILT: bool = cfg!(feature = "insecure-test-switches");
+
+/// Refuses the test-only switch `var` set to `value` unless `built` (see
+/// [`INSECURE_SWITCHES_BUILT`]).
+pub fn check_insecure_switch(
+    var: &'static str,
+    value: Option<&std::ffi::OsStr>,
+    built: bool,
+) -> Result<(), Error> {
+    match value {
+        Some(v) if !v.is_empty() && !built => Err(Error::InsecureSwitchRefused(var)),
+        _ => Ok(()),
+    }
+}
+
+/// Reads [`INSECURE_TEST_PRIMES_ENV`]: the file, if set and non-empty. A build without the
+/// `insecure-test-switches` feature refuses it.
+pub fn insecure_test_primes_from_env() -> Result<Option<std::path::PathBuf>, Error> {
+    let value = std::env::var_os(INSECURE_TEST_PRIMES_ENV);
+    check_insecure_switch(
+        INSECURE_TEST_PRIMES_ENV,
+        value.as_deref(),
+        INSECURE_SWITCHES_BUILT,
+    )?;
+    Ok(std::env::var_os(INSECURE_TEST_PRIMES_ENV)
         .filter(|v| !v.is_empty())
-        .map(std::path::PathBuf::from)
+        .map(std::path::PathBuf::from))
 }
 
 /// How long [`run`] waits, after the API and the network stopped, for stopped protocol runs to
@@ -90,13 +115,21 @@ pub enum Error {
     /// Serving the local API failed.
     #[error("local API: {0}")]
     Serve(std::io::Error),
+    /// A test-only switch is set, but this build does not accept them.
+    #[error(
+        "{0} is set, but this mpc-node is a production build and refuses test-only switches (they make keys unsafe); unset {0}"
+    )]
+    InsecureSwitchRefused(&'static str),
     /// [`INSECURE_KDF_ENV`] has a value other than [`INSECURE_KDF_VALUE`].
     #[error("{INSECURE_KDF_ENV} is set to an unrecognised value; unset it (it is for tests only)")]
     InsecureKdfValue,
 }
 
 /// Reads [`INSECURE_KDF_ENV`]: `Ok(true)` only for the exact value [`INSECURE_KDF_VALUE`].
+/// A build without the `insecure-test-switches` feature refuses it.
 pub fn insecure_kdf_from_env() -> Result<bool, Error> {
+    let value = std::env::var_os(INSECURE_KDF_ENV);
+    check_insecure_switch(INSECURE_KDF_ENV, value.as_deref(), INSECURE_SWITCHES_BUILT)?;
     match std::env::var_os(INSECURE_KDF_ENV) {
         None => Ok(false),
         Some(v) if v.is_empty() => Ok(false),
@@ -164,11 +197,7 @@ pub async fn run_with(
         shutdown.await;
         stop_tx.send_replace(true);
     });
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let served = mpc_httpd::serve(listener, app, sys::limits(), async move {
         let _ = stop_api.wait_for(|s| *s).await;
     })
     .await;
@@ -189,4 +218,29 @@ pub async fn run_with(
     served.map_err(Error::Serve)?;
     tracing::info!("mpc-node stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A production build (feature off) refuses both switches by name; unset or empty is fine.
+    #[test]
+    fn production_build_refuses_test_switches() {
+        for var in [INSECURE_KDF_ENV, INSECURE_TEST_PRIMES_ENV] {
+            let set = std::ffi::OsStr::new("i-know-this-is-insecure");
+            let e = check_insecure_switch(var, Some(set), false).unwrap_err();
+            let msg = e.to_string();
+            assert!(
+                msg.contains(var) && msg.contains("production build"),
+                "{msg}"
+            );
+            assert!(check_insecure_switch(var, None, false).is_ok());
+            assert!(check_insecure_switch(var, Some(std::ffi::OsStr::new("")), false).is_ok());
+            assert!(check_insecure_switch(var, Some(set), true).is_ok());
+        }
+    }
+
+    // The tests are built with the feature (dev-dependency on this crate).
+    const _: () = assert!(INSECURE_SWITCHES_BUILT);
 }

@@ -97,7 +97,8 @@ fn store_error(op: &str, e: StoreError) -> ApiError {
         StoreError::Share(_)
         | StoreError::SecretTooShort(_)
         | StoreError::SamePassword
-        | StoreError::ChangeNotStarted => {
+        | StoreError::ChangeNotStarted
+        | StoreError::ChangeExpired { .. } => {
             tracing::info!("{op} refused: {e}");
             ApiError(e.to_string())
         }
@@ -153,8 +154,17 @@ enum Slot {
     Uninitialized(Uninitialized),
     Sealed(Sealed),
     Unsealed(Unsealed),
-    /// A key-store task panicked while holding the state; only a restart recovers.
-    Broken,
+    /// The store file is damaged (or a key-store call failed unexpectedly): the node stays up
+    /// and sealed, writes nothing, and answers every store route with this reason.
+    Damaged(String),
+}
+
+/// The reply for a damaged store: names the file and the remedy.
+fn damaged_reason(path: &std::path::Path, e: &StoreError) -> String {
+    format!(
+        "key store {} is damaged ({e}); the node stays sealed and writes nothing to it: stop the node, restore the file from a backup (mpc-node verify-backup checks one) and start it again",
+        path.display()
+    )
 }
 
 /// What `seal-status` shows.
@@ -173,6 +183,9 @@ pub struct Status {
     /// With t > 1: shares received by the init or unseal in progress.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub progress: Option<Progress>,
+    /// Set when the store file is damaged: `seal-status` answers this error instead.
+    #[serde(skip)]
+    pub damaged: Option<String>,
 }
 
 fn status_of(slot: &Slot, t: u8, n: u8) -> Status {
@@ -183,6 +196,7 @@ fn status_of(slot: &Slot, t: u8, n: u8) -> Status {
         t,
         n,
         progress: None,
+        damaged: None,
     };
     let read = |get: &dyn Fn(&str) -> Option<Vec<u8>>, st: &mut Status| {
         if let Some(id) = get(public_keys::NODE_ID) {
@@ -205,7 +219,10 @@ fn status_of(slot: &Slot, t: u8, n: u8) -> Status {
             st.state = State::Unsealed;
             read(&|k| u.get_public(k).ok().flatten(), &mut st);
         }
-        Slot::Broken => st.state = State::Sealed,
+        Slot::Damaged(why) => {
+            st.state = State::Sealed;
+            st.damaged = Some(why.clone());
+        }
     }
     st
 }
@@ -229,13 +246,22 @@ impl std::fmt::Debug for Node {
 
 impl Node {
     /// Opens the store (creating nothing): uninitialised if the file does not exist, sealed
-    /// otherwise. A damaged, foreign, rolled-back or misconfigured file is an error here.
+    /// otherwise. A rolled-back or misconfigured file is an error here; a damaged one
+    /// ([`StoreError::is_damaged_file`]: corrupt, truncated, not a key store) is not: the node
+    /// then stays up, sealed, and answers every store route with the file and the remedy.
     pub async fn open(settings: StoreSettings) -> Result<Self, StoreError> {
         let s = settings.clone();
         let (slot, status) = tokio::task::spawn_blocking(move || {
-            let slot = match KeyStore::open(&s.path, s.store_config()?)? {
-                Opened::Uninitialized(u) => Slot::Uninitialized(u),
-                Opened::Sealed(se) => Slot::Sealed(se),
+            let slot = match KeyStore::open(&s.path, s.store_config()?) {
+                Ok(Opened::Uninitialized(u)) => Slot::Uninitialized(u),
+                Ok(Opened::Sealed(se)) => Slot::Sealed(se),
+                Err(e) if e.is_damaged_file() => {
+                    tracing::error!(
+                        "key store damaged: {e}; staying sealed, restore the file from a backup"
+                    );
+                    Slot::Damaged(damaged_reason(&s.path, &e))
+                }
+                Err(e) => return Err(e),
             };
             let status = status_of(&slot, s.t, s.n);
             Ok::<_, StoreError>((slot, status))
@@ -270,7 +296,14 @@ impl Node {
         f: impl FnOnce(Slot) -> (Slot, Result<Value, ApiError>) + Send + 'static,
     ) -> Result<Value, ApiError> {
         let mut guard = self.slot.lock().await;
-        let slot = std::mem::replace(&mut *guard, Slot::Broken);
+        let path = self.settings.path.clone();
+        let slot = std::mem::replace(
+            &mut *guard,
+            Slot::Damaged(format!(
+                "key store {}: an earlier key-store call failed unexpectedly; the node stays sealed: restart it, and if this persists restore the file from a backup",
+                path.display()
+            )),
+        );
         let (t, n) = (self.settings.t, self.settings.n);
         let joined = tokio::task::spawn_blocking(move || {
             let (slot, r) = f(slot);
@@ -288,10 +321,15 @@ impl Node {
                 r
             }
             Err(_) => {
-                tracing::error!("key-store task panicked; restart the node");
-                Err(ApiError(
-                    "internal error in the key store; restart the node".into(),
-                ))
+                // The slot stays `Damaged` (set above); the status says so.
+                tracing::error!("key-store task panicked; the node stays sealed");
+                let st = status_of(&guard, t, n);
+                let why = st.damaged.clone().unwrap_or_default();
+                match self.status.write() {
+                    Ok(mut s) => *s = st,
+                    Err(p) => *p.into_inner() = st,
+                }
+                Err(ApiError(why))
             }
         }
     }
@@ -316,6 +354,7 @@ impl Node {
                     Err(e) => (Slot::Uninitialized(u), Err(store_error("init", e))),
                 }
             }
+            Slot::Damaged(why) => (Slot::Damaged(why.clone()), Err(ApiError(why))),
             other => (
                 other,
                 Err(ApiError(
@@ -336,6 +375,7 @@ impl Node {
     }
 
     async fn unseal_inner(&self, bkey: Zeroizing<String>) -> Result<Value, ApiError> {
+        let path = self.settings.path.clone();
         self.with_slot(move |slot| match slot {
             Slot::Sealed(mut s) => match s.unseal(&bkey) {
                 Ok(Step::NeedMore(p)) => {
@@ -343,6 +383,20 @@ impl Node {
                     (Slot::Sealed(s), Ok(progress_reply(p)))
                 }
                 Ok(Step::Done(u)) => {
+                    // Every record is read and authenticated now, so a damaged file is caught
+                    // here, not in the middle of a protocol run.
+                    if let Err(e) = u.verify_all() {
+                        tracing::error!("unseal: key store damaged: {e}; staying sealed");
+                        let why = damaged_reason(&path, &e);
+                        drop(u);
+                        return (Slot::Damaged(why.clone()), Err(ApiError(why)));
+                    }
+                    // A file from before the record-set digest gets it now.
+                    if let Err(e) = u.ensure_record_set() {
+                        tracing::error!(
+                            "unseal: the record-set digest could not be added ({e}); rollback of records is not detected until it is"
+                        );
+                    }
                     tracing::info!("node unsealed");
                     // The transport key is made at the first unseal (docs/platform.md).
                     if let Err(e) = crate::store::ensure_transport_key(&u) {
@@ -350,8 +404,15 @@ impl Node {
                     }
                     (Slot::Unsealed(u), Ok(json!("in-bkey success")))
                 }
+                Err(e) if e.is_damaged_file() => {
+                    tracing::error!("unseal: key store damaged: {e}; staying sealed");
+                    let why = damaged_reason(&path, &e);
+                    drop(s);
+                    (Slot::Damaged(why.clone()), Err(ApiError(why)))
+                }
                 Err(e) => (Slot::Sealed(s), Err(store_error("unseal", e))),
             },
+            Slot::Damaged(why) => (Slot::Damaged(why.clone()), Err(ApiError(why))),
             Slot::Unsealed(u) => (
                 Slot::Unsealed(u),
                 Err(ApiError("node is already unsealed".into())),
@@ -375,6 +436,29 @@ impl Node {
                 };
                 (Slot::Unsealed(u), r)
             }
+            Slot::Damaged(why) => (Slot::Damaged(why.clone()), Err(ApiError(why))),
+            other => (other, Err(not_unsealed())),
+        })
+        .await
+    }
+
+    /// `POST /sys/rotate-key`: with the current password (or t current shares, one per call),
+    /// re-encrypts every record under a fresh data key (see
+    /// [`mpc_keystore::Unsealed::rotate_data_key`]); replies with the records re-encrypted.
+    pub async fn rotate_key(&self, bkey: Zeroizing<String>) -> Result<Value, ApiError> {
+        self.with_slot(move |slot| match slot {
+            Slot::Unsealed(mut u) => {
+                let r = match u.rotate_data_key(&bkey) {
+                    Ok(Step::NeedMore(p)) => Ok(progress_reply(p)),
+                    Ok(Step::Done(n)) => {
+                        tracing::info!(records = n, "data key rotated");
+                        Ok(json!({ "rotated": true, "records": n }))
+                    }
+                    Err(e) => Err(store_error("rotate-key", e)),
+                };
+                (Slot::Unsealed(u), r)
+            }
+            Slot::Damaged(why) => (Slot::Damaged(why.clone()), Err(ApiError(why))),
             other => (other, Err(not_unsealed())),
         })
         .await
@@ -390,10 +474,24 @@ impl Node {
                         tracing::info!("password changed");
                         Ok(json!("re-bkey success"))
                     }
-                    Err(e) => Err(store_error("re-bkey", e)),
+                    Err(e) => {
+                        let expired_or_unstarted = matches!(
+                            e,
+                            StoreError::ChangeExpired { .. } | StoreError::ChangeNotStarted
+                        );
+                        let ApiError(reason) = store_error("re-bkey", e);
+                        Err(ApiError(if expired_or_unstarted {
+                            reason
+                        } else {
+                            format!(
+                                "{reason}; the password change is cancelled: start again with re-bkey-init"
+                            )
+                        }))
+                    }
                 };
                 (Slot::Unsealed(u), r)
             }
+            Slot::Damaged(why) => (Slot::Damaged(why.clone()), Err(ApiError(why))),
             other => (other, Err(not_unsealed())),
         })
         .await
@@ -417,6 +515,7 @@ impl Node {
                 });
                 (Slot::Unsealed(u), r)
             }
+            Slot::Damaged(why) => (Slot::Damaged(why.clone()), Err(ApiError(why))),
             other => (other, Err(not_unsealed())),
         })
         .await
@@ -473,7 +572,7 @@ impl crate::store::SecretStore for Node {
         value: &[u8],
     ) -> Result<(), crate::store::StoreAccessError> {
         match &*self.slot.blocking_lock() {
-            Slot::Unsealed(u) => Ok(u.put(table, key, value)?),
+            Slot::Unsealed(u) => crate::store::SecretStore::put(u, table, key, value),
             _ => Err(crate::store::StoreAccessError::Sealed),
         }
     }

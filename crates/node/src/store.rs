@@ -3,7 +3,9 @@
 //! * [`tables::NODE_IDENTITY`] / [`TRANSPORT_RECORD`]: the X25519 transport secret (32 bytes),
 //!   made at the first unseal;
 //! * [`tables::KEY_SHARES`] / `key_id`: a [`StoredKey`] (JSON), written once per key: the
-//!   share and the committee (party → node id) it was generated with. Format 2 is
+//!   share and the committee (party → node id) it was generated with (the store's `put` there
+//!   is an atomic insert-if-absent, so two concurrent key generations for one key id can never
+//!   overwrite a share). Format 2 is
 //!   `{"version":2,"committee":{"a":"sino…",…},"share":{"curve":…}}`; format 1 (before the
 //!   committee was pinned) is the bare share `{"curve":…}` and is still read;
 //! * [`tables::PRIME_POOL`] / [`PRIME_POOL_RECORD`]: the pool's prime sets (JSON list);
@@ -53,7 +55,8 @@ pub const SEEN_TASKS: &str = "seen_tasks";
 pub trait SecretStore: Send + Sync + 'static {
     /// Reads a record.
     fn get(&self, table: &str, key: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, StoreAccessError>;
-    /// Writes a record (one atomic write).
+    /// Writes a record (one atomic write). In [`tables::KEY_SHARES`] only if the key is absent
+    /// (atomic insert-if-absent; an existing share is never overwritten).
     fn put(&self, table: &str, key: &[u8], value: &[u8]) -> Result<(), StoreAccessError>;
     /// Removes a record; `true` if it existed.
     fn delete(&self, table: &str, key: &[u8]) -> Result<bool, StoreAccessError>;
@@ -66,7 +69,12 @@ impl SecretStore for Unsealed {
         Ok(Unsealed::get(self, table, key)?)
     }
 
+    /// Key shares are written once: an existing share is never overwritten (two concurrent key
+    /// generations for one key id: one stores, the other fails with `RecordExists`).
     fn put(&self, table: &str, key: &[u8], value: &[u8]) -> Result<(), StoreAccessError> {
+        if table == tables::KEY_SHARES {
+            return Ok(Unsealed::insert_new(self, table, key, value)?);
+        }
         Ok(Unsealed::put(self, table, key, value)?)
     }
 

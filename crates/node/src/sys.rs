@@ -10,6 +10,11 @@
 //! | `POST /sys/re-bkey` | `{"shard_bkey": …}` new | `"re-bkey success"` |
 //! | `POST /sys/backup` | ignored | `{"engine", "counter", "tables", "file"}` (loopback callers only) |
 //! | `POST /sys/platform-key` | `{"pin": "<PUBLIC KEY PEM>"}` or `{"forget": true}` | `{"previous", "pinned"}` (hex SEC1 or null; loopback callers only) |
+//! | `POST /sys/rotate-key` | `{"shard_bkey": …}` current | `{"rotated": true, "records": N}` (t > 1: progress until complete) |
+//!
+//! A damaged store file (corrupt, truncated, not a key store) does not stop the node: every
+//! route that touches the store, and `seal-status`, answers the error naming the file and
+//! saying to restore it from a backup; nothing is written to it.
 //!
 //! Success is HTTP 200 `{"status":"ok","data":…}`, failure HTTP 400
 //! `{"status":"error","error":"<reason>"}` (also for unknown routes, wrong methods and oversized
@@ -44,6 +49,16 @@ fn reply(r: Result<Value, ApiError>) -> Response {
         )
             .into_response(),
     }
+}
+
+/// The bounds applied to every request before a handler runs ([`mpc_httpd`]): head within
+/// 10 s, body within 10 s and at most [`MAX_BODY`] bytes, 256 connections (a local API with a
+/// few operators).
+pub fn limits() -> mpc_httpd::Limits {
+    let mut l = mpc_httpd::Limits::new(MAX_BODY, |_, reason| reply(Err(ApiError(reason))));
+    l.body_read = std::time::Duration::from_secs(10);
+    l.max_connections = 256;
+    l
 }
 
 async fn read_body(body: Body) -> Result<Bytes, ApiError> {
@@ -86,8 +101,20 @@ async fn re_bkey(State(node): State<Arc<Node>>, body: Body) -> Response {
     reply(r.await)
 }
 
+async fn rotate_key(State(node): State<Arc<Node>>, body: Body) -> Response {
+    let r = async {
+        let b = read_body(body).await?;
+        node.rotate_key(parse_bkey(&b)?).await
+    };
+    reply(r.await)
+}
+
 async fn seal_status(State(node): State<Arc<Node>>) -> Response {
-    reply(serde_json::to_value(node.status()).map_err(|e| ApiError(e.to_string())))
+    let st = node.status();
+    if let Some(why) = st.damaged {
+        return reply(Err(ApiError(why)));
+    }
+    reply(serde_json::to_value(st).map_err(|e| ApiError(e.to_string())))
 }
 
 async fn backup(
@@ -150,7 +177,7 @@ async fn platform_key(
 
 async fn fallback(method: Method, uri: Uri) -> Response {
     reply(Err(ApiError(format!(
-        "no route {method} {}; the local API has POST /sys/init, /sys/in-bkey, /sys/re-bkey-init, /sys/re-bkey, /sys/backup, /sys/platform-key and GET /sys/seal-status",
+        "no route {method} {}; the local API has POST /sys/init, /sys/in-bkey, /sys/re-bkey-init, /sys/re-bkey, /sys/backup, /sys/platform-key, /sys/rotate-key and GET /sys/seal-status",
         uri.path()
     ))))
 }
@@ -165,6 +192,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/sys/re-bkey", post(re_bkey))
         .route("/sys/backup", post(backup))
         .route("/sys/platform-key", post(platform_key))
+        .route("/sys/rotate-key", post(rotate_key))
         .fallback(fallback)
         .method_not_allowed_fallback(fallback)
         .with_state(node)

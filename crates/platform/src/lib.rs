@@ -64,6 +64,22 @@ struct AppState {
     registry: Arc<Registry>,
 }
 
+/// What every connection to the platform gets before any authentication ([`mpc_httpd`]): TLS
+/// handshake within 10 s, request head within 10 s, body within 30 s and at most
+/// [`mpc_api::MAX_BODY_BYTES`] (answered in the API's envelope), 4096 connections.
+pub fn limits() -> mpc_httpd::Limits {
+    let mut l = mpc_httpd::Limits::new(mpc_api::MAX_BODY_BYTES, |status, reason| {
+        let code = mpc_api::envelope::ApiCode::BadRequest;
+        (
+            status,
+            axum::Json(mpc_api::envelope::Envelope::<()>::error("", code, reason)),
+        )
+            .into_response()
+    });
+    l.max_connections = 4096;
+    l
+}
+
 /// Runs the platform on `listener` until `shutdown` completes.
 pub async fn run(
     cfg: PlatformConfig,
@@ -150,7 +166,8 @@ pub async fn run(
         proxy_path = %cfg.proxy.path,
         "platform listening (roles: proxy, coordinator)"
     );
-    let served = mpc_proxy::tls::serve_tls(listener, Arc::new(tls), app, shutdown).await;
+    let served =
+        mpc_proxy::tls::serve_tls_with(listener, Arc::new(tls), app, limits(), shutdown).await;
     let _ = stop_tx.send(true);
     for (name, task) in [("coordinator", coordinator_task), ("proxy", proxy_task)] {
         if tokio::time::timeout(Duration::from_secs(10), task)

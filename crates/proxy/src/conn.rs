@@ -63,9 +63,23 @@ impl End {
     }
 }
 
+/// What an upgraded connection holds until its node has authenticated: its read budget
+/// (lifted by a verified Hello) and its place among the unauthenticated connections.
+pub(crate) struct PreAuth {
+    pub(crate) budget: crate::budget::ReadBudget,
+    pub(crate) unauthenticated: tokio::sync::OwnedSemaphorePermit,
+}
+
 /// Serves one upgraded WebSocket until it ends.
-pub(crate) async fn serve(proxy: Arc<Proxy>, mut socket: WebSocket, exporter: TlsExporter) {
-    let Some((conn, queue, close_rx)) = authenticate(&proxy, &mut socket, &exporter).await else {
+pub(crate) async fn serve(
+    proxy: Arc<Proxy>,
+    mut socket: WebSocket,
+    exporter: TlsExporter,
+    pre_auth: PreAuth,
+) {
+    let authenticated = authenticate(&proxy, &mut socket, &exporter, &pre_auth.budget).await;
+    drop(pre_auth.unauthenticated);
+    let Some((conn, queue, close_rx)) = authenticated else {
         return;
     };
     let (sink, mut stream) = socket.split();
@@ -120,6 +134,7 @@ async fn authenticate(
     proxy: &Arc<Proxy>,
     socket: &mut WebSocket,
     exporter: &TlsExporter,
+    budget: &crate::budget::ReadBudget,
 ) -> Option<Authenticated> {
     let challenge = Challenge::new(&mut OsRng);
     let bytes = match Frame::Challenge(challenge.clone()).encode() {
@@ -142,7 +157,10 @@ async fn authenticate(
         }
     };
     let node = match verify_hello(&hello, &challenge, &exporter.0) {
-        Ok(node) => node,
+        Ok(node) => {
+            budget.lift();
+            node
+        }
         Err(e) => {
             let end = match &e.fault {
                 AuthFault::Signature(_) => End::close(POLICY, "bad signature", "bad_signature"),

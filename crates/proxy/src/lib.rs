@@ -53,6 +53,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod budget;
 mod conn;
 mod metrics;
 mod proxy;

@@ -18,6 +18,7 @@ use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use crate::budget::{PRE_AUTH_BYTES, ReadBudget};
 use crate::metrics::Metrics;
 use crate::tls::TlsExporter;
 
@@ -167,6 +168,38 @@ pub struct Proxy {
     /// the bus in table order.
     pub(crate) lifecycle: tokio::sync::Mutex<()>,
     next_id: AtomicU64,
+    /// Open WebSocket connections per peer address.
+    per_address: Mutex<HashMap<std::net::IpAddr, usize>>,
+    /// WebSocket connections not yet authenticated.
+    unauthenticated: Arc<tokio::sync::Semaphore>,
+}
+
+/// Open WebSocket connections one peer address may hold (a NAT in front of an organization's
+/// nodes; each node holds one).
+pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 32;
+/// WebSocket connections that may be waiting for their `Hello` at once, in total.
+pub const MAX_UNAUTHENTICATED: usize = 256;
+
+/// A WebSocket connection's place in the per-address count, given back on drop.
+pub(crate) struct AddressSlot {
+    proxy: Arc<Proxy>,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut m = self
+            .proxy
+            .per_address
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Proxy {
@@ -195,6 +228,8 @@ impl Proxy {
             table: RwLock::new(Table::default()),
             lifecycle: tokio::sync::Mutex::new(()),
             next_id: AtomicU64::new(1),
+            per_address: Mutex::new(HashMap::new()),
+            unauthenticated: Arc::new(tokio::sync::Semaphore::new(MAX_UNAUTHENTICATED)),
         })
     }
 
@@ -402,9 +437,12 @@ impl Proxy {
 async fn upgrade(
     State(proxy): State<Arc<Proxy>>,
     exporter: Option<axum::Extension<TlsExporter>>,
+    budget: Option<axum::Extension<ReadBudget>>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let Some(axum::Extension(exporter)) = exporter else {
+    let (Some(axum::Extension(exporter)), Some(axum::Extension(budget))) = (exporter, budget)
+    else {
         tracing::error!(
             "proxy request without a TLS exporter: serve the router with mpc_proxy::tls::serve_tls (or serve_plain for loopback tests)"
         );
@@ -414,10 +452,45 @@ async fn upgrade(
         )
             .into_response();
     };
+    let busy = |what: &str| (StatusCode::TOO_MANY_REQUESTS, format!("{what}\n")).into_response();
+    let slot = match peer {
+        Some(axum::Extension(axum::extract::ConnectInfo(addr))) => {
+            let ip = addr.ip();
+            let mut m = proxy.per_address.lock().unwrap_or_else(|p| p.into_inner());
+            let n = m.entry(ip).or_insert(0);
+            if *n >= MAX_CONNECTIONS_PER_ADDRESS {
+                tracing::warn!(%ip, max = MAX_CONNECTIONS_PER_ADDRESS, "proxy connection refused: too many from this address");
+                return busy("too many connections from this address");
+            }
+            *n += 1;
+            Some(AddressSlot {
+                proxy: proxy.clone(),
+                ip,
+            })
+        }
+        None => None,
+    };
+    let Ok(unauthenticated) = proxy.unauthenticated.clone().try_acquire_owned() else {
+        tracing::warn!(
+            max = MAX_UNAUTHENTICATED,
+            "proxy connection refused: too many unauthenticated connections"
+        );
+        return busy("too many connections waiting to authenticate");
+    };
+    // Until the Hello is verified the client may send only a few KiB (crate::budget).
+    budget.allow_more(PRE_AUTH_BYTES);
     let max = proxy.config.max_frame_bytes;
     ws.max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| crate::conn::serve(proxy, socket, exporter))
+        .read_buffer_size(16 * 1024)
+        .on_upgrade(move |socket| async move {
+            let pre_auth = crate::conn::PreAuth {
+                budget,
+                unauthenticated,
+            };
+            crate::conn::serve(proxy, socket, exporter, pre_auth).await;
+            drop(slot);
+        })
 }
 
 #[cfg(test)]

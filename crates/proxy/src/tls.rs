@@ -16,22 +16,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::response::IntoResponse;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use mpc_transport::auth::TLS_EXPORTER_LABEL;
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tower::ServiceExt;
 
 /// Longest a client may take to complete the TLS handshake.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest the server waits, after shutdown was asked, for open HTTP exchanges to finish.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+pub const SHUTDOWN_GRACE: Duration = mpc_httpd::SHUTDOWN_GRACE;
 
 /// The 32 bytes of TLS keying material of the connection a request came in on (all zeros
 /// over plain TCP), as a request extension.
@@ -133,8 +133,34 @@ pub async fn serve_tls(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_tls_with(listener, tls, app, default_limits(), shutdown).await
+}
+
+/// The bounds [`serve_tls`] and [`serve_plain`] apply before any request reaches the app (the
+/// proxy's own routes have no bodies): head within 10 s, body within 30 s and at most 64 KiB,
+/// 4096 connections.
+pub fn default_limits() -> mpc_httpd::Limits {
+    let mut l = mpc_httpd::Limits::new(64 * 1024, |status, reason| {
+        (status, format!("{reason}\n")).into_response()
+    });
+    l.max_connections = 4096;
+    l
+}
+
+/// [`serve_tls`] with the server's own [`mpc_httpd::Limits`] (the platform passes the API's
+/// body limit and error format): TLS handshake within [`TLS_HANDSHAKE_TIMEOUT`], then the
+/// header and body read timeouts, the body limit (checked before the app runs) and the
+/// connection cap.
+pub async fn serve_tls_with(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    app: Router,
+    limits: mpc_httpd::Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    accept_loop(listener, shutdown, move |tcp, peer, stop| {
+    let app = mpc_httpd::guard(app, limits);
+    mpc_httpd::accept_loop(listener, limits, shutdown, move |tcp, peer, stop| {
         let acceptor = acceptor.clone();
         let app = app.clone();
         async move {
@@ -160,7 +186,7 @@ pub async fn serve_tls(
                 tracing::warn!(%peer, error = %e, "TLS exporter unavailable; connection dropped");
                 return;
             }
-            serve_connection(TokioIo::new(stream), peer, app, TlsExporter(exporter), stop).await;
+            serve_connection(stream, peer, app, TlsExporter(exporter), &limits, stop).await;
         }
     })
     .await
@@ -173,82 +199,42 @@ pub async fn serve_plain(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    accept_loop(listener, shutdown, move |tcp, peer, stop| {
+    let limits = default_limits();
+    let app = mpc_httpd::guard(app, limits);
+    mpc_httpd::accept_loop(listener, limits, shutdown, move |tcp, peer, stop| {
         let app = app.clone();
         async move {
-            serve_connection(TokioIo::new(tcp), peer, app, TlsExporter([0; 32]), stop).await;
+            serve_connection(tcp, peer, app, TlsExporter([0; 32]), &limits, stop).await;
         }
     })
     .await
 }
 
-async fn accept_loop<F, Fut>(
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    handle: F,
-) -> std::io::Result<()>
-where
-    F: Fn(TcpStream, SocketAddr, watch::Receiver<bool>) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut tasks = JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, peer)) => {
-                    let _ = tcp.set_nodelay(true);
-                    tasks.spawn(handle(tcp, peer, stop_rx.clone()));
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-        }
-    }
-    drop(listener);
-    let _ = stop_tx.send(true);
-    let open = tasks.len();
-    if tokio::time::timeout(SHUTDOWN_GRACE, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await
-    .is_err()
-    {
-        tracing::warn!(
-            open,
-            remaining = tasks.len(),
-            "HTTP connections still open after the shutdown grace; aborted"
-        );
-        tasks.abort_all();
-    }
-    Ok(())
-}
-
-async fn serve_connection<I>(
-    io: I,
+async fn serve_connection<S>(
+    stream: S,
     peer: SocketAddr,
     app: Router,
     exporter: TlsExporter,
+    limits: &mpc_httpd::Limits,
     mut stop: watch::Receiver<bool>,
 ) where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    // Every byte read from the client counts against the connection's budget, which the
+    // proxy's WebSocket endpoint limits until the node has authenticated.
+    let (stream, budget) = crate::budget::Budgeted::new(stream);
+    let io = TokioIo::new(stream);
     let service = app.map_request(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(exporter);
+        req.extensions_mut().insert(budget.clone());
         // The peer address, as axum's `into_make_service_with_connect_info` would provide it
         // (the coordinator serves its console state to loopback clients only).
         req.extensions_mut()
             .insert(axum::extract::ConnectInfo(peer));
         req
     });
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
+    let conn = limits
+        .http1()
         .serve_connection(io, TowerToHyperService::new(service))
         .with_upgrades();
     tokio::pin!(conn);

@@ -22,6 +22,14 @@ pub const SIGNATURE_HEADER: &str = "Signature";
 /// `Response.status` of a callback server that ran normally.
 pub const STATUS_OK: &str = "0";
 
+/// Largest request body the platform's API accepts (`mpc_api::MAX_BODY_BYTES` is this value).
+pub const API_MAX_BODY: usize = 2 * 1024 * 1024;
+/// Largest `/check` body a node can send for a request the API accepted: the message in hex
+/// (2 bytes per byte) and `tx_info` with Go's HTML escaping (`<` becomes `\u003c`, 6 bytes
+/// per byte), each at most the whole API body, plus the fixed fields. Callback servers accept
+/// at least this much.
+pub const MAX_CHECK_BYTES: usize = 6 * API_MAX_BODY + 64 * 1024;
+
 /// Why bytes could not be read as a callback message.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {

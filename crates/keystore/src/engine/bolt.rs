@@ -1,8 +1,21 @@
 //! Engine `bolt`: redb, one redb table per logical table (`t/<name>`) plus `__meta` holding the
 //! header under key `header`. Every write is one redb transaction with `Durability::Immediate`,
 //! so the header (counter, wrapped key) and the data change together or not at all.
+//!
+//! A damaged file must give an error, never take the process down. redb can panic on some
+//! corrupt structures (`entered unreachable code` in its B-tree code), so:
+//!
+//! * [`Bolt::open`] walks the whole file (header and every record of every table) through a
+//!   read-only handle, under `catch_unwind`, before the file is opened for writing. A file that
+//!   fails the walk is refused with [`Error::Corrupt`] / [`Error::Truncated`] and never written.
+//!   Only a file that needs crash recovery (unclean shutdown) goes straight to the writable open,
+//!   which repairs it, and is walked after it.
+//! * Every later call into redb runs under `catch_unwind`; after a panic the handle is poisoned:
+//!   every call answers [`Error::Corrupt`] without touching redb again, and the database handle
+//!   is leaked rather than dropped (its destructor would write to the damaged file).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
@@ -28,7 +41,38 @@ fn def(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
 
 pub(crate) struct Bolt {
     path: PathBuf,
-    db: Database,
+    /// `None` only after a poisoned handle was leaked in `drop`.
+    db: Option<Database>,
+    /// Set once redb panicked on this file.
+    poisoned: AtomicBool,
+}
+
+/// Runs `f` and turns a panic inside redb into [`Error::Corrupt`].
+fn no_panic<R>(path: &Path, what: &str, f: impl FnOnce() -> Result<R>) -> Result<R> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(Error::Corrupt {
+            path: path.to_owned(),
+            detail: format!(
+                "the database engine failed while {what} (damaged file structure); restore the file from a backup"
+            ),
+        })
+    })
+}
+
+impl Drop for Bolt {
+    fn drop(&mut self) {
+        let db = self.db.take();
+        if self.poisoned.load(Ordering::SeqCst) {
+            // Dropping would run redb's shutdown on a damaged file: leak the handle instead.
+            std::mem::forget(db);
+        } else {
+            let path = self.path.clone();
+            let _ = no_panic(&path, "closing the file", || {
+                drop(db);
+                Ok(())
+            });
+        }
+    }
 }
 
 fn dberr(path: &Path) -> impl Fn(redb::Error) -> Error + '_ {
@@ -62,31 +106,71 @@ fn classify_open(path: &Path, e: redb::DatabaseError) -> Error {
 
 impl Bolt {
     /// Opens the file. The header is first read through a read-only handle and given to
-    /// `precheck` (format, policy, rollback), so a rejected file is never opened for writing.
-    /// If the read-only open fails (e.g. the file needs crash recovery, which only a writable open
-    /// performs), the writable open runs and `precheck` is applied after it.
+    /// `precheck` (format, policy, rollback), and every record of every table is read once
+    /// (structure check), so a rejected or damaged file is never opened for writing.
+    /// If the read-only open reports that the file needs crash recovery (which only a writable
+    /// open performs), the writable open runs and both checks are applied after it.
     pub(crate) fn open(path: &Path, precheck: &dyn Fn(&Header) -> Result<()>) -> Result<Self> {
-        let probed = std::panic::catch_unwind(|| redb::ReadOnlyDatabase::open(path))
-            .ok()
-            .and_then(std::result::Result::ok);
-        if let Some(ro) = probed {
-            let h = read_header(path, &ro)?;
-            precheck(&h)?;
-            drop(ro);
+        let probed = no_panic(path, "opening the file read-only", || {
+            Ok(redb::ReadOnlyDatabase::open(path))
+        })?;
+        match probed {
+            Ok(ro) => {
+                let walked = no_panic(path, "reading the file", || {
+                    let h = read_header(path, &ro)?;
+                    precheck(&h)?;
+                    walk(path, &ro)
+                });
+                let closed = no_panic(path, "closing the read-only handle", || {
+                    drop(ro);
+                    Ok(())
+                });
+                walked?;
+                closed?;
+            }
+            // Unclean shutdown: the writable open repairs it. Already open: the writable open
+            // reports it in the same words.
+            Err(redb::DatabaseError::RepairAborted | redb::DatabaseError::DatabaseAlreadyOpen) => {}
+            Err(e) => return Err(classify_open(path, e)),
         }
-        // redb may panic on some corrupt inputs; a corrupt file must give an error, not a panic.
-        let opened =
-            std::panic::catch_unwind(|| Database::open(path)).map_err(|_| Error::Corrupt {
-                path: path.to_owned(),
-                detail: "database structure is invalid".into(),
-            })?;
-        let db = opened.map_err(|e| classify_open(path, e))?;
+        let db = no_panic(path, "opening the file", || {
+            Database::open(path).map_err(|e| classify_open(path, e))
+        })?;
         let bolt = Bolt {
             path: path.to_owned(),
-            db,
+            db: Some(db),
+            poisoned: AtomicBool::new(false),
         };
         precheck(&bolt.header()?)?;
+        bolt.guarded("reading the file", |db| walk(path, db))?;
         Ok(bolt)
+    }
+
+    /// Runs `f` on the database; a panic inside redb poisons this handle (see the module doc).
+    fn guarded<R>(&self, what: &str, f: impl FnOnce(&Database) -> Result<R>) -> Result<R> {
+        let poisoned = || {
+            Error::Corrupt {
+            path: self.path.clone(),
+            detail: "the database engine failed on this file earlier (damaged file structure); restore the file from a backup and restart the node".into(),
+        }
+        };
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(poisoned());
+        }
+        let Some(db) = self.db.as_ref() else {
+            return Err(poisoned());
+        };
+        let mut panicked = true;
+        let r = no_panic(&self.path, what, || {
+            let r = f(db);
+            panicked = false;
+            r
+        });
+        if panicked {
+            self.poisoned.store(true, Ordering::SeqCst);
+            tracing::error!(path = %self.path.display(), "redb failed on a damaged file ({what}); the store refuses further use");
+        }
+        r
     }
 
     pub(crate) fn create(path: &Path, header: &Header, tables: &Tables) -> Result<()> {
@@ -97,7 +181,8 @@ impl Bolt {
         let db = Database::create(&tmp).map_err(|e| dberr(&tmp)(e.into()))?;
         let bolt = Bolt {
             path: tmp.clone(),
-            db,
+            db: Some(db),
+            poisoned: AtomicBool::new(false),
         };
         bolt.write_raw(|txn| {
             {
@@ -125,91 +210,72 @@ impl Bolt {
 
     fn write_raw<R>(&self, f: impl FnOnce(&redb::WriteTransaction) -> Result<R>) -> Result<R> {
         let e = dberr(&self.path);
-        let mut txn = self.db.begin_write().map_err(|x| e(x.into()))?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(|x| e(x.into()))?;
-        let r = f(&txn)?;
-        // Dropping `txn` here (failpoint) aborts it: a simulated crash before commit.
-        failpoint::hit("bolt.before_commit")?;
-        txn.commit().map_err(|x| e(x.into()))?;
-        Ok(r)
+        self.guarded("writing", |db| {
+            let mut txn = db.begin_write().map_err(|x| e(x.into()))?;
+            txn.set_durability(Durability::Immediate)
+                .map_err(|x| e(x.into()))?;
+            let r = f(&txn)?;
+            // Dropping `txn` here (failpoint) aborts it: a simulated crash before commit.
+            failpoint::hit("bolt.before_commit")?;
+            txn.commit().map_err(|x| e(x.into()))?;
+            Ok(r)
+        })
     }
 
     pub(crate) fn header(&self) -> Result<Header> {
-        read_header(&self.path, &self.db)
+        self.guarded("reading the header", |db| read_header(&self.path, db))
     }
 
     pub(crate) fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let e = dberr(&self.path);
-        let txn = self.db.begin_read().map_err(|x| e(x.into()))?;
-        let tname = format!("{TABLE_PREFIX}{table}");
-        let t = match txn.open_table(def(&tname)) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(x) => return Err(e(x.into())),
-        };
-        Ok(t.get(key)
-            .map_err(|x| e(x.into()))?
-            .map(|g| g.value().to_vec()))
+        self.guarded("reading a record", |db| {
+            let txn = db.begin_read().map_err(|x| e(x.into()))?;
+            let tname = format!("{TABLE_PREFIX}{table}");
+            let t = match txn.open_table(def(&tname)) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(x) => return Err(e(x.into())),
+            };
+            Ok(t.get(key)
+                .map_err(|x| e(x.into()))?
+                .map(|g| g.value().to_vec()))
+        })
     }
 
     pub(crate) fn list_keys(&self, table: &str) -> Result<Vec<Vec<u8>>> {
         let e = dberr(&self.path);
-        let txn = self.db.begin_read().map_err(|x| e(x.into()))?;
-        let tname = format!("{TABLE_PREFIX}{table}");
-        let t = match txn.open_table(def(&tname)) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(x) => return Err(e(x.into())),
-        };
-        let mut out = Vec::new();
-        for item in t.iter().map_err(|x| e(x.into()))? {
-            let (k, _) = item.map_err(|x| e(x.into()))?;
-            out.push(k.value().to_vec());
-        }
-        Ok(out)
+        self.guarded("listing a table", |db| {
+            let txn = db.begin_read().map_err(|x| e(x.into()))?;
+            let tname = format!("{TABLE_PREFIX}{table}");
+            let t = match txn.open_table(def(&tname)) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(x) => return Err(e(x.into())),
+            };
+            let mut out = Vec::new();
+            for item in t.iter().map_err(|x| e(x.into()))? {
+                let (k, _) = item.map_err(|x| e(x.into()))?;
+                out.push(k.value().to_vec());
+            }
+            Ok(out)
+        })
     }
 
     pub(crate) fn count(&self, table: &str) -> Result<u64> {
         let e = dberr(&self.path);
-        let txn = self.db.begin_read().map_err(|x| e(x.into()))?;
-        let tname = format!("{TABLE_PREFIX}{table}");
-        match txn.open_table(def(&tname)) {
-            Ok(t) => t.len().map_err(|x| e(x.into())),
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
-            Err(x) => Err(e(x.into())),
-        }
+        self.guarded("counting a table", |db| {
+            let txn = db.begin_read().map_err(|x| e(x.into()))?;
+            let tname = format!("{TABLE_PREFIX}{table}");
+            match txn.open_table(def(&tname)) {
+                Ok(t) => t.len().map_err(|x| e(x.into())),
+                Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+                Err(x) => Err(e(x.into())),
+            }
+        })
     }
 
     pub(crate) fn dump(&self) -> Result<(Header, Tables)> {
-        let e = dberr(&self.path);
-        let txn = self.db.begin_read().map_err(|x| e(x.into()))?;
-        let meta = txn.open_table(META).map_err(|x| e(x.into()))?;
-        let raw = meta
-            .get(HEADER_KEY)
-            .map_err(|x| e(x.into()))?
-            .ok_or_else(|| Error::NotAKeyStore {
-                path: self.path.clone(),
-                reason: "header record missing".into(),
-            })?;
-        let header = parse_header(&self.path, raw.value())?;
-        let mut tables = Tables::new();
-        let names: Vec<String> = txn
-            .list_tables()
-            .map_err(|x| e(x.into()))?
-            .map(|h| h.name().to_owned())
-            .filter(|n| n.starts_with(TABLE_PREFIX))
-            .collect();
-        for tname in names {
-            let t = txn.open_table(def(&tname)).map_err(|x| e(x.into()))?;
-            let mut recs = std::collections::BTreeMap::new();
-            for item in t.iter().map_err(|x| e(x.into()))? {
-                let (k, v) = item.map_err(|x| e(x.into()))?;
-                recs.insert(k.value().to_vec(), v.value().to_vec());
-            }
-            tables.insert(tname[TABLE_PREFIX.len()..].to_owned(), recs);
-        }
-        Ok((header, tables))
+        self.guarded("reading every record", |db| dump_db(&self.path, db))
     }
 
     pub(crate) fn write<R>(&self, f: impl FnOnce(&mut dyn WriteView) -> Result<R>) -> Result<R> {
@@ -221,6 +287,35 @@ impl Bolt {
             f(&mut view)
         })
     }
+}
+
+/// Reads the header and every record of every table (one read transaction).
+fn dump_db(path: &Path, db: &impl ReadableDatabase) -> Result<(Header, Tables)> {
+    let e = dberr(path);
+    let txn = db.begin_read().map_err(|x| e(x.into()))?;
+    let header = read_header_in(path, &txn)?;
+    let mut tables = Tables::new();
+    let names: Vec<String> = txn
+        .list_tables()
+        .map_err(|x| e(x.into()))?
+        .map(|h| h.name().to_owned())
+        .filter(|n| n.starts_with(TABLE_PREFIX))
+        .collect();
+    for tname in names {
+        let t = txn.open_table(def(&tname)).map_err(|x| e(x.into()))?;
+        let mut recs = std::collections::BTreeMap::new();
+        for item in t.iter().map_err(|x| e(x.into()))? {
+            let (k, v) = item.map_err(|x| e(x.into()))?;
+            recs.insert(k.value().to_vec(), v.value().to_vec());
+        }
+        tables.insert(tname[TABLE_PREFIX.len()..].to_owned(), recs);
+    }
+    Ok((header, tables))
+}
+
+/// The structure check of [`Bolt::open`]: every page a reader can reach is read once.
+fn walk(path: &Path, db: &impl ReadableDatabase) -> Result<()> {
+    dump_db(path, db).map(drop)
 }
 
 fn parse_header(path: &Path, raw: &[u8]) -> Result<Header> {
@@ -279,8 +374,12 @@ impl WriteView for BoltView<'_> {
 }
 
 fn read_header(path: &Path, db: &impl ReadableDatabase) -> Result<Header> {
+    let txn = db.begin_read().map_err(|x| dberr(path)(x.into()))?;
+    read_header_in(path, &txn)
+}
+
+fn read_header_in(path: &Path, txn: &redb::ReadTransaction) -> Result<Header> {
     let e = dberr(path);
-    let txn = db.begin_read().map_err(|x| e(x.into()))?;
     let meta = match txn.open_table(META) {
         Ok(t) => t,
         Err(redb::TableError::TableDoesNotExist(_)) => {

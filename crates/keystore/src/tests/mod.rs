@@ -406,7 +406,14 @@ fn password_change_crash_safety() {
             u.change_password("weak"),
             Err(Error::PasswordRule(_))
         ));
+        // A failed attempt cancels the change.
+        assert!(matches!(
+            u.change_password(PW2),
+            Err(Error::ChangeNotStarted)
+        ));
+        u.begin_password_change(PW).unwrap().done().unwrap();
         assert!(matches!(u.change_password(PW), Err(Error::SamePassword)));
+        u.begin_password_change(PW).unwrap().done().unwrap();
         if !fp.is_empty() {
             failpoint::arm(fp);
         }
@@ -655,9 +662,14 @@ fn backup_and_inspect() {
         let u = init_pw(&path, engine);
         u.put(tables::KEY_SHARES, b"w1", b"s1").unwrap();
         u.put(tables::PRESIGNATURES, b"p1", b"x").unwrap();
+        u.put(tables::PRIME_POOL, b"pool", b"primes").unwrap();
         let bpath = dir.path().join("backup.db");
         let info = u.backup_to(&bpath).unwrap();
-        assert_eq!(info.counter, 3);
+        assert_eq!(info.counter, 4);
+        // Single-use tables are never in a backup.
+        assert!(!info.tables.contains_key(tables::PRESIGNATURES), "{info:?}");
+        assert!(!info.tables.contains_key(tables::PRIME_POOL), "{info:?}");
+        assert_eq!(u.count(tables::PRESIGNATURES).unwrap(), 1);
         assert!(matches!(u.backup_to(&bpath), Err(Error::AlreadyExists(_))));
         // The store stays usable while/after backing up.
         u.put(tables::KEY_SHARES, b"w2", b"s2").unwrap();
@@ -666,17 +678,12 @@ fn backup_and_inspect() {
         assert_eq!(r.node_id.as_deref(), Some("sinoTESTNODEID"));
         assert_eq!(r.info.format_version, 1);
         assert_eq!(r.info.engine, engine);
-        assert_eq!(r.info.counter, 3);
+        assert_eq!(r.info.counter, 4);
         assert!(r.all_records_authentic);
         let counts: Vec<(&str, u64)> = r.tables.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         assert_eq!(
             counts,
-            vec![
-                ("key_shares", 1),
-                ("node_identity", 1),
-                ("presignatures", 1),
-                ("public", 1)
-            ]
+            vec![("key_shares", 1), ("node_identity", 1), ("public", 1)]
         );
         assert!(matches!(
             inspect(&bpath, &["Wrong-Password-1"]),
@@ -864,4 +871,354 @@ fn kill9_during_password_changes() {
             last_counter = counter;
         }
     }
+}
+
+/// Damaged files of both engines (4 KiB windows flipped at every position, cut at many
+/// lengths): open, unseal and reading every record give errors, never a panic that escapes,
+/// and every refusal at open is a "damaged file" error naming the file.
+#[test]
+fn damaged_files_of_both_engines_never_panic() {
+    for engine in ENGINES {
+        let good = fuzzing::valid_store(engine).unwrap();
+        assert!(fuzzing::open_and_unseal(engine, &good), "{engine}: seed");
+        let mut detected = 0;
+        let mut cases = 0;
+        // 4 KiB flipped at every 4 KiB step (and at the middle, the attack).
+        let mut starts: Vec<usize> = (0..good.len()).step_by(4096).collect();
+        starts.push(good.len() / 2);
+        for at in starts {
+            let mut bad = good.clone();
+            for b in bad.iter_mut().skip(at).take(4096) {
+                *b ^= 0xA5;
+            }
+            cases += 1;
+            if !fuzzing::open_and_unseal(engine, &bad) {
+                detected += 1;
+            }
+            check_open_error(engine, &bad);
+        }
+        // Truncations.
+        for k in 0..32 {
+            let cut = &good[..good.len() * k / 32];
+            cases += 1;
+            assert!(
+                !fuzzing::open_and_unseal(engine, cut),
+                "{engine}: cut {k}/32 accepted"
+            );
+            detected += 1;
+            check_open_error(engine, cut);
+        }
+        assert!(
+            detected > cases / 2,
+            "{engine}: only {detected} of {cases} damaged files detected"
+        );
+    }
+}
+
+/// If `KeyStore::open` refuses `file`, the reason is a damaged-file error naming the path.
+fn check_open_error(engine: Engine, file: &[u8]) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    std::fs::write(&path, file).unwrap();
+    let c = cfg(engine, 1, 1).witness(Witness::None);
+    if let Err(e) = KeyStore::open(&path, c) {
+        assert!(
+            e.is_damaged_file() || matches!(e, Error::EngineMismatch { .. }),
+            "{engine}: {e}"
+        );
+        assert!(
+            e.to_string().contains(&path.display().to_string())
+                || matches!(e, Error::CounterTampered { .. }),
+            "{e}"
+        );
+        // A refused file is left as it was (compared without printing the bytes).
+        assert!(
+            std::fs::read(&path).unwrap() == file,
+            "{engine}: a refused open changed the file ({e})"
+        );
+    }
+}
+
+/// `re-bkey-init` opens a password change that expires after the window, is cancelled by any
+/// failed attempt (wrong current password, weak or same new one), and completes once.
+#[test]
+fn password_change_expires_is_cancelled_by_failures_and_completes_once() {
+    for engine in ENGINES {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db(&dir);
+        drop(init_pw(&path, engine));
+        let c = cfg(engine, 1, 1).change_window(Duration::from_millis(200));
+        let mut s = sealed(&path, c);
+        let mut u = s.unseal(PW).unwrap().done().unwrap();
+
+        // Expires.
+        u.begin_password_change(PW).unwrap().done().unwrap();
+        std::thread::sleep(Duration::from_millis(600));
+        let e = u.change_password(PW2).unwrap_err();
+        assert!(matches!(e, Error::ChangeExpired { .. }), "{e}");
+        assert!(matches!(
+            u.change_password(PW2),
+            Err(Error::ChangeNotStarted)
+        ));
+
+        // A wrong current password cancels a change in progress.
+        u.begin_password_change(PW).unwrap().done().unwrap();
+        assert!(matches!(
+            u.begin_password_change("Wrong-Pass-123"),
+            Err(Error::WrongPassword { .. })
+        ));
+        assert!(matches!(
+            u.change_password(PW2),
+            Err(Error::ChangeNotStarted)
+        ));
+
+        // Completes once: a second re-bkey needs a new re-bkey-init.
+        u.begin_password_change(PW).unwrap().done().unwrap();
+        u.change_password(PW2).unwrap().done().unwrap();
+        assert!(matches!(
+            u.change_password("Third-Password-3!"),
+            Err(Error::ChangeNotStarted)
+        ));
+        drop(u);
+        drop(s);
+        assert!(unseal_pw(&path, engine, PW2).is_ok());
+        assert!(unseal_pw(&path, engine, "Third-Password-3!").is_err());
+    }
+}
+
+/// `insert_new` is an atomic insert-if-absent: of 8 threads racing to store a record under one
+/// key exactly one wins, and the stored value is the winner's; an existing record is never
+/// overwritten.
+#[test]
+fn insert_new_never_overwrites_under_concurrency() {
+    for engine in ENGINES {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db(&dir);
+        let u = init_pw(&path, engine);
+        for round in 0..5u8 {
+            let key = [round];
+            let wins: Vec<u8> = std::thread::scope(|sc| {
+                let hs: Vec<_> = (0..8u8)
+                    .map(|i| {
+                        let u = &u;
+                        sc.spawn(move || {
+                            u.insert_new(tables::KEY_SHARES, &key, &[i; 40])
+                                .is_ok()
+                                .then_some(i)
+                        })
+                    })
+                    .collect();
+                hs.into_iter().filter_map(|h| h.join().unwrap()).collect()
+            });
+            assert_eq!(wins.len(), 1, "{engine}: winners {wins:?}");
+            let stored = u.get(tables::KEY_SHARES, &key).unwrap().unwrap();
+            assert_eq!(stored.as_slice(), &[wins[0]; 40]);
+            let e = u
+                .insert_new(tables::KEY_SHARES, &key, b"other")
+                .unwrap_err();
+            assert!(matches!(e, Error::RecordExists { .. }), "{e}");
+            assert_eq!(
+                u.get(tables::KEY_SHARES, &key).unwrap().unwrap().as_slice(),
+                &[wins[0]; 40]
+            );
+        }
+    }
+}
+
+/// `rotate_data_key` re-encrypts every record under a fresh data key in one write: the store
+/// keeps working with the same password, a wrong password changes nothing, and an old backup's
+/// header (its wrapped data key) with the old password reads none of the records after the
+/// rotation (sgx, where header and records can be spliced by hand).
+#[test]
+fn rotate_data_key_locks_out_old_backups() {
+    for engine in ENGINES {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db(&dir);
+        let mut u = init_pw(&path, engine);
+        u.put(tables::KEY_SHARES, b"w1", b"share-one").unwrap();
+        let old = dir.path().join("old-backup.db");
+        u.backup_to(&old).unwrap();
+        let before = std::fs::read(&path).unwrap();
+
+        // A wrong password: refused, nothing written.
+        assert!(matches!(
+            u.rotate_data_key("Wrong-Pass-123"),
+            Err(Error::WrongPassword { .. })
+        ));
+        assert!(
+            std::fs::read(&path).unwrap() == before,
+            "{engine}: written on failure"
+        );
+
+        let counter = u.info().unwrap().counter;
+        let n = u.rotate_data_key(PW).unwrap().done().unwrap();
+        assert_eq!(n, 3, "{engine}: identity, share, public node id");
+        assert_eq!(u.info().unwrap().counter, counter + 1);
+        u.put(tables::KEY_SHARES, b"w2", b"share-two").unwrap();
+        assert_eq!(
+            u.get(tables::KEY_SHARES, b"w1")
+                .unwrap()
+                .unwrap()
+                .as_slice(),
+            b"share-one"
+        );
+        assert_eq!(u.verify_all().unwrap(), 4);
+        drop(u);
+
+        // Same password, fresh process: everything readable.
+        let u = unseal_pw(&path, engine, PW).unwrap();
+        assert_eq!(
+            u.get(tables::KEY_SHARES, b"w2")
+                .unwrap()
+                .unwrap()
+                .as_slice(),
+            b"share-two"
+        );
+        assert_eq!(
+            u.get_public(public_keys::NODE_ID).unwrap().as_deref(),
+            Some(&b"sinoTESTNODEID"[..])
+        );
+        drop(u);
+        let r = inspect(&path, &[PW]).unwrap();
+        assert!(r.all_records_authentic, "{engine}");
+
+        if engine == Engine::Sgx {
+            // The old backup's header spliced onto today's records: it unseals with the old
+            // password (its own counter tag is valid), but no record after the rotation opens.
+            let mut now: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            let then: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&old).unwrap()).unwrap();
+            now["header"] = then["header"].clone();
+            let spliced = dir.path().join("spliced.db");
+            std::fs::write(&spliced, serde_json::to_vec_pretty(&now).unwrap()).unwrap();
+            let mut s = sealed(&spliced, cfg(engine, 1, 1).witness(Witness::None));
+            let u = s.unseal(PW).unwrap().done().unwrap();
+            for key in [&b"w1"[..], b"w2"] {
+                assert!(
+                    matches!(
+                        u.get(tables::KEY_SHARES, key),
+                        Err(Error::RecordCorrupt { .. })
+                    ),
+                    "old data key opened a record written after the rotation"
+                );
+            }
+            assert!(u.verify_all().is_err());
+        }
+    }
+}
+
+/// Today's header copied onto older records (both engines): the counter and its tag are
+/// today's, so neither the witness nor the counter tag notices, but the record-set digest the
+/// tag also covers does not match: `verify_all` (run by the node at unseal) and `inspect`
+/// refuse it. The digest kept incrementally through puts, overwrites, deletes, takes, batches,
+/// insert_new and a password change always equals the one computed from scratch.
+#[test]
+fn todays_header_on_older_records_is_detected() {
+    use crate::engine::Backend;
+    for engine in ENGINES {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db(&dir);
+        let mut u = init_pw(&path, engine);
+        u.put(tables::KEY_SHARES, b"w1", b"share-one").unwrap();
+        u.put(tables::PRESIGNATURES, b"p1", b"presig-one").unwrap();
+        let older = dir.path().join("older.db");
+        std::fs::copy(&path, &older).unwrap();
+
+        // Every kind of write, then the digest still matches.
+        u.put(tables::KEY_SHARES, b"w1", b"share-one-v2").unwrap();
+        u.insert_new(tables::KEY_SHARES, b"w2", b"share-two")
+            .unwrap();
+        assert!(u.take(tables::PRESIGNATURES, b"p1").unwrap().is_some());
+        u.delete(tables::KEY_SHARES, b"nothing").unwrap();
+        let mut b = Batch::new();
+        b.put(tables::METADATA, b"m", b"x")
+            .delete(tables::KEY_SHARES, b"w2");
+        u.apply(&b).unwrap();
+        u.put_public("extra", b"public").unwrap();
+        u.begin_password_change(PW).unwrap().done().unwrap();
+        u.change_password(PW2).unwrap().done().unwrap();
+        assert_eq!(u.verify_all().unwrap(), 5, "{engine}");
+        drop(u);
+        assert!(unseal_pw(&path, engine, PW2).unwrap().verify_all().is_ok());
+
+        // Splice: today's header, the older records.
+        let today = Backend::open(&path, engine, &|_| Ok(()))
+            .unwrap()
+            .dump()
+            .unwrap()
+            .0;
+        let old_tables = Backend::open(&older, engine, &|_| Ok(()))
+            .unwrap()
+            .dump()
+            .unwrap()
+            .1;
+        let spliced = dir.path().join("spliced.db");
+        Backend::create(&spliced, engine, &today, &old_tables).unwrap();
+        // It unseals (counter and tag are today's; the witness is satisfied) …
+        let mut s = sealed(&spliced, cfg(engine, 1, 1).min_counter(today.counter));
+        let u = s.unseal(PW2).unwrap().done().unwrap();
+        // … and every old record decrypts on its own (the presignature used since is back) …
+        assert!(u.get(tables::PRESIGNATURES, b"p1").unwrap().is_some());
+        // … but the record set is not the one the header authenticates.
+        let e = u.verify_all().unwrap_err();
+        assert!(
+            matches!(e, Error::RecordSetMismatch { .. }),
+            "{engine}: {e}"
+        );
+        assert!(e.is_damaged_file());
+        assert!(e.to_string().contains("spliced.db"), "{e}");
+        drop(u);
+        drop(s);
+        assert!(
+            !inspect(&spliced, &[PW2]).unwrap().all_records_authentic,
+            "{engine}"
+        );
+
+        // A header without the digest (files from before it) cannot be passed off either:
+        // dropping the field breaks the counter tag.
+        let mut stripped = today.clone();
+        stripped.record_set = None;
+        stripped.reseal_checksum().unwrap();
+        let bare = dir.path().join("stripped.db");
+        Backend::create(&bare, engine, &stripped, &old_tables).unwrap();
+        let mut s = sealed(&bare, cfg(engine, 1, 1).witness(Witness::None));
+        assert!(
+            matches!(s.unseal(PW2), Err(Error::CounterTampered { .. })),
+            "{engine}"
+        );
+    }
+}
+
+/// A file written before the record-set digest existed (the committed v1 fixture) opens, gets
+/// the digest at `ensure_record_set` (one write), and is checked from then on.
+#[test]
+fn files_without_the_record_set_digest_get_it() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/testdata/sgx_v1.json");
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    std::fs::copy(&fixture, &path).unwrap();
+    let raw: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert!(
+        raw["header"].get("record_set").is_none(),
+        "fixture already has it"
+    );
+    let u = unseal_pw(&path, Engine::Sgx, PW).unwrap();
+    assert!(u.verify_all().is_ok());
+    let before = u.info().unwrap().counter;
+    u.ensure_record_set().unwrap();
+    assert_eq!(u.info().unwrap().counter, before + 1);
+    u.ensure_record_set().unwrap();
+    assert_eq!(u.info().unwrap().counter, before + 1, "added twice");
+    u.put(tables::KEY_SHARES, b"w9", b"x").unwrap();
+    assert!(u.verify_all().is_ok());
+    drop(u);
+    let raw: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert!(raw["header"]["record_set"].is_string());
+    assert!(
+        unseal_pw(&path, Engine::Sgx, PW)
+            .unwrap()
+            .verify_all()
+            .is_ok()
+    );
 }

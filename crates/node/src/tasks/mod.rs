@@ -52,7 +52,7 @@ use crate::store::SecretStore;
 
 use admission::Plan;
 use fail::{RunFail, outcome_name};
-use registry::{Control, RunMsg, State};
+use registry::{Control, Refused, RunMsg, State};
 
 /// Protocol sessions running at once; further tasks wait.
 pub const MAX_SESSIONS: usize = 4;
@@ -65,6 +65,15 @@ pub const PENDING_TTL: Duration = Duration::from_secs(30);
 /// Frames waiting in one run's inbox; more are dropped (a run needs a few dozen, so only a
 /// flooding proxy hits this).
 pub const RUN_INBOX_FRAMES: usize = 1024;
+/// Bytes of protocol frames one run may hold (inbox and stash); more are dropped. A run's
+/// largest messages (CGGMP aux-info proofs) are a few hundred KiB each.
+pub const RUN_INBOX_BYTES: usize = 32 * 1024 * 1024;
+/// Bytes of protocol frames all runs together may hold.
+pub const INBOX_TOTAL_BYTES: usize = 128 * 1024 * 1024;
+/// Runs registered at once (running, or waiting for the callback or a session slot); further
+/// tasks are refused as `Local` "node busy". With [`mpc_transport::task::MAX_TASK_BYTES`] per
+/// task this bounds the memory tasks hold.
+pub const MAX_RUNS: usize = 64;
 
 /// What the runtime needs to run tasks.
 pub struct RuntimeParams {
@@ -209,9 +218,24 @@ impl Runtime {
                 return;
             }
         };
-        let Some((rx, control)) = self.register(task.execution_unique, &plan.eids) else {
-            tracing::warn!(task_id = %task_id, "task with an execution id already running; ignored");
-            return;
+        let (rx, control) = match self.register(task.execution_unique, &plan.eids) {
+            Ok(r) => r,
+            Err(Refused::Duplicate) => {
+                tracing::warn!(task_id = %task_id, "task with an execution id already running; ignored");
+                return;
+            }
+            Err(Refused::Busy) => {
+                tracing::warn!(task_id = %task_id, max = MAX_RUNS, "task refused: node busy");
+                self.reply(
+                    &task_id,
+                    Outcome::Failed {
+                        fault: Fault::Local,
+                        detail: format!("node busy: {MAX_RUNS} runs in progress"),
+                        culprits: vec![],
+                    },
+                );
+                return;
+            }
         };
         tracing::info!(
             task_id = %task_id,

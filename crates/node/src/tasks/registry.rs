@@ -6,9 +6,15 @@
 //! ([`Runtime::abort`]) or by the node shutting down ([`Runtime::shutdown`]). Every wait of a
 //! run watches it: the callback and the session slot through [`Runtime::bounded`], the session
 //! thread through [`Control::aborted`] and the `RunMsg::Abort` in its inbox.
+//!
+//! Memory a peer or the relay can make a node hold is bounded: a frame in a run's inbox (or in
+//! its stash for a later phase) is an [`InboxFrame`] whose bytes count against the run's budget
+//! ([`RUN_INBOX_BYTES`]) and the node's total ([`INBOX_TOTAL_BYTES`]) until the run takes it out;
+//! frames beyond either are dropped. At most [`MAX_RUNS`] runs are registered at once.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc as std_mpsc};
 use std::time::Instant;
 
@@ -18,12 +24,90 @@ use tokio::sync::Notify;
 
 use super::admission::Plan;
 use super::fail::RunFail;
-use super::{PENDING_MAX_BYTES, PENDING_MAX_FRAMES, PENDING_TTL, RUN_INBOX_FRAMES, Runtime};
+use super::{
+    INBOX_TOTAL_BYTES, MAX_RUNS, PENDING_MAX_BYTES, PENDING_MAX_FRAMES, PENDING_TTL,
+    RUN_INBOX_BYTES, RUN_INBOX_FRAMES, Runtime,
+};
 
 /// What a run's inbox carries.
 pub(super) enum RunMsg {
-    Frame(Box<SealedEnvelope>),
+    Frame(InboxFrame),
     Abort(String),
+}
+
+/// A protocol frame held for a run: its bytes count against the run's inbox budget and the
+/// node's total until [`InboxFrame::take`] or drop.
+pub(super) struct InboxFrame {
+    frame: Box<SealedEnvelope>,
+    _charge: Charge,
+}
+
+/// Bytes charged to a run's budget and the node's total, given back on drop.
+struct Charge {
+    size: usize,
+    run: Arc<AtomicUsize>,
+    total: Arc<AtomicUsize>,
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.run.fetch_sub(self.size, Ordering::SeqCst);
+        self.total.fetch_sub(self.size, Ordering::SeqCst);
+    }
+}
+
+impl InboxFrame {
+    /// Charges `frame` to `run` and `total`, or gives it back if either budget would be
+    /// exceeded. Callers hold the runtime's state lock (so charges do not race each other).
+    fn charge(
+        frame: Box<SealedEnvelope>,
+        run: &Arc<AtomicUsize>,
+        total: &Arc<AtomicUsize>,
+    ) -> Result<Self, Box<SealedEnvelope>> {
+        let size = sealed_size(&frame);
+        if run.load(Ordering::SeqCst).saturating_add(size) > RUN_INBOX_BYTES
+            || total.load(Ordering::SeqCst).saturating_add(size) > INBOX_TOTAL_BYTES
+        {
+            return Err(frame);
+        }
+        run.fetch_add(size, Ordering::SeqCst);
+        total.fetch_add(size, Ordering::SeqCst);
+        Ok(InboxFrame {
+            frame,
+            _charge: Charge {
+                size,
+                run: run.clone(),
+                total: total.clone(),
+            },
+        })
+    }
+
+    /// The frame, released from the budgets.
+    pub(super) fn take(self) -> Box<SealedEnvelope> {
+        self.frame
+    }
+}
+
+impl Deref for InboxFrame {
+    type Target = SealedEnvelope;
+    fn deref(&self) -> &SealedEnvelope {
+        &self.frame
+    }
+}
+
+/// Where frames for one execution id go.
+struct Route {
+    tx: std_mpsc::SyncSender<RunMsg>,
+    /// Bytes of the run's frames in its inbox and stash.
+    bytes: Arc<AtomicUsize>,
+}
+
+/// Why a run could not be registered.
+pub(super) enum Refused {
+    /// A run with this execution unique is registered already.
+    Duplicate,
+    /// [`MAX_RUNS`] runs are registered.
+    Busy,
 }
 
 /// One run's control block: its abort signal.
@@ -73,7 +157,9 @@ impl Control {
 #[derive(Default)]
 pub(super) struct State {
     /// Derived execution id → the run's inbox.
-    routes: HashMap<[u8; 32], std_mpsc::SyncSender<RunMsg>>,
+    routes: HashMap<[u8; 32], Route>,
+    /// Bytes of frames in all runs' inboxes and stashes.
+    inbox_bytes: Arc<AtomicUsize>,
     /// The task's execution_unique → its control block.
     runs: HashMap<[u8; 32], Arc<Control>>,
     pending: Pending,
@@ -90,8 +176,20 @@ impl Runtime {
     pub(super) fn route(&self, frame: Box<SealedEnvelope>) {
         let mut st = self.state();
         let eid = frame.header.execution_id;
-        if let Some(tx) = st.routes.get(&eid) {
-            match tx.try_send(RunMsg::Frame(frame)) {
+        if let Some(route) = st.routes.get(&eid) {
+            let charged = match InboxFrame::charge(frame, &route.bytes, &st.inbox_bytes) {
+                Ok(f) => f,
+                Err(f) => {
+                    tracing::warn!(
+                        execution_id = %hex::encode(&eid[..8]),
+                        sender = %f.header.sender,
+                        size = sealed_size(&f),
+                        "run inbox byte budget exhausted; protocol frame dropped"
+                    );
+                    return;
+                }
+            };
+            match route.tx.try_send(RunMsg::Frame(charged)) {
                 Ok(()) => {}
                 Err(std_mpsc::TrySendError::Full(_)) => {
                     tracing::debug!(
@@ -147,22 +245,35 @@ impl Runtime {
         &self,
         unique: [u8; 32],
         eids: &[ExecutionId],
-    ) -> Option<(std_mpsc::Receiver<RunMsg>, Arc<Control>)> {
+    ) -> Result<(std_mpsc::Receiver<RunMsg>, Arc<Control>), Refused> {
         let (tx, rx) = std_mpsc::sync_channel(RUN_INBOX_FRAMES);
         let mut st = self.state();
         if st.runs.contains_key(&unique) {
-            return None;
+            return Err(Refused::Duplicate);
+        }
+        if st.runs.len() >= MAX_RUNS {
+            return Err(Refused::Busy);
         }
         let control = Arc::new(Control::new(tx.clone()));
         st.runs.insert(unique, control.clone());
+        let bytes = Arc::new(AtomicUsize::new(0));
         for e in eids {
-            st.routes.insert(*e.as_bytes(), tx.clone());
+            st.routes.insert(
+                *e.as_bytes(),
+                Route {
+                    tx: tx.clone(),
+                    bytes: bytes.clone(),
+                },
+            );
         }
         let wanted: HashSet<[u8; 32]> = eids.iter().map(|e| *e.as_bytes()).collect();
+        let total = st.inbox_bytes.clone();
         for f in st.pending.take_for(&wanted, Instant::now()) {
-            let _ = tx.try_send(RunMsg::Frame(f));
+            if let Ok(f) = InboxFrame::charge(f, &bytes, &total) {
+                let _ = tx.try_send(RunMsg::Frame(f));
+            }
         }
-        Some((rx, control))
+        Ok((rx, control))
     }
 
     pub(super) fn unregister(&self, unique: &[u8; 32], eids: &[ExecutionId]) {
@@ -291,6 +402,81 @@ mod tests {
                 signature: String::new(),
             },
         })
+    }
+
+    fn eid(unique: u8) -> ExecutionId {
+        let parties = [mpc_tss::PartyId::new("a").unwrap()];
+        ExecutionId::derive(mpc_tss::ProtocolKind::EddsaSign, &[unique], &parties)
+    }
+
+    fn frame_for(e: &ExecutionId, len: usize) -> Box<SealedEnvelope> {
+        let mut f = frame(0, len);
+        f.header.execution_id = *e.as_bytes();
+        f
+    }
+
+    /// A flooding peer or relay cannot make a run (or all runs) hold more than the byte
+    /// budgets: frames beyond them are dropped, and what the run takes out is given back.
+    #[test]
+    fn run_inboxes_are_bounded_in_bytes_and_runs_in_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let (rt, _) = crate::tasks::test_support::runtime(dir.path(), 1);
+        let e1 = eid(1);
+        let (rx, _c) = rt
+            .register([1; 32], std::slice::from_ref(&e1))
+            .ok()
+            .unwrap();
+        // 1 MiB frames, three times the budget's worth.
+        let mib = 1024 * 1024;
+        for _ in 0..(3 * RUN_INBOX_BYTES / mib) {
+            rt.route(frame_for(&e1, mib));
+        }
+        let held: Vec<InboxFrame> = rx
+            .try_iter()
+            .filter_map(|m| match m {
+                RunMsg::Frame(f) => Some(f),
+                RunMsg::Abort(_) => None,
+            })
+            .collect();
+        let bytes: usize = held.iter().map(|f| sealed_size(&f.frame)).sum();
+        assert!(bytes <= RUN_INBOX_BYTES, "{bytes}");
+        assert!(bytes > RUN_INBOX_BYTES - 2 * mib, "{bytes}");
+        assert_eq!(rt.state().inbox_bytes.load(Ordering::SeqCst), bytes);
+        // Taking frames out gives their bytes back: more fit again.
+        drop(held.into_iter().map(InboxFrame::take).collect::<Vec<_>>());
+        assert_eq!(rt.state().inbox_bytes.load(Ordering::SeqCst), 0);
+        rt.route(frame_for(&e1, mib));
+        assert_eq!(rx.try_iter().count(), 1);
+
+        // The node's total: runs together hold at most INBOX_TOTAL_BYTES.
+        let mut rxs = Vec::new();
+        for i in 2..(2 + INBOX_TOTAL_BYTES / RUN_INBOX_BYTES + 2) as u8 {
+            let e = eid(i);
+            let (rx, c) = rt.register([i; 32], std::slice::from_ref(&e)).ok().unwrap();
+            for _ in 0..(RUN_INBOX_BYTES / mib) {
+                rt.route(frame_for(&e, mib));
+            }
+            rxs.push((rx, c));
+        }
+        let total = rt.state().inbox_bytes.load(Ordering::SeqCst);
+        assert!(total <= INBOX_TOTAL_BYTES, "{total}");
+        assert!(total > INBOX_TOTAL_BYTES / 2, "{total}");
+
+        // At most MAX_RUNS registered; the next is refused as busy, a duplicate as duplicate.
+        let registered = rt.state().runs.len();
+        let mut keep = Vec::new();
+        for i in 0..(MAX_RUNS - registered) {
+            let u = [100 + i as u8; 32];
+            keep.push(rt.register(u, &[eid(100 + i as u8)]).ok().unwrap());
+        }
+        assert!(matches!(
+            rt.register([250; 32], &[eid(250)]),
+            Err(Refused::Busy)
+        ));
+        assert!(matches!(
+            rt.register([1; 32], &[eid(1)]),
+            Err(Refused::Duplicate)
+        ));
     }
 
     #[test]

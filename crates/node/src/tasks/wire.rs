@@ -19,7 +19,7 @@ use zeroize::Zeroize;
 use super::Runtime;
 use super::admission::{Peer, Plan};
 use super::fail::RunFail;
-use super::registry::{Control, RunMsg};
+use super::registry::{Control, InboxFrame, RunMsg};
 
 /// Frames a run keeps for its next phase (keygen → aux info).
 const STASH_MAX_FRAMES: usize = 256;
@@ -83,9 +83,9 @@ pub(super) struct Wire {
     rx: std_mpsc::Receiver<RunMsg>,
     /// The run's control block (abort flag, also when its inbox was too full for the notice).
     control: Arc<Control>,
-    /// Frames of a later phase of this task (aux info while keygen runs).
-    #[allow(clippy::vec_box)]
-    stash: Vec<Box<SealedEnvelope>>,
+    /// Frames of a later phase of this task (aux info while keygen runs); they stay charged to
+    /// the run's inbox budget.
+    stash: Vec<InboxFrame>,
     seen: HashSet<([u8; 32], u16, String, Option<String>)>,
     deadline: Instant,
     seq: u64,
@@ -105,7 +105,7 @@ impl Wire {
             .partition(|f| f.header.execution_id == eid);
         self.stash = rest;
         for f in mine {
-            if let Some(o) = self.deliver(&mut session, f)? {
+            if let Some(o) = self.deliver(&mut session, f.take())? {
                 return Ok(o);
             }
         }
@@ -134,7 +134,7 @@ impl Wire {
             }
             match self.rx.recv_timeout(left) {
                 Ok(RunMsg::Frame(f)) if f.header.execution_id == eid => {
-                    if let Some(o) = self.deliver(&mut session, f)? {
+                    if let Some(o) = self.deliver(&mut session, f.take())? {
                         return Ok(o);
                     }
                 }
