@@ -49,6 +49,9 @@ pub struct Spec {
 pub struct Managed {
     spec: Spec,
     child: Option<Child>,
+    /// The container when the child is a `docker run` client ([`crate::docker`]): killed or
+    /// removed by name, since killing the client leaves the container running.
+    container: Option<String>,
     /// Bound on the SIGTERM grace period.
     pub grace: Duration,
 }
@@ -90,8 +93,28 @@ impl Managed {
         Ok(Self {
             spec,
             child: Some(child),
+            container: None,
             grace: Duration::from_secs(10),
         })
+    }
+
+    /// Starts `spec`, a `docker run --name container …` ([`crate::docker::wrap`]).
+    pub fn spawn_container(spec: Spec, container: String) -> Result<Self, ProcessError> {
+        let mut m = Self::spawn(spec)?;
+        m.container = Some(container);
+        Ok(m)
+    }
+
+    /// `docker kill|rm -f` of the container, if this is one.
+    fn docker(&self, verb: &[&str]) {
+        if let Some(name) = &self.container {
+            let _ = Command::new("docker")
+                .args(verb)
+                .arg(name)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 
     /// The component's name.
@@ -150,6 +173,7 @@ impl Managed {
             }
             tracing::warn!(name = %self.spec.name, "did not stop after SIGTERM; killing it");
         }
+        self.docker(&["rm", "-f"]);
         let _ = child.kill();
         let _ = child.wait();
     }
@@ -157,6 +181,8 @@ impl Managed {
     /// SIGKILL at once (a crash).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // A container: SIGKILL its process (`docker kill`); the client then exits by itself.
+            self.docker(&["kill"]);
             let _ = child.kill();
             let _ = child.wait();
         }
