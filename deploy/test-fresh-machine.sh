@@ -63,6 +63,12 @@ cargo_config=()
 for f in "$cargo_home/config.toml" "$cargo_home/config"; do
     if [ -f "$f" ]; then cargo_config+=(-v "$f:$f:ro"); fi
 done
+# .ci/run lints while it builds (clippy-driver as the workspace's rustc wrapper): pass that on, so
+# the build here is the one its test step reuses.
+lint_env=()
+for v in RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS; do
+    if [ -n "${!v:-}" ]; then lint_env+=(-e "$v=${!v}"); fi
+done
 say "container from $BASE_TAG with the host's toolchain ($("$sysroot/bin/rustc" --version))"
 docker run -d --name "$name" --network "$FRESH_NETWORK" \
     -v "$sysroot:$sysroot:ro" \
@@ -70,6 +76,7 @@ docker run -d --name "$name" --network "$FRESH_NETWORK" \
     -v "$repo:$repo" ${cargo_config[@]+"${cargo_config[@]}"} \
     -e PATH="$sysroot/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     -e CARGO_HOME="$cargo_home" -e CARGO_NET_OFFLINE=true -e CARGO_TERM_COLOR=never \
+    ${lint_env[@]+"${lint_env[@]}"} \
     "$BASE_TAG" sleep infinity >/dev/null
 in_container() { docker exec "$@"; }
 

@@ -1,11 +1,16 @@
 //! # mpc-bench: how fast the threshold protocols are
 //!
+//! `mpc-bench protocols` (this module) measures the libraries; `mpc-bench e2e` ([`e2e`]) the
+//! whole system through its API.
+//!
 //! Runs every party of each protocol in one process through `mpc_tss::sim` (sequentially, one
 //! thread), times whole runs, and reports medians with min and max, bytes sent per party, and
 //! the single-key signing floor (k256 ECDSA, ed25519-dalek) the threshold figures compare to.
 //! Every signature made here is verified with k256 / ed25519-dalek, so a fast wrong answer
 //! cannot pass for a result.
 #![forbid(unsafe_code)]
+
+pub mod e2e;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -381,28 +386,7 @@ pub fn run_protocols(opts: &Options) -> Result<Report> {
             .map_err(|e| anyhow!("{e}"))?;
 
         say(&format!("ecdsa.sign_full {t}-of-3"));
-        let digest: [u8; 32] = Sha256::digest(b"bench full").into();
-        phases.push(measure(
-            "ecdsa.sign_full",
-            3,
-            t,
-            runs,
-            |run| {
-                let e = eid(
-                    ProtocolKind::EcdsaSign,
-                    &format!("bench-sign-{t}-{run}"),
-                    &signers,
-                );
-                signers
-                    .iter()
-                    .map(|p| {
-                        ecdsa::sign(e, &shares[p], &signers, &path, SignInput::Digest(digest))
-                            .map_err(|e| anyhow!("{e}"))
-                    })
-                    .collect()
-            },
-            |out| verify_ecdsa(&child, &digest, &one(&out)?),
-        )?);
+        phases.push(ecdsa_sign_full_phase(runs, &shares, &signers, &path)?);
 
         say(&format!("ecdsa.presign {t}-of-3"));
         let mut presigs = Vec::new();
@@ -471,87 +455,24 @@ pub fn run_protocols(opts: &Options) -> Result<Report> {
             .eddsa
             .get(&t)
             .ok_or_else(|| anyhow!("no ed25519 key"))?;
-        let ed_child = ed[&first]
-            .derive_public_key(&path)
-            .map_err(|e| anyhow!("{e}"))?;
         say(&format!("eddsa.sign {t}-of-3"));
-        phases.push(measure(
-            "eddsa.sign",
-            3,
-            t,
-            runs.max(20),
-            |run| {
-                let e = eid(
-                    ProtocolKind::EddsaSign,
-                    &format!("bench-ed-{t}-{run}"),
-                    &signers,
-                );
-                signers
-                    .iter()
-                    .map(|p| {
-                        frost::eddsa_sign(e, &ed[p], &signers, &path, b"bench eddsa")
-                            .map_err(|e| anyhow!("{e}"))
-                    })
-                    .collect()
-            },
-            |out| {
-                let vk = ed25519_dalek::VerifyingKey::from_bytes(&ed_child)?;
-                vk.verify_strict(
-                    b"bench eddsa",
-                    &ed25519_dalek::Signature::from_bytes(&one(&out)?.0),
-                )?;
-                Ok(())
-            },
-        )?);
-
+        phases.push(eddsa_sign_phase(runs.max(20), ed, &signers, &path)?);
         let core = keys.ecdsa.get(&t).ok_or_else(|| anyhow!("no key"))?;
-        let sighash: [u8; 32] = Sha256::digest(b"bench schnorr").into();
-        let xonly = frost::bip340_public_key(&core[&first], &path).map_err(|e| anyhow!("{e}"))?;
         say(&format!("bip340.sign {t}-of-3"));
-        phases.push(measure(
-            "bip340.sign",
-            3,
-            t,
+        phases.push(schnorr_sign_phase(
+            SchnorrKind::Bip340,
             runs.max(20),
-            |run| {
-                let e = eid(
-                    ProtocolKind::Bip340Sign,
-                    &format!("bench-b340-{t}-{run}"),
-                    &signers,
-                );
-                signers
-                    .iter()
-                    .map(|p| {
-                        frost::bip340_sign(e, &core[p], &signers, &path, &sighash)
-                            .map_err(|e| anyhow!("{e}"))
-                    })
-                    .collect()
-            },
-            |out| verify_schnorr(&xonly, &sighash, &one(&out)?),
+            core,
+            &signers,
+            &path,
         )?);
-        let q =
-            frost::taproot_output_key(&core[&first], &path, None).map_err(|e| anyhow!("{e}"))?;
         say(&format!("taproot.sign {t}-of-3"));
-        phases.push(measure(
-            "taproot.sign",
-            3,
-            t,
+        phases.push(schnorr_sign_phase(
+            SchnorrKind::Taproot,
             runs.max(20),
-            |run| {
-                let e = eid(
-                    ProtocolKind::TaprootSign,
-                    &format!("bench-tr-{t}-{run}"),
-                    &signers,
-                );
-                signers
-                    .iter()
-                    .map(|p| {
-                        frost::taproot_sign(e, &core[p], &signers, &path, &sighash, None)
-                            .map_err(|e| anyhow!("{e}"))
-                    })
-                    .collect()
-            },
-            |out| verify_schnorr(&q, &sighash, &one(&out)?),
+            core,
+            &signers,
+            &path,
         )?);
     }
     let _ = &keys.committee;
@@ -724,6 +645,157 @@ fn floor_ed25519(runs: usize) -> Result<Phase> {
     Ok(summarize("floor.ed25519", 1, 1, times, 0))
 }
 
+/// `ecdsa.sign_full`: CGGMP signing of a digest under `path` by `signers` (verified).
+pub(crate) fn ecdsa_sign_full_phase(
+    runs: usize,
+    shares: &BTreeMap<PartyId, EcdsaKeyShare>,
+    signers: &[PartyId],
+    path: &DerivationPath,
+) -> Result<Phase> {
+    let first = signers.first().ok_or_else(|| anyhow!("no signers"))?;
+    let t = u16::try_from(signers.len())?;
+    let child = shares[first]
+        .core()
+        .derive_public_key(path)
+        .map_err(|e| anyhow!("{e}"))?;
+    let digest: [u8; 32] = Sha256::digest(b"bench full").into();
+    measure(
+        "ecdsa.sign_full",
+        3,
+        t,
+        runs,
+        |run| {
+            let e = eid(
+                ProtocolKind::EcdsaSign,
+                &format!("bench-sign-{t}-{run}"),
+                signers,
+            );
+            signers
+                .iter()
+                .map(|p| {
+                    ecdsa::sign(e, &shares[p], signers, path, SignInput::Digest(digest))
+                        .map_err(|e| anyhow!("{e}"))
+                })
+                .collect()
+        },
+        |out| verify_ecdsa(&child, &digest, &one(&out)?),
+    )
+}
+
+/// `eddsa.sign`: FROST ed25519 signing under `path` by `signers` (verified).
+pub(crate) fn eddsa_sign_phase(
+    runs: usize,
+    ed: &BTreeMap<PartyId, EddsaKeyShare>,
+    signers: &[PartyId],
+    path: &DerivationPath,
+) -> Result<Phase> {
+    let first = signers.first().ok_or_else(|| anyhow!("no signers"))?;
+    let t = u16::try_from(signers.len())?;
+    let ed_child = ed[first]
+        .derive_public_key(path)
+        .map_err(|e| anyhow!("{e}"))?;
+    measure(
+        "eddsa.sign",
+        3,
+        t,
+        runs,
+        |run| {
+            let e = eid(
+                ProtocolKind::EddsaSign,
+                &format!("bench-ed-{t}-{run}"),
+                signers,
+            );
+            signers
+                .iter()
+                .map(|p| {
+                    frost::eddsa_sign(e, &ed[p], signers, path, b"bench eddsa")
+                        .map_err(|e| anyhow!("{e}"))
+                })
+                .collect()
+        },
+        |out| {
+            let vk = ed25519_dalek::VerifyingKey::from_bytes(&ed_child)?;
+            vk.verify_strict(
+                b"bench eddsa",
+                &ed25519_dalek::Signature::from_bytes(&one(&out)?.0),
+            )?;
+            Ok(())
+        },
+    )
+}
+
+/// Which Schnorr flavour [`schnorr_sign_phase`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SchnorrKind {
+    /// `bip340.sign`: untweaked BIP340.
+    Bip340,
+    /// `taproot.sign`: key-path Taproot (no script root).
+    Taproot,
+}
+
+/// `bip340.sign` / `taproot.sign` from the secp256k1 core shares (verified).
+pub(crate) fn schnorr_sign_phase(
+    kind: SchnorrKind,
+    runs: usize,
+    core: &BTreeMap<PartyId, EcdsaCoreShare>,
+    signers: &[PartyId],
+    path: &DerivationPath,
+) -> Result<Phase> {
+    let first = signers.first().ok_or_else(|| anyhow!("no signers"))?;
+    let t = u16::try_from(signers.len())?;
+    let sighash: [u8; 32] = Sha256::digest(b"bench schnorr").into();
+    let (name, key) = match kind {
+        SchnorrKind::Bip340 => (
+            "bip340.sign",
+            frost::bip340_public_key(&core[first], path).map_err(|e| anyhow!("{e}"))?,
+        ),
+        SchnorrKind::Taproot => (
+            "taproot.sign",
+            frost::taproot_output_key(&core[first], path, None).map_err(|e| anyhow!("{e}"))?,
+        ),
+    };
+    measure(
+        name,
+        3,
+        t,
+        runs,
+        |run| {
+            signers
+                .iter()
+                .map(|p| {
+                    let r = match kind {
+                        SchnorrKind::Bip340 => frost::bip340_sign(
+                            eid(
+                                ProtocolKind::Bip340Sign,
+                                &format!("bench-b340-{t}-{run}"),
+                                signers,
+                            ),
+                            &core[p],
+                            signers,
+                            path,
+                            &sighash,
+                        ),
+                        SchnorrKind::Taproot => frost::taproot_sign(
+                            eid(
+                                ProtocolKind::TaprootSign,
+                                &format!("bench-tr-{t}-{run}"),
+                                signers,
+                            ),
+                            &core[p],
+                            signers,
+                            path,
+                            &sighash,
+                            None,
+                        ),
+                    };
+                    r.map_err(|e| anyhow!("{e}"))
+                })
+                .collect()
+        },
+        |out| verify_schnorr(&key, &sighash, &one(&out)?),
+    )
+}
+
 /// The floor a phase is compared with (`None` for key generation and aux info).
 pub fn floor_of(name: &str) -> Option<&'static str> {
     match name {
@@ -771,8 +843,10 @@ pub fn parse_args(args: &[String]) -> Result<(Options, Option<String>)> {
     let mut it = args.iter();
     match it.next().map(String::as_str) {
         Some("protocols") => {}
-        Some("help") | Some("--help") | Some("-h") | None => bail!(USAGE),
-        Some(other) => bail!("unknown command {other:?}\n\n{USAGE}"),
+        Some("help") | Some("--help") | Some("-h") | None => {
+            bail!("{USAGE}\n\n{}", e2e::USAGE)
+        }
+        Some(other) => bail!("unknown command {other:?}\n\n{USAGE}\n\n{}", e2e::USAGE),
     }
     let mut opts = Options {
         runs: 5,

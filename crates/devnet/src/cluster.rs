@@ -971,6 +971,17 @@ impl Cluster {
         }
     }
 
+    /// The running components by name (`platform`, `callback`, `node-a`, …) with their
+    /// process ids (benchmarks read their CPU time and memory from /proc).
+    pub fn processes(&self) -> Vec<(String, u32)> {
+        self.platform
+            .iter()
+            .chain(self.callback.iter())
+            .chain(self.nodes.values())
+            .filter_map(|m| Some((m.name().to_owned(), m.pid()?)))
+            .collect()
+    }
+
     /// Process ids of the running components.
     pub fn pids(&self) -> Vec<u32> {
         self.platform

@@ -1,0 +1,158 @@
+//! Key generation: the callback is asked about exactly this keygen (curve, t, n, the parties,
+//! the request ids) and its approval checked (`authorizes_keygen`), then the protocol runs
+//! (secp256k1: CGGMP keygen then aux info, with primes from the pool; ed25519: FROST) and the
+//! share is stored once, under a key id this node does not have yet.
+
+use std::sync::{Arc, mpsc as std_mpsc};
+
+use mpc_callback::{Cryptography, KeygenParams, KeygenRequest, Request};
+use mpc_keystore::tables;
+use mpc_transport::task::{Curve, KeygenTask, Outcome, Task};
+use mpc_tss::ecdsa::{self, EcdsaAuxInfo, EcdsaCoreShare, EcdsaKeyShare};
+use mpc_tss::frost::{self, EddsaKeyShare};
+use mpc_tss::primes::SecretPrimes;
+
+use super::Runtime;
+use super::admission::Plan;
+use super::fail::RunFail;
+use super::registry::{Control, RunMsg};
+use crate::store::StoredShare;
+
+impl Runtime {
+    pub(super) async fn keygen(
+        &self,
+        task: &Task,
+        k: &KeygenTask,
+        plan: &Plan,
+        rx: std_mpsc::Receiver<RunMsg>,
+        control: &Arc<Control>,
+    ) -> Result<Outcome, RunFail> {
+        let key_id = k.key_id.clone();
+        let exists = {
+            let id = key_id.clone();
+            self.blocking(move |inner| {
+                Ok(inner
+                    .store
+                    .get(tables::KEY_SHARES, id.as_bytes())?
+                    .is_some())
+            })
+            .await?
+        };
+        if exists {
+            return Err(RunFail::BadTask(format!(
+                "key {key_id} already exists on this node"
+            )));
+        }
+        let cryptography = match k.curve {
+            Curve::Secp256k1 => Cryptography::EcdsaSecp256k1,
+            Curve::Ed25519 => Cryptography::EddsaEd25519,
+        };
+        let party_ids: Vec<String> = plan
+            .committee
+            .parties()
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        let n = plan.committee.n();
+        let request = Request::Keygen(KeygenRequest {
+            cryptography,
+            t: k.threshold,
+            n,
+            party_ids: party_ids.clone(),
+            sino_id: task.sino_id.clone(),
+            request_id: task.request_id.clone(),
+        });
+        let approved = self.ask_callback(plan, control, request).await?;
+        approved
+            .authorizes_keygen(KeygenParams {
+                cryptography,
+                t: k.threshold,
+                n,
+                party_ids: &party_ids,
+                sino_id: &task.sino_id,
+                request_id: &task.request_id,
+            })
+            .map_err(|e| RunFail::Local(format!("approval does not cover the keygen: {e}")))?;
+        let (me, committee, t, eids) = (
+            plan.me,
+            plan.committee.clone(),
+            k.threshold,
+            plan.eids.clone(),
+        );
+        let primes = self.inner.primes.clone();
+        let (stored, public_key, chain_code) = match k.curve {
+            Curve::Secp256k1 => {
+                self.on_thread(plan, control, rx, move |w| {
+                    let [keygen_eid, aux_eid] = eids[..] else {
+                        return Err(RunFail::Local(
+                            "secp256k1 keygen needs two execution ids".into(),
+                        ));
+                    };
+                    let s = ecdsa::keygen(keygen_eid, me, &committee, t)
+                        .map_err(|e| RunFail::BadTask(e.to_string()))?;
+                    let core: EcdsaCoreShare = w.drive(s)?;
+                    let set = match primes.take()? {
+                        Some(set) => set,
+                        None => {
+                            tracing::info!(
+                                "prime pool empty; generating primes for aux info (slow)"
+                            );
+                            SecretPrimes::generate()
+                        }
+                    };
+                    let s = ecdsa::aux_info(aux_eid, me, &committee, set)
+                        .map_err(|e| RunFail::BadTask(e.to_string()))?;
+                    let aux: EcdsaAuxInfo = w.drive(s)?;
+                    let public_key = core.public_key().to_vec();
+                    let chain_code = core.chain_code().unwrap_or([0; 32]);
+                    let stored = StoredShare::Secp256k1 {
+                        core: core.to_stored_bytes(),
+                        aux: aux.to_stored_bytes(),
+                    };
+                    // Check the pair before storing it.
+                    EcdsaKeyShare::new(core, aux).map_err(|e| RunFail::Local(e.to_string()))?;
+                    Ok((stored, public_key, chain_code))
+                })
+                .await?
+            }
+            Curve::Ed25519 => {
+                self.on_thread(plan, control, rx, move |w| {
+                    let s = frost::eddsa_keygen(eids[0], me, &committee, t)
+                        .map_err(|e| RunFail::BadTask(e.to_string()))?;
+                    let share: EddsaKeyShare = w.drive(s)?;
+                    let public_key = share.public_key().to_vec();
+                    let chain_code = share.chain_code().unwrap_or([0; 32]);
+                    Ok((
+                        StoredShare::Ed25519 {
+                            share: share.to_stored_bytes(),
+                        },
+                        public_key,
+                        chain_code,
+                    ))
+                })
+                .await?
+            }
+        };
+        let id = key_id.clone();
+        self.blocking(move |inner| {
+            if inner
+                .store
+                .get(tables::KEY_SHARES, id.as_bytes())?
+                .is_some()
+            {
+                return Err(RunFail::BadTask(format!(
+                    "key {id} already exists on this node"
+                )));
+            }
+            let bytes = stored.to_bytes()?;
+            inner.store.put(tables::KEY_SHARES, id.as_bytes(), &bytes)?;
+            Ok(())
+        })
+        .await?;
+        tracing::info!(key_id = %key_id, public_key = %hex::encode(&public_key), "key share stored");
+        Ok(Outcome::KeygenDone {
+            public_key,
+            chain_code,
+        })
+    }
+}
