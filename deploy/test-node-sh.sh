@@ -412,6 +412,51 @@ if [ "$MODE" = docker ]; then
     fi
 fi
 
+# --- a crash (docker): `docker kill` of the container, then `start` and `unseal`: the same key
+# store (node id) with the current password.
+if [ "$MODE" = docker ]; then
+    if timeout 30 docker kill "$NAME" >/dev/null 2>&1 \
+        && [ "$(docker container inspect -f '{{.State.Running}}' "$NAME" 2>/dev/null)" != true ]; then
+        ok "docker kill stops the node's container"
+    else
+        not_ok "docker kill stops the node's container" "$(docker ps -a --filter "name=^$NAME\$")"
+    fi
+    run "$DIR" "" -- start
+    expect "start after docker kill" 0 "mpc-node server address: 127.0.0.1:$PORT"
+    run "$DIR" "$PW2" -- unseal
+    expect "unseal after docker kill" 0 'in-bkey success'
+    run "$DIR" "" -- info
+    expect "after docker kill: the same node id, unsealed" 0 '"state":"unsealed"' "\"node_id\":\"$NODE_ID\""
+fi
+
+# --- two nodes on one host (docker): a second instance by name, its own directory and port,
+# running beside the first; each command reaches the instance it names.
+if [ "$MODE" = docker ]; then
+    write_config "$DIR2" 8080 ""
+    # NODE_PORT (exported for the first instance) is the default port: the second gets its own.
+    PORT2=$(free_port)
+    run "$DIR2" "" -- start "$NAME2" "$PORT2"
+    expect "a second instance starts by its name and port" 0 "mpc-node instance name: $NAME2, unseal server address: 127.0.0.1:$PORT2" "mpc-node server address: 127.0.0.1:$PORT2"
+    run "$DIR2" "$PW1" -- init "$NAME2"
+    expect "init of the second instance" 0 '"status":"ok"' '"node_id":"sino'
+    NODE_ID2=$(printf '%s\n' "$OUT" | sed -n 's/.*"node_id":"\([^"]*\)".*/\1/p' | head -n 1)
+    run "$DIR2" "$PW1" -- unseal "$NAME2"
+    expect "unseal of the second instance" 0 'in-bkey success'
+    run "$DIR2" "" -- info "$NAME2"
+    expect "info of the second instance: its own node id, unsealed" 0 '"state":"unsealed"' "\"node_id\":\"$NODE_ID2\""
+    if [ -n "$NODE_ID2" ] && [ "$NODE_ID2" != "$NODE_ID" ]; then
+        ok "two instances, two node ids"
+    else
+        not_ok "two instances, two node ids" "$NODE_ID / $NODE_ID2"
+    fi
+    run "$DIR" "" -- info
+    expect "the first instance still runs, unsealed, beside the second" 0 '"state":"unsealed"' "\"node_id\":\"$NODE_ID\""
+    run "$DIR2" "" -- stop "$NAME2"
+    expect "stop of the second instance" 0 "mpc-node instance $NAME2 stopped"
+    run "$DIR" "" -- info
+    expect "the first instance is untouched by stopping the second" 0 '"state":"unsealed"'
+fi
+
 # --- stop
 PID=$(cat "$DIR/.$NAME.pid" 2>/dev/null || true)
 run "$DIR" "" -- stop
