@@ -156,6 +156,9 @@ impl Cluster {
     /// runs on the platform; [`Cluster::wait_keys`] waits for it.
     pub async fn start(opts: Options) -> anyhow::Result<Self> {
         progress::set_quiet(opts.quiet);
+        if let Some(images) = &opts.docker {
+            images.ensure_present()?;
+        }
         let Prepared {
             layout,
             state,
@@ -980,6 +983,17 @@ impl Cluster {
             .chain(self.nodes.values())
             .filter_map(|m| Some((m.name().to_owned(), m.pid()?)))
             .collect()
+    }
+
+    /// The container running component `name` (`platform`, `callback`, `node-a`, …) with
+    /// [`Options::docker`]; `None` for a child process or a component that is not running.
+    pub fn container(&self, name: &str) -> Option<String> {
+        self.platform
+            .iter()
+            .chain(self.callback.iter())
+            .chain(self.nodes.values())
+            .find(|m| m.name() == name)
+            .and_then(|m| m.container().map(str::to_owned))
     }
 
     /// Process ids of the running components.

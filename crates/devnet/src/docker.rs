@@ -13,6 +13,9 @@
 //! managed child: SIGTERM reaches the container through it (docker's signal proxy) and docker's
 //! init (`--init`: a component as PID 1 would ignore signals it has no handler for), and
 //! [`crate::process::Managed`] kills or removes the container by name when the client cannot.
+//!
+//! Images are never pulled: [`Images::ensure_present`] refuses a missing one before anything
+//! starts, and every `docker run` has `--pull never`.
 
 use std::ffi::OsString;
 use std::os::unix::fs::MetadataExt as _;
@@ -30,6 +33,16 @@ pub enum DockerError {
         name: String,
         /// Its first argument.
         sub: String,
+    },
+    /// An image is not on this host (it is never pulled).
+    #[error(
+        "image {image} is not on this host ({detail}); build it with deploy/build-images.sh (images are never pulled)"
+    )]
+    Missing {
+        /// The image.
+        image: String,
+        /// What docker said.
+        detail: String,
     },
     /// The devnet directory cannot be read.
     #[error("devnet directory {path}: {source}")]
@@ -60,6 +73,46 @@ impl Images {
             platform: format!("mpc-platform:{tag}"),
             callback: format!("mpc-callback-demo:{tag}"),
         }
+    }
+
+    /// `(component, image)` for the platform, the callback demo and the nodes of `parties`
+    /// (the components' names in [`crate::Cluster::container`]).
+    pub fn by_component<'a>(
+        &self,
+        parties: impl IntoIterator<Item = &'a String>,
+    ) -> Vec<(String, String)> {
+        let mut v = vec![
+            ("platform".to_owned(), self.platform.clone()),
+            ("callback".to_owned(), self.callback.clone()),
+        ];
+        v.extend(
+            parties
+                .into_iter()
+                .map(|p| (format!("node-{p}"), self.node.clone())),
+        );
+        v
+    }
+
+    /// Fails unless all three images are on this host (`docker image inspect`), naming the
+    /// first that is not: the devnet never pulls.
+    pub fn ensure_present(&self) -> Result<(), DockerError> {
+        for image in [&self.platform, &self.node, &self.callback] {
+            let out = std::process::Command::new("docker")
+                .args(["image", "inspect", "--format", "{{.Id}}"])
+                .arg(image)
+                .stdin(std::process::Stdio::null())
+                .output();
+            let detail = match out {
+                Ok(o) if o.status.success() => continue,
+                Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_owned(),
+                Err(e) => format!("cannot run docker: {e}"),
+            };
+            return Err(DockerError::Missing {
+                image: image.clone(),
+                detail,
+            });
+        }
+        Ok(())
     }
 
     fn for_subcommand(&self, sub: &str) -> Option<&str> {
@@ -103,6 +156,8 @@ pub fn wrap(spec: &Spec, images: &Images, root: &Path) -> Result<(Spec, String),
     let mut args: Vec<OsString> = [
         "run",
         "--rm",
+        "--pull",
+        "never",
         "--init",
         "--name",
         &name,
@@ -183,6 +238,8 @@ mod tests {
         let want: Vec<String> = vec![
             "run".into(),
             "--rm".into(),
+            "--pull".into(),
+            "never".into(),
             "--init".into(),
             "--name".into(),
             name.clone(),

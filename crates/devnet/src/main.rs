@@ -120,6 +120,14 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             cluster.layout().api_user_key().display()
         );
         println!("CA:           {}", cluster.layout().ca_cert().display());
+        if let Some(images) = &cluster.options().docker {
+            println!("Containers:");
+            for (name, image) in images.by_component(cluster.options().parties.iter()) {
+                if let Some(c) = cluster.container(&name) {
+                    println!("  {name:<9} {c} ({image})");
+                }
+            }
+        }
         if cli.once {
             cluster.shutdown();
             return Ok(all_ok);

@@ -127,6 +127,11 @@ impl Managed {
         &self.spec
     }
 
+    /// The container's name when this runs in one ([`Managed::spawn_container`]).
+    pub fn container(&self) -> Option<&str> {
+        self.container.as_deref()
+    }
+
     /// Process id while running.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
@@ -152,6 +157,7 @@ impl Managed {
             return;
         };
         if let Ok(Some(_)) = child.try_wait() {
+            self.await_container_removed();
             return;
         }
         // std has no portable SIGTERM; `kill(1)` keeps this crate free of unsafe and libc.
@@ -167,6 +173,7 @@ impl Managed {
             while Instant::now() < end {
                 if let Ok(Some(_)) = child.try_wait() {
                     tracing::debug!(name = %self.spec.name, "stopped");
+                    self.await_container_removed();
                     return;
                 }
                 std::thread::sleep(Duration::from_millis(50));
@@ -176,6 +183,7 @@ impl Managed {
         self.docker(&["rm", "-f"]);
         let _ = child.kill();
         let _ = child.wait();
+        self.await_container_removed();
     }
 
     /// SIGKILL at once (a crash).
@@ -185,7 +193,31 @@ impl Managed {
             self.docker(&["kill"]);
             let _ = child.kill();
             let _ = child.wait();
+            self.await_container_removed();
         }
+    }
+
+    /// A container (`--rm`) is removed by docker shortly after it exits: waits (bounded) until
+    /// its name is free, so that the component can be started again under it.
+    fn await_container_removed(&self) {
+        let Some(name) = &self.container else {
+            return;
+        };
+        let end = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < end {
+            let exists = Command::new("docker")
+                .args(["container", "inspect", "--format", "{{.Id}}"])
+                .arg(name)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !exists {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        tracing::warn!(container = %name, "container still exists 20 s after it was killed");
     }
 }
 
