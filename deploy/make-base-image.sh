@@ -7,7 +7,7 @@
 # Then build the project's images with:
 #   docker build --build-arg RUST_IMAGE=local/rust:bookworm \
 #                --build-arg BASE_IMAGE=local/debian:bookworm-slim \
-#                -f deploy/Dockerfile.node -t mpc-node:local .
+#                -f deploy/Dockerfile --target node -t mpc-node:0.1.0 .
 #
 # Usage: deploy/make-base-image.sh [base|rust|all]   (default: all)
 #

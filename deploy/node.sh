@@ -20,7 +20,10 @@ PROG=${0##*/}
 NODE_SH_MODE=${NODE_SH_MODE:-docker}
 NODE_DIR=${NODE_DIR:-$PWD}
 NODE_CONFIG=${NODE_CONFIG:-config.toml}
-NODE_IMAGE=${NODE_IMAGE:-mpc-node:latest}
+# The release this node.sh belongs to: the image it runs unless NODE_IMAGE says otherwise. Never
+# an implicit "latest": an image reference must pin a version tag or a digest.
+NODE_SH_VERSION=0.1.0
+NODE_IMAGE=${NODE_IMAGE:-mpc-node:$NODE_SH_VERSION}
 NODE_NAME=${NODE_NAME:-mpc-node}
 NODE_PORT=${NODE_PORT:-}
 NODE_SH_USER=${NODE_SH_USER:-}
@@ -70,7 +73,8 @@ Environment:
   NODE_SH_MODE   docker (default) or native
   NODE_DIR       the node's directory (default: the current directory)
   NODE_CONFIG    config file name in NODE_DIR (default config.toml)
-  NODE_IMAGE     docker: image to run (default mpc-node:latest)
+  NODE_IMAGE     docker: image to run, pinned: NAME:VERSION or NAME@sha256:DIGEST (default
+                 mpc-node:$NODE_SH_VERSION); never pulled by node.sh, never "latest"
   NODE_NAME      default instance name (default $DEFAULT_NAME)
   NODE_PORT      default local API port on 127.0.0.1
   NODE_SH_USER   docker: uid:gid the node runs as (default: the owner of NODE_DIR)
@@ -119,6 +123,116 @@ port_in_use() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# ---------------------------------------------------------------- check
+
+CHECK_FAILS=0
+# check_line ok|WARN|FAIL WHAT TEXT: one line of `check`, in the node's own check format.
+check_line() {
+    printf '%-5s %s: %s\n' "$1" "$2" "$3"
+    [ "$1" != FAIL ] || CHECK_FAILS=$((CHECK_FAILS + 1))
+}
+
+# `[storage] db-file-path` of config.toml (default asset.db), relative to the node directory.
+config_db() {
+    local a
+    a=$(sed -n 's/^[[:space:]]*db-file-path[[:space:]]*=[[:space:]]*["'\'']\([^"'\'']*\)["'\''].*/\1/p' "$(config_file)" | head -n 1)
+    printf '%s\n' "${a:-asset.db}"
+}
+
+# The node directory: owned by the user the node runs as (never root), not writable by others,
+# and what the node writes there (the key store, its journal, logs) belongs to that user.
+check_dir() {
+    local dir=$1 user=$2 mode=$3 owner perms uid db f bad=""
+    owner=$(stat -c '%u:%g' "$dir")
+    uid=${user%%:*}
+    perms=$(stat -c '%a' "$dir")
+    if [ "$uid" = 0 ] && [ "$mode" = docker ]; then
+        check_line FAIL directory "$dir is owned by root, and the node does not run as root: 'chown -R 10001:10001 $dir' (the image's user) or another user, or set NODE_SH_USER=uid:gid"
+        return
+    fi
+    if [ "${owner%%:*}" != "$uid" ]; then
+        check_line FAIL directory "$dir belongs to uid ${owner%%:*}, the node runs as $uid: 'chown -R $user $dir'"
+        return
+    fi
+    case $perms in
+    *[2367]? | *[2367])
+        check_line FAIL directory "$dir (mode $perms) is writable by other users, who could replace the key store: 'chmod go-w $dir'"
+        return
+        ;;
+    esac
+    db=$(config_db)
+    case $db in /tmp/mpc-node/* | /data/*) db=${db#/tmp/mpc-node/}; db=${db#/data/} ;; esac
+    case $db in /*) ;; *) db=$dir/$db ;; esac
+    for f in "$db" "$db"-* "$dir/logs" "$dir"/logs/*; do
+        [ -e "$f" ] || continue
+        if [ "$(stat -c '%u' "$f")" != "$uid" ]; then
+            bad=$f
+            break
+        fi
+    done
+    if [ -n "$bad" ]; then
+        check_line FAIL directory "$bad belongs to uid $(stat -c '%u' "$bad"), not to $uid who runs the node (after a change of user or image?): 'chown -R $user $dir'"
+        return
+    fi
+    check_line ok directory "$dir (owner $owner, mode $perms); the node runs as $user"
+}
+
+# The image: pinned, on this host, not running as root, and its labels match its binary.
+check_image() {
+    local tag user label_version version revision
+    case $NODE_IMAGE in
+    *@sha256:* | sha256:*) ;;
+    *)
+        tag=$(image_tag "$NODE_IMAGE")
+        if [ -z "$tag" ] || [ "$tag" = latest ]; then
+            check_line FAIL image "$NODE_IMAGE is not pinned (no tag, or \"latest\", changes under a running node): use a version, e.g. mpc-node:$NODE_SH_VERSION, or a digest, NAME@sha256:..."
+            return 1
+        fi
+        ;;
+    esac
+    if ! docker image inspect "$NODE_IMAGE" >/dev/null 2>&1; then
+        check_line FAIL image "$NODE_IMAGE is not on this host (node.sh never pulls): build it with deploy/build-images.sh or 'docker build -f deploy/Dockerfile --target node -t $NODE_IMAGE .', or 'docker load' it"
+        return 1
+    fi
+    user=$(docker image inspect -f '{{.Config.User}}' "$NODE_IMAGE")
+    case ${user%%:*} in
+    '' | 0 | root)
+        check_line FAIL image "$NODE_IMAGE runs as root (USER '${user}'): use an image built from deploy/Dockerfile"
+        return 1
+        ;;
+    esac
+    label_version=$(image_label version)
+    revision=$(image_label revision)
+    version=$(docker run --rm --network none --read-only --entrypoint mpc-node "$NODE_IMAGE" --version 2>/dev/null | awk '{ print $2; exit }' || true)
+    if [ -z "$version" ]; then
+        check_line FAIL image "$NODE_IMAGE: 'mpc-node --version' does not run in it"
+        return 1
+    fi
+    if [ -n "$label_version" ] && [ "$label_version" != "$version" ]; then
+        check_line FAIL image "$NODE_IMAGE is labelled version $label_version but holds mpc-node $version"
+        return 1
+    fi
+    case $NODE_IMAGE in
+    *@sha256:* | sha256:*) tag= ;;
+    *) tag=$(image_tag "$NODE_IMAGE") ;;
+    esac
+    case $tag in
+    [0-9]*)
+        case $tag in
+        "$version" | "$version"-* | "$version"+*) ;;
+        *)
+            check_line FAIL image "$NODE_IMAGE: the tag says $tag, the image holds mpc-node $version"
+            return 1
+            ;;
+        esac
+        ;;
+    esac
+    if [ "$version" != "$NODE_SH_VERSION" ]; then
+        check_line WARN image "mpc-node $version in the image, this node.sh is of $NODE_SH_VERSION"
+    fi
+    check_line ok image "$NODE_IMAGE ($(image_id | cut -c1-19)), mpc-node $version, revision ${revision:-unknown}, user $user"
+}
+
 # ---------------------------------------------------------------- docker mode
 
 docker_ok() {
@@ -132,9 +246,37 @@ docker_ok() {
     fi
 }
 
+# The tag of an image reference ("" when it has none; a registry's ":port" is not a tag).
+image_tag() {
+    local ref=${1%%@*} last
+    last=${ref##*/}
+    case $last in *:*) printf '%s\n' "${last##*:}" ;; esac
+}
+
+# Refuses an unpinned image reference: without a tag or digest docker means "latest", which
+# changes under a deployment (and the reference product pulls it on every start).
+image_pinned() {
+    case $NODE_IMAGE in
+    *@sha256:*) return 0 ;;
+    sha256:*) return 0 ;;
+    esac
+    case $(image_tag "$NODE_IMAGE") in
+    '') die "NODE_IMAGE=$NODE_IMAGE is not pinned (no tag means \"latest\"): give a version, e.g. mpc-node:$NODE_SH_VERSION, or a digest, NAME@sha256:..." ;;
+    latest) die "NODE_IMAGE=$NODE_IMAGE is not pinned: \"latest\" changes under a running node; give a version, e.g. mpc-node:$NODE_SH_VERSION, or a digest, NAME@sha256:..." ;;
+    esac
+}
+
+# The image is pinned and here (node.sh never pulls: build it, or `docker load` it).
 image_ok() {
+    image_pinned
     docker image inspect "$NODE_IMAGE" >/dev/null 2>&1 \
-        || die "image $NODE_IMAGE not found: build it with 'docker build -f deploy/Dockerfile.node -t $NODE_IMAGE .' in the source tree (see deploy/README.md), or set NODE_IMAGE"
+        || die "image $NODE_IMAGE is not on this host (node.sh never pulls): build it from the source tree with 'deploy/build-images.sh' or 'docker build -f deploy/Dockerfile --target node -t $NODE_IMAGE .' (deploy/README.md), 'docker load' it, or set NODE_IMAGE"
+}
+
+image_id() { docker image inspect -f '{{.Id}}' "$NODE_IMAGE"; }
+
+image_label() {
+    docker image inspect -f "{{index .Config.Labels \"org.opencontainers.image.$1\"}}" "$NODE_IMAGE" 2>/dev/null || true
 }
 
 ctr_exists() { docker container inspect "$1" >/dev/null 2>&1; }
@@ -199,9 +341,11 @@ docker_wait_ready() {
 }
 
 docker_start() {
-    local name=$1 port=$2 dir listen cport user other
+    local name=$1 port=$2 dir listen cport user other image
     docker_ok
     image_ok
+    # What runs is the image checked here, by id, even if the tag moves meanwhile.
+    image=$(image_id)
     need_config
     dir=$(cd "$NODE_DIR" && pwd -P)
     listen=$(config_listen)
@@ -219,7 +363,7 @@ docker_start() {
     # Validate before touching a running instance: a bad config must not take a working node down.
     local report
     if ! report=$(docker run --rm --user "$user" --volume "$dir:$CTR_DIR" --network none \
-        "$NODE_IMAGE" check --config "$CTR_DIR/$NODE_CONFIG" 2>&1); then
+        --read-only "$image" check --config "$CTR_DIR/$NODE_CONFIG" 2>&1); then
         printf '%s\n' "$report" >&2
         die "not started: 'mpc-node check' refused the configuration or the directory (above); a running $name, if any, was left as it is"
     fi
@@ -249,16 +393,18 @@ docker_start() {
         env=(-e MPC_NODE_INSECURE_FAST_KDF)
     fi
     echo "mpc-node instance name: $name, unseal server address: 127.0.0.1:$port"
+    # Read-only root filesystem: the node writes only /data (its directory, also TMPDIR).
     docker run -d --name "$name" \
         --restart always \
         --user "$user" \
-        --label "$LABEL.dir=$dir" --label "$LABEL.port=$port" \
+        --label "$LABEL.dir=$dir" --label "$LABEL.port=$port" --label "$LABEL.image=$NODE_IMAGE" \
         --volume "$dir:$CTR_DIR" \
         --publish "127.0.0.1:$port:$cport" \
+        --read-only \
         ${logopts[@]+"${logopts[@]}"} \
-        --security-opt no-new-privileges \
+        --security-opt no-new-privileges --cap-drop ALL \
         ${env[@]+"${env[@]}"} \
-        "$NODE_IMAGE" start --config "$CTR_DIR/$NODE_CONFIG"
+        "$image" start --config "$CTR_DIR/$NODE_CONFIG"
     docker_wait_ready "$name"
     echo "mpc-node server address: 127.0.0.1:$port"
 }
@@ -304,36 +450,54 @@ docker_status() {
     started=$(docker container inspect -f '{{.State.StartedAt}}' "$name")
     health=$(docker container inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}-{{end}}' "$name")
     port=$(ctr_label "$name" port)
-    echo "mpc-node instance $name: running since $started (health: $health), image $(docker container inspect -f '{{.Config.Image}}' "$name"), dir $(ctr_label "$name" dir), unseal server address: 127.0.0.1:${port:-?}"
+    echo "mpc-node instance $name: running since $started (health: $health), image $(ctr_label "$name" image) ($(docker container inspect -f '{{.Image}}' "$name" | cut -c1-19)), dir $(ctr_label "$name" dir), unseal server address: 127.0.0.1:${port:-?}"
     docker exec "$name" mpc-node info --config "$CTR_DIR/$NODE_CONFIG"
 }
 
 docker_check() {
-    local name=$1 port=$2 dir user
+    local name=$1 port=$2 dir user="" id="" rc=0 listen tag
+    CHECK_FAILS=0
     docker_ok
-    echo "ok    docker: $(docker version -f '{{.Server.Version}}' 2>/dev/null || echo '?') (daemon reachable)"
-    image_ok
-    echo "ok    image: $NODE_IMAGE ($(docker image inspect -f '{{.Id}}' "$NODE_IMAGE" | cut -c1-19))"
+    check_line ok docker "$(docker version -f '{{.Server.Version}}' 2>/dev/null || echo '?') (daemon reachable)"
+    check_image && id=$(image_id)
     need_config
     dir=$(cd "$NODE_DIR" && pwd -P)
-    echo "ok    directory: $dir"
-    if ctr_running "$name"; then
-        echo "ok    instance: $name is running (127.0.0.1:$(ctr_label "$name" port))"
-        docker exec "$name" mpc-node check --config "$CTR_DIR/$NODE_CONFIG"
-        return
+    if [ -n "$NODE_SH_USER" ]; then
+        user=$NODE_SH_USER
+    else
+        user=$(stat -c '%u:%g' "$dir")
     fi
-    user=$(run_user)
-    echo "ok    user: the node will run as $user"
-    port=${port:-$DEFAULT_PORT}
-    if [ "$name" = "$DEFAULT_NAME" ] || [ -n "$2" ]; then
-        if port_in_use "$port"; then
-            echo "WARN  port: 127.0.0.1:$port is in use"
-        else
-            echo "ok    port: 127.0.0.1:$port is free"
+    check_dir "$dir" "$user" docker
+    listen=$(config_listen)
+    case ${listen%:*} in
+    127.* | localhost | '[::1]')
+        check_line FAIL config "[storage] unseal-server-address = \"$listen\" is loopback inside the container and cannot be published; use \"0.0.0.0:${listen##*:}\""
+        ;;
+    *) check_line ok config "unseal-server-address $listen in the container" ;;
+    esac
+    if ctr_running "$name"; then
+        tag=$(ctr_label "$name" image)
+        check_line ok instance "$name is running (127.0.0.1:$(ctr_label "$name" port), image $tag)"
+        if [ "$(docker container inspect -f '{{.Image}}' "$name")" != "$id" ]; then
+            check_line WARN instance "$name runs another image than $NODE_IMAGE: '$PROG start' switches to it (the keys stay)"
+        fi
+        docker exec "$name" mpc-node check --config "$CTR_DIR/$NODE_CONFIG" || rc=1
+    else
+        port=${port:-$DEFAULT_PORT}
+        if [ "$name" = "$DEFAULT_NAME" ] || [ -n "$2" ]; then
+            if port_in_use "$port"; then
+                check_line FAIL port "127.0.0.1:$port is in use: stop what listens there, or choose another port ('$PROG start $name PORT')"
+            else
+                check_line ok port "127.0.0.1:$port is free"
+            fi
+        fi
+        if [ -n "$id" ] && [ "$CHECK_FAILS" -eq 0 ]; then
+            docker run --rm --user "$user" --volume "$dir:$CTR_DIR" --network none --read-only \
+                "$id" check --config "$CTR_DIR/$NODE_CONFIG" || rc=1
         fi
     fi
-    docker run --rm --user "$user" --volume "$dir:$CTR_DIR" --network none \
-        "$NODE_IMAGE" check --config "$CTR_DIR/$NODE_CONFIG"
+    [ "$CHECK_FAILS" -eq 0 ] || rc=1
+    return "$rc"
 }
 
 docker_logs() {
@@ -481,11 +645,15 @@ native_status() {
 }
 
 native_check() {
-    local bin
+    local bin rc=0
+    CHECK_FAILS=0
     bin=$(native_bin)
-    echo "ok    binary: $bin ($("$bin" --version 2>/dev/null || echo '?'))"
+    check_line ok binary "$bin ($("$bin" --version 2>/dev/null || echo '?'))"
     need_config
-    "$bin" check --config "$(config_file)"
+    check_dir "$(cd "$NODE_DIR" && pwd -P)" "$(id -u):$(id -g)" native
+    "$bin" check --config "$(config_file)" || rc=1
+    [ "$CHECK_FAILS" -eq 0 ] || rc=1
+    return "$rc"
 }
 
 native_logs() {

@@ -69,6 +69,10 @@ cleanup() {
             # Only our own containers, by their exact names.
             docker rm -f "$n" >/dev/null 2>&1 || true
         done
+        # Only the tags this run made.
+        docker image ls --format '{{.Repository}}:{{.Tag}}' "test-node-sh-$$" | while read -r t; do
+            docker rmi "$t" >/dev/null 2>&1 || true
+        done
     else
         for d in "$DIR" "$DIR2"; do
             NODE_DIR=$d timeout 30 "$NODE_SH" stop >/dev/null 2>&1 || true
@@ -211,9 +215,69 @@ expect "a bad instance name is refused" 1 "is not an instance name"
 
 run "$DIR" "" -- check
 if [ "$MODE" = docker ]; then
-    expect "check accepts the environment and the config" 0 "ok    docker:" "ok    image: $NODE_IMAGE" "ok    user:" "ok    port: 127.0.0.1:$PORT is free" "ok    config:" "ok    db directory:"
+    IMAGE_VERSION=$(docker run --rm --network none --entrypoint mpc-node "$NODE_IMAGE" --version | awk '{ print $2 }')
+    expect "check accepts the environment and the config" 0 "ok    docker:" "ok    image: $NODE_IMAGE (sha256:" "mpc-node $IMAGE_VERSION, revision " "ok    directory: $DIR" "the node runs as $(stat -c %u:%g "$DIR")" "ok    port: 127.0.0.1:$PORT is free" "ok    config:" "ok    db directory:"
 else
-    expect "check accepts the config" 0 "ok    binary:" "ok    config:" "ok    db directory:" "127.0.0.1:$PORT is free"
+    expect "check accepts the config" 0 "ok    binary:" "ok    directory: $DIR" "ok    config:" "ok    db directory:" "127.0.0.1:$PORT is free"
+    # node.sh's default image is the release it belongs to: the version of the node it manages.
+    SH_VERSION=$(sed -n 's/^NODE_SH_VERSION=//p' "$NODE_SH")
+    BIN_VERSION=$("$MPC_NODE_BIN" --version | awk '{ print $2 }')
+    if [ -n "$SH_VERSION" ] && [ "$SH_VERSION" = "$BIN_VERSION" ]; then
+        ok "node.sh's pinned default image is of the node's version ($SH_VERSION)"
+    else
+        not_ok "node.sh's pinned default image is of the node's version" "NODE_SH_VERSION=$SH_VERSION, mpc-node --version: $BIN_VERSION"
+    fi
+fi
+
+# --- check: the directory's owner and mode
+chmod g+w "$DIR"
+run "$DIR" "" -- check
+expect "check refuses a directory others can write" 1 "FAIL  directory:" "is writable by other users" "chmod go-w $DIR"
+chmod g-w "$DIR"
+if [ "$(id -u)" -eq 0 ]; then
+    mkdir -p "$DIR/logs"
+    chown 4242:4242 "$DIR/logs"
+    run "$DIR" "" -- check
+    expect "check refuses node files of another user" 1 "FAIL  directory:" "$DIR/logs belongs to uid 4242"
+    if [ "$MODE" = docker ]; then
+        chown 10001:10001 "$DIR/logs"
+        write_config "$DIR2" 8080 ""
+        chown 0:0 "$DIR2"
+        run "$DIR2" "" -- check
+        expect "check refuses a directory owned by root (docker)" 1 "FAIL  directory:" "owned by root" "chown -R 10001:10001 $DIR2"
+        run "$DIR2" "" -- start "$NAME2"
+        expect "start refuses a directory owned by root (docker)" 1 "owned by root"
+        chown 10001:10001 "$DIR2"
+    else
+        rm -rf "$DIR/logs"
+    fi
+fi
+
+# --- the image is pinned: never an implicit or explicit "latest", a tag that tells the truth
+if [ "$MODE" = docker ]; then
+    IMAGE_REPO=${NODE_IMAGE%%[:@]*}
+    for ref in "$IMAGE_REPO" "$IMAGE_REPO:latest"; do
+        OUT=$(NODE_IMAGE=$ref NODE_DIR=$DIR timeout "$CALL_TIMEOUT" "$NODE_SH" start </dev/null 2>&1)
+        RC=$?
+        expect "start refuses the unpinned image $ref" 1 "is not pinned"
+        OUT=$(NODE_IMAGE=$ref NODE_DIR=$DIR timeout "$CALL_TIMEOUT" "$NODE_SH" check </dev/null 2>&1)
+        RC=$?
+        expect "check refuses the unpinned image $ref" 1 "FAIL  image:" "is not pinned"
+    done
+    OUT=$(NODE_IMAGE=test-node-sh-$$:1.2.3 NODE_DIR=$DIR timeout "$CALL_TIMEOUT" "$NODE_SH" start </dev/null 2>&1)
+    RC=$?
+    expect "start refuses an image that is not on the host (never pulls)" 1 "is not on this host (node.sh never pulls)"
+    # A tag naming another version than the image holds.
+    docker tag "$NODE_IMAGE" "test-node-sh-$$:9.9.9"
+    OUT=$(NODE_IMAGE=test-node-sh-$$:9.9.9 NODE_DIR=$DIR timeout "$CALL_TIMEOUT" "$NODE_SH" check </dev/null 2>&1)
+    RC=$?
+    expect "check refuses a tag that is not the image's version" 1 "FAIL  image:" "the tag says 9.9.9, the image holds mpc-node $IMAGE_VERSION"
+    docker rmi "test-node-sh-$$:9.9.9" >/dev/null
+    # Pinned by image id (digest) works like a tag.
+    IMAGE_ID=$(docker image inspect -f '{{.Id}}' "$NODE_IMAGE")
+    OUT=$(NODE_IMAGE=$IMAGE_ID NODE_DIR=$DIR timeout "$CALL_TIMEOUT" "$NODE_SH" check </dev/null 2>&1)
+    RC=$?
+    expect "check accepts an image pinned by its id" 0 "ok    image: $IMAGE_ID"
 fi
 
 write_config "$DIR2" 8080 ""
@@ -240,6 +304,21 @@ expect "start" 0 "mpc-node instance name: $NAME, unseal server address: 127.0.0.
 run "$DIR" "" -- status
 if [ "$MODE" = docker ]; then RUNNING="running since"; else RUNNING="running (pid"; fi
 expect "status while running" 0 "$RUNNING" '"state":"uninitialized"'
+
+if [ "$MODE" = docker ]; then
+    # The container: the image checked (by id), read-only root filesystem, not root, no
+    # capabilities, the local API on loopback only.
+    GOT=$(docker container inspect -f '{{.Image}} ro={{.HostConfig.ReadonlyRootfs}} user={{.Config.User}} caps={{.HostConfig.CapDrop}} ports={{json .HostConfig.PortBindings}}' "$NAME")
+    WANT="$IMAGE_ID ro=true user=$(stat -c %u:%g "$DIR") caps=[ALL] ports={\"8080/tcp\":[{\"HostIp\":\"127.0.0.1\",\"HostPort\":\"$PORT\"}]}"
+    if [ "$GOT" = "$WANT" ]; then
+        ok "the container: pinned image id, read-only root, user 10001, no capabilities, 127.0.0.1 only"
+    else
+        not_ok "the container: pinned image id, read-only root, user 10001, no capabilities, 127.0.0.1 only" "got:  $GOT
+want: $WANT"
+    fi
+    run "$DIR" "" -- check
+    expect "check while running names the instance and its image" 0 "ok    instance: $NAME is running (127.0.0.1:$PORT, image $NODE_IMAGE)"
+fi
 
 run "$DIR" "" -- info
 expect "info: uninitialized" 0 '"status":"ok"' '"state":"uninitialized"'
@@ -313,6 +392,73 @@ sleep 1
 
 run "$DIR" "$PW2" -- unseal
 expect "unseal with the new password" 0 'in-bkey success'
+
+# --- an image upgrade on the same directory keeps the keys (docker): a new image (another id,
+# another version tag) started on the directory opens the same key store with the same password.
+if [ "$MODE" = docker ]; then
+    UPGRADE=test-node-sh-$$:$IMAGE_VERSION-upgrade
+    printf 'FROM %s\nLABEL io.mpc-cosigner.test="upgrade"\n' "$IMAGE_ID" \
+        | DOCKER_BUILDKIT=0 timeout 120 docker build -q -t "$UPGRADE" - >/dev/null 2>&1
+    if [ "$(docker image inspect -f '{{.Id}}' "$UPGRADE" 2>/dev/null || echo none)" = "$IMAGE_ID" ] \
+        || ! docker image inspect "$UPGRADE" >/dev/null 2>&1; then
+        not_ok "an upgrade image with another id was built" "$(docker image ls "test-node-sh-$$")"
+    else
+        OUT=$(NODE_IMAGE=$UPGRADE NODE_DIR=$DIR timeout "$CALL_TIMEOUT" "$NODE_SH" start </dev/null 2>&1)
+        RC=$?
+        expect "start with the upgraded image" 0 "mpc-node server address: 127.0.0.1:$PORT"
+        run "$DIR" "$PW2" -- unseal
+        expect "after the upgrade: unseal with the password" 0 'in-bkey success'
+        run "$DIR" "" -- info
+        expect "after the upgrade: the same node id, unsealed" 0 '"state":"unsealed"' "\"node_id\":\"$NODE_ID\""
+        run "$DIR" "" -- status
+        expect "status names the upgraded image" 0 "image $UPGRADE"
+    fi
+fi
+
+# --- a crash (docker): `docker kill` of the container, then `start` and `unseal`: the same key
+# store (node id) with the current password.
+if [ "$MODE" = docker ]; then
+    if timeout 30 docker kill "$NAME" >/dev/null 2>&1 \
+        && [ "$(docker container inspect -f '{{.State.Running}}' "$NAME" 2>/dev/null)" != true ]; then
+        ok "docker kill stops the node's container"
+    else
+        not_ok "docker kill stops the node's container" "$(docker ps -a --filter "name=^$NAME\$")"
+    fi
+    run "$DIR" "" -- start
+    expect "start after docker kill" 0 "mpc-node server address: 127.0.0.1:$PORT"
+    run "$DIR" "$PW2" -- unseal
+    expect "unseal after docker kill" 0 'in-bkey success'
+    run "$DIR" "" -- info
+    expect "after docker kill: the same node id, unsealed" 0 '"state":"unsealed"' "\"node_id\":\"$NODE_ID\""
+fi
+
+# --- two nodes on one host (docker): a second instance by name, its own directory and port,
+# running beside the first; each command reaches the instance it names.
+if [ "$MODE" = docker ]; then
+    write_config "$DIR2" 8080 ""
+    # NODE_PORT (exported for the first instance) is the default port: the second gets its own.
+    PORT2=$(free_port)
+    run "$DIR2" "" -- start "$NAME2" "$PORT2"
+    expect "a second instance starts by its name and port" 0 "mpc-node instance name: $NAME2, unseal server address: 127.0.0.1:$PORT2" "mpc-node server address: 127.0.0.1:$PORT2"
+    run "$DIR2" "$PW1" -- init "$NAME2"
+    expect "init of the second instance" 0 '"status":"ok"' '"node_id":"sino'
+    NODE_ID2=$(printf '%s\n' "$OUT" | sed -n 's/.*"node_id":"\([^"]*\)".*/\1/p' | head -n 1)
+    run "$DIR2" "$PW1" -- unseal "$NAME2"
+    expect "unseal of the second instance" 0 'in-bkey success'
+    run "$DIR2" "" -- info "$NAME2"
+    expect "info of the second instance: its own node id, unsealed" 0 '"state":"unsealed"' "\"node_id\":\"$NODE_ID2\""
+    if [ -n "$NODE_ID2" ] && [ "$NODE_ID2" != "$NODE_ID" ]; then
+        ok "two instances, two node ids"
+    else
+        not_ok "two instances, two node ids" "$NODE_ID / $NODE_ID2"
+    fi
+    run "$DIR" "" -- info
+    expect "the first instance still runs, unsealed, beside the second" 0 '"state":"unsealed"' "\"node_id\":\"$NODE_ID\""
+    run "$DIR2" "" -- stop "$NAME2"
+    expect "stop of the second instance" 0 "mpc-node instance $NAME2 stopped"
+    run "$DIR" "" -- info
+    expect "the first instance is untouched by stopping the second" 0 '"state":"unsealed"'
+fi
 
 # --- stop
 PID=$(cat "$DIR/.$NAME.pid" 2>/dev/null || true)

@@ -76,6 +76,9 @@ pub struct Options {
     /// The platform is run by someone else (a test's stand-in) on the port in `devnet.json`:
     /// not spawned, only awaited (`/healthz`) and used.
     pub external_platform: bool,
+    /// Run every component in a container of these images ([`crate::docker`]) instead of
+    /// spawning [`Options::exe`].
+    pub docker: Option<crate::docker::Images>,
 }
 
 impl Options {
@@ -98,6 +101,7 @@ impl Options {
             log_level: "info".into(),
             quiet: false,
             with_platform: true,
+            docker: None,
             external_platform: false,
         }
     }
@@ -152,6 +156,9 @@ impl Cluster {
     /// runs on the platform; [`Cluster::wait_keys`] waits for it.
     pub async fn start(opts: Options) -> anyhow::Result<Self> {
         progress::set_quiet(opts.quiet);
+        if let Some(images) = &opts.docker {
+            images.ensure_present()?;
+        }
         let Prepared {
             layout,
             state,
@@ -409,6 +416,17 @@ impl Cluster {
 
     // ------------------------------------------------------------ platform
 
+    /// Starts a component: a child process, or with [`Options::docker`] a container.
+    fn launch(&self, spec: Spec) -> anyhow::Result<Managed> {
+        Ok(match &self.opts.docker {
+            None => Managed::spawn(spec)?,
+            Some(images) => {
+                let (spec, name) = crate::docker::wrap(&spec, images, &self.layout.dir)?;
+                Managed::spawn_container(spec, name)?
+            }
+        })
+    }
+
     fn platform_spec(&self) -> Spec {
         let dir = self.layout.platform_dir();
         Spec {
@@ -428,7 +446,7 @@ impl Cluster {
 
     async fn start_platform(&mut self) -> anyhow::Result<()> {
         let phase = Phase::start(format!("platform on {}", self.api_url()));
-        let mut proc = Managed::spawn(self.platform_spec())?;
+        let mut proc = self.launch(self.platform_spec())?;
         let url = format!("{}/healthz", self.api_url());
         let r = wait_until(&mut proc, self.opts.ready_timeout, || async {
             matches!(self.https.get(&url).send().await, Ok(r) if r.status().is_success())
@@ -507,7 +525,7 @@ impl Cluster {
     }
 
     fn spawn_node(&mut self, party: &str) -> anyhow::Result<()> {
-        let proc = Managed::spawn(self.node_spec(party))?;
+        let proc = self.launch(self.node_spec(party))?;
         self.nodes.insert(party.to_owned(), proc);
         Ok(())
     }
@@ -718,7 +736,7 @@ impl Cluster {
             spec.args.push("--party".into());
             spec.args.push(format!("{p}={}", f.node_id).into());
         }
-        let mut proc = Managed::spawn(spec)?;
+        let mut proc = self.launch(spec)?;
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(5))
@@ -986,6 +1004,17 @@ impl Cluster {
             .chain(self.nodes.values())
             .filter_map(|m| Some((m.name().to_owned(), m.pid()?)))
             .collect()
+    }
+
+    /// The container running component `name` (`platform`, `callback`, `node-a`, …) with
+    /// [`Options::docker`]; `None` for a child process or a component that is not running.
+    pub fn container(&self, name: &str) -> Option<String> {
+        self.platform
+            .iter()
+            .chain(self.callback.iter())
+            .chain(self.nodes.values())
+            .find(|m| m.name() == name)
+            .and_then(|m| m.container().map(str::to_owned))
     }
 
     /// Process ids of the running components.

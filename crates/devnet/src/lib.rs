@@ -9,7 +9,8 @@
 //!   for the next start) and the config files written as a user would write them;
 //!   [`configs`]: those files are written only when missing and kept, checked, never
 //!   overwritten afterwards (`--reset-config` rewrites them).
-//! * [`process`]: child processes with log files, stopped (SIGTERM, then SIGKILL) on drop.
+//! * [`process`]: child processes with log files, stopped (SIGTERM, then SIGKILL) on drop;
+//!   [`docker`]: with `--docker TAG` each of them is a container of the component's image.
 //! * [`api`]: a BIZ-API client of the coordinator (WaaS and admin calls).
 //! * [`verify`]: independent signature and HD-derivation checks (k256, ed25519-dalek, bip32).
 //! * [`cluster`]: [`cluster::Cluster`], start / stop / kill / restart of the processes.
@@ -27,6 +28,7 @@
 pub mod api;
 pub mod cluster;
 pub mod configs;
+pub mod docker;
 pub mod fsutil;
 pub mod keys;
 pub mod layout;

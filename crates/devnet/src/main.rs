@@ -44,6 +44,11 @@ struct Cli {
     /// How long to wait for key generation, seconds.
     #[arg(long, default_value_t = 1800)]
     keygen_wait_secs: u64,
+    /// Run the platform, the nodes and the callback demo in containers of the images
+    /// mpc-platform:TAG, mpc-node:TAG, mpc-callback-demo:TAG (deploy/build-images.sh), on the
+    /// host's network, with the same configs, keys and checks.
+    #[arg(long, value_name = "TAG")]
+    docker: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -80,6 +85,12 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         opts.reset_config = cli.reset_config;
         opts.sign_timeout_secs = cli.sign_timeout_secs;
         opts.keys_timeout = std::time::Duration::from_secs(cli.keygen_wait_secs);
+        if let Some(tag) = &cli.docker {
+            if tag.is_empty() || tag == "latest" {
+                anyhow::bail!("--docker needs a pinned tag (e.g. 0.1.0), not {tag:?}");
+            }
+            opts.docker = Some(mpc_devnet::docker::Images::tagged(tag));
+        }
         eprintln!("mpc-devnet: starting in {}", cli.dir.display());
         let mut cluster = tokio::select! {
             c = Cluster::start(opts) => c?,
@@ -109,6 +120,14 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             cluster.layout().api_user_key().display()
         );
         println!("CA:           {}", cluster.layout().ca_cert().display());
+        if let Some(images) = &cluster.options().docker {
+            println!("Containers:");
+            for (name, image) in images.by_component(cluster.options().parties.iter()) {
+                if let Some(c) = cluster.container(&name) {
+                    println!("  {name:<9} {c} ({image})");
+                }
+            }
+        }
         if cli.once {
             cluster.shutdown();
             return Ok(all_ok);

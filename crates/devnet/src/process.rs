@@ -49,6 +49,9 @@ pub struct Spec {
 pub struct Managed {
     spec: Spec,
     child: Option<Child>,
+    /// The container when the child is a `docker run` client ([`crate::docker`]): killed or
+    /// removed by name, since killing the client leaves the container running.
+    container: Option<String>,
     /// Bound on the SIGTERM grace period.
     pub grace: Duration,
 }
@@ -90,8 +93,28 @@ impl Managed {
         Ok(Self {
             spec,
             child: Some(child),
+            container: None,
             grace: Duration::from_secs(10),
         })
+    }
+
+    /// Starts `spec`, a `docker run --name container …` ([`crate::docker::wrap`]).
+    pub fn spawn_container(spec: Spec, container: String) -> Result<Self, ProcessError> {
+        let mut m = Self::spawn(spec)?;
+        m.container = Some(container);
+        Ok(m)
+    }
+
+    /// `docker kill|rm -f` of the container, if this is one.
+    fn docker(&self, verb: &[&str]) {
+        if let Some(name) = &self.container {
+            let _ = Command::new("docker")
+                .args(verb)
+                .arg(name)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 
     /// The component's name.
@@ -102,6 +125,11 @@ impl Managed {
     /// What it runs.
     pub fn spec(&self) -> &Spec {
         &self.spec
+    }
+
+    /// The container's name when this runs in one ([`Managed::spawn_container`]).
+    pub fn container(&self) -> Option<&str> {
+        self.container.as_deref()
     }
 
     /// Process id while running.
@@ -129,6 +157,7 @@ impl Managed {
             return;
         };
         if let Ok(Some(_)) = child.try_wait() {
+            self.await_container_removed();
             return;
         }
         // std has no portable SIGTERM; `kill(1)` keeps this crate free of unsafe and libc.
@@ -144,22 +173,51 @@ impl Managed {
             while Instant::now() < end {
                 if let Ok(Some(_)) = child.try_wait() {
                     tracing::debug!(name = %self.spec.name, "stopped");
+                    self.await_container_removed();
                     return;
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
             tracing::warn!(name = %self.spec.name, "did not stop after SIGTERM; killing it");
         }
+        self.docker(&["rm", "-f"]);
         let _ = child.kill();
         let _ = child.wait();
+        self.await_container_removed();
     }
 
     /// SIGKILL at once (a crash).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // A container: SIGKILL its process (`docker kill`); the client then exits by itself.
+            self.docker(&["kill"]);
             let _ = child.kill();
             let _ = child.wait();
+            self.await_container_removed();
         }
+    }
+
+    /// A container (`--rm`) is removed by docker shortly after it exits: waits (bounded) until
+    /// its name is free, so that the component can be started again under it.
+    fn await_container_removed(&self) {
+        let Some(name) = &self.container else {
+            return;
+        };
+        let end = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < end {
+            let exists = Command::new("docker")
+                .args(["container", "inspect", "--format", "{{.Id}}"])
+                .arg(name)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !exists {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        tracing::warn!(container = %name, "container still exists 20 s after it was killed");
     }
 }
 
