@@ -19,8 +19,9 @@ cd "$(dirname "$0")"
 say() { printf 'dev.sh: %s\n' "$*" >&2; }
 die() { printf 'dev.sh: %s\n' "$*" >&2; exit 1; }
 
-# What the build and the tests need from the system: a command, the Debian/Ubuntu package that
-# provides it, why, and which command needs it ("devnet": building anything; "test": the tests).
+# What the build and the tests need from the system: a command (or, with a '/', a file pattern),
+# the Debian/Ubuntu package that provides it, why, and which command needs it ("devnet": building
+# anything; "test": the tests).
 # One row per command; `./dev.sh check` prints this table's verdict.
 NEEDS=(
   # command  package          for     why
@@ -29,6 +30,7 @@ NEEDS=(
   "m4        m4               devnet  GMP's configure"
   "openssl   openssl          test    the callback-demo tests make keys with the openssl command"
   "kill      procps           test    the tests stop the processes they started"
+  "/usr/lib/postgresql/*/bin/postgres  postgresql  test  the coordinator's store is tested on a private PostgreSQL server the tests start"
 )
 
 # Rows of NEEDS that apply to $1 (devnet: devnet rows; test: all rows).
@@ -46,7 +48,12 @@ rows_for() {
 missing_for() {
   local cmd pkg why
   while IFS=$'\t' read -r cmd pkg why; do
-    command -v "$cmd" >/dev/null 2>&1 || printf '%s\t%s\t%s\n' "$cmd" "$pkg" "$why"
+    if [[ $cmd == */* ]]; then
+      # shellcheck disable=SC2086 # a glob, expanded on purpose
+      compgen -G "$cmd" >/dev/null || printf '%s\t%s\t%s\n' "$cmd" "$pkg" "$why"
+    else
+      command -v "$cmd" >/dev/null 2>&1 || printf '%s\t%s\t%s\n' "$cmd" "$pkg" "$why"
+    fi
   done < <(rows_for "$1")
 }
 

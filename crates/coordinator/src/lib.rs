@@ -1,7 +1,7 @@
 //! The platform's coordinator (SPEC.md §7, `docs/platform.md`): the WaaS MPC and admin HTTP API
 //! (an axum [`Router`](axum::Router)), key generation and signing orchestration over the
 //! [`mpc_bus::Bus`], a console page, and the persistent state behind a [`store::Store`] (SQLite
-//! now).
+//! embedded, or PostgreSQL).
 //!
 //! * [`Coordinator::open`] opens the store (fails runs a previous process left running: their
 //!   tasks died with it), registers metrics, and returns the shared coordinator.
@@ -69,15 +69,17 @@ use sha2::{Digest, Sha256};
 
 use crate::engine::EngineState;
 use crate::metrics::Metrics;
-use crate::store::{SqliteStore, Store, StoreError};
+use crate::store::{PostgresOptions, Store, StoreError};
 
 pub use crate::http::CONSOLE_STATE_PATH;
 
 /// Coordinator settings (`[coordinator]` of platform.toml).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CoordinatorConfig {
-    /// SQLite file path, or `":memory:"`.
+    /// SQLite file path, `":memory:"`, or a `postgres://` URL (see [`store::open`]).
     pub database: String,
+    /// PostgreSQL connection options (TLS roots, pool size); unused with SQLite.
+    pub database_options: PostgresOptions,
     /// Every signing request ends (done/rejected/failed) within this.
     pub sign_timeout: Duration,
     /// Key generation deadline.
@@ -95,6 +97,7 @@ impl Default for CoordinatorConfig {
     fn default() -> Self {
         CoordinatorConfig {
             database: ":memory:".into(),
+            database_options: PostgresOptions::default(),
             sign_timeout: Duration::from_secs(120),
             keygen_timeout: Duration::from_secs(900),
             default_threshold: mpc_api::types::admin::DEFAULT_THRESHOLD,
@@ -137,15 +140,17 @@ impl std::fmt::Debug for Coordinator {
 }
 
 impl Coordinator {
-    /// Opens the SQLite store at `config.database` and builds the coordinator; metrics are
-    /// registered in `registry` under the `coordinator_` prefix.
+    /// Opens the store `config.database` names (SQLite or PostgreSQL, see [`store::open`]) and
+    /// builds the coordinator; metrics are registered in `registry` under the `coordinator_`
+    /// prefix. Blocking (a PostgreSQL store connects and migrates here): from async code, call
+    /// it through `tokio::task::spawn_blocking`.
     pub fn open(
         config: CoordinatorConfig,
         bus: Arc<dyn Bus>,
         registry: &mut prometheus_client::registry::Registry,
     ) -> Result<Arc<Coordinator>, CoordinatorError> {
-        let store = SqliteStore::open(&config.database)?;
-        Self::with_store(config, Arc::new(store), bus, registry)
+        let store = store::open(&config.database, &config.database_options)?;
+        Self::with_store(config, store, bus, registry)
     }
 
     /// Builds the coordinator over any [`Store`].

@@ -1,4 +1,5 @@
-//! End-to-end tests of the coordinator: HTTP API in-process, fake nodes on the InProcessBus.
+// End-to-end tests of the coordinator: HTTP API in-process, fake nodes on the InProcessBus.
+// (Plain comments: `coordinator_postgres.rs` includes this file to run it on PostgreSQL.)
 
 mod common;
 mod sdk;

@@ -98,8 +98,14 @@ impl Default for Proxy {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct Coordinator {
-    /// SQLite file (relative to the config) or `:memory:`.
+    /// SQLite file (relative to the config), `:memory:`, or a PostgreSQL URL
+    /// (`postgres://user@host/db`; `sslmode=require` unless the host is loopback).
     pub database: String,
+    /// PEM CA certificates trusted for the PostgreSQL server's certificate (beside the web PKI
+    /// roots); relative to the config.
+    pub database_ca_cert_path: PathBuf,
+    /// Most PostgreSQL connections the coordinator holds open.
+    pub database_max_connections: u32,
     /// Seconds within which every sign request ends.
     pub sign_timeout_secs: u64,
     /// Seconds within which every key generation ends.
@@ -117,6 +123,8 @@ impl Default for Coordinator {
     fn default() -> Self {
         Self {
             database: "platform.db".into(),
+            database_ca_cert_path: PathBuf::new(),
+            database_max_connections: 16,
             sign_timeout_secs: 120,
             keygen_timeout_secs: 900,
             default_threshold: 3,
@@ -242,7 +250,9 @@ impl PlatformConfig {
         fix(&mut self.server.tls_key_path);
         fix(&mut self.log.file);
         fix(&mut self.coordinator.task_signing_key_path);
+        fix(&mut self.coordinator.database_ca_cert_path);
         if self.coordinator.database != ":memory:"
+            && !mpc_coordinator::store::is_postgres_url(&self.coordinator.database)
             && Path::new(&self.coordinator.database).is_relative()
         {
             self.coordinator.database = base.join(&self.coordinator.database).display().to_string();
@@ -325,7 +335,14 @@ impl PlatformConfig {
             return Err(self.invalid(
                 "coordinator",
                 "database",
-                "empty: give a file path or \":memory:\"",
+                "empty: give a file path, \":memory:\" or a postgres:// URL",
+            ));
+        }
+        if !(1..=1000).contains(&c.database_max_connections) {
+            return Err(self.invalid(
+                "coordinator",
+                "database-max-connections",
+                "must be between 1 and 1000",
             ));
         }
         if c.sign_timeout_secs == 0 || c.keygen_timeout_secs == 0 {

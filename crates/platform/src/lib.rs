@@ -33,6 +33,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use mpc_bus::{Bus, InProcessBus, NodeDirectory};
+use mpc_coordinator::store::PostgresOptions;
 use mpc_coordinator::{Coordinator, CoordinatorConfig};
 use mpc_proxy::{Proxy, ProxyConfig};
 use prometheus_client::registry::Registry;
@@ -99,19 +100,28 @@ pub async fn run(
         created,
         "task-signing key (nodes pin this public key: [mpc-service] platform-public-key-path)"
     );
-    let coordinator = Coordinator::open(
-        CoordinatorConfig {
-            database: c.database.clone(),
-            sign_timeout: Duration::from_secs(c.sign_timeout_secs),
-            keygen_timeout: Duration::from_secs(c.keygen_timeout_secs),
-            default_threshold: c.default_threshold,
-            admin_public_keys: c.admin_public_keys.clone(),
-            task_signing_key,
+    let coordinator_config = CoordinatorConfig {
+        database: c.database.clone(),
+        database_options: PostgresOptions {
+            ca_cert_path: (!c.database_ca_cert_path.as_os_str().is_empty())
+                .then(|| c.database_ca_cert_path.clone()),
+            max_connections: Some(c.database_max_connections),
         },
-        bus.clone(),
-        &mut registry,
-    )
-    .map_err(|e| Error::Coordinator(e.to_string()))?;
+        sign_timeout: Duration::from_secs(c.sign_timeout_secs),
+        keygen_timeout: Duration::from_secs(c.keygen_timeout_secs),
+        default_threshold: c.default_threshold,
+        admin_public_keys: c.admin_public_keys.clone(),
+        task_signing_key,
+    };
+    // Opening the store blocks (PostgreSQL connects and migrates): off the async workers.
+    let open_bus = bus.clone();
+    let (coordinator, mut registry) = tokio::task::spawn_blocking(move || {
+        let c = Coordinator::open(coordinator_config, open_bus, &mut registry);
+        (c, registry)
+    })
+    .await
+    .map_err(|e| Error::Coordinator(format!("store task: {e}")))?;
+    let coordinator = coordinator.map_err(|e| Error::Coordinator(e.to_string()))?;
     let p = &cfg.proxy;
     let directory: Arc<dyn NodeDirectory> = coordinator.clone();
     let proxy = Proxy::new(

@@ -1,16 +1,43 @@
-//! Persistence: the [`Store`] trait and its SQLite backend ([`SqliteStore`]).
+//! Persistence: the [`Store`] trait and its two backends, SQLite ([`SqliteStore`], embedded,
+//! the default) and PostgreSQL ([`PostgresStore`], for a platform beyond one machine).
+//! [`open`] picks one from the `database` setting.
 //!
 //! The trait is synchronous and object safe (`Arc<dyn Store>`); the coordinator calls it from
 //! `tokio::task::spawn_blocking` (see `Coordinator::db`), so a blocking backend never stalls the
-//! runtime's workers. A later PostgreSQL backend implements the same trait (with a blocking
-//! client or its own runtime handle); the SQL of the SQLite backend avoids SQLite-only syntax
-//! except `PRAGMA`s (`ON CONFLICT ... DO NOTHING`, `LIMIT/OFFSET`, plain types).
+//! runtime's workers (the PostgreSQL client blocks on a runtime of its own, which is why stores
+//! are also opened outside async contexts). Both backends pass the same conformance tests
+//! (`conformance.rs`).
 //!
 //! Every method that changes several rows does so in one transaction.
 
+#[cfg(test)]
+mod conformance;
+mod postgres;
 mod sqlite;
 
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::SqliteStore;
+
+/// Opens the store that `database` names: a `postgres://` or `postgresql://` URL opens
+/// PostgreSQL (with `options`), anything else is a SQLite file path (or `:memory:`). Applies
+/// pending migrations. Blocking.
+pub fn open(
+    database: &str,
+    options: &PostgresOptions,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    if is_postgres_url(database) {
+        Ok(std::sync::Arc::new(PostgresStore::connect(
+            database, options,
+        )?))
+    } else {
+        Ok(std::sync::Arc::new(SqliteStore::open(database)?))
+    }
+}
+
+/// Whether `database` is a PostgreSQL URL (rather than a SQLite path).
+pub fn is_postgres_url(database: &str) -> bool {
+    database.starts_with("postgres://") || database.starts_with("postgresql://")
+}
 
 use mpc_transport::task::Curve;
 

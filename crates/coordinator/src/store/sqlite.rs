@@ -911,33 +911,8 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
-    fn org(id: &str, name: &str) -> OrganizationRow {
-        OrganizationRow {
-            id: id.into(),
-            name: name.into(),
-            vault_id: format!("v-{id}"),
-            created_at: 1,
-        }
-    }
-
-    fn key(id: &str, org: &str, curve: Curve) -> KeyRow {
-        KeyRow {
-            id: id.into(),
-            organization_id: org.into(),
-            curve,
-            threshold: 3,
-            parties: vec!["a".into(), "b".into(), "c".into()],
-            root_public_key: Vec::new(),
-            chain_code: None,
-            status: KeyState::Generating,
-            failure_reason: String::new(),
-            created_at: 1,
-            updated_at: 1,
-        }
-    }
-
     #[test]
-    fn migrates_and_enforces_constraints() {
+    fn migrates_with_foreign_keys_on() {
         let s = SqliteStore::open(":memory:").unwrap();
         let v: i64 = s
             .lock()
@@ -949,70 +924,5 @@ mod tests {
             .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
             .unwrap();
         assert_eq!(fk, 1);
-        s.create_organization(&org("o1", "acme")).unwrap();
-        assert!(matches!(
-            s.create_organization(&org("o2", "acme")),
-            Err(StoreError::Conflict(_))
-        ));
-        // Foreign key: a binding for an unknown organization.
-        let b = NodeBindingRow {
-            node_id: "n1".into(),
-            organization_id: "nope".into(),
-            party: "a".into(),
-            created_at: 1,
-            last_seen_at: None,
-        };
-        assert!(matches!(s.bind_node(&b), Err(StoreError::NotFound(_))));
-        let b = NodeBindingRow {
-            organization_id: "o1".into(),
-            ..b
-        };
-        s.bind_node(&b).unwrap();
-        // Unique both ways.
-        assert!(matches!(s.bind_node(&b), Err(StoreError::Conflict(_))));
-        let other = NodeBindingRow {
-            node_id: "n2".into(),
-            ..b.clone()
-        };
-        assert!(matches!(s.bind_node(&other), Err(StoreError::Conflict(_))));
-
-        // One generating/generated key per curve.
-        assert!(
-            s.create_key_if_absent(&key("k1", "o1", Curve::Secp256k1))
-                .unwrap()
-        );
-        assert!(
-            !s.create_key_if_absent(&key("k2", "o1", Curve::Secp256k1))
-                .unwrap()
-        );
-        assert!(
-            s.create_key_if_absent(&key("k3", "o1", Curve::Ed25519))
-                .unwrap()
-        );
-        assert!(
-            s.finish_key("k1", KeyState::Failed, &[], None, "boom", 2)
-                .unwrap()
-        );
-        assert!(
-            !s.finish_key("k1", KeyState::Generated, &[], None, "", 3)
-                .unwrap()
-        );
-        assert!(
-            s.create_key_if_absent(&key("k2", "o1", Curve::Secp256k1))
-                .unwrap()
-        );
-        assert_eq!(s.fail_unfinished("restart", 4).unwrap(), 2);
-        assert!(
-            s.keys(Some("o1"))
-                .unwrap()
-                .iter()
-                .all(|k| k.status == KeyState::Failed)
-        );
-
-        // Nonces: once per key, forgotten after the cutoff.
-        assert!(s.record_nonce("h", 100, 0).unwrap());
-        assert!(!s.record_nonce("h", 100, 0).unwrap());
-        assert!(s.record_nonce("h2", 100, 0).unwrap());
-        assert!(s.record_nonce("h", 100, 101).unwrap());
     }
 }

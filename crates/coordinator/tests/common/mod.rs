@@ -245,11 +245,31 @@ pub struct Harness {
     pub log: Arc<Mutex<Log>>,
     pub org: Mutex<Option<(String, String)>>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
+    /// The private PostgreSQL of this harness (`coordinator_postgres` suite); dropped last.
+    _postgres: Option<mpc_services::Postgres>,
+}
+
+/// Whether this test binary is the suite's PostgreSQL run (`tests/coordinator_postgres.rs`
+/// includes `tests/coordinator.rs`; each test binary is a crate of its own name).
+pub fn on_postgres() -> bool {
+    env!("CARGO_CRATE_NAME") == "coordinator_postgres"
+}
+
+/// In the PostgreSQL run, a harness asked for `":memory:"` gets a fresh database on a private
+/// PostgreSQL server instead (started from Debian's `postgresql` package, on loopback).
+fn backend(mut config: CoordinatorConfig) -> (CoordinatorConfig, Option<mpc_services::Postgres>) {
+    if !on_postgres() || config.database != ":memory:" {
+        return (config, None);
+    }
+    let pg = mpc_services::Postgres::start().expect("a private PostgreSQL for the suite");
+    config.database = pg.create_database("coordinator").unwrap();
+    (config, Some(pg))
 }
 
 pub fn test_config(database: &str) -> CoordinatorConfig {
     CoordinatorConfig {
         database: database.into(),
+        database_options: Default::default(),
         sign_timeout: Duration::from_secs(2),
         keygen_timeout: Duration::from_secs(5),
         default_threshold: 3,
@@ -289,8 +309,20 @@ impl Harness {
     async fn build(config: CoordinatorConfig, real_nodes: bool) -> Harness {
         let bus = Arc::new(InProcessBus::new());
         let platform = *config.task_signing_key.verifying_key();
-        let mut registry = prometheus_client::registry::Registry::default();
-        let coord = Coordinator::open(config, bus.clone(), &mut registry).unwrap();
+        let (coord, postgres) = {
+            let bus = bus.clone();
+            // Opening a store blocks (PostgreSQL connects and migrates).
+            tokio::task::spawn_blocking(move || {
+                let (config, postgres) = backend(config);
+                let mut registry = prometheus_client::registry::Registry::default();
+                (
+                    Coordinator::open(config, bus, &mut registry).unwrap(),
+                    postgres,
+                )
+            })
+            .await
+            .unwrap()
+        };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(coord.clone().run(async move {
             let _ = rx.await;
@@ -364,6 +396,7 @@ impl Harness {
             log,
             org: Mutex::new(None),
             _shutdown: tx,
+            _postgres: postgres,
         }
     }
 

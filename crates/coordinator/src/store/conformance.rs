@@ -1,0 +1,428 @@
+//! The rules every [`Store`] backend keeps, run against SQLite and a private PostgreSQL
+//! (`mpc-services`: Debian's server binaries, started for the test on loopback).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use mpc_services::Postgres;
+use mpc_transport::task::Curve;
+
+use super::*;
+
+fn org(id: &str, name: &str) -> OrganizationRow {
+    OrganizationRow {
+        id: id.into(),
+        name: name.into(),
+        vault_id: format!("v-{id}"),
+        created_at: 1,
+    }
+}
+
+fn key(id: &str, org: &str, curve: Curve) -> KeyRow {
+    KeyRow {
+        id: id.into(),
+        organization_id: org.into(),
+        curve,
+        threshold: 3,
+        parties: vec!["a".into(), "b".into(), "c".into()],
+        root_public_key: Vec::new(),
+        chain_code: None,
+        status: KeyState::Generating,
+        failure_reason: String::new(),
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+fn sign_row(sino: &str, request: &str, key_id: &str) -> SignRequestRow {
+    SignRequestRow {
+        sino_id: sino.into(),
+        organization_id: "o1".into(),
+        request_id: request.into(),
+        kind: 4,
+        algorithm: "ecdsa".into(),
+        sign_type: 1,
+        key_id: key_id.into(),
+        path: "m/0".into(),
+        message: "00".into(),
+        digest: "11".repeat(32),
+        state: SignState::Pending,
+        signature: String::new(),
+        encrypted: false,
+        reason: String::new(),
+        culprits: Vec::new(),
+        created_at: 5,
+        finished_at: None,
+    }
+}
+
+fn postgres_store(pg: &Postgres, name: &str) -> PostgresStore {
+    let url = pg.create_database(name).unwrap();
+    PostgresStore::connect(&url, &PostgresOptions::default()).unwrap()
+}
+
+/// Constraints, state machines and round trips.
+fn rules(s: &dyn Store) {
+    s.ping().unwrap();
+    s.create_organization(&org("o1", "acme")).unwrap();
+    assert!(matches!(
+        s.create_organization(&org("o2", "acme")),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.organization("o1").unwrap(), Some(org("o1", "acme")));
+    assert_eq!(s.organization("nope").unwrap(), None);
+    s.create_organization(&org("o3", "other")).unwrap();
+    assert_eq!(s.organizations().unwrap().len(), 2);
+
+    let user = ApiUserRow {
+        id: "u1".into(),
+        organization_id: "o1".into(),
+        name: "ops".into(),
+        api_key: "3059".into(),
+        created_at: 2,
+    };
+    s.create_api_user(&user).unwrap();
+    assert!(matches!(
+        s.create_api_user(&ApiUserRow {
+            id: "u2".into(),
+            ..user.clone()
+        }),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.api_user_by_key("3059").unwrap(), Some(user));
+
+    // Foreign key: a binding for an unknown organization.
+    let b = NodeBindingRow {
+        node_id: "n1".into(),
+        organization_id: "nope".into(),
+        party: "a".into(),
+        created_at: 1,
+        last_seen_at: None,
+    };
+    assert!(matches!(s.bind_node(&b), Err(StoreError::NotFound(_))));
+    let b = NodeBindingRow {
+        organization_id: "o1".into(),
+        ..b
+    };
+    s.bind_node(&b).unwrap();
+    // Unique both ways.
+    assert!(matches!(s.bind_node(&b), Err(StoreError::Conflict(_))));
+    let other = NodeBindingRow {
+        node_id: "n2".into(),
+        ..b.clone()
+    };
+    assert!(matches!(s.bind_node(&other), Err(StoreError::Conflict(_))));
+    s.touch_node("n1", 77).unwrap();
+    assert_eq!(s.binding("n1").unwrap().unwrap().last_seen_at, Some(77));
+    assert_eq!(s.bindings(Some("o1")).unwrap().len(), 1);
+    assert_eq!(s.bindings(None).unwrap().len(), 1);
+    assert!(s.bindings(Some("o3")).unwrap().is_empty());
+
+    // One generating/generated key per curve.
+    assert!(
+        s.create_key_if_absent(&key("k1", "o1", Curve::Secp256k1))
+            .unwrap()
+    );
+    assert!(
+        !s.create_key_if_absent(&key("k2", "o1", Curve::Secp256k1))
+            .unwrap()
+    );
+    assert!(
+        s.create_key_if_absent(&key("k3", "o1", Curve::Ed25519))
+            .unwrap()
+    );
+    assert!(
+        s.finish_key("k1", KeyState::Failed, &[], None, "boom", 2)
+            .unwrap()
+    );
+    assert!(
+        !s.finish_key("k1", KeyState::Generated, &[], None, "", 3)
+            .unwrap()
+    );
+    assert!(
+        s.create_key_if_absent(&key("k2", "o1", Curve::Secp256k1))
+            .unwrap()
+    );
+    let root = [2u8; 33];
+    assert!(
+        s.finish_key("k2", KeyState::Generated, &root, Some([9; 32]), "", 4)
+            .unwrap()
+    );
+    let k2 = s.generated_key("o1", Curve::Secp256k1).unwrap().unwrap();
+    assert_eq!(
+        (k2.id.as_str(), k2.root_public_key.as_slice(), k2.chain_code),
+        ("k2", &root[..], Some([9; 32]))
+    );
+    assert_eq!(k2.parties, ["a", "b", "c"]);
+    assert_eq!(s.generated_key("o1", Curve::Ed25519).unwrap(), None);
+
+    // Wallets: idempotent per request id, names unique per organization.
+    let w = WalletRow {
+        id: "w1".into(),
+        organization_id: "o1".into(),
+        vault_id: "v-o1".into(),
+        name: "hot".into(),
+        advanced: true,
+        request_id: "r1".into(),
+        created_at: 3,
+    };
+    assert_eq!(
+        s.create_wallets("o1", "r1", std::slice::from_ref(&w))
+            .unwrap(),
+        vec![w.clone()]
+    );
+    let again = WalletRow {
+        id: "w2".into(),
+        ..w.clone()
+    };
+    assert_eq!(
+        s.create_wallets("o1", "r1", std::slice::from_ref(&again))
+            .unwrap(),
+        vec![w.clone()],
+        "the same request id returns the first call's wallets"
+    );
+    let clash = WalletRow {
+        id: "w3".into(),
+        request_id: "r2".into(),
+        ..w.clone()
+    };
+    assert!(matches!(
+        s.create_wallets("o1", "r2", &[clash]),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.wallet("o1", "w1").unwrap(), Some(w.clone()));
+    assert_eq!(s.wallet("o3", "w1").unwrap(), None);
+
+    // Addresses: upsert keeps the id.
+    let a = AddressRow {
+        id: "a1".into(),
+        wallet_id: "w1".into(),
+        path: "m/1".into(),
+        algorithm: 0,
+        encoding: 1,
+        address: "bc1old".into(),
+        pubkey: "02aa".into(),
+    };
+    assert_eq!(
+        s.save_addresses(std::slice::from_ref(&a)).unwrap(),
+        vec![a.clone()]
+    );
+    let newer = AddressRow {
+        id: "a2".into(),
+        address: "bc1new".into(),
+        ..a.clone()
+    };
+    let saved = s.save_addresses(&[newer]).unwrap();
+    assert_eq!(
+        (saved[0].id.as_str(), saved[0].address.as_str()),
+        ("a1", "bc1new")
+    );
+    assert_eq!(s.addresses_at("w1", "m/1").unwrap().len(), 1);
+
+    // Signing requests: one per (organization, request id); finished once.
+    let (row, inserted) = s.insert_sign_request(&sign_row("s1", "req", "k2")).unwrap();
+    assert!(inserted);
+    assert_eq!(row, sign_row("s1", "req", "k2"));
+    let (row, inserted) = s.insert_sign_request(&sign_row("s2", "req", "k2")).unwrap();
+    assert!(!inserted);
+    assert_eq!(row.sino_id, "s1");
+    assert!(matches!(
+        s.insert_sign_request(&sign_row("s3", "other", "no-such-key")),
+        Err(StoreError::NotFound(_))
+    ));
+    let finish = SignFinish {
+        state: SignState::Done,
+        signature: "beef".into(),
+        encrypted: true,
+        reason: String::new(),
+        culprits: vec!["b".into()],
+        at: 9,
+    };
+    assert!(s.finish_sign_request("s1", &finish).unwrap());
+    assert!(!s.finish_sign_request("s1", &finish).unwrap());
+    let done = s.sign_request("o1", Some("req"), None).unwrap().unwrap();
+    assert_eq!(
+        (
+            done.state,
+            done.encrypted,
+            done.culprits.clone(),
+            done.finished_at
+        ),
+        (SignState::Done, true, vec!["b".to_owned()], Some(9))
+    );
+    assert_eq!(s.sign_request("o1", None, Some("s1")).unwrap(), Some(done));
+    assert_eq!(s.sign_request("o3", Some("req"), None).unwrap(), None);
+
+    // MPC runs: listed newest first, filtered, paged.
+    for (i, kind) in [(1u64, 1u8), (2, 4), (3, 4)] {
+        s.insert_mpc_request(&MpcRequestRow {
+            task_id: format!("t{i}"),
+            organization_id: "o1".into(),
+            kind,
+            sino_id: "s1".into(),
+            request_id: "req".into(),
+            param: "p".into(),
+            status: 0,
+            failed_reason: String::new(),
+            outcomes: "{}".into(),
+            created_at: i,
+            finished_at: None,
+        })
+        .unwrap();
+    }
+    s.finish_mpc_request("t1", 1, "", r#"{"a":"ok"}"#, 10)
+        .unwrap();
+    let (total, page) = s
+        .list_mpc_requests(&MpcRequestQuery {
+            organization_id: Some("o1".into()),
+            kind: Some(4),
+            limit: 1,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!((total, page.len(), page[0].task_id.as_str()), (2, 1, "t3"));
+    let (total, _) = s
+        .list_mpc_requests(&MpcRequestQuery {
+            status: Some(1),
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(total, 1);
+
+    // A restart fails what was running: key k3 (generating), t2 and t3 (running).
+    assert_eq!(s.fail_unfinished("restart", 11).unwrap(), 3);
+    assert!(
+        s.keys(Some("o1"))
+            .unwrap()
+            .iter()
+            .all(|k| k.status != KeyState::Generating)
+    );
+
+    // Nonces: once per key, forgotten after the cutoff.
+    assert!(s.record_nonce("h", 100, 0).unwrap());
+    assert!(!s.record_nonce("h", 100, 0).unwrap());
+    assert!(s.record_nonce("h2", 100, 0).unwrap());
+    assert!(s.record_nonce("h", 100, 101).unwrap());
+}
+
+/// Check-then-write rules hold when many connections race (threads on one store).
+fn races(s: Arc<dyn Store>) {
+    s.create_organization(&org("o1", "acme")).unwrap();
+    const N: usize = 8;
+    let run = |f: &(dyn Fn(usize) -> bool + Sync)| -> usize {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..N).map(|i| scope.spawn(move || f(i))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .filter(|won| *won)
+                .count()
+        })
+    };
+    let won = run(&|i| {
+        s.create_key_if_absent(&key(&format!("k{i}"), "o1", Curve::Secp256k1))
+            .unwrap()
+    });
+    assert_eq!(won, 1, "exactly one live key per organization and curve");
+    let winner = s.keys(Some("o1")).unwrap()[0].id.clone();
+    let won = run(&|i| {
+        let (row, inserted) = s
+            .insert_sign_request(&sign_row(&format!("s{i}"), "same", &winner))
+            .unwrap();
+        assert_eq!(row.request_id, "same");
+        inserted
+    });
+    assert_eq!(won, 1, "exactly one request per request id");
+    let ids: BTreeSet<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..N)
+            .map(|i| {
+                let s = &s;
+                scope.spawn(move || {
+                    let w = WalletRow {
+                        id: format!("w{i}"),
+                        organization_id: "o1".into(),
+                        vault_id: "v-o1".into(),
+                        name: "hot".into(),
+                        advanced: false,
+                        request_id: "r".into(),
+                        created_at: 1,
+                    };
+                    s.create_wallets("o1", "r", &[w]).unwrap()[0].id.clone()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        ids.len(),
+        1,
+        "every call of one request id sees the same wallet"
+    );
+    let won = run(&|_| s.record_nonce("h", 5, 0).unwrap());
+    assert_eq!(won, 1, "a nonce is accepted once");
+}
+
+#[test]
+fn sqlite_keeps_the_rules() {
+    rules(&SqliteStore::open(":memory:").unwrap());
+}
+
+#[test]
+fn sqlite_keeps_the_rules_under_races() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    races(Arc::new(SqliteStore::open(path.to_str().unwrap()).unwrap()));
+}
+
+#[test]
+fn postgres_keeps_the_rules() {
+    let pg = Postgres::start().expect("a private PostgreSQL (Debian's postgresql package)");
+    let s = postgres_store(&pg, "rules");
+    assert_eq!(s.schema_version().unwrap(), 1);
+    rules(&s);
+    // Migrations are applied once: a second coordinator on the same database opens it as is.
+    let again = PostgresStore::connect(&pg.url("rules"), &PostgresOptions::default()).unwrap();
+    assert_eq!(again.schema_version().unwrap(), 1);
+    assert_eq!(again.organizations().unwrap().len(), 2);
+}
+
+#[test]
+fn postgres_keeps_the_rules_under_races() {
+    let pg = Postgres::start().expect("a private PostgreSQL (Debian's postgresql package)");
+    races(Arc::new(postgres_store(&pg, "races")));
+}
+
+#[test]
+fn postgres_survives_a_database_restart() {
+    let mut pg = Postgres::start().expect("a private PostgreSQL (Debian's postgresql package)");
+    let s = postgres_store(&pg, "restart");
+    s.create_organization(&org("o1", "acme")).unwrap();
+    pg.restart().unwrap();
+    // Pooled connections died with the server; the pool replaces broken ones, so within a few
+    // attempts the store answers again and nothing written before is lost.
+    let mut answered = false;
+    for _ in 0..20 {
+        if s.organization("o1").ok().flatten().is_some() {
+            answered = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(answered, "the store answers after a database restart");
+}
+
+#[test]
+fn postgres_urls_are_checked_before_connecting() {
+    let opts = PostgresOptions::default();
+    let err = PostgresStore::connect("postgres://u:secret@db.example.com/x", &opts).unwrap_err();
+    assert!(err.to_string().contains("sslmode=require"), "{err}");
+    assert!(!err.to_string().contains("secret"), "{err}");
+    let err =
+        PostgresStore::connect("postgres://u@db.example.com/x?sslmode=prefer", &opts).unwrap_err();
+    assert!(err.to_string().contains("TLS"), "{err}");
+    let err = PostgresStore::connect("postgres://[::1", &opts).unwrap_err();
+    assert!(err.to_string().contains("not a PostgreSQL URL"), "{err}");
+    assert!(is_postgres_url("postgresql://localhost/db"));
+    assert!(!is_postgres_url("platform.db"));
+}
