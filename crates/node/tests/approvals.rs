@@ -25,11 +25,14 @@ use mpc_callback::{CallbackClient, CallbackConfig, EncryptConfig, ServerConfig};
 use mpc_callback_demo::ServeConfig;
 use mpc_callback_demo::policy::{Policy, Verdict};
 use mpc_keystore::{Batch, Engine, KdfParams, KeyStore, Opened, StoreConfig};
+use mpc_node::platform_key::PlatformPin;
 use mpc_node::primes::PersistentPrimes;
+use mpc_node::replay::SeenTasks;
 use mpc_node::store::SecretStore;
 use mpc_node::tasks::{Runtime, RuntimeParams};
 use mpc_transport::frame::Frame;
 use mpc_transport::keys::TransportSecret;
+use mpc_transport::signed::{TaskSigningKey, verify_result};
 use mpc_transport::task::{
     Algorithm, Curve, Fault, KeygenTask, Member, Outcome, Payload, SignTask, TASK_VERSION, Task,
     TaskBody, TaskResult,
@@ -90,6 +93,8 @@ fn now_ms() -> u64 {
 /// Node `a` of a committee a, b, c: a real runtime over a fresh sealed store.
 struct Node {
     rt: Runtime,
+    /// The platform's task-signing key the node pins (tasks are signed with it).
+    platform: TaskSigningKey,
     results: mpsc::UnboundedReceiver<Frame>,
     committee: Vec<Identity>,
     _dir: tempfile::TempDir,
@@ -113,6 +118,7 @@ impl Node {
             .unwrap();
         let store: Arc<dyn SecretStore> = Arc::new(unsealed);
         let (tx, results) = mpsc::unbounded_channel();
+        let platform = TaskSigningKey::generate(&mut OsRng);
         let rt = Runtime::new(
             RuntimeParams {
                 identity: committee[0].0.clone(),
@@ -131,12 +137,15 @@ impl Node {
                 })
                 .unwrap(),
                 encrypt: EncryptConfig::default(),
-                primes: PersistentPrimes::load(store, None, 0).unwrap(),
+                primes: PersistentPrimes::load(store.clone(), None, 0).unwrap(),
+                platform: PlatformPin::new(Some(*platform.verifying_key())),
+                seen: SeenTasks::load(store.as_ref(), 0).unwrap(),
             },
             tx,
         );
         Node {
             rt,
+            platform,
             results,
             committee,
             _dir: dir,
@@ -171,7 +180,8 @@ impl Node {
             members: members.unwrap_or_else(|| self.members()),
             body,
         };
-        self.rt.handle_frame(Frame::Task(task.encode().unwrap()));
+        self.rt
+            .handle_frame(Frame::Task(self.platform.sign(&task).unwrap()));
         let until = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             let frame = tokio::time::timeout_at(until, self.results.recv())
@@ -179,7 +189,9 @@ impl Node {
                 .expect("no task result within 30 s")
                 .expect("runtime channel open");
             if let Frame::TaskResult(bytes) = frame {
-                let r = TaskResult::decode(&bytes).unwrap();
+                let r: TaskResult = verify_result(&bytes, &node_id(&self.committee[0]))
+                    .expect("results are signed by the node")
+                    .into_result();
                 if r.task_id == task.task_id {
                     return r.outcome;
                 }

@@ -931,6 +931,7 @@ fn platform_key_changes_only_by_the_operator_command_and_is_logged() {
         1,
         "{log}"
     );
+}
 
 /// `mpc-node rotate-key` on the real binary: a wrong password is refused and changes nothing;
 /// the current one re-encrypts every record under a fresh data key; the node keeps working and
