@@ -34,6 +34,24 @@ pub fn open(
     }
 }
 
+/// A `u64` (ms, counters) as the databases' signed 64-bit integer (saturating).
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// A stored signed 64-bit integer back as `u64` (negative reads as 0).
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// A comma-joined list column (parties, culprits) as its items.
+fn split_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Whether `database` is a PostgreSQL URL (rather than a SQLite path).
 pub fn is_postgres_url(database: &str) -> bool {
     database.starts_with("postgres://") || database.starts_with("postgresql://")

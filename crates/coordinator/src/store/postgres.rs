@@ -29,7 +29,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use super::{
     AddressRow, ApiUserRow, KeyRow, KeyState, MpcRequestQuery, MpcRequestRow, NodeBindingRow,
     OrganizationRow, SignFinish, SignRequestRow, SignState, Store, StoreError, WalletRow,
-    curve_str, parse_curve,
+    curve_str, parse_curve, split_list, to_i64, to_u64,
 };
 
 /// Schema migrations; `schema_migrations` holds the number applied.
@@ -198,14 +198,6 @@ fn unique(what: &str) -> impl Fn(postgres::Error) -> StoreError + '_ {
     }
 }
 
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn to_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
-
 fn small<T: TryFrom<i64> + Default>(v: i64) -> T {
     T::try_from(v).unwrap_or_default()
 }
@@ -340,13 +332,6 @@ fn get<'a, T: postgres::types::FromSql<'a>>(r: &'a Row, i: usize) -> Result<T, S
 }
 
 const KEY_COLS: &str = "id, organization_id, curve, threshold, parties, root_public_key, chain_code, status, failure_reason, created_at, updated_at";
-
-fn split_list(s: &str) -> Vec<String> {
-    s.split(',')
-        .filter(|p| !p.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
 
 fn key_row(r: &Row) -> Result<KeyRow, StoreError> {
     let root: String = get(r, 5)?;

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::{
     AddressRow, ApiUserRow, KeyRow, KeyState, MpcRequestQuery, MpcRequestRow, NodeBindingRow,
     OrganizationRow, SignFinish, SignRequestRow, SignState, Store, StoreError, WalletRow,
-    curve_str, parse_curve,
+    curve_str, parse_curve, split_list, to_i64, to_u64,
 };
 
 /// Milliseconds since the Unix epoch.
@@ -147,14 +147,6 @@ fn unique(what: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
     }
 }
 
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn to_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
-
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, or an in-memory one for
     /// `":memory:"`, and applies pending migrations.
@@ -232,11 +224,7 @@ fn key_row(r: &Row<'_>) -> rusqlite::Result<(KeyRow, String, String)> {
             organization_id: r.get(1)?,
             curve: Curve::Secp256k1,
             threshold: u16::try_from(threshold).unwrap_or(0),
-            parties: parties
-                .split(',')
-                .filter(|p| !p.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            parties: split_list(&parties),
             root_public_key: hex::decode(root).unwrap_or_default(),
             chain_code: hex::decode(cc).ok().and_then(|b| b.try_into().ok()),
             status: KeyState::Generating,
@@ -280,11 +268,7 @@ fn sign_row(r: &Row<'_>) -> rusqlite::Result<(SignRequestRow, String)> {
             signature: r.get(11)?,
             encrypted: encrypted != 0,
             reason: r.get(13)?,
-            culprits: culprits
-                .split(',')
-                .filter(|p| !p.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            culprits: split_list(&culprits),
             created_at: to_u64(r.get(15)?),
             finished_at: finished.map(to_u64),
         },
