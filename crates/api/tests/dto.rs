@@ -41,6 +41,7 @@ fn keygen_key() -> KeyInfo {
         organization_id: "org-1".into(),
         curve: Curve::EcdsaSecp256k1,
         threshold: 2,
+        ecdsa_protocol: Some(EcdsaProtocol::Dkls23),
         parties: vec!["a".into(), "b".into(), "c".into()],
         status: KeyStatus::Generated,
         root_public_key: "02".to_owned() + &"11".repeat(32),
@@ -268,7 +269,15 @@ fn admin_dto_snapshots() {
     pin!(
         "admin_create_organization_request",
         CreateOrganizationRequest {
-            name: "Acme".into()
+            name: "Acme".into(),
+            ecdsa_protocol: Some(EcdsaProtocol::Cggmp24),
+        }
+    );
+    pin!(
+        "admin_create_organization_request_default_protocol",
+        CreateOrganizationRequest {
+            name: "Acme".into(),
+            ecdsa_protocol: None,
         }
     );
     pin!(
@@ -278,6 +287,7 @@ fn admin_dto_snapshots() {
             name: "Acme".into(),
             vault_id: "vault-1".into(),
             created_at: 1_700_000_000_000,
+            ecdsa_protocol: EcdsaProtocol::Dkls23,
         }
     );
     pin!(
@@ -357,6 +367,7 @@ fn admin_dto_snapshots() {
             KeyInfo {
                 key_id: "kg-2".into(),
                 curve: Curve::EddsaEd25519,
+                ecdsa_protocol: None,
                 status: KeyStatus::Failed,
                 root_public_key: String::new(),
                 chain_code: String::new(),
@@ -669,9 +680,14 @@ fn validation_errors() {
         bind("a", "sino".into()).validate(),
         user(api_key().to_uppercase()).validate(),
         user("00".into()).validate(),
-        CreateOrganizationRequest { name: " ".into() }.validate(),
+        CreateOrganizationRequest {
+            name: " ".into(),
+            ecdsa_protocol: None,
+        }
+        .validate(),
         CreateOrganizationRequest {
             name: "a\nb".into(),
+            ecdsa_protocol: None,
         }
         .validate(),
         ListNodesRequest {

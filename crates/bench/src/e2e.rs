@@ -1,8 +1,9 @@
 //! # `mpc-bench e2e`: the whole system, end to end
 //!
 //! Starts a devnet (the platform, nodes a, b, c and the callback demo as real processes on
-//! 127.0.0.1, through [`mpc_devnet::Cluster`]; this binary is their multi-call executable), waits
-//! for its keys, then for each algorithm and each concurrency sends N signing requests through
+//! 127.0.0.1, through [`mpc_devnet::Cluster`]; this binary is their multi-call executable), one
+//! whose organization signs ECDSA with DKLs23 (EdDSA, BIP340 and Taproot run there too) and,
+//! for `ecdsa-cggmp`, one with CGGMP24, waits for its keys, then for each algorithm and each concurrency sends N signing requests through
 //! the WaaS API and waits for each result. Every signature is verified independently
 //! ([`mpc_devnet::scenario::Signer::check`]: k256, ed25519-dalek); a request that fails or does
 //! not verify is counted as failed, never timed as a success.
@@ -31,6 +32,8 @@ use anyhow::{Context as _, Result, anyhow, bail, ensure};
 use mpc_api::types::SignState;
 use mpc_devnet::scenario::{Job, Signer};
 use mpc_devnet::{Cluster, Options as DevnetOptions};
+use mpc_api::types::admin::EcdsaProtocol;
+use mpc_tss::dkls::{self, DklsKeyShare};
 use mpc_tss::ecdsa::{self, EcdsaCoreShare, EcdsaKeyShare};
 use mpc_tss::frost::{self, EddsaKeyShare};
 use mpc_tss::primes::SecretPrimes;
@@ -44,6 +47,8 @@ use crate::{Phase, SchnorrKind, eid, machine, party};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Algorithm {
+    /// ECDSA secp256k1 on DKLs23 (the platform's default), a raw digest (sign_type 3).
+    EcdsaDkls23,
     /// ECDSA secp256k1 on CGGMP (cggmp24), a raw digest (sign_type 3).
     EcdsaCggmp,
     /// EdDSA ed25519 (FROST), a raw message.
@@ -55,8 +60,9 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
-    /// Every algorithm the devnet's nodes sign with today.
-    pub const ALL: [Algorithm; 4] = [
+    /// Every algorithm the devnet's nodes sign with.
+    pub const ALL: [Algorithm; 5] = [
+        Algorithm::EcdsaDkls23,
         Algorithm::EcdsaCggmp,
         Algorithm::Eddsa,
         Algorithm::Bip340,
@@ -66,6 +72,7 @@ impl Algorithm {
     /// The name on the command line and in the report.
     pub fn name(self) -> &'static str {
         match self {
+            Algorithm::EcdsaDkls23 => "ecdsa-dkls23",
             Algorithm::EcdsaCggmp => "ecdsa-cggmp",
             Algorithm::Eddsa => "eddsa",
             Algorithm::Bip340 => "bip340",
@@ -79,17 +86,26 @@ impl Algorithm {
             .find(|a| a.name() == s)
             .ok_or_else(|| {
                 anyhow!(
-                    "unknown algorithm {s:?} (one of {}; ecdsa-dkls23 comes when the nodes run DKLs23)",
+                    "unknown algorithm {s:?} (one of {})",
                     Self::ALL.map(Algorithm::name).join(", ")
                 )
             })
+    }
+
+    /// The organization protocol of the devnet that signs this (CGGMP only for
+    /// [`Algorithm::EcdsaCggmp`]; the others run where ECDSA is DKLs23, Schnorr from its share).
+    fn devnet_protocol(self) -> EcdsaProtocol {
+        match self {
+            Algorithm::EcdsaCggmp => EcdsaProtocol::Cggmp24,
+            _ => EcdsaProtocol::Dkls23,
+        }
     }
 
     /// The `i`-th request of a phase: a different message each time.
     fn job(self, tag: &str, i: usize) -> Job {
         let h: [u8; 32] = Sha256::digest(format!("mpc-bench e2e {tag} {i}")).into();
         match self {
-            Algorithm::EcdsaCggmp => Job::EcdsaRaw {
+            Algorithm::EcdsaDkls23 | Algorithm::EcdsaCggmp => Job::EcdsaRaw {
                 path: "m/1/1/60/0".into(),
                 digest: h,
             },
@@ -221,50 +237,26 @@ pub async fn run(opts: &E2eOptions, say: fn(&str)) -> Result<E2eReport> {
         "concurrency levels must be at least 1"
     );
     ensure!(!opts.algorithms.is_empty(), "no algorithm chosen");
-    let tmp;
-    let dir = match &opts.dir {
-        Some(d) => d.clone(),
-        None => {
-            tmp = TempDir::new()?;
-            tmp.0.clone()
-        }
-    };
-    let mut dopts = DevnetOptions::new(&dir);
-    dopts.test_primes = true;
-    dopts.fast_kdf = true;
-    dopts.threshold = opts.threshold;
-    dopts.quiet = true;
-    dopts.log_level = "warn".into();
-    say(&format!(
-        "starting a devnet in {} (platform, nodes a b c, callback demo; published test primes)",
-        dir.display()
-    ));
-    let mut cluster = Cluster::start(dopts).await?;
-    say("waiting for the keys");
-    let keys = cluster.wait_keys().await?;
-    let signer = mpc_devnet::scenario::signer(&mut cluster, &keys).await?;
-    let mut processes = cluster.processes();
-    processes.push(("client".into(), std::process::id()));
-
     let mut phases = Vec::new();
-    for alg in &opts.algorithms {
-        let n = if *alg == Algorithm::EcdsaCggmp {
-            opts.cggmp_requests
-        } else {
-            opts.requests
-        };
-        for c in &opts.concurrency {
-            say(&format!("{}: {n} requests at concurrency {c}", alg.name()));
-            let p = phase(&signer, *alg, n, *c, opts.poll, &processes).await?;
-            say(&format!(
-                "  p50 {:.1} ms  p95 {:.1} ms  {:.1}/s  {} verified, {} failed",
-                p.p50_ms, p.p95_ms, p.throughput_per_s, p.verified, p.failed
-            ));
-            phases.push(p);
+    for protocol in [EcdsaProtocol::Dkls23, EcdsaProtocol::Cggmp24] {
+        let algs: Vec<Algorithm> = opts
+            .algorithms
+            .iter()
+            .copied()
+            .filter(|a| a.devnet_protocol() == protocol)
+            .collect();
+        if algs.is_empty() {
+            continue;
         }
+        phases.extend(devnet_phases(opts, protocol, &algs, say).await?);
     }
-    cluster.shutdown();
-    drop(cluster);
+    // The report keeps the order the algorithms were asked in.
+    phases.sort_by_key(|p| {
+        opts.algorithms
+            .iter()
+            .position(|a| *a == p.algorithm)
+            .unwrap_or(usize::MAX)
+    });
 
     say("in-process library reference (all parties in this process, one after another)");
     let algs = opts.algorithms.clone();
@@ -294,9 +286,74 @@ pub async fn run(opts: &E2eOptions, say: fn(&str)) -> Result<E2eReport> {
     })
 }
 
+/// One devnet whose organization signs ECDSA with `protocol`: every phase of `algs` on it.
+async fn devnet_phases(
+    opts: &E2eOptions,
+    protocol: EcdsaProtocol,
+    algs: &[Algorithm],
+    say: fn(&str),
+) -> Result<Vec<E2ePhase>> {
+    let tmp;
+    let dir = match &opts.dir {
+        Some(d) => d.join(protocol.name()),
+        None => {
+            tmp = TempDir::new()?;
+            tmp.0.clone()
+        }
+    };
+    let mut dopts = DevnetOptions::new(&dir);
+    dopts.ecdsa = Some(protocol);
+    dopts.test_primes = protocol == EcdsaProtocol::Cggmp24;
+    dopts.fast_kdf = true;
+    dopts.threshold = opts.threshold;
+    dopts.quiet = true;
+    dopts.log_level = "warn".into();
+    say(&format!(
+        "starting a devnet in {} (platform, nodes a b c, callback demo; ECDSA {protocol}{})",
+        dir.display(),
+        if dopts.test_primes {
+            ", published test primes"
+        } else {
+            ""
+        }
+    ));
+    let started = Instant::now();
+    let mut cluster = Cluster::start(dopts).await?;
+    say("waiting for the keys");
+    let keys = cluster.wait_keys().await?;
+    say(&format!(
+        "  keys ready {:.1} s after the start",
+        started.elapsed().as_secs_f64()
+    ));
+    let signer = mpc_devnet::scenario::signer(&mut cluster, &keys).await?;
+    let mut processes = cluster.processes();
+    processes.push(("client".into(), std::process::id()));
+    let mut phases = Vec::new();
+    for alg in algs {
+        let n = if *alg == Algorithm::EcdsaCggmp {
+            opts.cggmp_requests
+        } else {
+            opts.requests
+        };
+        for c in &opts.concurrency {
+            say(&format!("{}: {n} requests at concurrency {c}", alg.name()));
+            let p = phase(&signer, *alg, n, *c, opts.poll, &processes).await?;
+            say(&format!(
+                "  p50 {:.1} ms  p95 {:.1} ms  {:.1}/s  {} verified, {} failed",
+                p.p50_ms, p.p95_ms, p.throughput_per_s, p.verified, p.failed
+            ));
+            phases.push(p);
+        }
+    }
+    cluster.shutdown();
+    drop(cluster);
+    Ok(phases)
+}
+
 /// The `mpc-bench protocols` phase measuring the same operation as `alg`.
 pub fn library_phase(alg: Algorithm) -> &'static str {
     match alg {
+        Algorithm::EcdsaDkls23 => "dkls23.sign_path",
         Algorithm::EcdsaCggmp => "ecdsa.sign_full",
         Algorithm::Eddsa => "eddsa.sign",
         Algorithm::Bip340 => "bip340.sign",
@@ -521,7 +578,9 @@ pub fn library_reference(algs: &[Algorithm], t: u16, runs: usize) -> Result<Vec<
     let all = committee.parties().to_vec();
     let signers = all[..usize::from(t)].to_vec();
     let mut out = Vec::new();
-    let needs_secp = algs.iter().any(|a| *a != Algorithm::Eddsa);
+    let needs_secp = algs
+        .iter()
+        .any(|a| matches!(a, Algorithm::EcdsaCggmp | Algorithm::Bip340 | Algorithm::Taproot));
     let core: BTreeMap<PartyId, EcdsaCoreShare> = if needs_secp {
         let e = eid(ProtocolKind::EcdsaKeygen, "bench-e2e-ref-kg", &all);
         let sessions = all
@@ -541,6 +600,23 @@ pub fn library_reference(algs: &[Algorithm], t: u16, runs: usize) -> Result<Vec<
             .parse()
             .map_err(|e| anyhow!("{e}"))?;
         match alg {
+            Algorithm::EcdsaDkls23 => {
+                let e = eid(ProtocolKind::Dkls23Keygen, "bench-e2e-ref-dkg", &all);
+                let sessions = all
+                    .iter()
+                    .map(|p| dkls::keygen(e, *p, &committee, t).map_err(|e| anyhow!("{e}")))
+                    .collect::<Result<Vec<_>>>()?;
+                let shares: BTreeMap<PartyId, DklsKeyShare> = sim::run(sessions)
+                    .map_err(|e| anyhow!("reference dkls23 keygen: {e:?}"))?
+                    .outputs;
+                out.push(crate::dkls23_sign_phase(
+                    "dkls23.sign_path",
+                    runs,
+                    &shares,
+                    &signers,
+                    &path,
+                )?);
+            }
             Algorithm::EcdsaCggmp => {
                 let primes: Vec<SecretPrimes> = serde_json::from_str(mpc_devnet::TEST_PRIMES_JSON)
                     .context("the published test primes")?;

@@ -484,6 +484,42 @@ pub fn run_protocols(opts: &Options) -> Result<Report> {
 
 /// DKLs23 key generation, signing 3-of-3 and 2-of-3 (root key and `path`), refresh and
 /// repair; every signature verified with k256 under the BIP32 child key.
+/// DKLs23 signing of a digest under `path` by `signers` (phase `name`), every signature
+/// verified; at least 20 runs.
+pub fn dkls23_sign_phase(
+    name: &'static str,
+    runs: usize,
+    shares: &BTreeMap<PartyId, DklsKeyShare>,
+    signers: &[PartyId],
+    path: &DerivationPath,
+) -> Result<Phase> {
+    let err = |e: mpc_tss::InputError| anyhow!("{e}");
+    let first = one(shares)?;
+    let t = u16::try_from(signers.len())?;
+    let child = first.derive_public_key(path).map_err(err)?;
+    let digest: [u8; 32] = Sha256::digest(name.as_bytes()).into();
+    measure(
+        name,
+        3,
+        t,
+        runs.max(20),
+        |run| {
+            let e = eid(
+                ProtocolKind::Dkls23Sign,
+                &format!("bench-{name}-{t}-{run}"),
+                signers,
+            );
+            signers
+                .iter()
+                .map(|s| {
+                    dkls::sign(e, &shares[s], signers, path, SignInput::Digest(digest)).map_err(err)
+                })
+                .collect()
+        },
+        |out| verify_ecdsa(&child, &digest, &one(&out)?),
+    )
+}
+
 fn dkls23_phases(
     runs: usize,
     say: fn(&str),
@@ -532,30 +568,8 @@ fn dkls23_phases(
             ("dkls23.sign", DerivationPath::root()),
             ("dkls23.sign_path", path.clone()),
         ] {
-            let child = first.derive_public_key(&p).map_err(err)?;
-            let digest: [u8; 32] = Sha256::digest(name.as_bytes()).into();
             say(&format!("{name} {t}-of-3"));
-            phases.push(measure(
-                name,
-                3,
-                t,
-                runs.max(20),
-                |run| {
-                    let e = eid(
-                        ProtocolKind::Dkls23Sign,
-                        &format!("bench-{name}-{t}-{run}"),
-                        &signers,
-                    );
-                    signers
-                        .iter()
-                        .map(|s| {
-                            dkls::sign(e, &shares[s], &signers, &p, SignInput::Digest(digest))
-                                .map_err(err)
-                        })
-                        .collect()
-                },
-                |out| verify_ecdsa(&child, &digest, &one(&out)?),
-            )?);
+            phases.push(dkls23_sign_phase(name, runs, shares, &signers, &p)?);
         }
         say(&format!("dkls23.refresh {t}-of-3"));
         let pk = first.public_key();

@@ -43,9 +43,9 @@ async function refresh() {
     const res = await fetch("/console/state", {cache: "no-store"});
     if (!res.ok) { status.textContent = "state unavailable: HTTP " + res.status; status.className = "bad"; return; }
     const s = await res.json();
-    table("orgs", ["id", "name", "vault", "created"], s.organizations.map(o => [o.organizationId, o.name, o.vaultId, when(o.createdAt)]));
+    table("orgs", ["id", "name", "vault", "ECDSA protocol", "created"], s.organizations.map(o => [o.organizationId, o.name, o.vaultId, o.ecdsaProtocol, when(o.createdAt)]));
     table("nodes", ["organization", "party", "node id", "online", "last seen", "key shares"], s.nodes.map(n => [n.organizationId, n.partyId, n.nodeId, n.onlineStatus === 1 ? "online" : "offline", when(n.lastSeenAt), n.keyShareStatus]));
-    table("keys", ["organization", "key id", "curve", "t-of-n", "status", "root public key", "chain code", "xpub", "failure"], s.keys.map(k => [k.organizationId, k.keyId, k.curve, k.threshold + "-of-" + k.parties.length, k.status, k.rootPublicKey, k.chainCode, k.xpub || "", k.failedReason]));
+    table("keys", ["organization", "key id", "curve", "protocol", "t-of-n", "status", "root public key", "chain code", "xpub", "failure"], s.keys.map(k => [k.organizationId, k.keyId, k.curve, k.ecdsaProtocol || "frost", k.threshold + "-of-" + k.parties.length, k.status, k.rootPublicKey, k.chainCode, k.xpub || "", k.failedReason]));
     table("requests", ["time (GMT+8)", "organization", "kind", "sino id", "request id", "status", "reason", "parties"], s.requests.map(r => [r.requestTime, r.organizationId, KINDS[r.kind] || r.kind, r.sinoId, r.requestId, STATUS[r.status] || r.status, r.failedReason, JSON.stringify(r.outcomes)]));
     status.textContent = "updated " + new Date().toLocaleTimeString(); status.className = "ok";
   } catch (e) { status.textContent = "error: " + e; status.className = "bad"; }

@@ -13,7 +13,7 @@ use mpc_transport::frame::{Abort, Frame};
 use mpc_transport::keys::TransportCert;
 use mpc_transport::signed::verify_result;
 use mpc_transport::task::{
-    Algorithm, Curve, KeygenTask, Member, Outcome, Payload, SignTask, TASK_VERSION, Task, TaskBody,
+    Algorithm, Curve, EcdsaProtocol, KeygenTask, Member, Outcome, Payload, SignTask, TASK_VERSION, Task, TaskBody,
 };
 
 use crate::store::{
@@ -462,12 +462,22 @@ impl Coordinator {
                 missing.join(", ")
             )));
         }
+        let o = org.to_owned();
+        let organization = self
+            .db(move |s| s.organization(&o))
+            .await?
+            .ok_or_else(|| StartError::Unavailable(format!("unknown organization {org}")))?;
+        let ecdsa_protocol = match curve {
+            Curve::Secp256k1 => Some(organization.ecdsa_protocol),
+            Curve::Ed25519 => None,
+        };
         let now = now_ms();
         let key = KeyRow {
             id: new_id("key"),
             organization_id: org.to_owned(),
             curve,
             threshold,
+            ecdsa_protocol,
             parties: parties.clone(),
             root_public_key: Vec::new(),
             chain_code: None,
@@ -515,6 +525,7 @@ impl Coordinator {
                 key_id: key.id.clone(),
                 curve,
                 threshold,
+                ecdsa_protocol: organization.ecdsa_protocol,
             }),
         };
         self.dispatch(
@@ -624,6 +635,7 @@ impl Coordinator {
             body: TaskBody::Sign(SignTask {
                 key_id: plan.key.id.clone(),
                 algorithm: plan.algorithm,
+                ecdsa_protocol: plan.key.ecdsa_protocol.unwrap_or(EcdsaProtocol::LEGACY),
                 root_public_key: plan.key.root_public_key.clone(),
                 path: plan.path.clone(),
                 sign_type: plan.sign_type,

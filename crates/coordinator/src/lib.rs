@@ -86,6 +86,9 @@ pub struct CoordinatorConfig {
     pub keygen_timeout: Duration,
     /// Threshold of automatic key generation (t-of-3).
     pub default_threshold: u16,
+    /// Threshold-ECDSA protocol of organizations created without one (`dkls23` unless
+    /// platform.toml says otherwise).
+    pub default_ecdsa_protocol: mpc_transport::task::EcdsaProtocol,
     /// Administrators' BIZ-API keys (hex DER SPKI).
     pub admin_public_keys: Vec<String>,
     /// Signs every task (`mpc_transport::signed`); nodes pin its public key
@@ -101,6 +104,7 @@ impl Default for CoordinatorConfig {
             sign_timeout: Duration::from_secs(120),
             keygen_timeout: Duration::from_secs(900),
             default_threshold: mpc_api::types::admin::DEFAULT_THRESHOLD,
+            default_ecdsa_protocol: mpc_transport::task::EcdsaProtocol::Dkls23,
             admin_public_keys: Vec::new(),
             task_signing_key: TaskSigningKey::generate(&mut rand_core::OsRng),
         }

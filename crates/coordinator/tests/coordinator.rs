@@ -12,7 +12,7 @@ use mpc_api::types::{
     self as t, AddressAlgorithm, AddressEncoding, GenAddressByPathResponse, RawSignAlgorithm,
     SignState,
 };
-use mpc_transport::task::TaskBody;
+use mpc_transport::task::{EcdsaProtocol, TaskBody};
 use p256::ecdsa::SigningKey;
 
 fn derive_bip32(root: &[u8; 33], cc: [u8; 32], path: &[u32]) -> [u8; 33] {
@@ -251,6 +251,36 @@ async fn admin_flow_auto_keygen_and_console() {
         .cloned()
         .collect();
     assert_eq!(keygens.len(), 6, "{keygens:?}");
+    // The organization's protocol (the platform default here) is on the secp256k1 keygen
+    // task and on the key.
+    for (_, t) in &keygens {
+        if let TaskBody::Keygen(k) = &t.body {
+            assert_eq!(k.ecdsa_protocol, EcdsaProtocol::Cggmp24);
+        }
+    }
+    assert_eq!(secp.ecdsa_protocol, Some(EcdsaProtocol::Cggmp24));
+    assert_eq!(ed.ecdsa_protocol, None);
+    // An organization created with a protocol keeps it (and the console shows it).
+    let dkls: admin::Organization = h
+        .admin_call(
+            admin::PATH_CREATE_ORGANIZATION,
+            &admin::CreateOrganizationRequest {
+                name: "fast".into(),
+                ecdsa_protocol: Some(EcdsaProtocol::Dkls23),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(dkls.ecdsa_protocol, EcdsaProtocol::Dkls23);
+    let bad = h
+        .admin_call::<serde_json::Value>(
+            admin::PATH_CREATE_ORGANIZATION,
+            &serde_json::json!({"name": "x", "ecdsaProtocol": "cmp"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(bad.0, 400, "{bad:?}");
+    assert!(bad.1.contains("cmp"), "{bad:?}");
     // Admin keygen for a curve that has a key: 409.
     let again = h
         .admin_call::<admin::KeyInfo>(
@@ -358,6 +388,13 @@ async fn admin_flow_auto_keygen_and_console() {
         serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
     assert_eq!(state["keys"].as_array().unwrap().len(), 2);
     assert_eq!(state["nodes"].as_array().unwrap().len(), 3);
+    let protocols: Vec<&str> = state["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["ecdsaProtocol"].as_str().unwrap())
+        .collect();
+    assert_eq!(protocols, ["cggmp24", "dkls23"]);
     assert_eq!(state["requests"].as_array().unwrap().len(), 2);
 }
 

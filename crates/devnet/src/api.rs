@@ -10,7 +10,7 @@ use mpc_api::types::{
     GenAddressByPathResponse, SignMessageRequest, SignMessageResponse, SignRawDataRequest,
     SignRawDataResponse, SignResultRequest, SignResultResponse, SignState,
     admin::{
-        ApiUserInfo, BindNodeRequest, CreateApiUserRequest, CreateOrganizationRequest, KeyInfo,
+        ApiUserInfo, BindNodeRequest, CreateApiUserRequest, CreateOrganizationRequest, EcdsaProtocol, KeyInfo,
         ListKeysRequest, ListNodesRequest, NodeInfo, Organization, RequestKeygenRequest,
     },
 };
@@ -325,10 +325,16 @@ impl ApiClient {
 
     // ------------------------------------------------------------ admin
 
-    /// Creates an organization (and its vault).
-    pub async fn create_organization(&self, name: &str) -> Result<Organization, ApiError> {
+    /// Creates an organization (and its vault) whose secp256k1 keys use `ecdsa_protocol`
+    /// (`None`: the platform's default).
+    pub async fn create_organization(
+        &self,
+        name: &str,
+        ecdsa_protocol: Option<EcdsaProtocol>,
+    ) -> Result<Organization, ApiError> {
         let req = CreateOrganizationRequest {
             name: name.to_owned(),
+            ecdsa_protocol,
         };
         self.call(types::admin::PATH_CREATE_ORGANIZATION, &req)
             .await

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
-use mpc_api::types::admin::{Curve, KeyInfo, KeyStatus, RequestKeygenRequest};
+use mpc_api::types::admin::{Curve, EcdsaProtocol, KeyInfo, KeyStatus, RequestKeygenRequest};
 use p256::ecdsa::SigningKey;
 
 use crate::api::{ApiClient, ApiError};
@@ -44,6 +44,9 @@ pub struct Options {
     pub parties: Vec<String>,
     /// Preload the published test Paillier primes into the nodes (keys are then NOT secure).
     pub test_primes: bool,
+    /// Threshold-ECDSA protocol of the organization the devnet creates (`--ecdsa`); `None`:
+    /// the platform's default (`dkls23`: no Paillier primes, key generation in seconds).
+    pub ecdsa: Option<EcdsaProtocol>,
     /// Test-only fast password KDF for the nodes (`MPC_NODE_INSECURE_FAST_KDF`).
     pub fast_kdf: bool,
     /// `[coordinator] default-threshold` (automatic key generation is t-of-3).
@@ -89,6 +92,7 @@ impl Options {
             exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("mpc-devnet")),
             parties: ["a", "b", "c"].iter().map(|s| (*s).to_owned()).collect(),
             test_primes: false,
+            ecdsa: None,
             fast_kdf: false,
             threshold: 3,
             admin_keygen: None,
@@ -816,10 +820,25 @@ impl Cluster {
             },
             None => false,
         };
+        // An organization's protocol is fixed: asking for another one needs a new organization.
+        let saved = self
+            .state
+            .ecdsa_protocol
+            .unwrap_or(EcdsaProtocol::LEGACY);
+        let other_protocol = self.state.organization_id.is_some()
+            && self.opts.ecdsa.is_some_and(|want| want != saved);
+        if other_protocol && !unknown {
+            bail!(
+                "the organization in {} signs ECDSA with {saved}; --ecdsa {} needs another directory (--dir) or a fresh one",
+                self.layout.dir.display(),
+                self.opts.ecdsa.map_or("", EcdsaProtocol::name)
+            );
+        }
         if unknown {
             progress::note("the platform does not know the saved organization; creating a new one");
             self.state.organization_id = None;
             self.state.vault_id = None;
+            self.state.ecdsa_protocol = None;
             self.state.api_user_id = None;
             self.state.bound.clear();
             self.state.wallet_id = None;
@@ -828,11 +847,16 @@ impl Cluster {
             let name = format!("devnet-{}", unix_ms());
             let org = self
                 .admin
-                .create_organization(&name)
+                .create_organization(&name, self.opts.ecdsa)
                 .await
                 .map_err(api_err)?;
+            progress::note(&format!(
+                "organization {} created; its ECDSA keys use {}",
+                org.organization_id, org.ecdsa_protocol
+            ));
             self.state.organization_id = Some(org.organization_id);
             self.state.vault_id = Some(org.vault_id);
+            self.state.ecdsa_protocol = Some(org.ecdsa_protocol);
             self.state.save(&self.layout.state())?;
         }
         let org = self.organization_id().to_owned();
@@ -910,7 +934,9 @@ impl Cluster {
                 }
             }
         }
-        if !self.opts.test_primes {
+        let cggmp = self.state.ecdsa_protocol.unwrap_or(EcdsaProtocol::LEGACY)
+            == EcdsaProtocol::Cggmp24;
+        if cggmp && !self.opts.test_primes {
             progress::note(
                 "ECDSA key generation needs Paillier primes: fresh ones take minutes on a small machine (--test-primes skips this, insecurely).",
             );

@@ -25,6 +25,12 @@ struct Cli {
     /// Preload PUBLISHED test Paillier primes into the nodes: fast, and the keys are NOT secure.
     #[arg(long)]
     test_primes: bool,
+    /// Threshold-ECDSA protocol of the devnet's organization: `dkls23` (the platform's
+    /// default: no Paillier primes, keys in seconds) or `cggmp24` (the CMP path: Paillier
+    /// primes per node, minutes on a small machine unless --test-primes). Fixed per
+    /// organization: another protocol needs another --dir.
+    #[arg(long, value_name = "PROTOCOL")]
+    ecdsa: Option<mpc_api::types::admin::EcdsaProtocol>,
     /// Write the JSON report here.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
@@ -81,6 +87,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
     rt.block_on(async move {
         let mut opts = Options::new(&cli.dir);
         opts.test_primes = cli.test_primes;
+        opts.ecdsa = cli.ecdsa;
         opts.threshold = cli.threshold;
         opts.reset_config = cli.reset_config;
         opts.sign_timeout_secs = cli.sign_timeout_secs;

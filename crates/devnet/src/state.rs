@@ -31,6 +31,10 @@ pub struct State {
     /// Its vault.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vault_id: Option<String>,
+    /// Its threshold-ECDSA protocol, as the platform answered at creation (absent in state
+    /// files from before the choice existed: those organizations are CGGMP24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecdsa_protocol: Option<mpc_api::types::admin::EcdsaProtocol>,
     /// The API user's id, once created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_user_id: Option<String>,

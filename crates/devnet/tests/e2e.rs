@@ -1,11 +1,13 @@
 //! End-to-end tests on a real devnet: platform, nodes a/b/c and the callback demo as separate
-//! processes on 127.0.0.1 (the `mpc-devnet` binary's multi-call arms), test Paillier primes.
+//! processes on 127.0.0.1 (the `mpc-devnet` binary's multi-call arms). ECDSA keys use the
+//! platform's default protocol (DKLs23) unless a test says `cggmp24` (with the test Paillier
+//! primes).
 
 use std::time::{Duration, Instant};
 
 use mpc_api::types::OnlineStatus;
 use mpc_api::types::SignState;
-use mpc_api::types::admin::KeyStatus;
+use mpc_api::types::admin::{EcdsaProtocol, KeyStatus};
 use mpc_devnet::scenario::{self, Job, Signer};
 use mpc_devnet::{Cluster, Options};
 use serde_json::json;
@@ -109,6 +111,9 @@ async fn key_generation_both_curves() {
     }
     assert_eq!(hex::decode(&keys[0].root_public_key).unwrap().len(), 33);
     assert_eq!(hex::decode(&keys[1].root_public_key).unwrap().len(), 32);
+    // The platform's default protocol, recorded on the key.
+    assert_eq!(keys[0].ecdsa_protocol, Some(EcdsaProtocol::Dkls23));
+    assert_eq!(keys[1].ecdsa_protocol, None);
     let nodes = cluster
         .admin()
         .list_nodes(cluster.organization_id())
@@ -167,6 +172,30 @@ async fn every_algorithm_and_sign_type_verifies() {
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(v["nodes"].as_array().unwrap().len(), 3);
     assert_eq!(v["keys"].as_array().unwrap().len(), 2);
+}
+
+/// The CMP path: an organization created with `cggmp24` gets a CGGMP24 key (aux info from the
+/// test primes) and signs every algorithm with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_algorithm_verifies_with_a_cggmp24_organization() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut o = opts(tmp.path());
+    o.ecdsa = Some(EcdsaProtocol::Cggmp24);
+    let mut cluster = Cluster::start(o).await.unwrap();
+    let (report, all_ok) = scenario::run(&mut cluster).await.unwrap();
+    assert!(all_ok);
+    assert_eq!(report.signatures.len(), scenario::standard_jobs().len());
+    let keys = cluster
+        .admin()
+        .list_keys(cluster.organization_id())
+        .await
+        .unwrap();
+    let secp = keys
+        .iter()
+        .find(|k| k.root_public_key.len() == 66)
+        .unwrap();
+    assert_eq!(secp.ecdsa_protocol, Some(EcdsaProtocol::Cggmp24));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -257,7 +286,11 @@ async fn callback_wait_is_released_by_approve() {
 #[tokio::test(flavor = "multi_thread")]
 async fn node_killed_mid_signing_fails_cleanly_then_recovers() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let (_tmp, mut cluster, mut signer) = started(default_opts()).await;
+    // A CGGMP24 signature takes seconds, so the kill lands in the middle of the run (a DKLs23
+    // one is over in milliseconds, before the kill).
+    let mut o = default_opts();
+    o.ecdsa = Some(EcdsaProtocol::Cggmp24);
+    let (_tmp, mut cluster, mut signer) = started(o).await;
     let id = rid("killed");
     signer.submit(&ecdsa_job("killed"), &id).await.unwrap();
     cluster.kill_node("b");

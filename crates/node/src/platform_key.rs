@@ -151,6 +151,7 @@ mod tests {
             execution_unique: [1; 32],
             members: vec![],
             body: TaskBody::Keygen(KeygenTask {
+                ecdsa_protocol: mpc_transport::task::EcdsaProtocol::Cggmp24,
                 key_id: "k".into(),
                 curve: Curve::Ed25519,
                 threshold: 2,

@@ -12,7 +12,8 @@
 //! * [`tables::NODE_IDENTITY`] / `platform-task-key`: the platform's task-signing key learned at
 //!   the first task (`crate::platform_key`);
 //! * [`SEEN_TASKS`] / `execution_unique`: the deadline of every task taken, until it passes
-//!   (`crate::replay`).
+//!   (`crate::replay`);
+//! * [`KEY_BANS`] / `key_id\nparty`: parties excluded from a key for good (`tasks::intake`).
 //!
 //! All calls block (the store does file I/O and AEAD); call them from a blocking thread.
 
@@ -50,6 +51,17 @@ pub enum StoreAccessError {
 
 /// Table of the tasks taken, by `execution_unique` (value: deadline, u64 big-endian ms).
 pub const SEEN_TASKS: &str = "seen_tasks";
+
+/// Table of permanent exclusions: a party that cheated in a way the protocol library says
+/// leaks long-lived secret state (DKLs23's OT checks) never takes part in a session with that
+/// key again on this node, across restarts. Record key [`ban_record`], value: the library's
+/// account (UTF-8).
+pub const KEY_BANS: &str = "key_bans";
+
+/// Record key of a ban of `party` from `key_id` in [`KEY_BANS`].
+pub fn ban_record(key_id: &str, party: &str) -> Vec<u8> {
+    format!("{key_id}\n{party}").into_bytes()
+}
 
 /// Blocking access to the secret records of an unsealed store.
 pub trait SecretStore: Send + Sync + 'static {
@@ -129,6 +141,14 @@ pub enum StoredShare {
         #[serde(with = "hex::serde")]
         share: Vec<u8>,
     },
+    /// DKLs23 secp256k1 share (ECDSA; BIP340 and Taproot through its Schnorr form). The tag
+    /// names curve and protocol: `"curve":"secp256k1_dkls23"` (a bare `secp256k1` is CGGMP24).
+    #[serde(rename = "secp256k1_dkls23")]
+    Dkls23 {
+        /// `DklsKeyShare::to_stored_bytes`.
+        #[serde(with = "hex::serde")]
+        share: Vec<u8>,
+    },
 }
 
 impl Drop for StoredShare {
@@ -139,7 +159,7 @@ impl Drop for StoredShare {
                 core.zeroize();
                 aux.zeroize();
             }
-            StoredShare::Ed25519 { share } => share.zeroize(),
+            StoredShare::Ed25519 { share } | StoredShare::Dkls23 { share } => share.zeroize(),
         }
     }
 }
@@ -164,8 +184,17 @@ impl StoredShare {
     /// The curve, for messages.
     pub fn curve_name(&self) -> &'static str {
         match self {
-            StoredShare::Secp256k1 { .. } => "secp256k1",
+            StoredShare::Secp256k1 { .. } | StoredShare::Dkls23 { .. } => "secp256k1",
             StoredShare::Ed25519 { .. } => "ed25519",
+        }
+    }
+
+    /// The threshold-ECDSA protocol of a secp256k1 share; `None` for ed25519.
+    pub fn ecdsa_protocol(&self) -> Option<mpc_tss::EcdsaProtocol> {
+        match self {
+            StoredShare::Secp256k1 { .. } => Some(mpc_tss::EcdsaProtocol::Cggmp24),
+            StoredShare::Dkls23 { .. } => Some(mpc_tss::EcdsaProtocol::Dkls23),
+            StoredShare::Ed25519 { .. } => None,
         }
     }
 }
@@ -337,6 +366,22 @@ mod tests {
             matches!(old.share, StoredShare::Secp256k1 { ref core, ref aux } if core == &[1] && aux == &[2])
         );
         assert_eq!(&old.to_bytes().unwrap()[..], &v1[..]);
+
+        let dkls = StoredKey {
+            committee: Committee::Pinned(committee()),
+            share: StoredShare::Dkls23 { share: vec![0x01] },
+        };
+        let bytes = dkls.to_bytes().unwrap();
+        assert_eq!(
+            std::str::from_utf8(&bytes).unwrap(),
+            r#"{"version":2,"committee":{"a":"sinoA","b":"sinoB","c":"sinoC"},"share":{"curve":"secp256k1_dkls23","share":"01"}}"#
+        );
+        let back = StoredKey::from_bytes("k", &bytes).unwrap();
+        assert_eq!(
+            back.share.ecdsa_protocol(),
+            Some(mpc_tss::EcdsaProtocol::Dkls23)
+        );
+        assert_eq!(old.share.ecdsa_protocol(), Some(mpc_tss::EcdsaProtocol::Cggmp24));
 
         let v3 = br#"{"version":3,"committee":{},"share":{"curve":"ed25519","share":""}}"#;
         let e = StoredKey::from_bytes("k", v3).err().unwrap().to_string();

@@ -202,6 +202,7 @@ impl Node {
 
 fn sign(algorithm: Algorithm, sign_type: u8, payload: Payload) -> TaskBody {
     TaskBody::Sign(SignTask {
+        ecdsa_protocol: mpc_transport::task::EcdsaProtocol::Cggmp24,
         key_id: "k-1".into(),
         algorithm,
         root_public_key: vec![2; 33],
@@ -512,6 +513,7 @@ async fn taproot_script_root_is_the_one_the_callback_saw() {
     let root = [0x11u8; 32];
     let taproot = |root: Option<[u8; 32]>, tx_info: Option<String>| {
         TaskBody::Sign(SignTask {
+            ecdsa_protocol: mpc_transport::task::EcdsaProtocol::Cggmp24,
             key_id: "k-1".into(),
             algorithm: Algorithm::Taproot,
             root_public_key: vec![2; 33],
@@ -582,6 +584,7 @@ async fn keygen_party_ids_are_node_ids_the_callback_pins() {
     let (mut node, demo) = node_with_demo(MESSAGES_OK_TRANSFERS_RESTRICTED, true).await;
     let keygen = || {
         TaskBody::Keygen(KeygenTask {
+            ecdsa_protocol: mpc_transport::task::EcdsaProtocol::Cggmp24,
             key_id: "ed-1".into(),
             curve: Curve::Ed25519,
             threshold: 2,

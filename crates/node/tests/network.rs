@@ -510,6 +510,7 @@ impl World {
             .run(
                 &["a", "b", "c"],
                 TaskBody::Keygen(KeygenTask {
+                    ecdsa_protocol: mpc_transport::task::EcdsaProtocol::Cggmp24,
                     key_id: key_id.into(),
                     curve,
                     threshold: 2,
@@ -551,6 +552,7 @@ fn sign_task(
     payload: Payload,
 ) -> SignTask {
     SignTask {
+        ecdsa_protocol: mpc_transport::task::EcdsaProtocol::Cggmp24,
         key_id: key_id.into(),
         algorithm,
         root_public_key: root.to_vec(),
@@ -760,6 +762,7 @@ async fn three_nodes_keygen_sign_reject_abort_forgery_restart() {
         &parties,
         REJECT_ID,
         TaskBody::Keygen(KeygenTask {
+            ecdsa_protocol: mpc_transport::task::EcdsaProtocol::Cggmp24,
             key_id: "ed-rejected".into(),
             curve: Curve::Ed25519,
             threshold: 2,

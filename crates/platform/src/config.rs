@@ -112,6 +112,9 @@ pub struct Coordinator {
     pub keygen_timeout_secs: u64,
     /// Threshold of automatic key generation.
     pub default_threshold: u16,
+    /// Threshold-ECDSA protocol of organizations created without one: `dkls23` (fast, no
+    /// safe primes) or `cggmp24`. Existing organizations keep theirs.
+    pub default_ecdsa_protocol: mpc_wire::scheme::EcdsaProtocol,
     /// Administrators' P-256 public keys, hex DER SPKI.
     pub admin_public_keys: Vec<String>,
     /// The P-256 private key (PEM, 0600) that signs every task; made at the first start when
@@ -128,6 +131,7 @@ impl Default for Coordinator {
             sign_timeout_secs: 120,
             keygen_timeout_secs: 900,
             default_threshold: 3,
+            default_ecdsa_protocol: mpc_wire::scheme::EcdsaProtocol::Dkls23,
             admin_public_keys: Vec::new(),
             task_signing_key_path: PathBuf::from("task-signing.key"),
         }
@@ -445,6 +449,10 @@ tls-key-path = "tls/server.key"
         assert_eq!(c.proxy.path, "/proxy");
         assert_eq!(c.proxy.queue_frames, 256);
         assert_eq!(c.coordinator.default_threshold, 3);
+        assert_eq!(
+            c.coordinator.default_ecdsa_protocol,
+            mpc_wire::scheme::EcdsaProtocol::Dkls23
+        );
         assert_eq!(c.coordinator.sign_timeout_secs, 120);
         assert_eq!(c.bus.url, "inproc:");
     }
@@ -481,6 +489,23 @@ tls-key-path = "tls/server.key"
                 .unwrap_err()
                 .to_string()
                 .contains("admin-public-keys")
+        );
+        let e = PlatformConfig::parse(
+            &format!("{MINIMAL}\n[coordinator]\ndefault-ecdsa-protocol = \"cmp\"\n"),
+            "p.toml",
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(e.contains("p.toml") && e.contains("dkls23"), "{e}");
+        let c = PlatformConfig::parse(
+            &format!("{MINIMAL}\n[coordinator]\ndefault-ecdsa-protocol = \"cggmp24\"\n"),
+            "p.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            c.coordinator.default_ecdsa_protocol,
+            mpc_wire::scheme::EcdsaProtocol::Cggmp24
         );
         let mut c = PlatformConfig::parse(MINIMAL, "p.toml").unwrap();
         c.coordinator.default_threshold = 1;

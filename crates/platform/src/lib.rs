@@ -110,6 +110,7 @@ pub async fn run(
         sign_timeout: Duration::from_secs(c.sign_timeout_secs),
         keygen_timeout: Duration::from_secs(c.keygen_timeout_secs),
         default_threshold: c.default_threshold,
+        default_ecdsa_protocol: c.default_ecdsa_protocol,
         admin_public_keys: c.admin_public_keys.clone(),
         task_signing_key,
     };

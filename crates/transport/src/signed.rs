@@ -328,6 +328,7 @@ mod tests {
             execution_unique: [7; 32],
             members: vec![],
             body: TaskBody::Sign(SignTask {
+                ecdsa_protocol: crate::task::EcdsaProtocol::Cggmp24,
                 key_id: "k".into(),
                 algorithm: Algorithm::Ecdsa,
                 root_public_key: vec![2; 33],
@@ -476,6 +477,7 @@ mod tests {
         let platform = TaskSigningKey::generate(&mut rng);
         let keygen = Task {
             body: TaskBody::Keygen(KeygenTask {
+                ecdsa_protocol: crate::task::EcdsaProtocol::Cggmp24,
                 key_id: "k".into(),
                 curve: crate::task::Curve::Ed25519,
                 threshold: 2,

@@ -11,6 +11,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use mpc_wire::scheme::EcdsaProtocol;
+
 use crate::cbor;
 use crate::keys::TransportCert;
 
@@ -108,6 +110,10 @@ pub struct KeygenTask {
     pub curve: Curve,
     /// Signers needed (t); n is the number of members.
     pub threshold: u16,
+    /// The threshold-ECDSA protocol of a secp256k1 key (the organization's); ignored for
+    /// ed25519. Tasks from before the field existed are CGGMP24.
+    #[serde(default = "EcdsaProtocol::legacy")]
+    pub ecdsa_protocol: EcdsaProtocol,
 }
 
 /// A threshold signature.
@@ -117,6 +123,11 @@ pub struct SignTask {
     pub key_id: String,
     /// Scheme.
     pub algorithm: Algorithm,
+    /// The key's threshold-ECDSA protocol as the coordinator recorded it at key generation;
+    /// the node refuses the task if its share is of another protocol. Only ECDSA signing
+    /// depends on it. Tasks from before the field existed are CGGMP24.
+    #[serde(default = "EcdsaProtocol::legacy")]
+    pub ecdsa_protocol: EcdsaProtocol,
     /// The key's root public key as the coordinator recorded it (33-byte compressed secp256k1
     /// or 32-byte ed25519); the node refuses the task if its share's key differs.
     #[serde(with = "serde_bytes")]
@@ -330,6 +341,7 @@ mod tests {
                 },
             }],
             body: TaskBody::Sign(SignTask {
+                ecdsa_protocol: EcdsaProtocol::Cggmp24,
                 key_id: "k".into(),
                 algorithm: Algorithm::Taproot,
                 root_public_key: vec![2; 33],
@@ -385,6 +397,64 @@ mod tests {
             },
         };
         assert!(Task::decode(&r.encode().unwrap()).is_err());
+    }
+
+    /// Tasks encoded before `ecdsa_protocol` existed (every secp256k1 key was CGGMP24) still
+    /// decode, as CGGMP24; a DKLs23 task round-trips.
+    #[test]
+    fn tasks_without_a_protocol_are_cggmp24() {
+        #[derive(Serialize)]
+        struct OldKeygen {
+            key_id: String,
+            curve: Curve,
+            threshold: u16,
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "snake_case")]
+        enum OldBody {
+            Keygen(OldKeygen),
+        }
+        #[derive(Serialize)]
+        struct OldTask {
+            version: u8,
+            task_id: String,
+            sino_id: String,
+            request_id: String,
+            deadline_unix_ms: u64,
+            #[serde(with = "serde_bytes")]
+            execution_unique: [u8; 32],
+            members: Vec<Member>,
+            body: OldBody,
+        }
+        let old = OldTask {
+            version: TASK_VERSION,
+            task_id: "t".into(),
+            sino_id: "k".into(),
+            request_id: String::new(),
+            deadline_unix_ms: 1,
+            execution_unique: [1; 32],
+            members: task().members,
+            body: OldBody::Keygen(OldKeygen {
+                key_id: "k".into(),
+                curve: Curve::Secp256k1,
+                threshold: 2,
+            }),
+        };
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&old, &mut bytes).unwrap();
+        let t = Task::decode(&bytes).unwrap();
+        let TaskBody::Keygen(k) = &t.body else {
+            panic!("not a keygen: {t:?}")
+        };
+        assert_eq!(k.ecdsa_protocol, EcdsaProtocol::Cggmp24);
+        let mut t = task();
+        if let TaskBody::Sign(s) = &mut t.body {
+            s.ecdsa_protocol = EcdsaProtocol::Dkls23;
+        }
+        let bytes = t.encode().unwrap();
+        assert_eq!(Task::decode(&bytes).unwrap(), t);
+        // The name on the wire is the stable one.
+        assert!(bytes.windows(6).any(|w| w == b"dkls23"));
     }
 
     #[test]

@@ -86,6 +86,7 @@ pub mod callback;
 pub mod ecies;
 pub mod gojson;
 pub mod keys;
+pub mod scheme;
 pub mod signature;
 
 pub use p256;

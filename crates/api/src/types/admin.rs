@@ -11,6 +11,7 @@
 //! starts one explicitly, e.g. 2-of-3 ([`MIN_THRESHOLD`]), for a curve that has no key
 //! `pending`/`generated` (before the automatic one, or after a failure).
 
+pub use mpc_wire::scheme::EcdsaProtocol;
 use serde::{Deserialize, Serialize};
 
 use super::validate::{Validate, ValidationError, id, name};
@@ -84,6 +85,11 @@ pub enum KeyStatus {
 pub struct CreateOrganizationRequest {
     /// Display name, unique (409 otherwise).
     pub name: String,
+    /// Threshold-ECDSA protocol of the organization's secp256k1 keys, fixed for good:
+    /// `dkls23` or `cggmp24`. Absent: the platform's default (`[coordinator]
+    /// default-ecdsa-protocol`, shipped as `dkls23`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecdsa_protocol: Option<EcdsaProtocol>,
 }
 
 impl Validate for CreateOrganizationRequest {
@@ -105,6 +111,8 @@ pub struct Organization {
     pub vault_id: String,
     /// Creation time, ms since the Unix epoch.
     pub created_at: u64,
+    /// Threshold-ECDSA protocol of its secp256k1 keys (`dkls23` or `cggmp24`).
+    pub ecdsa_protocol: EcdsaProtocol,
 }
 
 // ---------------------------------------------------------------- API users
@@ -240,6 +248,10 @@ pub struct KeyInfo {
     pub curve: Curve,
     /// Signers needed (2 or 3).
     pub threshold: u16,
+    /// Threshold-ECDSA protocol (`dkls23` or `cggmp24`) of a secp256k1 key; absent for
+    /// ed25519 (FROST).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecdsa_protocol: Option<EcdsaProtocol>,
     /// Share holders, in party order.
     pub parties: Vec<String>,
     /// Status.

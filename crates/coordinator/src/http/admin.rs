@@ -31,16 +31,14 @@ impl Coordinator {
             name: r.name,
             vault_id: new_id("vault"),
             created_at: now_ms(),
+            ecdsa_protocol: r
+                .ecdsa_protocol
+                .unwrap_or(self.config.default_ecdsa_protocol),
         };
         let ro = row.clone();
         self.db(move |s| s.create_organization(&ro)).await?;
-        tracing::info!(organization = %row.id, "coordinator: organization created");
-        json(Organization {
-            organization_id: row.id,
-            name: row.name,
-            vault_id: row.vault_id,
-            created_at: row.created_at,
-        })
+        tracing::info!(organization = %row.id, ecdsa_protocol = %row.ecdsa_protocol, "coordinator: organization created");
+        json(organization_info(row))
     }
 
     pub(super) async fn create_api_user(&self, r: CreateApiUserRequest) -> Answer {
@@ -145,6 +143,17 @@ impl Coordinator {
     }
 }
 
+/// The API's view of an organization.
+pub(crate) fn organization_info(o: OrganizationRow) -> Organization {
+    Organization {
+        organization_id: o.id,
+        name: o.name,
+        vault_id: o.vault_id,
+        created_at: o.created_at,
+        ecdsa_protocol: o.ecdsa_protocol,
+    }
+}
+
 fn key_info(k: KeyRow) -> KeyInfo {
     let xpub = match (k.curve, k.status, k.chain_code) {
         (Curve::Secp256k1, KeyState::Generated, Some(cc)) => {
@@ -162,6 +171,7 @@ fn key_info(k: KeyRow) -> KeyInfo {
             Curve::Ed25519 => admin::Curve::EddsaEd25519,
         },
         threshold: k.threshold,
+        ecdsa_protocol: k.ecdsa_protocol,
         parties: k.parties,
         status: match k.status {
             KeyState::Generating => KeyStatus::Pending,

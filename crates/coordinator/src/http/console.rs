@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use mpc_api::types::{self as t, admin::Organization};
+use mpc_api::types as t;
 
 use super::{Answer, CONSOLE_STATE_PATH};
 use crate::Coordinator;
@@ -49,9 +49,7 @@ impl Coordinator {
         };
         let (_, recent) = self.db(move |s| s.list_mpc_requests(&q)).await?;
         Ok(serde_json::json!({
-            "organizations": orgs.into_iter().map(|o| Organization {
-                organization_id: o.id, name: o.name, vault_id: o.vault_id, created_at: o.created_at,
-            }).collect::<Vec<_>>(),
+            "organizations": orgs.into_iter().map(super::admin::organization_info).collect::<Vec<_>>(),
             "nodes": nodes,
             "keys": keys,
             "requests": recent.into_iter().map(|m| serde_json::json!({

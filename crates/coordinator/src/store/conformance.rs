@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use mpc_services::Postgres;
-use mpc_transport::task::Curve;
+use mpc_transport::task::{Curve, EcdsaProtocol};
 
 use super::*;
 
@@ -15,6 +15,7 @@ fn org(id: &str, name: &str) -> OrganizationRow {
         name: name.into(),
         vault_id: format!("v-{id}"),
         created_at: 1,
+        ecdsa_protocol: EcdsaProtocol::Dkls23,
     }
 }
 
@@ -24,6 +25,7 @@ fn key(id: &str, org: &str, curve: Curve) -> KeyRow {
         organization_id: org.into(),
         curve,
         threshold: 3,
+        ecdsa_protocol: (curve == Curve::Secp256k1).then_some(EcdsaProtocol::Dkls23),
         parties: vec!["a".into(), "b".into(), "c".into()],
         root_public_key: Vec::new(),
         chain_code: None,
@@ -71,8 +73,12 @@ fn rules(s: &dyn Store) {
     ));
     assert_eq!(s.organization("o1").unwrap(), Some(org("o1", "acme")));
     assert_eq!(s.organization("nope").unwrap(), None);
-    s.create_organization(&org("o3", "other")).unwrap();
-    assert_eq!(s.organizations().unwrap().len(), 2);
+    let cmp = OrganizationRow {
+        ecdsa_protocol: EcdsaProtocol::Cggmp24,
+        ..org("o3", "other")
+    };
+    s.create_organization(&cmp).unwrap();
+    assert_eq!(s.organizations().unwrap(), vec![org("o1", "acme"), cmp]);
 
     let user = ApiUserRow {
         id: "u1".into(),
@@ -154,7 +160,11 @@ fn rules(s: &dyn Store) {
         ("k2", &root[..], Some([9; 32]))
     );
     assert_eq!(k2.parties, ["a", "b", "c"]);
+    assert_eq!(k2.ecdsa_protocol, Some(EcdsaProtocol::Dkls23));
     assert_eq!(s.generated_key("o1", Curve::Ed25519).unwrap(), None);
+    let k3 = s.keys(Some("o1")).unwrap();
+    let k3 = k3.iter().find(|k| k.id == "k3").unwrap();
+    assert_eq!((k3.curve, k3.ecdsa_protocol), (Curve::Ed25519, None));
 
     // Wallets: idempotent per request id, names unique per organization.
     let w = WalletRow {

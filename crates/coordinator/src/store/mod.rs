@@ -57,7 +57,7 @@ pub fn is_postgres_url(database: &str) -> bool {
     database.starts_with("postgres://") || database.starts_with("postgresql://")
 }
 
-use mpc_transport::task::Curve;
+use mpc_transport::task::{Curve, EcdsaProtocol};
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -84,6 +84,9 @@ pub struct OrganizationRow {
     pub vault_id: String,
     /// ms since the epoch.
     pub created_at: u64,
+    /// The threshold-ECDSA protocol of the organization's secp256k1 keys (chosen at creation;
+    /// organizations from before the choice existed are CGGMP24).
+    pub ecdsa_protocol: EcdsaProtocol,
 }
 
 /// An API user (organization member authenticating with a P-256 key).
@@ -153,6 +156,38 @@ pub fn curve_str(curve: Curve) -> &'static str {
     }
 }
 
+/// The `keys.protocol` column: `cggmp24` / `dkls23` for secp256k1, `frost` for ed25519.
+fn protocol_str(protocol: Option<EcdsaProtocol>) -> &'static str {
+    protocol.map_or("frost", EcdsaProtocol::name)
+}
+
+fn parse_protocol(curve: Curve, s: &str) -> Result<Option<EcdsaProtocol>, StoreError> {
+    match (curve, s) {
+        (Curve::Ed25519, "frost") => Ok(None),
+        (Curve::Secp256k1, p) => p
+            .parse()
+            .map(Some)
+            .map_err(|e| StoreError::Backend(format!("keys.protocol: {e}"))),
+        (_, other) => Err(StoreError::Backend(format!(
+            "keys.protocol {other:?} does not fit curve {}",
+            curve_str(curve)
+        ))),
+    }
+}
+
+fn parse_org_protocol(s: &str) -> Result<EcdsaProtocol, StoreError> {
+    s.parse()
+        .map_err(|e| StoreError::Backend(format!("organizations.ecdsa_protocol: {e}")))
+}
+
+/// Migration 2 of both backends (the same SQL): the organization's ECDSA protocol and each
+/// key's protocol. Everything from before is CGGMP24 (secp256k1) or FROST (ed25519).
+const MIGRATION_PROTOCOLS: &str = r#"
+ALTER TABLE organizations ADD COLUMN ecdsa_protocol TEXT NOT NULL DEFAULT 'cggmp24';
+ALTER TABLE keys ADD COLUMN protocol TEXT NOT NULL DEFAULT 'cggmp24';
+UPDATE keys SET protocol = 'frost' WHERE curve = 'ed25519';
+"#;
+
 fn parse_curve(s: &str) -> Result<Curve, StoreError> {
     match s {
         "secp256k1" => Ok(Curve::Secp256k1),
@@ -172,6 +207,8 @@ pub struct KeyRow {
     pub curve: Curve,
     /// Signers needed.
     pub threshold: u16,
+    /// The threshold-ECDSA protocol of a secp256k1 key; `None` for ed25519 (FROST).
+    pub ecdsa_protocol: Option<EcdsaProtocol>,
     /// Share holders in party order.
     pub parties: Vec<String>,
     /// Root public key (33 or 32 bytes); empty until generated.

@@ -29,7 +29,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use super::{
     AddressRow, ApiUserRow, KeyRow, KeyState, MpcRequestQuery, MpcRequestRow, NodeBindingRow,
     OrganizationRow, SignFinish, SignRequestRow, SignState, Store, StoreError, WalletRow,
-    curve_str, parse_curve, split_list, to_i64, to_u64,
+    curve_str, parse_curve, parse_org_protocol, parse_protocol, protocol_str, split_list, to_i64, to_u64,
 };
 
 /// Schema migrations; `schema_migrations` holds the number applied.
@@ -132,7 +132,7 @@ CREATE TABLE nonces (
     PRIMARY KEY (key_hash, nonce_ms)
 );
 CREATE INDEX nonces_age ON nonces (nonce_ms);
-"#];
+"#, super::MIGRATION_PROTOCOLS];
 
 /// Advisory lock key under which migrations run (any constant; "mpc-coor" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6d70_632d_636f_6f72;
@@ -331,15 +331,17 @@ fn get<'a, T: postgres::types::FromSql<'a>>(r: &'a Row, i: usize) -> Result<T, S
     r.try_get(i).map_err(db)
 }
 
-const KEY_COLS: &str = "id, organization_id, curve, threshold, parties, root_public_key, chain_code, status, failure_reason, created_at, updated_at";
+const KEY_COLS: &str = "id, organization_id, curve, threshold, parties, root_public_key, chain_code, status, failure_reason, created_at, updated_at, protocol";
 
 fn key_row(r: &Row) -> Result<KeyRow, StoreError> {
     let root: String = get(r, 5)?;
     let cc: String = get(r, 6)?;
+    let curve = parse_curve(&get::<String>(r, 2)?)?;
     Ok(KeyRow {
         id: get(r, 0)?,
         organization_id: get(r, 1)?,
-        curve: parse_curve(&get::<String>(r, 2)?)?,
+        curve,
+        ecdsa_protocol: parse_protocol(curve, &get::<String>(r, 11)?)?,
         threshold: small(get(r, 3)?),
         parties: split_list(&get::<String>(r, 4)?),
         root_public_key: hex::decode(root).unwrap_or_default(),
@@ -393,7 +395,7 @@ fn mpc_row(r: &Row) -> Result<MpcRequestRow, StoreError> {
     })
 }
 
-const ORG_COLS: &str = "id, name, vault_id, created_at";
+const ORG_COLS: &str = "id, name, vault_id, created_at, ecdsa_protocol";
 
 fn org_row(r: &Row) -> Result<OrganizationRow, StoreError> {
     Ok(OrganizationRow {
@@ -401,6 +403,7 @@ fn org_row(r: &Row) -> Result<OrganizationRow, StoreError> {
         name: get(r, 1)?,
         vault_id: get(r, 2)?,
         created_at: to_u64(get(r, 3)?),
+        ecdsa_protocol: parse_org_protocol(&get::<String>(r, 4)?)?,
     })
 }
 
@@ -473,8 +476,8 @@ impl Store for PostgresStore {
     fn create_organization(&self, org: &OrganizationRow) -> Result<(), StoreError> {
         self.conn()?
             .execute(
-                "INSERT INTO organizations (id, name, vault_id, created_at) VALUES ($1, $2, $3, $4)",
-                &[&org.id, &org.name, &org.vault_id, &to_i64(org.created_at)],
+                "INSERT INTO organizations (id, name, vault_id, created_at, ecdsa_protocol) VALUES ($1, $2, $3, $4, $5)",
+                &[&org.id, &org.name, &org.vault_id, &to_i64(org.created_at), &org.ecdsa_protocol.name()],
             )
             .map_err(unique("an organization with this name exists"))?;
         Ok(())
@@ -587,7 +590,7 @@ impl Store for PostgresStore {
             .conn()?
             .execute(
                 &format!(
-                    "INSERT INTO keys ({KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                    "INSERT INTO keys ({KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                      ON CONFLICT (organization_id, curve) WHERE status IN ('generating', 'generated')
                      DO NOTHING"
                 ),
@@ -603,6 +606,7 @@ impl Store for PostgresStore {
                     &key.failure_reason,
                     &to_i64(key.created_at),
                     &to_i64(key.updated_at),
+                    &protocol_str(key.ecdsa_protocol),
                 ],
             )
             .map_err(unique("key id exists"))?;

@@ -4,13 +4,13 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use mpc_transport::task::Curve;
+use mpc_transport::task::{Curve, EcdsaProtocol};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
     AddressRow, ApiUserRow, KeyRow, KeyState, MpcRequestQuery, MpcRequestRow, NodeBindingRow,
     OrganizationRow, SignFinish, SignRequestRow, SignState, Store, StoreError, WalletRow,
-    curve_str, parse_curve, split_list, to_i64, to_u64,
+    curve_str, parse_curve, parse_org_protocol, parse_protocol, protocol_str, split_list, to_i64, to_u64,
 };
 
 /// Milliseconds since the Unix epoch.
@@ -119,7 +119,7 @@ CREATE TABLE nonces (
     PRIMARY KEY (key_hash, nonce_ms)
 );
 CREATE INDEX nonces_age ON nonces (nonce_ms);
-"#];
+"#, super::MIGRATION_PROTOCOLS];
 
 /// The SQLite [`Store`].
 #[derive(Debug)]
@@ -209,9 +209,9 @@ impl SqliteStore {
     }
 }
 
-const KEY_COLS: &str = "id, organization_id, curve, threshold, parties, root_public_key, chain_code, status, failure_reason, created_at, updated_at";
+const KEY_COLS: &str = "id, organization_id, curve, threshold, parties, root_public_key, chain_code, status, failure_reason, created_at, updated_at, protocol";
 
-fn key_row(r: &Row<'_>) -> rusqlite::Result<(KeyRow, String, String)> {
+fn key_row(r: &Row<'_>) -> rusqlite::Result<(KeyRow, String, String, String)> {
     let parties: String = r.get(4)?;
     let root: String = r.get(5)?;
     let cc: String = r.get(6)?;
@@ -224,6 +224,7 @@ fn key_row(r: &Row<'_>) -> rusqlite::Result<(KeyRow, String, String)> {
             organization_id: r.get(1)?,
             curve: Curve::Secp256k1,
             threshold: u16::try_from(threshold).unwrap_or(0),
+            ecdsa_protocol: None,
             parties: split_list(&parties),
             root_public_key: hex::decode(root).unwrap_or_default(),
             chain_code: hex::decode(cc).ok().and_then(|b| b.try_into().ok()),
@@ -234,12 +235,14 @@ fn key_row(r: &Row<'_>) -> rusqlite::Result<(KeyRow, String, String)> {
         },
         curve,
         status,
+        r.get(11)?,
     ))
 }
 
-fn finish_key_row(t: (KeyRow, String, String)) -> Result<KeyRow, StoreError> {
-    let (mut k, curve, status) = t;
+fn finish_key_row(t: (KeyRow, String, String, String)) -> Result<KeyRow, StoreError> {
+    let (mut k, curve, status, protocol) = t;
     k.curve = parse_curve(&curve)?;
+    k.ecdsa_protocol = parse_protocol(k.curve, &protocol)?;
     k.status = KeyState::parse(&status)?;
     Ok(k)
 }
@@ -303,13 +306,25 @@ fn mpc_row(r: &Row<'_>) -> rusqlite::Result<MpcRequestRow> {
     })
 }
 
-fn org_row(r: &Row<'_>) -> rusqlite::Result<OrganizationRow> {
-    Ok(OrganizationRow {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        vault_id: r.get(2)?,
-        created_at: to_u64(r.get(3)?),
-    })
+const ORG_COLS: &str = "id, name, vault_id, created_at, ecdsa_protocol";
+
+fn org_row(r: &Row<'_>) -> rusqlite::Result<(OrganizationRow, String)> {
+    Ok((
+        OrganizationRow {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            vault_id: r.get(2)?,
+            created_at: to_u64(r.get(3)?),
+            ecdsa_protocol: EcdsaProtocol::LEGACY,
+        },
+        r.get(4)?,
+    ))
+}
+
+fn finish_org_row(t: (OrganizationRow, String)) -> Result<OrganizationRow, StoreError> {
+    let (mut o, protocol) = t;
+    o.ecdsa_protocol = parse_org_protocol(&protocol)?;
+    Ok(o)
 }
 
 fn binding_row(r: &Row<'_>) -> rusqlite::Result<NodeBindingRow> {
@@ -364,8 +379,8 @@ impl Store for SqliteStore {
     fn create_organization(&self, org: &OrganizationRow) -> Result<(), StoreError> {
         self.lock()
             .execute(
-                "INSERT INTO organizations (id, name, vault_id, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![org.id, org.name, org.vault_id, to_i64(org.created_at)],
+                "INSERT INTO organizations (id, name, vault_id, created_at, ecdsa_protocol) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![org.id, org.name, org.vault_id, to_i64(org.created_at), org.ecdsa_protocol.name()],
             )
             .map_err(unique("an organization with this name exists"))?;
         Ok(())
@@ -374,23 +389,26 @@ impl Store for SqliteStore {
     fn organization(&self, id: &str) -> Result<Option<OrganizationRow>, StoreError> {
         self.lock()
             .query_row(
-                "SELECT id, name, vault_id, created_at FROM organizations WHERE id = ?1",
+                &format!("SELECT {ORG_COLS} FROM organizations WHERE id = ?1"),
                 params![id],
                 org_row,
             )
             .optional()
-            .map_err(db)
+            .map_err(db)?
+            .map(finish_org_row)
+            .transpose()
     }
 
     fn organizations(&self) -> Result<Vec<OrganizationRow>, StoreError> {
         let conn = self.lock();
         let mut st = conn
-            .prepare(
-                "SELECT id, name, vault_id, created_at FROM organizations ORDER BY created_at, id",
-            )
+            .prepare(&format!(
+                "SELECT {ORG_COLS} FROM organizations ORDER BY created_at, id"
+            ))
             .map_err(db)?;
         let rows = st.query_map([], org_row).map_err(db)?;
-        rows.collect::<Result<_, _>>().map_err(db)
+        rows.map(|r| r.map_err(db).and_then(finish_org_row))
+            .collect()
     }
 
     fn create_api_user(&self, user: &ApiUserRow) -> Result<(), StoreError> {
@@ -483,7 +501,7 @@ impl Store for SqliteStore {
             return Ok(false);
         }
         tx.execute(
-            &format!("INSERT INTO keys ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+            &format!("INSERT INTO keys ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
             params![
                 key.id,
                 key.organization_id,
@@ -496,6 +514,7 @@ impl Store for SqliteStore {
                 key.failure_reason,
                 to_i64(key.created_at),
                 to_i64(key.updated_at),
+                protocol_str(key.ecdsa_protocol),
             ],
         )
         .map_err(unique("key id exists"))?;
@@ -908,5 +927,33 @@ mod tests {
             .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
             .unwrap();
         assert_eq!(fk, 1);
+    }
+
+    /// A database made before the protocol columns (schema 1) reads its organizations and
+    /// secp256k1 keys as CGGMP24 and its ed25519 keys as FROST after migrating.
+    #[test]
+    fn schema_1_databases_migrate_to_cggmp24() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(MIGRATIONS[0]).unwrap();
+            c.execute_batch(
+                "PRAGMA user_version = 1;
+                 INSERT INTO organizations VALUES ('o', 'acme', 'v', 1);
+                 INSERT INTO keys VALUES ('k1', 'o', 'secp256k1', 3, 'a,b,c', '', '', 'generated', '', 1, 1);
+                 INSERT INTO keys VALUES ('k2', 'o', 'ed25519', 3, 'a,b,c', '', '', 'generated', '', 1, 1);",
+            )
+            .unwrap();
+        }
+        let s = SqliteStore::open(path.to_str().unwrap()).unwrap();
+        assert_eq!(
+            s.organization("o").unwrap().unwrap().ecdsa_protocol,
+            EcdsaProtocol::Cggmp24
+        );
+        let keys = s.keys(Some("o")).unwrap();
+        let of = |id: &str| keys.iter().find(|k| k.id == id).unwrap().ecdsa_protocol;
+        assert_eq!(of("k1"), Some(EcdsaProtocol::Cggmp24));
+        assert_eq!(of("k2"), None);
     }
 }

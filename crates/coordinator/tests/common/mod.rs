@@ -273,6 +273,8 @@ pub fn test_config(database: &str) -> CoordinatorConfig {
         sign_timeout: Duration::from_secs(2),
         keygen_timeout: Duration::from_secs(5),
         default_threshold: 3,
+        // The simulated nodes (`real.rs`) run CGGMP24 for secp256k1.
+        default_ecdsa_protocol: mpc_transport::task::EcdsaProtocol::Cggmp24,
         admin_public_keys: vec![mpc_wire::keys::api_key_hex(admin_key().verifying_key())],
         task_signing_key: task_key(),
     }
@@ -477,6 +479,7 @@ impl Harness {
                 admin::PATH_CREATE_ORGANIZATION,
                 &admin::CreateOrganizationRequest {
                     name: "acme".into(),
+                    ecdsa_protocol: None,
                 },
             )
             .await

@@ -98,14 +98,14 @@ impl Runtime {
             TaskBody::Keygen(k) => (
                 k.key_id.clone(),
                 match k.curve {
-                    Curve::Secp256k1 => vec![ProtocolKind::EcdsaKeygen, ProtocolKind::EcdsaAuxInfo],
+                    Curve::Secp256k1 => mpc_tss::scheme::keygen_kinds(k.ecdsa_protocol),
                     Curve::Ed25519 => vec![ProtocolKind::EddsaKeygen],
                 },
             ),
             TaskBody::Sign(s) => (
                 s.key_id.clone(),
                 vec![match s.algorithm {
-                    Algorithm::Ecdsa => ProtocolKind::EcdsaSign,
+                    Algorithm::Ecdsa => mpc_tss::scheme::sign_kind(s.ecdsa_protocol),
                     Algorithm::Eddsa => ProtocolKind::EddsaSign,
                     Algorithm::Bip340 => ProtocolKind::Bip340Sign,
                     Algorithm::Taproot => ProtocolKind::TaprootSign,

@@ -12,6 +12,9 @@ pub(super) enum RunFail {
     Peer {
         detail: String,
         culprits: Vec<String>,
+        /// The library requires that the culprits never take part with this key again
+        /// ([`SessionError::BanRequired`]); otherwise the quarantine lasts until restart.
+        ban: bool,
     },
     Timeout {
         detail: String,
@@ -31,6 +34,12 @@ impl RunFail {
             SessionError::Misbehaved { .. } | SessionError::Aborted { .. } => RunFail::Peer {
                 detail: e.to_string(),
                 culprits,
+                ban: false,
+            },
+            SessionError::BanRequired { .. } => RunFail::Peer {
+                detail: e.to_string(),
+                culprits,
+                ban: true,
             },
             SessionError::Input(i) => RunFail::BadTask(i.to_string()),
             other => RunFail::Local(other.to_string()),
@@ -39,7 +48,9 @@ impl RunFail {
 
     pub(super) fn outcome(self) -> Option<Outcome> {
         let (fault, detail, culprits) = match self {
-            RunFail::Peer { detail, culprits } => (Fault::PeerMisbehaved, detail, culprits),
+            RunFail::Peer {
+                detail, culprits, ..
+            } => (Fault::PeerMisbehaved, detail, culprits),
             RunFail::Timeout { detail, culprits } => (Fault::Timeout, detail, culprits),
             RunFail::Aborted(_) => return None,
             RunFail::Rejected(reason) => return Some(Outcome::Rejected { reason }),

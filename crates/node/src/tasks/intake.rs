@@ -11,6 +11,8 @@
 //!    party at key generation (the committee stored with the share); the transport certificates
 //!    are then checked against those node ids by admission. Otherwise it is refused (`BadTask`):
 //!    the task is authentic, so the platform learns why.
+//! 4. No member is excluded from the key for good ([`KEY_BANS`]: the protocol library found it
+//!    cheating in a way that leaks secret state); otherwise refused the same way.
 
 use mpc_keystore::tables;
 use mpc_transport::task::{Fault, Outcome, Task, TaskBody};
@@ -18,7 +20,7 @@ use mpc_transport::task::{Fault, Outcome, Task, TaskBody};
 use super::{Inner, Runtime, now_ms};
 use crate::platform_key::TaskAuthError;
 use crate::replay::Admission;
-use crate::store::{Committee, StoredKey};
+use crate::store::{Committee, KEY_BANS, StoredKey, ban_record};
 
 /// What intake decided.
 enum Intake {
@@ -110,6 +112,26 @@ fn intake(inner: &Inner, bytes: &[u8]) -> Intake {
             );
         }
         Err(e) => return refuse(Fault::Local, format!("key store: {e}")),
+    }
+    let key_id = match &task.body {
+        TaskBody::Sign(s) => &s.key_id,
+        TaskBody::Keygen(k) => &k.key_id,
+    };
+    for m in &task.members {
+        match store.get(KEY_BANS, &ban_record(key_id, &m.party)) {
+            Ok(None) => {}
+            Ok(Some(why)) => {
+                return refuse(
+                    Fault::BadTask,
+                    format!(
+                        "party {} is excluded from key {key_id} on this node for good: {}",
+                        m.party,
+                        String::from_utf8_lossy(&why)
+                    ),
+                );
+            }
+            Err(e) => return refuse(Fault::Local, e.to_string()),
+        }
     }
     if let TaskBody::Sign(s) = &task.body {
         match store.get(tables::KEY_SHARES, s.key_id.as_bytes()) {

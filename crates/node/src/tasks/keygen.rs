@@ -1,6 +1,7 @@
 //! Key generation: the callback is asked about exactly this keygen (curve, t, n, the members'
 //! node ids in `party_ids`, the request ids) and its approval checked (`authorizes_keygen`), then the protocol runs
-//! (secp256k1: CGGMP keygen then aux info, with primes from the pool; ed25519: FROST) and the
+//! (secp256k1: the task's protocol, DKLs23 keygen, or CGGMP keygen then aux info with primes
+//! from the pool; ed25519: FROST) and the
 //! share is stored once, under a key id this node does not have yet, together with the node id
 //! of every party (the committee later tasks for the key must name, `intake`).
 
@@ -9,6 +10,8 @@ use std::sync::{Arc, mpsc as std_mpsc};
 use mpc_callback::{Cryptography, KeygenParams, KeygenRequest, Request};
 use mpc_keystore::tables;
 use mpc_transport::task::{Curve, KeygenTask, Outcome, Task};
+use mpc_tss::EcdsaProtocol;
+use mpc_tss::dkls::{self, DklsKeyShare};
 use mpc_tss::ecdsa::{self, EcdsaAuxInfo, EcdsaCoreShare, EcdsaKeyShare};
 use mpc_tss::frost::{self, EddsaKeyShare};
 use mpc_tss::primes::SecretPrimes;
@@ -87,8 +90,30 @@ impl Runtime {
             plan.eids.clone(),
         );
         let primes = self.inner.primes.clone();
-        let (stored, public_key, chain_code) = match k.curve {
-            Curve::Secp256k1 => {
+        let (stored, public_key, chain_code) = match (k.curve, k.ecdsa_protocol) {
+            (Curve::Secp256k1, EcdsaProtocol::Dkls23) => {
+                self.on_thread(plan, control, rx, move |w| {
+                    let s = dkls::keygen(eids[0], me, &committee, t)
+                        .map_err(|e| RunFail::BadTask(e.to_string()))?;
+                    let share: DklsKeyShare = w.drive(s)?;
+                    // The Schnorr form must exist before the share is kept: BIP340 and Taproot
+                    // sign with it.
+                    share
+                        .schnorr_share()
+                        .map_err(|e| RunFail::Local(e.to_string()))?;
+                    let public_key = share.public_key().to_vec();
+                    let chain_code = share.chain_code();
+                    Ok((
+                        StoredShare::Dkls23 {
+                            share: share.to_stored_bytes(),
+                        },
+                        public_key,
+                        chain_code,
+                    ))
+                })
+                .await?
+            }
+            (Curve::Secp256k1, EcdsaProtocol::Cggmp24) => {
                 self.on_thread(plan, control, rx, move |w| {
                     let [keygen_eid, aux_eid] = eids[..] else {
                         return Err(RunFail::Local(
@@ -122,7 +147,7 @@ impl Runtime {
                 })
                 .await?
             }
-            Curve::Ed25519 => {
+            (Curve::Ed25519, _) => {
                 self.on_thread(plan, control, rx, move |w| {
                     let s = frost::eddsa_keygen(eids[0], me, &committee, t)
                         .map_err(|e| RunFail::BadTask(e.to_string()))?;

@@ -248,19 +248,33 @@ impl Runtime {
         self.unregister(&task.execution_unique, &plan.eids);
         let outcome = match outcome {
             Ok(o) => Some(o),
-            Err(RunFail::Peer { detail, culprits }) => {
-                let mut st = self.state();
-                for c in &culprits {
-                    st.quarantine.insert((plan.key_id.clone(), c.clone()));
+            Err(RunFail::Peer {
+                detail,
+                culprits,
+                ban,
+            }) => {
+                {
+                    let mut st = self.state();
+                    for c in &culprits {
+                        st.quarantine.insert((plan.key_id.clone(), c.clone()));
+                    }
                 }
-                drop(st);
-                tracing::error!(
-                    task_id = %task_id,
-                    key_id = %plan.key_id,
-                    culprits = %culprits.join(","),
-                    "ALERT: peer misbehaved; tasks for this key with these parties are refused until restart: {detail}"
-                );
-                RunFail::Peer { detail, culprits }.outcome()
+                if ban {
+                    self.ban(&plan.key_id, &culprits, &detail).await;
+                } else {
+                    tracing::error!(
+                        task_id = %task_id,
+                        key_id = %plan.key_id,
+                        culprits = %culprits.join(","),
+                        "ALERT: peer misbehaved; tasks for this key with these parties are refused until restart: {detail}"
+                    );
+                }
+                RunFail::Peer {
+                    detail,
+                    culprits,
+                    ban,
+                }
+                .outcome()
             }
             Err(RunFail::Aborted(reason)) => {
                 tracing::info!(task_id = %task_id, reason = %reason, "task aborted by the coordinator; no result sent");
@@ -293,6 +307,33 @@ impl Runtime {
     }
 
     /// Runs `f` on the blocking pool (key-store calls).
+    /// Excludes `culprits` from every later session with `key_id`, for good (stored sealed,
+    /// checked at intake): the protocol library found cheating that leaks long-lived secret
+    /// state.
+    async fn ban(&self, key_id: &str, culprits: &[String], detail: &str) {
+        tracing::error!(
+            key_id = %key_id,
+            culprits = %culprits.join(","),
+            "ALERT: peer cheated in a way that exposes secret state; these parties are excluded from this key for good (a refresh or repair of the key without them is the way on): {detail}"
+        );
+        let (key, parties, why) = (key_id.to_owned(), culprits.to_vec(), detail.to_owned());
+        let stored = self
+            .blocking(move |inner| {
+                for p in &parties {
+                    inner.store.put(
+                        crate::store::KEY_BANS,
+                        &crate::store::ban_record(&key, p),
+                        why.as_bytes(),
+                    )?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = stored {
+            tracing::error!(key_id = %key_id, "the exclusion could not be stored; it lasts only until restart: {e:?}");
+        }
+    }
+
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(Arc<Inner>) -> Result<T, RunFail> + Send + 'static,
@@ -316,6 +357,7 @@ pub(crate) mod test_support {
     /// A sign task for key "k" at path "m", sign type 3.
     pub(crate) fn sign_task(algorithm: Algorithm, payload: Payload) -> SignTask {
         SignTask {
+            ecdsa_protocol: mpc_transport::task::EcdsaProtocol::Cggmp24,
             key_id: "k".into(),
             algorithm,
             root_public_key: vec![2; 33],

@@ -20,15 +20,17 @@ use mpc_callback::{Request, SignAlgorithm, SignParams, SignRequest};
 use mpc_chains::SignMessageKind;
 use mpc_keystore::tables;
 use mpc_transport::task::{Algorithm, Outcome, Payload, SignTask, Task};
+use mpc_tss::dkls::{self, DklsKeyShare};
 use mpc_tss::ecdsa::{self, EcdsaAuxInfo, EcdsaCoreShare, EcdsaKeyShare, SignInput};
 use mpc_tss::frost::{self, EddsaKeyShare};
-use mpc_tss::{DerivationPath, PartyId};
+use mpc_tss::{DerivationPath, ExecutionId, PartyId};
 use rand_core::OsRng;
 
 use super::Runtime;
 use super::admission::Plan;
 use super::fail::RunFail;
 use super::registry::{Control, RunMsg};
+use super::wire::Wire;
 use crate::store::StoredShare;
 
 impl Runtime {
@@ -101,6 +103,18 @@ impl Runtime {
                 Ok(StoredShare::from_bytes(&id, &bytes)?)
             })
             .await?;
+        // The run's execution id was derived from the task's protocol; a share of another
+        // protocol cannot take part (and must not be tried with the wrong library).
+        if s.algorithm == Algorithm::Ecdsa && stored.ecdsa_protocol() != Some(s.ecdsa_protocol) {
+            return Err(RunFail::BadTask(format!(
+                "the task asks for a {} signature, but key {} is a {} key",
+                s.ecdsa_protocol,
+                s.key_id,
+                stored
+                    .ecdsa_protocol()
+                    .map_or_else(|| stored.curve_name().to_owned(), |p| p.to_string())
+            )));
+        }
         let signers: Vec<PartyId> = plan.committee.parties().to_vec();
         let eid = plan.eids[0];
         let algo = s.algorithm;
@@ -140,22 +154,36 @@ impl Runtime {
                                         .map_err(bad)?;
                                 Ok(w.drive(sess)?.to_rsv(v_offset).to_vec())
                             }
-                            Algorithm::Bip340 => {
-                                let sess = frost::bip340_sign(eid, &core, &signers, &path, &d)
-                                    .map_err(bad)?;
-                                Ok(w.drive(sess)?.0.to_vec())
+                            _ => schnorr(w, eid, &core, &signers, &path, &d, algo, script_root),
+                        }
+                    }
+                    (
+                        StoredShare::Dkls23 { share },
+                        Algorithm::Ecdsa | Algorithm::Bip340 | Algorithm::Taproot,
+                    ) => {
+                        let share = DklsKeyShare::from_stored_bytes(share)
+                            .map_err(|e| RunFail::Local(e.to_string()))?;
+                        if share.public_key()[..] != root[..] {
+                            return Err(RunFail::BadTask(
+                                "the task's root public key is not this key's".into(),
+                            ));
+                        }
+                        let d: [u8; 32] = digest
+                            .as_slice()
+                            .try_into()
+                            .map_err(|_| RunFail::BadTask("digest is not 32 bytes".into()))?;
+                        match algo {
+                            Algorithm::Ecdsa => {
+                                let sess =
+                                    dkls::sign(eid, &share, &signers, &path, SignInput::Digest(d))
+                                        .map_err(bad)?;
+                                Ok(w.drive(sess)?.to_rsv(v_offset).to_vec())
                             }
                             _ => {
-                                let sess = frost::taproot_sign(
-                                    eid,
-                                    &core,
-                                    &signers,
-                                    &path,
-                                    &d,
-                                    script_root,
-                                )
-                                .map_err(bad)?;
-                                Ok(w.drive(sess)?.0.to_vec())
+                                let core = share
+                                    .schnorr_share()
+                                    .map_err(|e| RunFail::Local(e.to_string()))?;
+                                schnorr(w, eid, &core, &signers, &path, &d, algo, script_root)
                             }
                         }
                     }
@@ -173,7 +201,7 @@ impl Runtime {
                     }
                     _ => Err(RunFail::BadTask(format!(
                         "algorithm {algo:?} does not fit the curve of key {}",
-                        plan_key(&stored)
+                        stored.curve_name()
                     ))),
                 }
             })
@@ -215,10 +243,31 @@ impl Runtime {
     }
 }
 
-fn plan_key(s: &StoredShare) -> &'static str {
-    match s {
-        StoredShare::Secp256k1 { .. } => "secp256k1",
-        StoredShare::Ed25519 { .. } => "ed25519",
+/// A BIP340 or Taproot signature with the Schnorr form of a secp256k1 share (CGGMP's core
+/// share, or a DKLs23 share converted).
+#[allow(clippy::too_many_arguments)]
+fn schnorr(
+    w: &mut Wire,
+    eid: ExecutionId,
+    core: &EcdsaCoreShare,
+    signers: &[PartyId],
+    path: &DerivationPath,
+    digest: &[u8; 32],
+    algo: Algorithm,
+    script_root: Option<[u8; 32]>,
+) -> Result<Vec<u8>, RunFail> {
+    let bad = |e: mpc_tss::InputError| RunFail::BadTask(e.to_string());
+    match algo {
+        Algorithm::Bip340 => {
+            let sess = frost::bip340_sign(eid, core, signers, path, digest).map_err(bad)?;
+            Ok(w.drive(sess)?.0.to_vec())
+        }
+        Algorithm::Taproot => {
+            let sess =
+                frost::taproot_sign(eid, core, signers, path, digest, script_root).map_err(bad)?;
+            Ok(w.drive(sess)?.0.to_vec())
+        }
+        other => Err(RunFail::Local(format!("{other:?} is not a Schnorr scheme"))),
     }
 }
 

@@ -228,6 +228,7 @@ impl Wire {
         let misbehaved = |what: String| RunFail::Peer {
             detail: format!("party {} sent {what}", h.sender),
             culprits: vec![h.sender.clone()],
+            ban: false,
         };
         let protocol = ProtocolKind::from_name(&h.protocol)
             .ok_or_else(|| misbehaved(format!("an unknown protocol {:?}", h.protocol)))?;
