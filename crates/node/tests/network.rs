@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -33,8 +34,8 @@ use mpc_transport::keys::TransportCert;
 use mpc_transport::seal::{SealedBody, SealedEnvelope};
 use mpc_transport::signed::{TaskSigningKey, verify_result};
 use mpc_transport::task::{
-    Algorithm, Curve, KeygenTask, Member, Outcome, Payload, SignTask, TASK_VERSION, Task, TaskBody,
-    TaskResult,
+    Algorithm, Curve, EcdsaProtocol, Fault, KeygenTask, Member, Outcome, Payload, SignTask,
+    TASK_VERSION, Task, TaskBody, TaskResult,
 };
 use mpc_tss::{ExecutionId, PartyId, ProtocolKind};
 use p256::ecdsa::SigningKey;
@@ -506,11 +507,21 @@ impl World {
     }
 
     async fn keygen(&self, key_id: &str, curve: Curve) -> (Vec<u8>, [u8; 32]) {
+        self.keygen_with(key_id, curve, EcdsaProtocol::Cggmp24)
+            .await
+    }
+
+    async fn keygen_with(
+        &self,
+        key_id: &str,
+        curve: Curve,
+        ecdsa_protocol: EcdsaProtocol,
+    ) -> (Vec<u8>, [u8; 32]) {
         let out = self
             .run(
                 &["a", "b", "c"],
                 TaskBody::Keygen(KeygenTask {
-                    ecdsa_protocol: mpc_transport::task::EcdsaProtocol::Cggmp24,
+                    ecdsa_protocol,
                     key_id: key_id.into(),
                     curve,
                     threshold: 2,
@@ -552,7 +563,7 @@ fn sign_task(
     payload: Payload,
 ) -> SignTask {
     SignTask {
-        ecdsa_protocol: mpc_transport::task::EcdsaProtocol::Cggmp24,
+        ecdsa_protocol: EcdsaProtocol::Cggmp24,
         key_id: key_id.into(),
         algorithm,
         root_public_key: root.to_vec(),
@@ -570,6 +581,122 @@ fn count_protocol_frames_from(relay: &Relay, party: &str, eids: &[ExecutionId]) 
         .iter()
         .filter(|(p, f)| p == party && eids.iter().any(|e| e.as_bytes() == &f.header.execution_id))
         .count()
+}
+
+/// A DKLs23 secp256k1 key through the real node runtimes: keygen, then ECDSA (2-of-3 with
+/// every pair, and under a path), BIP340 and Taproot from the same share, each verified with
+/// k256; a sign task naming the other protocol is refused by every signer, naming both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dkls23_key_signs_ecdsa_bip340_taproot_and_refuses_the_other_protocol() {
+    let relay = Relay::start().await;
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let parties = ["a", "b", "c"];
+    let mut nodes = Vec::new();
+    for (dir, party) in dirs.iter().zip(parties) {
+        write_config(dir.path(), party, relay.addr, None, false);
+        let n = NodeRun::start(dir.path(), party, true).await;
+        relay.bind(&n.node_id, party);
+        nodes.push(n);
+    }
+    relay.wait_online(&parties).await;
+    let w = World { relay, nodes };
+
+    let (pk, chain_code) = w
+        .keygen_with("dk-1", Curve::Secp256k1, EcdsaProtocol::Dkls23)
+        .await;
+    assert_eq!(pk.len(), 33);
+    let vk = k256::ecdsa::VerifyingKey::from_sec1_bytes(&pk).unwrap();
+    let dkls = |algorithm, sign_type, payload| SignTask {
+        ecdsa_protocol: EcdsaProtocol::Dkls23,
+        ..sign_task("dk-1", algorithm, &pk, sign_type, payload)
+    };
+    for (i, pair) in [["a", "b"], ["a", "c"], ["b", "c"]].iter().enumerate() {
+        let digest = [i as u8 + 1; 32];
+        let sig = w
+            .sign(
+                pair,
+                dkls(Algorithm::Ecdsa, 3, Payload::Digest { digest }),
+            )
+            .await;
+        assert_eq!(sig.len(), 65);
+        let ksig = k256::ecdsa::Signature::from_slice(&sig[..64]).unwrap();
+        assert!(ksig.normalize_s().is_none(), "high s");
+        let rid = k256::ecdsa::RecoveryId::from_byte(sig[64]).unwrap();
+        let recovered = k256::ecdsa::VerifyingKey::recover_from_prehash(&digest, &ksig, rid)
+            .unwrap();
+        assert_eq!(recovered, vk, "pair {pair:?}");
+    }
+    // Under a path: the signature verifies under the BIP32 child of the xpub.
+    let path = "m/1/1/60/0";
+    let digest = [0x77; 32];
+    let sig = w
+        .sign(
+            &["b", "c"],
+            SignTask {
+                path: path.into(),
+                ..dkls(Algorithm::Ecdsa, 3, Payload::Digest { digest })
+            },
+        )
+        .await;
+    let mut child = bip32::XPub::from_str(
+        &mpc_tss::derive::xpub_secp256k1(&pk.clone().try_into().unwrap(), &chain_code).unwrap(),
+    )
+    .unwrap();
+    for i in [1u32, 1, 60, 0] {
+        child = child.derive_child(bip32::ChildNumber::new(i, false).unwrap()).unwrap();
+    }
+    let child_vk = k256::ecdsa::VerifyingKey::from_sec1_bytes(&child.to_bytes()).unwrap();
+    let ksig = k256::ecdsa::Signature::from_slice(&sig[..64]).unwrap();
+    use k256::ecdsa::signature::hazmat::PrehashVerifier as _;
+    child_vk.verify_prehash(&digest, &ksig).unwrap();
+    // BIP340 and Taproot from the same share.
+    let msg = [0x42u8; 32];
+    let sig = w
+        .sign(
+            &["a", "c"],
+            dkls(Algorithm::Bip340, 3, Payload::Digest { digest: msg }),
+        )
+        .await;
+    k256::schnorr::VerifyingKey::from_bytes(&pk[1..])
+        .unwrap()
+        .verify_raw(&msg, &k256::schnorr::Signature::try_from(&sig[..]).unwrap())
+        .unwrap();
+    let sig = w
+        .sign(
+            &["a", "b"],
+            dkls(Algorithm::Taproot, 3, Payload::Digest { digest: msg }),
+        )
+        .await;
+    let output = mpc_chains::address::taproot_output_key(&pk, None).unwrap();
+    k256::schnorr::VerifyingKey::from_bytes(&output)
+        .unwrap()
+        .verify_raw(&msg, &k256::schnorr::Signature::try_from(&sig[..]).unwrap())
+        .unwrap();
+    // The wrong protocol: refused by both signers before any protocol frame.
+    let out = w
+        .run(
+            &["a", "b"],
+            TaskBody::Sign(sign_task(
+                "dk-1",
+                Algorithm::Ecdsa,
+                &pk,
+                3,
+                Payload::Digest { digest },
+            )),
+        )
+        .await;
+    for (party, o) in &out {
+        match o {
+            Outcome::Failed { fault, detail, .. } => {
+                assert_eq!(*fault, Fault::BadTask, "{party}: {detail}");
+                assert!(
+                    detail.contains("cggmp24") && detail.contains("dkls23 key"),
+                    "{party}: {detail}"
+                );
+            }
+            other => panic!("{party}: {other:?}"),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -762,7 +889,7 @@ async fn three_nodes_keygen_sign_reject_abort_forgery_restart() {
         &parties,
         REJECT_ID,
         TaskBody::Keygen(KeygenTask {
-            ecdsa_protocol: mpc_transport::task::EcdsaProtocol::Cggmp24,
+            ecdsa_protocol: EcdsaProtocol::Cggmp24,
             key_id: "ed-rejected".into(),
             curve: Curve::Ed25519,
             threshold: 2,
