@@ -389,11 +389,11 @@ fn sqlite_keeps_the_rules_under_races() {
 fn postgres_keeps_the_rules() {
     let pg = Postgres::start().expect("a private PostgreSQL (Debian's postgresql package)");
     let s = postgres_store(&pg, "rules");
-    assert_eq!(s.schema_version().unwrap(), 1);
+    assert_eq!(s.schema_version().unwrap(), 2);
     rules(&s);
     // Migrations are applied once: a second coordinator on the same database opens it as is.
     let again = PostgresStore::connect(&pg.url("rules"), &PostgresOptions::default()).unwrap();
-    assert_eq!(again.schema_version().unwrap(), 1);
+    assert_eq!(again.schema_version().unwrap(), 2);
     assert_eq!(again.organizations().unwrap().len(), 2);
 }
 
