@@ -13,8 +13,9 @@
 #      builds it: `cargo test --workspace --locked --no-run` (every binary, mpc-devnet among
 #      them, and every test binary);
 #   3. `./dev.sh setup test` adds what the tests need, and `./dev.sh check test` then passes;
-#   4. the built devnet runs once on the container's own loopback: `mpc-devnet --once
-#      --test-primes` (keys, every algorithm and sign_type, each signature verified).
+#   4. the built devnet runs once on the container's own loopback, as README's first command
+#      does: `mpc-devnet --once` (DKLs23 ECDSA, the platform's default: no Paillier primes and
+#      no test primes; keys, every algorithm and sign_type, each signature verified).
 #
 # The build goes to the repository's own target/ at the host's path with the host's toolchain
 # path, so a later `cargo test --workspace --locked` on the host (.ci/run) reuses it instead of
@@ -111,7 +112,7 @@ in_container -w "$repo" "$name" ./dev.sh check test
 
 if [ "${FRESH_SKIP_RUN:-}" != 1 ]; then
     say "4. the devnet, once, on the container's loopback"
-    in_container -w "$repo" "$name" timeout 900 target/debug/mpc-devnet --once --test-primes --dir /tmp/devnet \
+    in_container -w "$repo" "$name" timeout 900 target/debug/mpc-devnet --once --dir /tmp/devnet \
         | tail -n 14
 fi
 say "fresh machine: ok"

@@ -30,9 +30,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail, ensure};
 use mpc_api::types::SignState;
+use mpc_api::types::admin::EcdsaProtocol;
 use mpc_devnet::scenario::{Job, Signer};
 use mpc_devnet::{Cluster, Options as DevnetOptions};
-use mpc_api::types::admin::EcdsaProtocol;
 use mpc_tss::dkls::{self, DklsKeyShare};
 use mpc_tss::ecdsa::{self, EcdsaCoreShare, EcdsaKeyShare};
 use mpc_tss::frost::{self, EddsaKeyShare};
@@ -578,9 +578,12 @@ pub fn library_reference(algs: &[Algorithm], t: u16, runs: usize) -> Result<Vec<
     let all = committee.parties().to_vec();
     let signers = all[..usize::from(t)].to_vec();
     let mut out = Vec::new();
-    let needs_secp = algs
-        .iter()
-        .any(|a| matches!(a, Algorithm::EcdsaCggmp | Algorithm::Bip340 | Algorithm::Taproot));
+    let needs_secp = algs.iter().any(|a| {
+        matches!(
+            a,
+            Algorithm::EcdsaCggmp | Algorithm::Bip340 | Algorithm::Taproot
+        )
+    });
     let core: BTreeMap<PartyId, EcdsaCoreShare> = if needs_secp {
         let e = eid(ProtocolKind::EcdsaKeygen, "bench-e2e-ref-kg", &all);
         let sessions = all

@@ -13,7 +13,8 @@ use mpc_transport::frame::{Abort, Frame};
 use mpc_transport::keys::TransportCert;
 use mpc_transport::signed::verify_result;
 use mpc_transport::task::{
-    Algorithm, Curve, EcdsaProtocol, KeygenTask, Member, Outcome, Payload, SignTask, TASK_VERSION, Task, TaskBody,
+    Algorithm, Curve, EcdsaProtocol, KeygenTask, Member, Outcome, Payload, SignTask, TASK_VERSION,
+    Task, TaskBody,
 };
 
 use crate::store::{

@@ -10,8 +10,9 @@ use mpc_api::types::{
     GenAddressByPathResponse, SignMessageRequest, SignMessageResponse, SignRawDataRequest,
     SignRawDataResponse, SignResultRequest, SignResultResponse, SignState,
     admin::{
-        ApiUserInfo, BindNodeRequest, CreateApiUserRequest, CreateOrganizationRequest, EcdsaProtocol, KeyInfo,
-        ListKeysRequest, ListNodesRequest, NodeInfo, Organization, RequestKeygenRequest,
+        ApiUserInfo, BindNodeRequest, CreateApiUserRequest, CreateOrganizationRequest,
+        EcdsaProtocol, KeyInfo, ListKeysRequest, ListNodesRequest, NodeInfo, Organization,
+        RequestKeygenRequest,
     },
 };
 use p256::ecdsa::SigningKey;

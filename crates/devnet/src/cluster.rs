@@ -821,10 +821,7 @@ impl Cluster {
             None => false,
         };
         // An organization's protocol is fixed: asking for another one needs a new organization.
-        let saved = self
-            .state
-            .ecdsa_protocol
-            .unwrap_or(EcdsaProtocol::LEGACY);
+        let saved = self.state.ecdsa_protocol.unwrap_or(EcdsaProtocol::LEGACY);
         let other_protocol = self.state.organization_id.is_some()
             && self.opts.ecdsa.is_some_and(|want| want != saved);
         if other_protocol && !unknown {
@@ -934,8 +931,8 @@ impl Cluster {
                 }
             }
         }
-        let cggmp = self.state.ecdsa_protocol.unwrap_or(EcdsaProtocol::LEGACY)
-            == EcdsaProtocol::Cggmp24;
+        let cggmp =
+            self.state.ecdsa_protocol.unwrap_or(EcdsaProtocol::LEGACY) == EcdsaProtocol::Cggmp24;
         if cggmp && !self.opts.test_primes {
             progress::note(
                 "ECDSA key generation needs Paillier primes: fresh ones take minutes on a small machine (--test-primes skips this, insecurely).",

@@ -191,10 +191,7 @@ async fn every_algorithm_verifies_with_a_cggmp24_organization() {
         .list_keys(cluster.organization_id())
         .await
         .unwrap();
-    let secp = keys
-        .iter()
-        .find(|k| k.root_public_key.len() == 66)
-        .unwrap();
+    let secp = keys.iter().find(|k| k.root_public_key.len() == 66).unwrap();
     assert_eq!(secp.ecdsa_protocol, Some(EcdsaProtocol::Cggmp24));
 }
 

@@ -381,7 +381,10 @@ mod tests {
             back.share.ecdsa_protocol(),
             Some(mpc_tss::EcdsaProtocol::Dkls23)
         );
-        assert_eq!(old.share.ecdsa_protocol(), Some(mpc_tss::EcdsaProtocol::Cggmp24));
+        assert_eq!(
+            old.share.ecdsa_protocol(),
+            Some(mpc_tss::EcdsaProtocol::Cggmp24)
+        );
 
         let v3 = br#"{"version":3,"committee":{},"share":{"curve":"ed25519","share":""}}"#;
         let e = StoredKey::from_bytes("k", v3).err().unwrap().to_string();

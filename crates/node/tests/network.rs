@@ -613,17 +613,14 @@ async fn dkls23_key_signs_ecdsa_bip340_taproot_and_refuses_the_other_protocol() 
     for (i, pair) in [["a", "b"], ["a", "c"], ["b", "c"]].iter().enumerate() {
         let digest = [i as u8 + 1; 32];
         let sig = w
-            .sign(
-                pair,
-                dkls(Algorithm::Ecdsa, 3, Payload::Digest { digest }),
-            )
+            .sign(pair, dkls(Algorithm::Ecdsa, 3, Payload::Digest { digest }))
             .await;
         assert_eq!(sig.len(), 65);
         let ksig = k256::ecdsa::Signature::from_slice(&sig[..64]).unwrap();
         assert!(ksig.normalize_s().is_none(), "high s");
         let rid = k256::ecdsa::RecoveryId::from_byte(sig[64]).unwrap();
-        let recovered = k256::ecdsa::VerifyingKey::recover_from_prehash(&digest, &ksig, rid)
-            .unwrap();
+        let recovered =
+            k256::ecdsa::VerifyingKey::recover_from_prehash(&digest, &ksig, rid).unwrap();
         assert_eq!(recovered, vk, "pair {pair:?}");
     }
     // Under a path: the signature verifies under the BIP32 child of the xpub.
@@ -643,7 +640,9 @@ async fn dkls23_key_signs_ecdsa_bip340_taproot_and_refuses_the_other_protocol() 
     )
     .unwrap();
     for i in [1u32, 1, 60, 0] {
-        child = child.derive_child(bip32::ChildNumber::new(i, false).unwrap()).unwrap();
+        child = child
+            .derive_child(bip32::ChildNumber::new(i, false).unwrap())
+            .unwrap();
     }
     let child_vk = k256::ecdsa::VerifyingKey::from_sec1_bytes(&child.to_bytes()).unwrap();
     let ksig = k256::ecdsa::Signature::from_slice(&sig[..64]).unwrap();

@@ -29,11 +29,13 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use super::{
     AddressRow, ApiUserRow, KeyRow, KeyState, MpcRequestQuery, MpcRequestRow, NodeBindingRow,
     OrganizationRow, SignFinish, SignRequestRow, SignState, Store, StoreError, WalletRow,
-    curve_str, parse_curve, parse_org_protocol, parse_protocol, protocol_str, split_list, to_i64, to_u64,
+    curve_str, parse_curve, parse_org_protocol, parse_protocol, protocol_str, split_list, to_i64,
+    to_u64,
 };
 
 /// Schema migrations; `schema_migrations` holds the number applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE organizations (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -132,7 +134,9 @@ CREATE TABLE nonces (
     PRIMARY KEY (key_hash, nonce_ms)
 );
 CREATE INDEX nonces_age ON nonces (nonce_ms);
-"#, super::MIGRATION_PROTOCOLS];
+"#,
+    super::MIGRATION_PROTOCOLS,
+];
 
 /// Advisory lock key under which migrations run (any constant; "mpc-coor" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6d70_632d_636f_6f72;

@@ -10,7 +10,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::{
     AddressRow, ApiUserRow, KeyRow, KeyState, MpcRequestQuery, MpcRequestRow, NodeBindingRow,
     OrganizationRow, SignFinish, SignRequestRow, SignState, Store, StoreError, WalletRow,
-    curve_str, parse_curve, parse_org_protocol, parse_protocol, protocol_str, split_list, to_i64, to_u64,
+    curve_str, parse_curve, parse_org_protocol, parse_protocol, protocol_str, split_list, to_i64,
+    to_u64,
 };
 
 /// Milliseconds since the Unix epoch.
@@ -22,7 +23,8 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 /// Schema migrations; `user_version` is the number applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE organizations (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -119,7 +121,9 @@ CREATE TABLE nonces (
     PRIMARY KEY (key_hash, nonce_ms)
 );
 CREATE INDEX nonces_age ON nonces (nonce_ms);
-"#, super::MIGRATION_PROTOCOLS];
+"#,
+    super::MIGRATION_PROTOCOLS,
+];
 
 /// The SQLite [`Store`].
 #[derive(Debug)]

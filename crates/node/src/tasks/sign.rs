@@ -134,15 +134,8 @@ impl Runtime {
                     ) => {
                         let core = EcdsaCoreShare::from_stored_bytes(core)
                             .map_err(|e| RunFail::Local(e.to_string()))?;
-                        if core.public_key()[..] != root[..] {
-                            return Err(RunFail::BadTask(
-                                "the task's root public key is not this key's".into(),
-                            ));
-                        }
-                        let d: [u8; 32] = digest
-                            .as_slice()
-                            .try_into()
-                            .map_err(|_| RunFail::BadTask("digest is not 32 bytes".into()))?;
+                        same_root(&core.public_key(), &root)?;
+                        let d = digest32(&digest)?;
                         match algo {
                             Algorithm::Ecdsa => {
                                 let aux = EcdsaAuxInfo::from_stored_bytes(aux)
@@ -163,15 +156,8 @@ impl Runtime {
                     ) => {
                         let share = DklsKeyShare::from_stored_bytes(share)
                             .map_err(|e| RunFail::Local(e.to_string()))?;
-                        if share.public_key()[..] != root[..] {
-                            return Err(RunFail::BadTask(
-                                "the task's root public key is not this key's".into(),
-                            ));
-                        }
-                        let d: [u8; 32] = digest
-                            .as_slice()
-                            .try_into()
-                            .map_err(|_| RunFail::BadTask("digest is not 32 bytes".into()))?;
+                        same_root(&share.public_key(), &root)?;
+                        let d = digest32(&digest)?;
                         match algo {
                             Algorithm::Ecdsa => {
                                 let sess =
@@ -190,11 +176,7 @@ impl Runtime {
                     (StoredShare::Ed25519 { share }, Algorithm::Eddsa) => {
                         let share = EddsaKeyShare::from_stored_bytes(share)
                             .map_err(|e| RunFail::Local(e.to_string()))?;
-                        if share.public_key()[..] != root[..] {
-                            return Err(RunFail::BadTask(
-                                "the task's root public key is not this key's".into(),
-                            ));
-                        }
+                        same_root(&share.public_key(), &root)?;
                         let sess = frost::eddsa_sign(eid, &share, &signers, &path, &digest)
                             .map_err(bad)?;
                         Ok(w.drive(sess)?.0.to_vec())
@@ -241,6 +223,24 @@ impl Runtime {
         }
         Ok(outcome)
     }
+}
+
+/// Refuses a task whose root public key is not the stored share's.
+fn same_root(share_key: &[u8], task_root: &[u8]) -> Result<(), RunFail> {
+    if share_key == task_root {
+        Ok(())
+    } else {
+        Err(RunFail::BadTask(
+            "the task's root public key is not this key's".into(),
+        ))
+    }
+}
+
+/// The 32-byte digest ECDSA, BIP340 and Taproot sign.
+fn digest32(digest: &[u8]) -> Result<[u8; 32], RunFail> {
+    digest
+        .try_into()
+        .map_err(|_| RunFail::BadTask("digest is not 32 bytes".into()))
 }
 
 /// A BIP340 or Taproot signature with the Schnorr form of a secp256k1 share (CGGMP's core
