@@ -795,11 +795,13 @@ pub fn parse_args(args: &[String]) -> Result<(E2eOptions, Option<String>)> {
 /// Usage text of `mpc-bench e2e`.
 pub const USAGE: &str =
     "usage: mpc-bench e2e [--requests N] [--cggmp-requests N] [--concurrency 1,16]
-                     [--only ecdsa-cggmp,eddsa,bip340,taproot] [--lib-runs N] [--poll-ms MS]
+                     [--only ecdsa-dkls23,ecdsa-cggmp,eddsa,bip340,taproot] [--lib-runs N]
+                     [--poll-ms MS]
                      [--threshold 2|3] [--dir DIR] [--json FILE]
 
-  Starts a devnet (platform, nodes a b c, callback demo: real processes on 127.0.0.1, published
-  test primes), sends signing requests through the WaaS API and verifies every signature.
+  Starts a devnet (platform, nodes a b c, callback demo: real processes on 127.0.0.1) whose
+  organization signs ECDSA with DKLs23 (EdDSA, BIP340 and Taproot run there too), and for
+  ecdsa-cggmp one with CGGMP24 (published test primes), sends signing requests through the WaaS API and verifies every signature.
   Reports latency p50/p95/p99, throughput, CPU seconds and peak RSS per process, and the same
   operation's in-process library time measured in the same run.
   --requests N         requests per algorithm and concurrency (default 200)
@@ -809,7 +811,7 @@ pub const USAGE: &str =
   --lib-runs N         runs of each in-process reference (default 5)
   --poll-ms MS         first sign_result polling step (default 2)
   --threshold 2|3      keys 2-of-3 or 3-of-3 (default 3)
-  --dir DIR            devnet directory (default: a temporary one)
+  --dir DIR            devnet directories DIR/dkls23, DIR/cggmp24 (default: temporary ones)
   --json FILE          also write the report as JSON";
 
 #[cfg(test)]
@@ -847,7 +849,20 @@ mod tests {
         assert_eq!(o.concurrency, vec![1, 4]);
         assert_eq!(o.algorithms, vec![Algorithm::Eddsa, Algorithm::Taproot]);
         assert_eq!(json.as_deref(), Some("x.json"));
-        assert!(parse_args(&args(&["--only", "ecdsa-dkls23"])).is_err());
+        let (o, _) = parse_args(&args(&["--only", "ecdsa-dkls23,ecdsa-cggmp"])).unwrap();
+        assert_eq!(
+            o.algorithms,
+            vec![Algorithm::EcdsaDkls23, Algorithm::EcdsaCggmp]
+        );
+        assert_eq!(
+            Algorithm::EcdsaDkls23.devnet_protocol(),
+            EcdsaProtocol::Dkls23
+        );
+        assert_eq!(
+            Algorithm::EcdsaCggmp.devnet_protocol(),
+            EcdsaProtocol::Cggmp24
+        );
+        assert!(parse_args(&args(&["--only", "ecdsa-cmp"])).is_err());
         assert!(parse_args(&args(&["--concurrency", "0"])).is_err());
         assert!(parse_args(&args(&["--requests"])).is_err());
         assert!(parse_args(&args(&["--frobnicate"])).is_err());

@@ -10,7 +10,13 @@ fn e2e_bench_signs_verifies_and_reports_every_figure() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("e2e.json");
     let out = Command::new(env!("CARGO_BIN_EXE_mpc-bench"))
-        .args(["e2e", "--only", "eddsa,taproot", "--requests", "3"])
+        .args([
+            "e2e",
+            "--only",
+            "ecdsa-dkls23,eddsa,taproot",
+            "--requests",
+            "3",
+        ])
         .args(["--concurrency", "1,2", "--lib-runs", "1", "--dir"])
         .arg(dir.path().join("devnet"))
         .arg("--json")
@@ -24,13 +30,17 @@ fn e2e_bench_signs_verifies_and_reports_every_figure() {
         "mpc-bench e2e failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("| eddsa | 1 | 3 | 3 | 0 |"), "{stdout}");
+    assert!(
+        stdout.contains("| ecdsa-dkls23 | 1 | 3 | 3 | 0 |"),
+        "{stdout}"
+    );
 
     let r: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let phases = r["phases"].as_array().unwrap();
     assert_eq!(
         phases.len(),
-        4,
-        "2 algorithms x 2 concurrency levels: {r:#}"
+        6,
+        "3 algorithms x 2 concurrency levels: {r:#}"
     );
     for p in phases {
         assert_eq!(p["verified"], 3, "every signature verified: {p:#}");
@@ -67,8 +77,8 @@ fn e2e_bench_signs_verifies_and_reports_every_figure() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(lib, ["eddsa.sign", "taproot.sign"]);
-    for alg in ["eddsa", "taproot"] {
+    assert_eq!(lib, ["dkls23.sign_path", "eddsa.sign", "taproot.sign"]);
+    for alg in ["ecdsa-dkls23", "eddsa", "taproot"] {
         assert!(r["ratios"][alg].as_f64().unwrap() > 0.0, "{r:#}");
     }
 }
