@@ -160,3 +160,57 @@ fn intake(inner: &Inner, bytes: &[u8]) -> Intake {
     }
     Intake::Run(Box::new(task))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::test_support::{member, runtime, sign_task};
+    use mpc_transport::signed::TaskSigningKey;
+    use mpc_transport::task::{Algorithm, Payload, TASK_VERSION};
+
+    /// A party the library said to exclude is refused for that key, after the exclusion is
+    /// stored (it survives restarts: it is a sealed record), and only for that key.
+    #[tokio::test]
+    async fn a_banned_party_is_refused_for_its_key_for_good() {
+        let dir = tempfile::tempdir().unwrap();
+        let (rt, nodes) = runtime(dir.path(), 3);
+        let platform = TaskSigningKey::generate(&mut rand_core::OsRng);
+        let task = |key_id: &str, n: u8| Task {
+            version: TASK_VERSION,
+            task_id: format!("t{n}"),
+            sino_id: "s".into(),
+            request_id: "r".into(),
+            deadline_unix_ms: now_ms() + 60_000,
+            execution_unique: [n; 32],
+            members: vec![member("a", &nodes[0]), member("b", &nodes[1])],
+            body: TaskBody::Sign(mpc_transport::task::SignTask {
+                key_id: key_id.into(),
+                ..sign_task(Algorithm::Ecdsa, Payload::Digest { digest: [0; 32] })
+            }),
+        };
+        let take = |t: &Task| intake(&rt.inner, &platform.sign(t).unwrap());
+        assert!(matches!(take(&task("k", 1)), Intake::Run(_)));
+
+        rt.ban("k", &["b".to_owned()], "OT consistency check failed")
+            .await;
+        match take(&task("k", 2)) {
+            Intake::Refuse { fault, detail, .. } => {
+                assert_eq!(fault, Fault::BadTask);
+                assert!(
+                    detail.contains("party b is excluded from key k")
+                        && detail.contains("OT consistency check failed"),
+                    "{detail}"
+                );
+            }
+            _ => panic!("a banned party was admitted"),
+        }
+        assert!(matches!(take(&task("other", 3)), Intake::Run(_)));
+        assert!(
+            rt.inner
+                .store
+                .get(KEY_BANS, &ban_record("k", "b"))
+                .unwrap()
+                .is_some()
+        );
+    }
+}

@@ -54,8 +54,13 @@ use admission::Plan;
 use fail::{RunFail, outcome_name};
 use registry::{Control, Refused, RunMsg, State};
 
-/// Protocol sessions running at once; further tasks wait.
-pub const MAX_SESSIONS: usize = 4;
+/// Protocol sessions (threads) running at once: as many as runs, so a run never waits for a
+/// slot. A smaller cap deadlocks across nodes: each node fills its slots with a different
+/// subset of the concurrent tasks (the order in which tasks reach their sessions depends on
+/// each node's callback latency), and every session then waits for peers that are waiting
+/// for a slot, until the deadline (measured: 16 concurrent DKLs23 signatures with a cap of 4
+/// all stalled). Load beyond [`MAX_RUNS`] is refused at once instead ("node busy").
+pub const MAX_SESSIONS: usize = MAX_RUNS;
 /// Frames kept for execution ids this node does not run (yet).
 pub const PENDING_MAX_FRAMES: usize = 64;
 /// Bytes kept for execution ids this node does not run (yet).
@@ -70,7 +75,7 @@ pub const RUN_INBOX_FRAMES: usize = 1024;
 pub const RUN_INBOX_BYTES: usize = 32 * 1024 * 1024;
 /// Bytes of protocol frames all runs together may hold.
 pub const INBOX_TOTAL_BYTES: usize = 128 * 1024 * 1024;
-/// Runs registered at once (running, or waiting for the callback or a session slot); further
+/// Runs registered at once (running, or waiting for the callback); further
 /// tasks are refused as `Local` "node busy". With [`mpc_transport::task::MAX_TASK_BYTES`] per
 /// task this bounds the memory tasks hold.
 pub const MAX_RUNS: usize = 64;
