@@ -205,6 +205,21 @@ impl Relay {
         got
     }
 
+    /// The next `n` results, from any party.
+    async fn any_results(&self, n: usize) -> Vec<(String, TaskResult)> {
+        let mut got = Vec::new();
+        let mut rx = self.results.lock().await;
+        let until = tokio::time::Instant::now() + STEP;
+        while got.len() < n {
+            let r = tokio::time::timeout_at(until, rx.recv())
+                .await
+                .unwrap_or_else(|_| panic!("{} of {n} results: {got:?}", got.len()))
+                .unwrap();
+            got.push(r);
+        }
+        got
+    }
+
     /// No result arrives within `d`.
     async fn no_result_within(&self, d: Duration) {
         let mut rx = self.results.lock().await;
@@ -671,6 +686,44 @@ async fn dkls23_key_signs_ecdsa_bip340_taproot_and_refuses_the_other_protocol() 
         .unwrap()
         .verify_raw(&msg, &k256::schnorr::Signature::try_from(&sig[..]).unwrap())
         .unwrap();
+    // Many tasks at once, reaching the two signers in opposite orders: every one signs (a node
+    // that capped its sessions below the number of runs took a different subset of the tasks
+    // than its peer, and both then waited on each other until the deadline).
+    let tasks: Vec<Task> = (0..12u8)
+        .map(|i| {
+            w.task(
+                &["a", "b"],
+                &format!("many-{i}"),
+                TaskBody::Sign(dkls(
+                    Algorithm::Ecdsa,
+                    3,
+                    Payload::Digest {
+                        digest: [0xa0 + i; 32],
+                    },
+                )),
+            )
+        })
+        .collect();
+    let frames: Vec<Frame> = tasks
+        .iter()
+        .map(|t| Frame::Task(w.relay.platform.sign(t).unwrap()))
+        .collect();
+    for f in &frames {
+        w.relay.send_to("a", f);
+    }
+    for f in frames.iter().rev() {
+        w.relay.send_to("b", f);
+    }
+    let results = w.relay.any_results(2 * tasks.len()).await;
+    for (party, r) in &results {
+        assert!(
+            matches!(r.outcome, Outcome::Signed { .. }),
+            "{party} {}: {:?}",
+            r.task_id,
+            r.outcome
+        );
+    }
+
     // The wrong protocol: refused by both signers before any protocol frame.
     let out = w
         .run(
