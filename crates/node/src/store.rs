@@ -219,7 +219,7 @@ impl Committee {
         &self,
         key_id: &str,
         members: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), NotInCommittee> {
         let Committee::Pinned(pinned) = self else {
             return Ok(());
         };
@@ -227,22 +227,53 @@ impl Committee {
             match pinned.get(party) {
                 Some(n) if n == node_id => {}
                 Some(n) => {
-                    return Err(format!(
-                        "the task names node {} as party {party} of key {key_id}, but the key was generated with node {} as party {party}",
-                        short(node_id),
-                        short(n)
-                    ));
+                    return Err(NotInCommittee::OtherNode {
+                        key_id: key_id.to_owned(),
+                        party: party.to_owned(),
+                        named: short(node_id),
+                        pinned: short(n),
+                    });
                 }
                 None => {
-                    return Err(format!(
-                        "party {party} is not in the committee key {key_id} was generated with ({})",
-                        pinned.keys().cloned().collect::<Vec<_>>().join(",")
-                    ));
+                    return Err(NotInCommittee::UnknownParty {
+                        key_id: key_id.to_owned(),
+                        party: party.to_owned(),
+                        committee: pinned.keys().cloned().collect::<Vec<_>>().join(","),
+                    });
                 }
             }
         }
         Ok(())
     }
+}
+
+/// Why a task's member is not the committee a key was generated with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotInCommittee {
+    /// Another node under a pinned party.
+    #[error(
+        "the task names node {named} as party {party} of key {key_id}, but the key was generated with node {pinned} as party {party}"
+    )]
+    OtherNode {
+        /// The key.
+        key_id: String,
+        /// The party.
+        party: String,
+        /// The node the task names (shortened).
+        named: String,
+        /// The node pinned at key generation (shortened).
+        pinned: String,
+    },
+    /// A party the key does not have.
+    #[error("party {party} is not in the committee key {key_id} was generated with ({committee})")]
+    UnknownParty {
+        /// The key.
+        key_id: String,
+        /// The party.
+        party: String,
+        /// The pinned parties, comma-separated.
+        committee: String,
+    },
 }
 
 /// A node id shortened for messages (they are 248 characters).
@@ -402,12 +433,15 @@ mod tests {
         c.admits("k", [("a", "sinoA"), ("c", "sinoC")]).unwrap();
         let e = c
             .admits("k", [("a", "sinoA"), ("b", "sinoEvil")])
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("names node …sinoEvil as party b of key k, but the key was generated with node …sinoB"),
             "{e}"
         );
         let e = c.admits("k", [("d", "sinoD")]).unwrap_err();
+        assert!(matches!(e, NotInCommittee::UnknownParty { .. }));
+        let e = e.to_string();
         assert!(e.contains("party d is not in the committee"), "{e}");
         Committee::Unpinned
             .admits("k", [("b", "sinoEvil")])

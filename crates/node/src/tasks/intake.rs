@@ -141,8 +141,8 @@ fn intake(inner: &Inner, bytes: &[u8]) -> Intake {
                         .members
                         .iter()
                         .map(|m| (m.party.as_str(), m.node_id.as_str()));
-                    if let Err(detail) = key.committee.admits(&s.key_id, members) {
-                        return refuse(Fault::BadTask, detail);
+                    if let Err(e) = key.committee.admits(&s.key_id, members) {
+                        return refuse(Fault::BadTask, e.to_string());
                     }
                     if key.committee == Committee::Unpinned {
                         tracing::warn!(
