@@ -10,7 +10,7 @@
 //!   [`admission::Plan`]; ask the callback servers about exactly what is about to run;
 //! - [`keygen`] / [`sign`]: build the callback request, check the approval covers it
 //!   (`authorizes_keygen` / `authorizes_sign`), then run the protocol on a thread of its own
-//!   (`mpc_tss::Session` is `!Send`; at most [`MAX_SESSIONS`] at a time) and answer one
+//!   (`mpc_tss::Session` is `!Send`; one thread per run, so at most [`MAX_RUNS`]) and answer one
 //!   [`TaskResult`] (none after an `Abort`);
 //! - [`wire`]: one run's connection to the network, owned by its session thread;
 //! - [`registry`]: the runs this node has, their inboxes and their one abort signal
@@ -43,7 +43,7 @@ use mpc_transport::keys::TransportSecret;
 use mpc_transport::signed::sign_result;
 use mpc_transport::task::{Fault, Outcome, TASK_VERSION, Task, TaskBody, TaskResult};
 use p256::ecdsa::SigningKey;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 
 use crate::platform_key::PlatformPin;
 use crate::primes::PersistentPrimes;
@@ -54,13 +54,6 @@ use admission::Plan;
 use fail::{RunFail, outcome_name};
 use registry::{Control, Refused, RunMsg, State};
 
-/// Protocol sessions (threads) running at once: as many as runs, so a run never waits for a
-/// slot. A smaller cap deadlocks across nodes: each node fills its slots with a different
-/// subset of the concurrent tasks (the order in which tasks reach their sessions depends on
-/// each node's callback latency), and every session then waits for peers that are waiting
-/// for a slot, until the deadline (measured: 16 concurrent DKLs23 signatures with a cap of 4
-/// all stalled). Load beyond [`MAX_RUNS`] is refused at once instead ("node busy").
-pub const MAX_SESSIONS: usize = MAX_RUNS;
 /// Frames kept for execution ids this node does not run (yet).
 pub const PENDING_MAX_FRAMES: usize = 64;
 /// Bytes kept for execution ids this node does not run (yet).
@@ -76,7 +69,12 @@ pub const RUN_INBOX_BYTES: usize = 32 * 1024 * 1024;
 /// Bytes of protocol frames all runs together may hold.
 pub const INBOX_TOTAL_BYTES: usize = 128 * 1024 * 1024;
 /// Runs registered at once (running, or waiting for the callback); further
-/// tasks are refused as `Local` "node busy". With [`mpc_transport::task::MAX_TASK_BYTES`] per
+/// tasks are refused as `Local` "node busy". It also bounds the session threads (one per run):
+/// a run never waits for a session slot. A smaller cap on sessions deadlocks across nodes: each
+/// node fills its slots with a different subset of the concurrent tasks (the order in which
+/// tasks reach their sessions depends on each node's callback latency), and every session then
+/// waits for peers that wait for a slot, until the deadline (measured: 16 concurrent DKLs23
+/// signatures with 4 slots all stalled). With [`mpc_transport::task::MAX_TASK_BYTES`] per
 /// task this bounds the memory tasks hold.
 pub const MAX_RUNS: usize = 64;
 
@@ -136,7 +134,6 @@ struct Inner {
     primes: PersistentPrimes,
     platform: PlatformPin,
     seen: SeenTasks,
-    sessions: Semaphore,
     state: Mutex<State>,
     out: mpsc::UnboundedSender<Frame>,
 }
@@ -163,7 +160,6 @@ impl Runtime {
                 primes: params.primes,
                 platform: params.platform,
                 seen: params.seen,
-                sessions: Semaphore::new(MAX_SESSIONS),
                 state: Mutex::new(State::default()),
                 out,
             }),

@@ -4,8 +4,7 @@
 //!
 //! A run is stopped in one way only, [`Control::abort`]: by the coordinator's `Abort`
 //! ([`Runtime::abort`]) or by the node shutting down ([`Runtime::shutdown`]). Every wait of a
-//! run watches it: the callback and the session slot through [`Runtime::bounded`], the session
-//! thread through [`Control::aborted`] and the `RunMsg::Abort` in its inbox.
+//! run watches it: the callback through [`Runtime::bounded`], the session thread through [`Control::aborted`] and the `RunMsg::Abort` in its inbox.
 //!
 //! Memory a peer or the relay can make a node hold is bounded: a frame in a run's inbox (or in
 //! its stash for a later phase) is an [`InboxFrame`] whose bytes count against the run's budget
@@ -208,7 +207,7 @@ impl Runtime {
     }
 
     /// Stops every run (the node is shutting down): sessions end at their next message or
-    /// timeout check, tasks waiting for the callback or a session slot end at once. No results
+    /// timeout check, tasks waiting for the callback end at once. No results
     /// are sent.
     pub fn shutdown(&self) {
         let st = self.state();

@@ -25,7 +25,8 @@ use super::registry::{Control, InboxFrame, RunMsg};
 const STASH_MAX_FRAMES: usize = 256;
 
 impl Runtime {
-    /// Takes a session slot, runs `body` on a thread of its own and waits for it.
+    /// Runs `body` on a thread of its own and waits for it. There is no slot to wait for: the
+    /// registered runs (at most [`super::MAX_RUNS`]) bound the threads.
     pub(super) async fn on_thread<T: Send + 'static>(
         &self,
         plan: &Plan,
@@ -33,15 +34,6 @@ impl Runtime {
         rx: std_mpsc::Receiver<RunMsg>,
         body: impl FnOnce(&mut Wire) -> Result<T, RunFail> + Send + 'static,
     ) -> Result<T, RunFail> {
-        let permit = self
-            .bounded(
-                plan,
-                control,
-                "a free session slot",
-                self.inner.sessions.acquire(),
-            )
-            .await?
-            .map_err(|_| RunFail::Local("session limiter closed".into()))?;
         let mut wire = Wire {
             me: plan.me,
             identity: self.inner.identity.clone(),
@@ -65,11 +57,8 @@ impl Runtime {
         if spawned.is_err() {
             return Err(RunFail::Local("cannot start a session thread".into()));
         }
-        let r = done
-            .await
-            .map_err(|_| RunFail::Local("session thread ended without a result".into()))?;
-        drop(permit);
-        r
+        done.await
+            .map_err(|_| RunFail::Local("session thread ended without a result".into()))?
     }
 }
 
