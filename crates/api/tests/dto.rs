@@ -48,6 +48,7 @@ fn keygen_key() -> KeyInfo {
         chain_code: "22".repeat(32),
         xpub: Some("xpub661MyMwAqRbcF".into()),
         failed_reason: String::new(),
+        generation: String::new(),
         created_at: 1_700_000_000_000,
     }
 }
@@ -393,6 +394,57 @@ fn admin_dto_snapshots() {
             root_public_key: String::new(),
             chain_code: String::new(),
             xpub: None,
+            ..keygen_key()
+        }
+    );
+    pin!(
+        "admin_refresh_key_request",
+        RefreshKeyRequest {
+            organization_id: "org-1".into(),
+            key_id: "kg-1".into(),
+        }
+    );
+    pin!(
+        "admin_list_key_refreshes_request",
+        ListKeyRefreshesRequest {
+            organization_id: "org-1".into(),
+            key_id: "kg-1".into(),
+        }
+    );
+    pin!(
+        "admin_list_key_refreshes_response",
+        vec![
+            KeyRefreshInfo {
+                task_id: "task-2".into(),
+                key_id: "kg-1".into(),
+                status: RefreshStatus::Pending,
+                failed_reason: String::new(),
+                outcomes: Default::default(),
+                created_at: 1_700_000_000_500,
+                finished_at: None,
+            },
+            KeyRefreshInfo {
+                task_id: "task-1".into(),
+                key_id: "kg-1".into(),
+                status: RefreshStatus::Done,
+                failed_reason: String::new(),
+                outcomes: [
+                    ("a", "refreshed to 0f1e"),
+                    ("b", "refreshed to 0f1e"),
+                    ("c", "refreshed to 0f1e")
+                ]
+                .into_iter()
+                .map(|(p, o)| (p.to_owned(), o.to_owned()))
+                .collect(),
+                created_at: 1_700_000_000_000,
+                finished_at: Some(1_700_000_000_300),
+            },
+        ]
+    );
+    pin!(
+        "admin_key_after_refresh",
+        KeyInfo {
+            generation: "0f1e".into(),
             ..keygen_key()
         }
     );

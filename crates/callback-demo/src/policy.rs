@@ -8,18 +8,20 @@
 //!    and the set of party ids), else rejected. The node sends node ids in `party_ids`; an
 //!    entry may name a party instead when the server pins its node id
 //!    ([`Policy::pin_parties`], `serve --party a=NODE_ID`).
-//! 3. sign: `sign.sign_types` must list the sign_type; for sign_type 2, `sign.message_methods`,
+//! 3. key-refresh: approved (the key, its threshold and its committee stay; every share is
+//!    replaced). Listing it in `request_types.allow` is the decision.
+//! 4. sign: `sign.sign_types` must list the sign_type; for sign_type 2, `sign.message_methods`,
 //!    when given, must list `tx_info.signAlgorithm` (how the node hashed the message; a
 //!    sign_type 2 request without one is then rejected); `sign.destinations`, when given, must
 //!    contain `tx_info.to` (a sign_type 1 request without `to` is then rejected).
-//! 4. No `tx_info.amount`: `sign.without_amount` decides (approve / wait / reject).
-//! 5. The amount must be a decimal string; the `[[sign.limits]]` entry for
+//! 5. No `tx_info.amount`: `sign.without_amount` decides (approve / wait / reject).
+//! 6. The amount must be a decimal string; the `[[sign.limits]]` entry for
 //!    `tx_info.chainSymbol` + `tx_info.assetId` is used (an entry without `asset` covers the
 //!    whole chain); none: `sign.unlisted_asset` decides.
-//! 6. Above `max_per_request`: rejected. Today's approved total (UTC day) plus this amount
+//! 7. Above `max_per_request`: rejected. Today's approved total (UTC day) plus this amount
 //!    above `daily_limit`: rejected.
-//! 7. Above `wait_above`: WAIT, until a human releases it.
-//! 8. Otherwise approved, and the amount is added to today's total.
+//! 8. Above `wait_above`: WAIT, until a human releases it.
+//! 9. Otherwise approved, and the amount is added to today's total.
 
 use std::collections::BTreeSet;
 
@@ -49,7 +51,7 @@ pub struct Policy {
 #[serde(deny_unknown_fields)]
 pub struct RequestTypes {
     /// Allowed `request_type` values (`keygen`, `sign`, `bip340-schnorr-sign`,
-    /// `taproot-sign`, …); anything else is rejected.
+    /// `taproot-sign`, `key-refresh`); anything else is rejected.
     pub allow: Vec<String>,
 }
 
@@ -360,6 +362,13 @@ impl Policy {
         }
         match RequestType::parse(rt) {
             Ok(RequestType::Keygen) => Evaluation::of(self.keygen_verdict(check)),
+            Ok(RequestType::KeyRefresh) => {
+                let d = &check.request_detail;
+                Evaluation::of(Verdict::Approve(format!(
+                    "key refresh of {} {}-of-{} key {}: same key and committee, new shares",
+                    d.cryptography, d.t, d.n, d.public_key
+                )))
+            }
             Ok(_) => self.sign_evaluation(check, spent_today, released),
             // Allowed by name but not a type this policy understands: no rule covers it.
             Err(_) => Evaluation::of(self.fallback(
@@ -578,6 +587,28 @@ mod tests {
         let p = policy();
         assert!(p.request_types.allow.contains(&"keygen".to_owned()));
         assert!(!p.sign.limits.is_empty());
+    }
+
+    /// The shipped policy approves a key refresh; a policy that does not list the type
+    /// rejects it.
+    #[test]
+    fn key_refresh_is_approved_where_listed() {
+        let refresh = Check::key_refresh(
+            "cb",
+            2,
+            3,
+            "ecdsa-secp256k1",
+            "02ab",
+            vec!["x".into(), "y".into(), "z".into()],
+            mpc_wire::callback::ExtraInfo::default(),
+        );
+        assert!(
+            matches!(verdict(&policy(), &refresh), Verdict::Approve(r) if r.contains("key refresh") && r.contains("02ab"))
+        );
+        let p = Policy::from_toml_str("[request_types]\nallow = [\"keygen\", \"sign\"]\n").unwrap();
+        assert!(
+            matches!(verdict(&p, &refresh), Verdict::Reject(r) if r.contains("\"key-refresh\" is not allowed"))
+        );
     }
 
     #[test]

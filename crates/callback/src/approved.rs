@@ -3,7 +3,9 @@
 
 use mpc_wire::callback::{SignType, TX_INFO_SIGN_ALGORITHM, TX_INFO_TAP_SCRIPT_ROOT, TxInfo};
 
-use crate::request::{Cryptography, KeygenRequest, Request, SignAlgorithm, SignRequest};
+use crate::request::{
+    Cryptography, KeyRefreshRequest, KeygenRequest, Request, SignAlgorithm, SignRequest,
+};
 
 /// A request every configured callback server approved (or that needed no approval because no
 /// server is configured).
@@ -64,6 +66,25 @@ pub struct KeygenParams<'a> {
     pub request_id: &'a str,
 }
 
+/// The parameters a key refresh is about to use.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyRefreshParams<'a> {
+    /// Curve and scheme of the key.
+    pub cryptography: Cryptography,
+    /// Root public key, hex, as sent in the check.
+    pub public_key: &'a str,
+    /// Threshold.
+    pub t: u16,
+    /// Number of parties.
+    pub n: u16,
+    /// The committee's node ids, in party order.
+    pub party_ids: &'a [String],
+    /// The platform's id (the key id).
+    pub sino_id: &'a str,
+    /// The platform's id of the run.
+    pub request_id: &'a str,
+}
+
 /// Why an approval does not cover what the protocol is about to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Mismatch {
@@ -114,7 +135,7 @@ impl ApprovedRequest {
     pub fn authorizes_sign(&self, params: SignParams<'_>) -> Result<&SignRequest, Mismatch> {
         let Request::Sign(s) = &self.request else {
             return Err(Mismatch::Kind {
-                approved: "key generation",
+                approved: self.kind(),
                 requested: "signature",
             });
         };
@@ -153,7 +174,7 @@ impl ApprovedRequest {
     pub fn authorizes_keygen(&self, params: KeygenParams<'_>) -> Result<&KeygenRequest, Mismatch> {
         let Request::Keygen(k) = &self.request else {
             return Err(Mismatch::Kind {
-                approved: "signature",
+                approved: self.kind(),
                 requested: "key generation",
             });
         };
@@ -167,6 +188,39 @@ impl ApprovedRequest {
         ];
         first_mismatch(&checks)?;
         Ok(k)
+    }
+
+    /// Checks that a key refresh with `params` is exactly what was approved, and returns the
+    /// approved request.
+    pub fn authorizes_key_refresh(
+        &self,
+        params: KeyRefreshParams<'_>,
+    ) -> Result<&KeyRefreshRequest, Mismatch> {
+        let Request::KeyRefresh(r) = &self.request else {
+            return Err(Mismatch::Kind {
+                approved: self.kind(),
+                requested: "key refresh",
+            });
+        };
+        let checks = [
+            (r.cryptography == params.cryptography, "cryptography"),
+            (r.public_key == params.public_key, "public key"),
+            (r.t == params.t, "threshold"),
+            (r.n == params.n, "number of parties"),
+            (r.party_ids == params.party_ids, "party ids"),
+            (r.sino_id == params.sino_id, "sino_id"),
+            (r.request_id == params.request_id, "request_id"),
+        ];
+        first_mismatch(&checks)?;
+        Ok(r)
+    }
+
+    fn kind(&self) -> &'static str {
+        match self.request {
+            Request::Keygen(_) => "key generation",
+            Request::Sign(_) => "signature",
+            Request::KeyRefresh(_) => "key refresh",
+        }
     }
 }
 
@@ -464,6 +518,70 @@ mod tests {
         assert!(matches!(
             approved.authorizes_sign(params(&sign)),
             Err(Mismatch::Kind { .. })
+        ));
+    }
+
+    /// A key-refresh approval covers exactly that key, committee and run; nothing else.
+    #[test]
+    fn key_refresh_binding() {
+        let ids: Vec<String> = vec!["x".into(), "y".into(), "z".into()];
+        let req = KeyRefreshRequest {
+            cryptography: Cryptography::EcdsaSecp256k1,
+            public_key: "02ab".into(),
+            t: 2,
+            n: 3,
+            party_ids: ids.clone(),
+            sino_id: "key_1".into(),
+            request_id: "task_1".into(),
+        };
+        let approved = ApprovedRequest::new(Request::KeyRefresh(req.clone()), "cb".into(), vec![]);
+        let good = KeyRefreshParams {
+            cryptography: Cryptography::EcdsaSecp256k1,
+            public_key: "02ab",
+            t: 2,
+            n: 3,
+            party_ids: &ids,
+            sino_id: "key_1",
+            request_id: "task_1",
+        };
+        assert_eq!(approved.authorizes_key_refresh(good), Ok(&req));
+        let other_ids: Vec<String> = vec!["x".into(), "y".into(), "w".into()];
+        for (p, field) in [
+            (
+                KeyRefreshParams {
+                    public_key: "02ac",
+                    ..good
+                },
+                "public key",
+            ),
+            (KeyRefreshParams { t: 3, ..good }, "threshold"),
+            (
+                KeyRefreshParams {
+                    party_ids: &other_ids,
+                    ..good
+                },
+                "party ids",
+            ),
+            (
+                KeyRefreshParams {
+                    request_id: "task_2",
+                    ..good
+                },
+                "request_id",
+            ),
+        ] {
+            assert_eq!(
+                approved.authorizes_key_refresh(p),
+                Err(Mismatch::Field(field))
+            );
+        }
+        // A refresh approval is not a signature or key generation approval.
+        assert!(matches!(
+            approved.authorizes_sign(params(&sign_request())),
+            Err(Mismatch::Kind {
+                approved: "key refresh",
+                ..
+            })
         ));
     }
 }

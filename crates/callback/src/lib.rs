@@ -47,11 +47,13 @@ mod approved;
 mod client;
 mod request;
 
-pub use approved::{ApprovedRequest, KeygenParams, Mismatch, SignParams};
+pub use approved::{ApprovedRequest, KeyRefreshParams, KeygenParams, Mismatch, SignParams};
 pub use client::{
     CallbackClient, CallbackConfig, CallbackError, DEFAULT_MAX_WAIT, EncryptConfig,
     MAX_RESPONSE_BYTES, Rejection, ServerConfig,
 };
-pub use request::{Cryptography, KeygenRequest, Request, SignAlgorithm, SignRequest};
+pub use request::{
+    Cryptography, KeyRefreshRequest, KeygenRequest, Request, SignAlgorithm, SignRequest,
+};
 
 pub use mpc_wire;

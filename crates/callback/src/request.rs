@@ -90,6 +90,26 @@ pub struct SignRequest {
     pub request_id: String,
 }
 
+/// A refresh of an existing key's shares the node is about to take part in: same key, same
+/// committee, new shares (`request_type` "key-refresh").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRefreshRequest {
+    /// Curve and scheme of the key.
+    pub cryptography: Cryptography,
+    /// Root public key of the key, hex.
+    pub public_key: String,
+    /// Threshold.
+    pub t: u16,
+    /// Number of parties.
+    pub n: u16,
+    /// The node ids of the key's committee, in party order.
+    pub party_ids: Vec<String>,
+    /// The platform's id of the refresh (the key id).
+    pub sino_id: String,
+    /// The platform's id of this refresh run.
+    pub request_id: String,
+}
+
 /// A request for approval.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
@@ -97,6 +117,8 @@ pub enum Request {
     Keygen(KeygenRequest),
     /// Signature.
     Sign(SignRequest),
+    /// Key refresh.
+    KeyRefresh(KeyRefreshRequest),
 }
 
 impl Request {
@@ -105,6 +127,7 @@ impl Request {
         match self {
             Request::Keygen(k) => &k.sino_id,
             Request::Sign(s) => &s.sino_id,
+            Request::KeyRefresh(r) => &r.sino_id,
         }
     }
 
@@ -113,6 +136,7 @@ impl Request {
         match self {
             Request::Keygen(k) => &k.request_id,
             Request::Sign(s) => &s.request_id,
+            Request::KeyRefresh(r) => &r.request_id,
         }
     }
 
@@ -121,6 +145,7 @@ impl Request {
         match self {
             Request::Keygen(_) => RequestType::Keygen,
             Request::Sign(s) => s.algorithm.request_type(),
+            Request::KeyRefresh(_) => RequestType::KeyRefresh,
         }
     }
 
@@ -150,6 +175,15 @@ impl Request {
                 s.path.clone(),
                 hex::encode(&s.message),
                 s.tx_info.clone(),
+                self.extra_info(),
+            ),
+            Request::KeyRefresh(r) => Check::key_refresh(
+                callback_id,
+                r.t,
+                r.n,
+                r.cryptography.as_str(),
+                r.public_key.clone(),
+                r.party_ids.clone(),
                 self.extra_info(),
             ),
         }
@@ -189,6 +223,26 @@ mod tests {
         assert_eq!(
             String::from_utf8(sign.to_check("cb").to_go_json()).unwrap(),
             r#"{"callback_id":"cb","request_type":"taproot-sign","request_detail":{"sign_type":"3","public_key":"02ab","path":"m/1/1/0/0","message":"dead","tx_info":{"to":"\u003cx\u003e"}},"extra_info":{"sino_id":"s","request_id":"r"}}"#
+        );
+    }
+
+    /// `key-refresh`: the key, its threshold and size, its curve and committee (Go's field
+    /// order: t, n, cryptography, party_ids, public_key).
+    #[test]
+    fn key_refresh_on_the_wire() {
+        let r = Request::KeyRefresh(KeyRefreshRequest {
+            cryptography: Cryptography::EcdsaSecp256k1,
+            public_key: "02ab".into(),
+            t: 2,
+            n: 3,
+            party_ids: vec!["x".into(), "y".into(), "z".into()],
+            sino_id: "key_1".into(),
+            request_id: "task_1".into(),
+        });
+        assert_eq!(r.request_type(), RequestType::KeyRefresh);
+        assert_eq!(
+            String::from_utf8(r.to_check("cb").to_go_json()).unwrap(),
+            r#"{"callback_id":"cb","request_type":"key-refresh","request_detail":{"t":2,"n":3,"cryptography":"ecdsa-secp256k1","party_ids":["x","y","z"],"public_key":"02ab"},"extra_info":{"sino_id":"key_1","request_id":"task_1"}}"#
         );
     }
 
@@ -250,7 +304,7 @@ mod tests {
             ),
             ..match message {
                 Request::Sign(s) => s,
-                Request::Keygen(_) => unreachable!(),
+                _ => unreachable!(),
             }
         });
         assert_eq!(

@@ -23,7 +23,7 @@ th{background:#f3f3f3}td{word-break:break-all}
 <h2>Recent MPC requests</h2><table id="requests"></table>
 <script>
 "use strict";
-const KINDS = {1:"keygen",2:"sign tx",3:"sign message",4:"sign raw data"};
+const KINDS = {1:"keygen",2:"sign tx",3:"sign message",4:"sign raw data",5:"key refresh"};
 const STATUS = {0:"in progress",1:"success",2:"failed"};
 function table(id, headers, rows) {
   const t = document.getElementById(id);
@@ -45,7 +45,7 @@ async function refresh() {
     const s = await res.json();
     table("orgs", ["id", "name", "vault", "ECDSA protocol", "created"], s.organizations.map(o => [o.organizationId, o.name, o.vaultId, o.ecdsaProtocol, when(o.createdAt)]));
     table("nodes", ["organization", "party", "node id", "online", "last seen", "key shares"], s.nodes.map(n => [n.organizationId, n.partyId, n.nodeId, n.onlineStatus === 1 ? "online" : "offline", when(n.lastSeenAt), n.keyShareStatus]));
-    table("keys", ["organization", "key id", "curve", "protocol", "t-of-n", "status", "root public key", "chain code", "xpub", "failure"], s.keys.map(k => [k.organizationId, k.keyId, k.curve, k.ecdsaProtocol || "frost", k.threshold + "-of-" + k.parties.length, k.status, k.rootPublicKey, k.chainCode, k.xpub || "", k.failedReason]));
+    table("keys", ["organization", "key id", "curve", "protocol", "t-of-n", "status", "share generation", "root public key", "chain code", "xpub", "failure"], s.keys.map(k => [k.organizationId, k.keyId, k.curve, k.ecdsaProtocol || "frost", k.threshold + "-of-" + k.parties.length, k.status, k.generation || "from keygen", k.rootPublicKey, k.chainCode, k.xpub || "", k.failedReason]));
     table("requests", ["time (GMT+8)", "organization", "kind", "sino id", "request id", "status", "reason", "parties"], s.requests.map(r => [r.requestTime, r.organizationId, KINDS[r.kind] || r.kind, r.sinoId, r.requestId, STATUS[r.status] || r.status, r.failedReason, JSON.stringify(r.outcomes)]));
     status.textContent = "updated " + new Date().toLocaleTimeString(); status.className = "ok";
   } catch (e) { status.textContent = "error: " + e; status.className = "bad"; }

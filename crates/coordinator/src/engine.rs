@@ -1,10 +1,14 @@
 //! Orchestration (`docs/platform.md`, "Tasks"): online nodes, key generation and signing runs,
 //! their results, aborts and deadlines.
 //!
+//! Runs: key generation, signing, and key refresh (DKLs23 keys: every party stores its new
+//! share beside the current one and answers its generation; when all answered the same one,
+//! the key switches to it in the store with one conditional update, and sign tasks name it).
+//!
 //! A run lives in memory from dispatch to its end. It ends exactly once: whoever removes it
 //! from [`EngineState::runs`] (under the state lock) writes its end to the store.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use mpc_api::types::{BusinessExecStatus, BusinessExecType};
@@ -13,8 +17,8 @@ use mpc_transport::frame::{Abort, Frame};
 use mpc_transport::keys::TransportCert;
 use mpc_transport::signed::verify_result;
 use mpc_transport::task::{
-    Algorithm, Curve, EcdsaProtocol, KeygenTask, Member, Outcome, Payload, SignTask, TASK_VERSION,
-    Task, TaskBody,
+    Algorithm, Curve, EcdsaProtocol, KeygenTask, Member, Outcome, Payload, RefreshTask, SignTask,
+    TASK_VERSION, Task, TaskBody,
 };
 
 use crate::store::{
@@ -46,6 +50,8 @@ pub(crate) struct OnlineNode {
 pub(crate) struct EngineState {
     pub online: HashMap<String, OnlineNode>,
     runs: HashMap<String, Run>,
+    /// Keys with a refresh run (one at a time per key).
+    refreshing: HashSet<String>,
     last_auto_check: Option<Instant>,
 }
 
@@ -57,6 +63,12 @@ enum RunKind {
     Sign {
         verify: VerifyInput,
         started_ms: u64,
+    },
+    Refresh {
+        key_id: String,
+        /// The generation the refresh started from (`''`: the key generation's).
+        from: String,
+        public_key: Vec<u8>,
     },
 }
 
@@ -92,6 +104,9 @@ enum End {
     Signed {
         signature: String,
         encrypted: bool,
+    },
+    Refreshed {
+        generation: String,
     },
     Rejected {
         reason: String,
@@ -129,6 +144,10 @@ pub(crate) enum StartError {
     Conflict(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
 }
 
 fn algorithm_str(a: Algorithm) -> &'static str {
@@ -153,6 +172,7 @@ fn outcome_summary(o: Option<&Outcome>) -> String {
                 "signed".into()
             }
         }
+        Some(Outcome::Refreshed { generation, .. }) => format!("refreshed to {generation}"),
         Some(Outcome::Rejected { reason }) => format!("rejected: {reason}"),
         Some(Outcome::Failed { fault, detail, .. }) => format!("failed ({fault:?}): {detail}"),
     }
@@ -484,6 +504,7 @@ impl Coordinator {
             chain_code: None,
             status: KeyState::Generating,
             failure_reason: String::new(),
+            generation: String::new(),
             created_at: now,
             updated_at: now,
         };
@@ -643,6 +664,7 @@ impl Coordinator {
                 payload: plan.payload.clone(),
                 tap_script_root: plan.verify.tap_script_root.map(|r| r.to_vec()),
                 tx_info: plan.tx_info.clone(),
+                generation: (!plan.key.generation.is_empty()).then(|| plan.key.generation.clone()),
             }),
         };
         self.dispatch(
@@ -656,6 +678,133 @@ impl Coordinator {
         )
         .await;
         Ok(stored)
+    }
+
+    // ------------------------------------------------------------------ refresh
+
+    /// Starts a refresh of a generated DKLs23 key among all its parties (all online), unless
+    /// one is running. Returns the run's record.
+    pub(crate) async fn start_refresh(
+        &self,
+        org: &str,
+        key_id: &str,
+    ) -> Result<MpcRequestRow, StartError> {
+        let o = org.to_owned();
+        let key = self
+            .db(move |s| s.keys(Some(&o)))
+            .await?
+            .into_iter()
+            .find(|k| k.id == key_id)
+            .ok_or_else(|| {
+                StartError::NotFound(format!("organization {org} has no key {key_id}"))
+            })?;
+        if key.status != KeyState::Generated {
+            return Err(StartError::Conflict(format!(
+                "key {key_id} is not generated; only a generated key can be refreshed"
+            )));
+        }
+        if key.ecdsa_protocol != Some(EcdsaProtocol::Dkls23) {
+            return Err(StartError::BadRequest(format!(
+                "key {key_id} is a {} key; only DKLs23 keys can be refreshed (no maintained library refreshes threshold CGGMP24 or FROST shares: docs/protocol.md)",
+                key.ecdsa_protocol
+                    .map_or("FROST ed25519".to_owned(), |p| p.to_string())
+            )));
+        }
+        let (members, missing) = self.online_members(org, &key.parties).await?;
+        if !missing.is_empty() {
+            return Err(StartError::Unavailable(format!(
+                "a refresh needs every party of the key online; not bound or offline: {}",
+                missing.join(", ")
+            )));
+        }
+        if !self.lock().refreshing.insert(key.id.clone()) {
+            return Err(StartError::Conflict(format!(
+                "a refresh of key {key_id} is running"
+            )));
+        }
+        let now = now_ms();
+        let task_id = new_id("task");
+        let row = MpcRequestRow {
+            task_id: task_id.clone(),
+            organization_id: org.to_owned(),
+            kind: BusinessExecType::KeyRefresh.as_number(),
+            sino_id: key.id.clone(),
+            request_id: task_id.clone(),
+            param: if key.generation.is_empty() {
+                "from the key generation's shares".into()
+            } else {
+                format!("from generation {}", key.generation)
+            },
+            status: BusinessExecStatus::InProgress.as_number(),
+            failed_reason: String::new(),
+            outcomes: "{}".into(),
+            created_at: now,
+            finished_at: None,
+        };
+        let r = row.clone();
+        if let Err(e) = self.db(move |s| s.insert_mpc_request(&r)).await {
+            self.lock().refreshing.remove(&key.id);
+            return Err(e.into());
+        }
+        let task = Task {
+            version: TASK_VERSION,
+            task_id: task_id.clone(),
+            sino_id: key.id.clone(),
+            request_id: task_id,
+            deadline_unix_ms: now.saturating_add(
+                u64::try_from(self.config.keygen_timeout.as_millis()).unwrap_or(u64::MAX),
+            ),
+            execution_unique: random32(),
+            members,
+            body: TaskBody::Refresh(RefreshTask {
+                key_id: key.id.clone(),
+                root_public_key: key.root_public_key.clone(),
+                generation: (!key.generation.is_empty()).then(|| key.generation.clone()),
+            }),
+        };
+        tracing::info!(organization = %org, key_id = %key.id, task_id = %row.task_id, from = %row.param, "coordinator: key refresh started");
+        self.dispatch(
+            task,
+            org,
+            RunKind::Refresh {
+                key_id: key.id.clone(),
+                from: key.generation.clone(),
+                public_key: key.root_public_key.clone(),
+            },
+            self.config.keygen_timeout,
+        )
+        .await;
+        Ok(row)
+    }
+
+    /// For a refresh every party finished: switches the key to the new generation (only from
+    /// the generation the refresh started from). Any other end stays as it is; the key's
+    /// generation in force then is unchanged, and every node still holds its share.
+    async fn switch_generation(&self, kind: &RunKind, end: End, at: u64) -> End {
+        let (RunKind::Refresh { key_id, from, .. }, End::Refreshed { generation }) = (kind, &end)
+        else {
+            return end;
+        };
+        let (k, f, g) = (key_id.clone(), from.clone(), generation.clone());
+        match self
+            .db(move |s| s.switch_key_generation(&k, &f, &g, at))
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(key_id = %key_id, generation = %generation, "coordinator: key switched to its refreshed shares");
+                end
+            }
+            Ok(false) => End::Failed {
+                reason: format!(
+                    "key {key_id} is no longer at the generation the refresh started from; the new shares are not used"
+                ),
+                culprits: Vec::new(),
+            },
+            Err(e) => End::Failed {
+                reason: format!("could not record the new generation of key {key_id}: {e}"),
+                culprits: Vec::new(),
+            },
+        }
     }
 
     // ------------------------------------------------------------------ runs
@@ -740,6 +889,7 @@ impl Coordinator {
 
     async fn finish(&self, run: Run, end: End, exclude: &[String]) {
         let at = now_ms();
+        let end = self.switch_generation(&run.kind, end, at).await;
         let outcomes = serde_json::Value::Object(
             run.members
                 .iter()
@@ -753,7 +903,7 @@ impl Coordinator {
         )
         .to_string();
         let (status, reason) = match &end {
-            End::KeygenDone { .. } | End::Signed { .. } => {
+            End::KeygenDone { .. } | End::Signed { .. } | End::Refreshed { .. } => {
                 (BusinessExecStatus::Success, String::new())
             }
             End::Rejected { reason, .. } | End::Failed { reason, .. } => {
@@ -804,6 +954,9 @@ impl Coordinator {
                     tracing::error!(error = %e, "coordinator: could not record the end of a key generation");
                 }
             }
+            RunKind::Refresh { key_id, .. } => {
+                self.lock().refreshing.remove(&key_id);
+            }
             RunKind::Sign { started_ms, .. } => {
                 let finish = match end {
                     End::Signed {
@@ -833,7 +986,7 @@ impl Coordinator {
                         culprits,
                         at,
                     },
-                    End::KeygenDone { .. } => SignFinish {
+                    End::KeygenDone { .. } | End::Refreshed { .. } => SignFinish {
                         state: SignState::Failed,
                         signature: String::new(),
                         encrypted: false,
@@ -908,6 +1061,7 @@ fn conclude(run: &Run, last: &str) -> (End, Vec<String>) {
     let end = match &run.kind {
         RunKind::Keygen { .. } => conclude_keygen(run),
         RunKind::Sign { verify, .. } => conclude_sign(run, verify),
+        RunKind::Refresh { public_key, .. } => conclude_refresh(run, public_key),
     };
     (end, Vec::new())
 }
@@ -951,6 +1105,53 @@ fn conclude_keygen(run: &Run) -> End {
             ),
             culprits: reported.into_iter().map(|(p, _, _)| p).collect(),
         }
+    }
+}
+
+fn conclude_refresh(run: &Run, key: &[u8]) -> End {
+    let mut generations = BTreeMap::new();
+    for (party, o) in &run.answers {
+        match o {
+            Outcome::Refreshed {
+                public_key,
+                generation,
+            } if public_key == key => {
+                generations.insert(party.clone(), generation.clone());
+            }
+            Outcome::Refreshed { public_key, .. } => {
+                return End::Failed {
+                    reason: format!(
+                        "party {party} reported a refresh of another key ({})",
+                        hex::encode(public_key)
+                    ),
+                    culprits: vec![party.clone()],
+                };
+            }
+            _ => {
+                return End::Failed {
+                    reason: format!("party {party} answered a refresh task with another outcome"),
+                    culprits: vec![party.clone()],
+                };
+            }
+        }
+    }
+    let mut distinct: Vec<&String> = generations.values().collect();
+    distinct.dedup();
+    match distinct.as_slice() {
+        [g] if generations.len() == run.members.len() => End::Refreshed {
+            generation: (*g).clone(),
+        },
+        _ => End::Failed {
+            reason: format!(
+                "parties reported different share generations: {}",
+                generations
+                    .iter()
+                    .map(|(p, g)| format!("{p}={g}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            culprits: Vec::new(),
+        },
     }
 }
 

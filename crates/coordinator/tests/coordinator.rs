@@ -1204,3 +1204,195 @@ async fn results_altered_or_forged_in_transit_are_refused() {
         r.failed_reason
     );
 }
+
+/// Waits until the coordinator sees `party` online (or offline).
+async fn until_online(h: &Harness, org: &str, party: &str, online: bool) {
+    let end = tokio::time::Instant::now() + common::WAIT;
+    loop {
+        let nodes: Vec<admin::NodeInfo> = h
+            .admin_call(
+                admin::PATH_LIST_NODES,
+                &admin::ListNodesRequest {
+                    organization_id: org.into(),
+                },
+            )
+            .await
+            .unwrap();
+        let is = nodes
+            .iter()
+            .any(|n| n.party_id == party && n.online_status == t::OnlineStatus::Online);
+        if is == online {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < end, "{nodes:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn key_generation(h: &Harness, key_id: &str) -> String {
+    h.keys()
+        .await
+        .into_iter()
+        .find(|k| k.key_id == key_id)
+        .unwrap()
+        .generation
+}
+
+/// Key refresh (DKLs23 keys) through the admin API: refused for the ed25519 key, an unknown
+/// key, while a party is offline and while another refresh of the key runs; a refresh that
+/// loses a party or gets another key back fails naming why and leaves the key's generation as
+/// it was; a complete one switches it, and later sign tasks name the new generation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_refresh_switches_the_generation_only_when_every_party_answered() {
+    let mut cfg = test_config(":memory:");
+    cfg.default_ecdsa_protocol = EcdsaProtocol::Dkls23;
+    let h = Harness::new(cfg).await;
+    let (org, _vault) = h.setup_org().await;
+    for p in ["a", "b", "c"] {
+        h.online(p).await;
+    }
+    let keys = h.until_keys_generated().await;
+    let secp = keys
+        .iter()
+        .find(|k| k.curve == admin::Curve::EcdsaSecp256k1)
+        .unwrap()
+        .clone();
+    let ed = keys
+        .iter()
+        .find(|k| k.curve == admin::Curve::EddsaEd25519)
+        .unwrap()
+        .clone();
+    assert_eq!(secp.generation, "");
+    let refresh = |key_id: &str| admin::RefreshKeyRequest {
+        organization_id: org.clone(),
+        key_id: key_id.into(),
+    };
+    let start = |key_id: String| {
+        let body = refresh(&key_id);
+        let h = &h;
+        async move {
+            h.admin_call::<admin::KeyRefreshInfo>(admin::PATH_REFRESH_KEY, &body)
+                .await
+        }
+    };
+    let finished = |task_id: String| {
+        let h = &h;
+        let body = admin::ListKeyRefreshesRequest {
+            organization_id: org.clone(),
+            key_id: secp.key_id.clone(),
+        };
+        async move {
+            let end = tokio::time::Instant::now() + common::WAIT;
+            loop {
+                let list: Vec<admin::KeyRefreshInfo> = h
+                    .admin_call(admin::PATH_LIST_KEY_REFRESHES, &body)
+                    .await
+                    .unwrap();
+                let r = list.into_iter().find(|r| r.task_id == task_id).unwrap();
+                if r.status != admin::RefreshStatus::Pending {
+                    return r;
+                }
+                assert!(tokio::time::Instant::now() < end, "{r:?}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+
+    // Refusals.
+    let (code, msg) = start(ed.key_id.clone()).await.unwrap_err();
+    assert!(
+        code == 400 && msg.contains("only DKLs23 keys"),
+        "{code} {msg}"
+    );
+    let (code, _) = start("key_nope".into()).await.unwrap_err();
+    assert_eq!(code, 404);
+    h.offline("c").await;
+    until_online(&h, &org, "c", false).await;
+    let (code, msg) = start(secp.key_id.clone()).await.unwrap_err();
+    assert!(code == 503 && msg.contains("offline: c"), "{code} {msg}");
+    h.online("c").await;
+    until_online(&h, &org, "c", true).await;
+
+    // A party goes offline during the run (and a second refresh meanwhile is refused).
+    h.set_behaviour("c", Behaviour::Silent);
+    let run = start(secp.key_id.clone()).await.unwrap();
+    assert_eq!(run.status, admin::RefreshStatus::Pending);
+    let (code, msg) = start(secp.key_id.clone()).await.unwrap_err();
+    assert!(code == 409 && msg.contains("is running"), "{code} {msg}");
+    h.offline("c").await;
+    let r = finished(run.task_id).await;
+    assert_eq!(r.status, admin::RefreshStatus::Failed);
+    assert!(r.failed_reason.contains("party c went offline"), "{r:?}");
+    assert_eq!(key_generation(&h, &secp.key_id).await, "");
+    h.set_behaviour("c", Behaviour::Honest);
+    h.online("c").await;
+    until_online(&h, &org, "c", true).await;
+
+    // A party reports another key.
+    h.set_behaviour("b", Behaviour::WrongKey);
+    let run = start(secp.key_id.clone()).await.unwrap();
+    let r = finished(run.task_id).await;
+    assert_eq!(r.status, admin::RefreshStatus::Failed);
+    assert!(
+        r.failed_reason
+            .contains("party b reported a refresh of another key"),
+        "{r:?}"
+    );
+    assert_eq!(key_generation(&h, &secp.key_id).await, "");
+    h.set_behaviour("b", Behaviour::Honest);
+
+    // Sign tasks before any switch name no generation.
+    let s = personal(&h, "before-refresh", "m/1/1/60/0", "hello").await;
+    assert_eq!(s.state, SignState::Done, "{s:?}");
+    let last_generation = |h: &Harness| match &h.sign_tasks().last().unwrap().1.body {
+        TaskBody::Sign(s) => s.generation.clone(),
+        _ => unreachable!(),
+    };
+    assert_eq!(last_generation(&h), None);
+
+    // A complete refresh: the key switches; its root key stays.
+    let run = start(secp.key_id.clone()).await.unwrap();
+    let r = finished(run.task_id.clone()).await;
+    assert_eq!(r.status, admin::RefreshStatus::Done, "{r:?}");
+    let task = h
+        .log
+        .lock()
+        .unwrap()
+        .tasks
+        .iter()
+        .find(|(_, t)| t.task_id == run.task_id)
+        .unwrap()
+        .1
+        .clone();
+    let TaskBody::Refresh(rt) = &task.body else {
+        panic!("{task:?}")
+    };
+    assert_eq!(rt.generation, None);
+    assert_eq!(task.members.len(), 3);
+    let g = hex::encode(&task.execution_unique[..8]);
+    assert_eq!(key_generation(&h, &secp.key_id).await, g);
+    let k = h
+        .keys()
+        .await
+        .into_iter()
+        .find(|k| k.key_id == secp.key_id)
+        .unwrap();
+    assert_eq!(
+        (&k.root_public_key, &k.chain_code),
+        (&secp.root_public_key, &secp.chain_code)
+    );
+    let s = personal(&h, "after-refresh", "m/1/1/60/0", "hello").await;
+    assert_eq!(s.state, SignState::Done, "{s:?}");
+    assert_eq!(last_generation(&h), Some(g.clone()));
+    // The next refresh starts from that generation.
+    let run = start(secp.key_id.clone()).await.unwrap();
+    assert_eq!(
+        finished(run.task_id).await.status,
+        admin::RefreshStatus::Done
+    );
+    let TaskBody::Refresh(rt) = &h.log.lock().unwrap().tasks.last().unwrap().1.body.clone() else {
+        panic!()
+    };
+    assert_eq!(rt.generation.as_deref(), Some(g.as_str()));
+    assert_ne!(key_generation(&h, &secp.key_id).await, g);
+}

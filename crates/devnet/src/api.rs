@@ -11,7 +11,8 @@ use mpc_api::types::{
     SignRawDataResponse, SignResultRequest, SignResultResponse, SignState,
     admin::{
         ApiUserInfo, BindNodeRequest, CreateApiUserRequest, CreateOrganizationRequest,
-        EcdsaProtocol, KeyInfo, ListKeysRequest, ListNodesRequest, NodeInfo, Organization,
+        EcdsaProtocol, KeyInfo, KeyRefreshInfo, ListKeyRefreshesRequest, ListKeysRequest,
+        ListNodesRequest, NodeInfo, Organization, RefreshKeyRequest, RefreshStatus,
         RequestKeygenRequest,
     },
 };
@@ -390,5 +391,61 @@ impl ApiClient {
     /// Starts a key generation with an explicit threshold.
     pub async fn request_keygen(&self, req: &RequestKeygenRequest) -> Result<KeyInfo, ApiError> {
         self.call(types::admin::PATH_REQUEST_KEYGEN, req).await
+    }
+
+    /// Starts a refresh of a DKLs23 key's shares.
+    pub async fn refresh_key(
+        &self,
+        organization_id: &str,
+        key_id: &str,
+    ) -> Result<KeyRefreshInfo, ApiError> {
+        let req = RefreshKeyRequest {
+            organization_id: organization_id.to_owned(),
+            key_id: key_id.to_owned(),
+        };
+        self.call(types::admin::PATH_REFRESH_KEY, &req).await
+    }
+
+    /// A key's refreshes, newest first.
+    pub async fn key_refreshes(
+        &self,
+        organization_id: &str,
+        key_id: &str,
+    ) -> Result<Vec<KeyRefreshInfo>, ApiError> {
+        let req = ListKeyRefreshesRequest {
+            organization_id: organization_id.to_owned(),
+            key_id: key_id.to_owned(),
+        };
+        self.call(types::admin::PATH_LIST_KEY_REFRESHES, &req).await
+    }
+
+    /// Polls a refresh until it is no longer pending (every 100 ms), or `timeout`.
+    pub async fn wait_refresh(
+        &self,
+        organization_id: &str,
+        key_id: &str,
+        task_id: &str,
+        timeout: Duration,
+    ) -> Result<KeyRefreshInfo, ApiError> {
+        let end = Instant::now() + timeout;
+        loop {
+            let found = self
+                .key_refreshes(organization_id, key_id)
+                .await?
+                .into_iter()
+                .find(|r| r.task_id == task_id);
+            match found {
+                Some(r) if r.status != RefreshStatus::Pending => return Ok(r),
+                _ if Instant::now() >= end => {
+                    return Err(ApiError::Transport {
+                        path: types::admin::PATH_LIST_KEY_REFRESHES.to_owned(),
+                        reason: format!(
+                            "refresh {task_id} of key {key_id} still pending after {timeout:?}"
+                        ),
+                    });
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
     }
 }

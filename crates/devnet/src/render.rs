@@ -177,7 +177,7 @@ pub fn default_policy_toml() -> String {
         r#"# mpc-devnet's policy (from crates/callback-demo/policy.example.toml). Written when missing;
 # your edits are kept (mpc-devnet --reset-config rewrites it).
 [request_types]
-allow = ["keygen", "sign", "bip340-schnorr-sign", "taproot-sign"]
+allow = ["keygen", "sign", "bip340-schnorr-sign", "taproot-sign", "key-refresh"]
 
 [[keygen.allow]]
 cryptography = ["ecdsa-secp256k1", "eddsa-ed25519"]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use mpc_api::types::OnlineStatus;
 use mpc_api::types::SignState;
-use mpc_api::types::admin::{EcdsaProtocol, KeyStatus};
+use mpc_api::types::admin::{EcdsaProtocol, KeyInfo, KeyStatus, RefreshStatus};
 use mpc_devnet::scenario::{self, Job, Signer};
 use mpc_devnet::{Cluster, Options};
 use serde_json::json;
@@ -310,6 +310,138 @@ async fn node_killed_mid_signing_fails_cleanly_then_recovers() {
         .await
         .unwrap();
     scenario::require_verified(&out).unwrap();
+}
+
+/// The organization's secp256k1 key as the admin API shows it now.
+async fn secp_key(cluster: &Cluster) -> KeyInfo {
+    let keys = cluster
+        .admin()
+        .list_keys(cluster.organization_id())
+        .await
+        .unwrap();
+    keys.into_iter()
+        .find(|k| k.root_public_key.len() == 66 && k.status == KeyStatus::Generated)
+        .expect("a generated secp256k1 key")
+}
+
+/// Key refresh as an operation (DKLs23): a refresh that loses a party part-way (node c killed
+/// during the run) and one whose coordinator restarts during the run both fail naming why, and
+/// leave the old shares in force at every node (3-of-3 signatures go on); a complete refresh
+/// switches the key to the new generation (same key, same addresses) and every algorithm
+/// signs and verifies after it, also after node c is killed and restarted before it used its
+/// new share. A CGGMP24-less key (ed25519) and an unknown key are refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn key_refresh_fails_safely_part_way_and_switches_when_complete() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (_tmp, mut cluster, mut signer) = started(default_opts()).await;
+    let org = cluster.organization_id().to_owned();
+    let before = secp_key(&cluster).await;
+    assert_eq!(before.ecdsa_protocol, Some(EcdsaProtocol::Dkls23));
+    assert_eq!(before.generation, "");
+    let wait = Duration::from_secs(120);
+
+    // 1. Node c dies during the run.
+    let run = cluster
+        .admin()
+        .refresh_key(&org, &before.key_id)
+        .await
+        .unwrap();
+    assert_eq!(run.status, RefreshStatus::Pending);
+    cluster.kill_node("c");
+    let r = cluster
+        .admin()
+        .wait_refresh(&org, &before.key_id, &run.task_id, wait)
+        .await
+        .unwrap();
+    assert_eq!(r.status, RefreshStatus::Failed, "{r:?}");
+    assert!(r.failed_reason.contains("party c"), "{}", r.failed_reason);
+    assert_eq!(secp_key(&cluster).await.generation, "");
+    cluster.start_node("c").await.unwrap();
+    wait_online(&cluster, &["a", "b", "c"], Duration::from_secs(60)).await;
+    let out = signer
+        .run(&ecdsa_job("after a failed refresh"), &rid("refresh-failed"))
+        .await
+        .unwrap();
+    scenario::require_verified(&out).unwrap();
+
+    // 2. The coordinator restarts during the run: the run fails, nothing switches.
+    let run = cluster
+        .admin()
+        .refresh_key(&org, &before.key_id)
+        .await
+        .unwrap();
+    cluster.restart_platform().await.unwrap();
+    wait_online(&cluster, &["a", "b", "c"], Duration::from_secs(60)).await;
+    let r = cluster
+        .admin()
+        .wait_refresh(&org, &before.key_id, &run.task_id, wait)
+        .await
+        .unwrap();
+    assert_eq!(r.status, RefreshStatus::Failed, "{r:?}");
+    assert_eq!(secp_key(&cluster).await.generation, "");
+    let out = signer
+        .run(&ecdsa_job("after a restart"), &rid("refresh-restart"))
+        .await
+        .unwrap();
+    scenario::require_verified(&out).unwrap();
+
+    // 3. A complete refresh: every party answers one generation, the key switches to it.
+    let run = cluster
+        .admin()
+        .refresh_key(&org, &before.key_id)
+        .await
+        .unwrap();
+    let r = cluster
+        .admin()
+        .wait_refresh(&org, &before.key_id, &run.task_id, wait)
+        .await
+        .unwrap();
+    assert_eq!(r.status, RefreshStatus::Done, "{r:?}");
+    assert_eq!(r.outcomes.len(), 3, "{r:?}");
+    let after = secp_key(&cluster).await;
+    assert!(!after.generation.is_empty());
+    assert!(
+        r.outcomes
+            .values()
+            .all(|o| o == &format!("refreshed to {}", after.generation)),
+        "{r:?}"
+    );
+    assert_eq!(
+        (&after.root_public_key, &after.chain_code, &after.xpub),
+        (&before.root_public_key, &before.chain_code, &before.xpub)
+    );
+    // Node c crashes before it used its new share; it takes it at its first task.
+    cluster.kill_node("c");
+    cluster.start_node("c").await.unwrap();
+    wait_online(&cluster, &["a", "b", "c"], Duration::from_secs(60)).await;
+    for (i, job) in scenario::standard_jobs().iter().enumerate() {
+        let out = signer
+            .run(job, &rid(&format!("refreshed-{i}")))
+            .await
+            .unwrap();
+        scenario::require_verified(&out).unwrap();
+    }
+
+    // Refusals: the ed25519 key (FROST shares have no refresh), an unknown key.
+    let keys = cluster.admin().list_keys(&org).await.unwrap();
+    let ed = keys.iter().find(|k| k.root_public_key.len() == 64).unwrap();
+    let e = cluster
+        .admin()
+        .refresh_key(&org, &ed.key_id)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("HTTP 400") && e.contains("only DKLs23 keys"),
+        "{e}"
+    );
+    let e = cluster
+        .admin()
+        .refresh_key(&org, "key_nope")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("HTTP 404"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

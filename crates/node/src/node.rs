@@ -592,6 +592,14 @@ impl crate::store::SecretStore for Node {
             _ => Err(crate::store::StoreAccessError::Sealed),
         }
     }
+
+    /// Blocks on the state lock: call it from a blocking thread, never from async code.
+    fn apply(&self, batch: &mpc_keystore::Batch) -> Result<(), crate::store::StoreAccessError> {
+        match &*self.slot.blocking_lock() {
+            Slot::Unsealed(u) => Ok(u.apply(batch)?),
+            _ => Err(crate::store::StoreAccessError::Sealed),
+        }
+    }
 }
 
 fn not_ready() -> ApiError {

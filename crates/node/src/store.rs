@@ -13,13 +13,18 @@
 //!   the first task (`crate::platform_key`);
 //! * [`SEEN_TASKS`] / `execution_unique`: the deadline of every task taken, until it passes
 //!   (`crate::replay`);
-//! * [`KEY_BANS`] / `key_id\nparty`: parties excluded from a key for good (`tasks::intake`).
+//! * [`KEY_BANS`] / `key_id\nparty`: parties excluded from a key for good (`tasks::intake`);
+//! * [`KEY_SHARES_NEXT`] / `key_id`: a refreshed share ([`StoredKey`] with its `generation`)
+//!   kept beside the current one until the coordinator names its generation in a task, which
+//!   then replaces the current share with it in one atomic batch (`tasks::generation`).
+//!   A key record's optional `"generation"` (absent: the key generation's shares) names the
+//!   share generation it holds.
 //!
 //! All calls block (the store does file I/O and AEAD); call them from a blocking thread.
 
 use std::collections::BTreeMap;
 
-use mpc_keystore::{Unsealed, tables};
+use mpc_keystore::{Batch, Unsealed, tables};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -58,6 +63,11 @@ pub const SEEN_TASKS: &str = "seen_tasks";
 /// account (UTF-8).
 pub const KEY_BANS: &str = "key_bans";
 
+/// Table of refreshed shares waiting for the coordinator to switch the key's generation, by key
+/// id (value: a [`StoredKey`] with its generation). At most one per key; a later refresh of the
+/// same key replaces it.
+pub const KEY_SHARES_NEXT: &str = "key_shares_next";
+
 /// Record key of a ban of `party` from `key_id` in [`KEY_BANS`].
 pub fn ban_record(key_id: &str, party: &str) -> Vec<u8> {
     format!("{key_id}\n{party}").into_bytes()
@@ -74,6 +84,9 @@ pub trait SecretStore: Send + Sync + 'static {
     fn delete(&self, table: &str, key: &[u8]) -> Result<bool, StoreAccessError>;
     /// The record keys of a table.
     fn list_keys(&self, table: &str) -> Result<Vec<Vec<u8>>, StoreAccessError>;
+    /// Applies every write and delete of `batch` in one atomic write (all or none). The only
+    /// way to replace a record of [`tables::KEY_SHARES`] (a refreshed share's promotion).
+    fn apply(&self, batch: &Batch) -> Result<(), StoreAccessError>;
 }
 
 impl SecretStore for Unsealed {
@@ -96,6 +109,10 @@ impl SecretStore for Unsealed {
 
     fn list_keys(&self, table: &str) -> Result<Vec<Vec<u8>>, StoreAccessError> {
         Ok(Unsealed::list_keys(self, table)?)
+    }
+
+    fn apply(&self, batch: &Batch) -> Result<(), StoreAccessError> {
+        Ok(Unsealed::apply(self, batch)?)
     }
 }
 
@@ -289,12 +306,16 @@ fn short(node_id: &str) -> String {
     format!("…{tail}")
 }
 
-/// A key record of [`tables::KEY_SHARES`]: the share and its committee.
+/// A key record of [`tables::KEY_SHARES`] (or [`KEY_SHARES_NEXT`]): the share, its committee
+/// and its generation.
 pub struct StoredKey {
     /// The committee pinned at key generation.
     pub committee: Committee,
     /// The share.
     pub share: StoredShare,
+    /// The share generation after a refresh (`DklsKeyShare::generation`); `None` for the key
+    /// generation's share. Always `None` in format 1.
+    pub generation: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -302,6 +323,8 @@ struct StoredKeyOut<'a> {
     version: u8,
     committee: &'a BTreeMap<String, String>,
     share: &'a StoredShare,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    generation: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -310,6 +333,8 @@ struct StoredKeyIn {
     version: u8,
     committee: BTreeMap<String, String>,
     share: StoredShare,
+    #[serde(default)]
+    generation: Option<String>,
 }
 
 impl StoredKey {
@@ -321,6 +346,7 @@ impl StoredKey {
                 version: STORED_KEY_VERSION,
                 committee,
                 share: &self.share,
+                generation: self.generation.as_deref(),
             }),
             Committee::Unpinned => serde_json::to_vec(&self.share),
         };
@@ -343,6 +369,7 @@ impl StoredKey {
             Ok(k) if k.version == STORED_KEY_VERSION => Ok(StoredKey {
                 committee: Committee::Pinned(k.committee),
                 share: k.share,
+                generation: k.generation,
             }),
             Ok(k) => Err(corrupt(format!(
                 "key record format {} is not supported (this build reads 1 and {STORED_KEY_VERSION})",
@@ -352,6 +379,7 @@ impl StoredKey {
                 Ok(share) => Ok(StoredKey {
                     committee: Committee::Unpinned,
                     share,
+                    generation: None,
                 }),
                 Err(v1) => Err(corrupt(format!(
                     "neither format {STORED_KEY_VERSION} ({v2}) nor format 1 ({v1})"
@@ -380,6 +408,7 @@ mod tests {
             share: StoredShare::Ed25519 {
                 share: vec![0xab, 0xcd],
             },
+            generation: None,
         };
         let bytes = key.to_bytes().unwrap();
         assert_eq!(
@@ -401,6 +430,7 @@ mod tests {
         let dkls = StoredKey {
             committee: Committee::Pinned(committee()),
             share: StoredShare::Dkls23 { share: vec![0x01] },
+            generation: None,
         };
         let bytes = dkls.to_bytes().unwrap();
         assert_eq!(
@@ -408,6 +438,24 @@ mod tests {
             r#"{"version":2,"committee":{"a":"sinoA","b":"sinoB","c":"sinoC"},"share":{"curve":"secp256k1_dkls23","share":"01"}}"#
         );
         let back = StoredKey::from_bytes("k", &bytes).unwrap();
+        assert_eq!(back.generation, None);
+        // A refreshed share names its generation.
+        let refreshed = StoredKey {
+            generation: Some("0f1e".into()),
+            ..StoredKey::from_bytes("k", &bytes).unwrap()
+        };
+        let bytes = refreshed.to_bytes().unwrap();
+        assert_eq!(
+            std::str::from_utf8(&bytes).unwrap(),
+            r#"{"version":2,"committee":{"a":"sinoA","b":"sinoB","c":"sinoC"},"share":{"curve":"secp256k1_dkls23","share":"01"},"generation":"0f1e"}"#
+        );
+        assert_eq!(
+            StoredKey::from_bytes("k", &bytes)
+                .unwrap()
+                .generation
+                .as_deref(),
+            Some("0f1e")
+        );
         assert_eq!(
             back.share.ecdsa_protocol(),
             Some(mpc_tss::EcdsaProtocol::Dkls23)

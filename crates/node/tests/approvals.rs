@@ -211,6 +211,7 @@ fn sign(algorithm: Algorithm, sign_type: u8, payload: Payload) -> TaskBody {
         payload,
         tap_script_root: None,
         tx_info: None,
+        generation: None,
     })
 }
 
@@ -522,6 +523,7 @@ async fn taproot_script_root_is_the_one_the_callback_saw() {
             payload: Payload::Digest { digest: [0x42; 32] },
             tap_script_root: root.map(|r| r.to_vec()),
             tx_info,
+            generation: None,
         })
     };
     // The task's root, absent from its tx_info, is written there by the node.

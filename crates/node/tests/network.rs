@@ -34,8 +34,8 @@ use mpc_transport::keys::TransportCert;
 use mpc_transport::seal::{SealedBody, SealedEnvelope};
 use mpc_transport::signed::{TaskSigningKey, verify_result};
 use mpc_transport::task::{
-    Algorithm, Curve, EcdsaProtocol, Fault, KeygenTask, Member, Outcome, Payload, SignTask,
-    TASK_VERSION, Task, TaskBody, TaskResult,
+    Algorithm, Curve, EcdsaProtocol, Fault, KeygenTask, Member, Outcome, Payload, RefreshTask,
+    SignTask, TASK_VERSION, Task, TaskBody, TaskResult,
 };
 use mpc_tss::{ExecutionId, PartyId, ProtocolKind};
 use p256::ecdsa::SigningKey;
@@ -155,6 +155,17 @@ impl Relay {
             assert!(
                 tokio::time::Instant::now() < until,
                 "nodes {parties:?} did not connect"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn wait_disconnected(&self, party: &str) {
+        let until = tokio::time::Instant::now() + Duration::from_secs(30);
+        while self.state.lock().unwrap().conns.contains_key(party) {
+            assert!(
+                tokio::time::Instant::now() < until,
+                "node {party} did not disconnect"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -587,6 +598,7 @@ fn sign_task(
         payload,
         tap_script_root: None,
         tx_info: None,
+        generation: None,
     }
 }
 
@@ -749,6 +761,148 @@ async fn dkls23_key_signs_ecdsa_bip340_taproot_and_refuses_the_other_protocol() 
             other => panic!("{party}: {other:?}"),
         }
     }
+}
+
+/// Refresh of a DKLs23 key through the real node runtimes: every node stores its new share
+/// beside the current one and answers one generation; until a task names it, the old shares
+/// sign (the platform has not switched); the first task naming it makes the new share current
+/// at each node (also at a node restarted in between); a node that switched refuses a task
+/// naming the old generation; a refresh that names only some parties is refused; a second
+/// refresh starts from the new generation. Every signature verified with k256.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dkls23_refresh_waits_beside_the_current_share_until_its_generation_is_named() {
+    let _logs = logs();
+    let relay = Relay::start().await;
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let parties = ["a", "b", "c"];
+    let mut nodes = Vec::new();
+    for (dir, party) in dirs.iter().zip(parties) {
+        write_config(dir.path(), party, relay.addr, None, false);
+        let n = NodeRun::start(dir.path(), party, true).await;
+        relay.bind(&n.node_id, party);
+        nodes.push(n);
+    }
+    relay.wait_online(&parties).await;
+    let mut w = World { relay, nodes };
+    let (pk, _) = w
+        .keygen_with("rk-1", Curve::Secp256k1, EcdsaProtocol::Dkls23)
+        .await;
+    let vk = k256::ecdsa::VerifyingKey::from_sec1_bytes(&pk).unwrap();
+    let refresh = |generation: Option<&str>| {
+        TaskBody::Refresh(RefreshTask {
+            key_id: "rk-1".into(),
+            root_public_key: pk.clone(),
+            generation: generation.map(str::to_owned),
+        })
+    };
+    let generation_of = |out: &HashMap<String, Outcome>| {
+        let gens: Vec<String> = out
+            .values()
+            .map(|o| match o {
+                Outcome::Refreshed {
+                    public_key,
+                    generation,
+                } => {
+                    assert_eq!(public_key, &pk);
+                    generation.clone()
+                }
+                other => panic!("refresh: {other:?}"),
+            })
+            .collect();
+        assert_eq!(gens.len(), 3);
+        assert!(gens.iter().all(|g| g == &gens[0]), "{gens:?}");
+        gens[0].clone()
+    };
+    let mut n = 0u8;
+    let mut ecdsa = |pair: [&'static str; 2], generation: Option<String>| {
+        n += 1;
+        let digest = [n; 32];
+        let task = SignTask {
+            ecdsa_protocol: EcdsaProtocol::Dkls23,
+            generation,
+            ..sign_task("rk-1", Algorithm::Ecdsa, &pk, 3, Payload::Digest { digest })
+        };
+        (pair, digest, task)
+    };
+    let verify = |digest: [u8; 32], sig: &[u8]| {
+        let ksig = k256::ecdsa::Signature::from_slice(&sig[..64]).unwrap();
+        let rid = k256::ecdsa::RecoveryId::from_byte(sig[64]).unwrap();
+        assert_eq!(
+            k256::ecdsa::VerifyingKey::recover_from_prehash(&digest, &ksig, rid).unwrap(),
+            vk
+        );
+    };
+
+    // Only two of the three parties: refused by both before any protocol traffic.
+    let out = w.run(&["a", "b"], refresh(None)).await;
+    for (party, o) in &out {
+        assert!(
+            matches!(o, Outcome::Failed { fault: Fault::BadTask, detail, .. } if detail.contains("every party of key rk-1")),
+            "{party}: {o:?}"
+        );
+    }
+    let g1 = generation_of(&w.run(&parties, refresh(None)).await);
+
+    // Not switched yet: the key generation's shares sign.
+    let (pair, digest, task) = ecdsa(["a", "b"], None);
+    verify(digest, &w.sign(&pair, task).await);
+    // Node c restarts while its new share waits.
+    let mut c = w.nodes.pop().unwrap();
+    c.stop().await;
+    w.relay.wait_disconnected("c").await;
+    w.nodes
+        .push(NodeRun::start(dirs[2].path(), "c", false).await);
+    w.relay.wait_online(&parties).await;
+    // The switch: a and b take the new shares at this task.
+    let (pair, digest, task) = ecdsa(["a", "b"], Some(g1.clone()));
+    verify(digest, &w.sign(&pair, task).await);
+    // a switched: a task naming the old generation is refused there, naming both.
+    // (Delivered to a only: c, still on the old generation, would take part and wait for a.)
+    let (pair, _, sign) = ecdsa(["a", "c"], None);
+    let task = w.task(&pair, "old-generation", TaskBody::Sign(sign));
+    w.send(&["a"], &task);
+    let got = w.relay.any_results(1).await;
+    assert_eq!(got[0].0, "a", "{got:?}");
+    assert!(
+        matches!(&got[0].1.outcome, Outcome::Failed { fault: Fault::BadTask, detail, .. }
+            if detail.contains("the key generation's") && detail.contains(&g1)),
+        "{got:?}"
+    );
+    // c (restarted) takes its new share at its first task naming it.
+    for pair in [["b", "c"], ["a", "c"]] {
+        let (pair, digest, task) = ecdsa(pair, Some(g1.clone()));
+        verify(digest, &w.sign(&pair, task).await);
+    }
+
+    // A second refresh starts from the new generation.
+    let g2 = generation_of(&w.run(&parties, refresh(Some(&g1))).await);
+    assert_ne!(g1, g2);
+    for pair in [["a", "b"], ["a", "c"], ["b", "c"]] {
+        let (pair, digest, task) = ecdsa(pair, Some(g2.clone()));
+        verify(digest, &w.sign(&pair, task).await);
+    }
+    // BIP340 from the refreshed share, under the same key.
+    let msg = [0x42u8; 32];
+    let sig = w
+        .sign(
+            &["a", "c"],
+            SignTask {
+                ecdsa_protocol: EcdsaProtocol::Dkls23,
+                generation: Some(g2.clone()),
+                ..sign_task(
+                    "rk-1",
+                    Algorithm::Bip340,
+                    &pk,
+                    3,
+                    Payload::Digest { digest: msg },
+                )
+            },
+        )
+        .await;
+    k256::schnorr::VerifyingKey::from_bytes(&pk[1..])
+        .unwrap()
+        .verify_raw(&msg, &k256::schnorr::Signature::try_from(&sig[..]).unwrap())
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

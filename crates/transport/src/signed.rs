@@ -337,6 +337,7 @@ mod tests {
                 payload: Payload::Digest { digest: [9; 32] },
                 tap_script_root: None,
                 tx_info: None,
+                generation: None,
             }),
         }
     }

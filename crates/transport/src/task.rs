@@ -91,7 +91,7 @@ pub struct Task {
     pub body: TaskBody,
 }
 
-/// Keygen or sign.
+/// Keygen, sign or refresh.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskBody {
@@ -99,6 +99,25 @@ pub enum TaskBody {
     Keygen(KeygenTask),
     /// Sign with an existing key.
     Sign(SignTask),
+    /// Refresh an existing key's shares among all its parties (`members`).
+    Refresh(RefreshTask),
+}
+
+/// A refresh of a DKLs23 key's shares: every party takes part and stores a new share *beside*
+/// its current one, under the new share generation it answers ([`Outcome::Refreshed`]); the
+/// coordinator switches the key to that generation only when every party answered the same
+/// one, and later sign tasks name it ([`SignTask::generation`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshTask {
+    /// The key.
+    pub key_id: String,
+    /// The key's root public key as the coordinator recorded it; the node refuses the task if
+    /// its share's key differs.
+    #[serde(with = "serde_bytes")]
+    pub root_public_key: Vec<u8>,
+    /// The share generation the coordinator considers current (`None`: the key generation's);
+    /// the refresh starts from it.
+    pub generation: Option<String>,
 }
 
 /// A distributed key generation.
@@ -144,6 +163,10 @@ pub struct SignTask {
     /// Transaction details as raw JSON text for the callback's `tx_info` (sign_type 1, and
     /// `{"tapScriptRoot": …}` for Taproot), or `None`.
     pub tx_info: Option<String>,
+    /// The key's current share generation after a refresh ([`RefreshTask`]); `None` (and
+    /// absent on the wire, as before refreshes existed) for the key generation's shares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<String>,
 }
 
 /// The message of a signing task. The callback sees `message` = hex of [`Payload::message`].
@@ -222,6 +245,14 @@ pub enum Outcome {
         signature: Option<Vec<u8>>,
         /// Hex ECIES ciphertext of the signature bytes (SPEC.md §6).
         encrypted: Option<String>,
+    },
+    /// The refreshed share is stored beside the current one (a [`RefreshTask`]).
+    Refreshed {
+        /// Root public key (unchanged by a refresh).
+        #[serde(with = "serde_bytes")]
+        public_key: Vec<u8>,
+        /// The new share generation (equal at every party of the same refresh).
+        generation: String,
     },
     /// A callback server refused.
     Rejected {
@@ -350,6 +381,7 @@ mod tests {
                 payload: Payload::Digest { digest: [9; 32] },
                 tap_script_root: Some(vec![3; 32]),
                 tx_info: Some(r#"{"tapScriptRoot":"03"}"#.into()),
+                generation: None,
             }),
         }
     }
@@ -455,6 +487,37 @@ mod tests {
         assert_eq!(Task::decode(&bytes).unwrap(), t);
         // The name on the wire is the stable one.
         assert!(bytes.windows(6).any(|w| w == b"dkls23"));
+    }
+
+    /// A sign task without a generation encodes exactly as before refreshes existed (no
+    /// `generation` key), so the signed-task digests pinned elsewhere hold; with one, and a
+    /// refresh task and its outcome, round-trip.
+    #[test]
+    fn generations_and_refresh_round_trip() {
+        let plain = task().encode().unwrap();
+        assert!(!plain.windows(10).any(|w| w == b"generation"));
+        let mut t = task();
+        if let TaskBody::Sign(s) = &mut t.body {
+            s.generation = Some("ab12".into());
+        }
+        assert_eq!(Task::decode(&t.encode().unwrap()).unwrap(), t);
+        let mut r = task();
+        r.body = TaskBody::Refresh(RefreshTask {
+            key_id: "k".into(),
+            root_public_key: vec![2; 33],
+            generation: None,
+        });
+        assert_eq!(Task::decode(&r.encode().unwrap()).unwrap(), r);
+        let done = TaskResult {
+            version: TASK_VERSION,
+            task_id: "t".into(),
+            party: "a".into(),
+            outcome: Outcome::Refreshed {
+                public_key: vec![2; 33],
+                generation: "cd34".into(),
+            },
+        };
+        assert_eq!(TaskResult::decode(&done.encode().unwrap()).unwrap(), done);
     }
 
     #[test]

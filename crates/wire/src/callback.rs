@@ -66,6 +66,9 @@ pub enum RequestType {
     Bip340SchnorrSign,
     /// BIP341 key-path signature.
     TaprootSign,
+    /// Refresh of an existing key's shares (same public key, same committee, new shares). Not
+    /// in the guide: the platform's key refresh operation (docs/callback.md).
+    KeyRefresh,
 }
 
 impl RequestType {
@@ -76,6 +79,7 @@ impl RequestType {
             RequestType::Sign => "sign",
             RequestType::Bip340SchnorrSign => "bip340-schnorr-sign",
             RequestType::TaprootSign => "taproot-sign",
+            RequestType::KeyRefresh => "key-refresh",
         }
     }
 
@@ -86,6 +90,7 @@ impl RequestType {
             RequestType::Sign,
             RequestType::Bip340SchnorrSign,
             RequestType::TaprootSign,
+            RequestType::KeyRefresh,
         ]
         .into_iter()
         .find(|t| t.as_str() == s)
@@ -343,6 +348,32 @@ impl Check {
                 n: i64::from(n),
                 cryptography: cryptography.into(),
                 party_ids,
+                ..RequestDetail::default()
+            },
+            extra_info,
+        }
+    }
+
+    /// A `key-refresh` check request: the key (`public_key`, hex), its threshold and number of
+    /// parties, its curve, and the node ids of its committee in party order.
+    pub fn key_refresh(
+        callback_id: impl Into<String>,
+        t: u16,
+        n: u16,
+        cryptography: impl Into<String>,
+        public_key: impl Into<String>,
+        party_ids: Vec<String>,
+        extra_info: ExtraInfo,
+    ) -> Self {
+        Check {
+            callback_id: callback_id.into(),
+            request_type: RequestType::KeyRefresh.as_str().to_owned(),
+            request_detail: RequestDetail {
+                t: i64::from(t),
+                n: i64::from(n),
+                cryptography: cryptography.into(),
+                party_ids,
+                public_key: public_key.into(),
                 ..RequestDetail::default()
             },
             extra_info,
@@ -754,6 +785,7 @@ mod tests {
             RequestType::Sign,
             RequestType::Bip340SchnorrSign,
             RequestType::TaprootSign,
+            RequestType::KeyRefresh,
         ] {
             assert_eq!(RequestType::parse(t.as_str()), Ok(t));
         }

@@ -29,6 +29,10 @@ pub const PATH_LIST_NODES: &str = "/v1/admin/node/list";
 pub const PATH_LIST_KEYS: &str = "/v1/admin/key/list";
 /// `POST /v1/admin/key/keygen`.
 pub const PATH_REQUEST_KEYGEN: &str = "/v1/admin/key/keygen";
+/// `POST /v1/admin/key/refresh`.
+pub const PATH_REFRESH_KEY: &str = "/v1/admin/key/refresh";
+/// `POST /v1/admin/key/refresh/list`.
+pub const PATH_LIST_KEY_REFRESHES: &str = "/v1/admin/key/refresh/list";
 
 /// The party ids of the setup, in order.
 pub const PARTY_IDS: [&str; 3] = ["a", "b", "c"];
@@ -267,6 +271,10 @@ pub struct KeyInfo {
     pub xpub: Option<String>,
     /// Why generation failed; empty otherwise.
     pub failed_reason: String,
+    /// The share generation in force: empty for the key generation's shares, else the
+    /// generation of the last completed refresh ([`PATH_REFRESH_KEY`]).
+    #[serde(default)]
+    pub generation: String,
     /// Creation time of the request, ms since the Unix epoch.
     pub created_at: u64,
 }
@@ -310,3 +318,78 @@ impl Validate for RequestKeygenRequest {
 
 /// Response data of keygen: the key as now pending.
 pub type RequestKeygenResponse = KeyInfo;
+
+// ---------------------------------------------------------------- key refresh
+
+/// Request: refresh a generated DKLs23 key's shares (`key/refresh`): every party takes part
+/// (all must be online), each node asks its callback (`key-refresh`) first; the key, its
+/// addresses and its committee stay, every share is replaced. 409 while another refresh of
+/// the key runs; 400 for a CGGMP24 or ed25519 key (no library offers their refresh).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshKeyRequest {
+    /// The organization.
+    pub organization_id: String,
+    /// The key (`keyId` of `key/list`).
+    pub key_id: String,
+}
+
+impl Validate for RefreshKeyRequest {
+    fn validate(&self) -> Result<(), ValidationError> {
+        id("organizationId", &self.organization_id)?;
+        id("keyId", &self.key_id)
+    }
+}
+
+/// Request: a key's refreshes, newest first (`key/refresh/list`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListKeyRefreshesRequest {
+    /// The organization.
+    pub organization_id: String,
+    /// The key.
+    pub key_id: String,
+}
+
+impl Validate for ListKeyRefreshesRequest {
+    fn validate(&self) -> Result<(), ValidationError> {
+        id("organizationId", &self.organization_id)?;
+        id("keyId", &self.key_id)
+    }
+}
+
+/// State of a key refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RefreshStatus {
+    /// Running.
+    Pending,
+    /// Every party stored its new share and the key switched to the new generation.
+    Done,
+    /// It failed (see `failedReason`); the key's shares in force are unchanged.
+    Failed,
+}
+
+/// One refresh of a key (the answer of `key/refresh`, the rows of `key/refresh/list`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyRefreshInfo {
+    /// The run's id.
+    pub task_id: String,
+    /// The key.
+    pub key_id: String,
+    /// State.
+    pub status: RefreshStatus,
+    /// Why it failed; empty otherwise.
+    pub failed_reason: String,
+    /// Each party's answer.
+    pub outcomes: std::collections::BTreeMap<String, String>,
+    /// Start, ms since the Unix epoch.
+    pub created_at: u64,
+    /// End, ms since the Unix epoch; absent while pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<u64>,
+}
+
+/// Response data of `key/refresh/list`.
+pub type ListKeyRefreshesResponse = Vec<KeyRefreshInfo>;

@@ -603,6 +603,8 @@ numeric_enum! {
         SignMessage = 3,
         /// 4: `sign_raw_data`.
         SignRawData = 4,
+        /// 5: a key refresh (ours, not in the guide: the admin API's `key/refresh`).
+        KeyRefresh = 5,
     }
 }
 

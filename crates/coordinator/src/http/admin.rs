@@ -6,12 +6,17 @@ use mpc_api::envelope::ApiCode;
 use mpc_api::types::OnlineStatus;
 use mpc_api::types::admin::{
     self, ApiUserInfo, BindNodeRequest, CreateApiUserRequest, CreateOrganizationRequest, KeyInfo,
-    KeyStatus, ListKeysRequest, ListNodesRequest, NodeInfo, Organization, RequestKeygenRequest,
+    KeyRefreshInfo, KeyStatus, ListKeyRefreshesRequest, ListKeysRequest, ListNodesRequest,
+    NodeInfo, Organization, RefreshKeyRequest, RefreshStatus, RequestKeygenRequest,
 };
+use mpc_api::types::{BusinessExecStatus, BusinessExecType};
 use mpc_transport::task::Curve;
 
 use super::{Answer, Failure, fail, json};
-use crate::store::{ApiUserRow, KeyRow, KeyState, NodeBindingRow, OrganizationRow, now_ms};
+use crate::store::{
+    ApiUserRow, KeyRow, KeyState, MpcRequestQuery, MpcRequestRow, NodeBindingRow, OrganizationRow,
+    now_ms,
+};
 use crate::{Coordinator, new_id};
 
 impl Coordinator {
@@ -93,6 +98,26 @@ impl Coordinator {
         json(key_info(key))
     }
 
+    pub(super) async fn refresh_key(&self, r: RefreshKeyRequest) -> Answer {
+        self.require_org(&r.organization_id).await?;
+        let row = self.start_refresh(&r.organization_id, &r.key_id).await?;
+        json(refresh_info(row))
+    }
+
+    pub(super) async fn list_key_refreshes(&self, r: ListKeyRefreshesRequest) -> Answer {
+        self.require_org(&r.organization_id).await?;
+        let q = MpcRequestQuery {
+            organization_id: Some(r.organization_id),
+            kind: Some(BusinessExecType::KeyRefresh.as_number()),
+            status: None,
+            sino_id: Some(r.key_id),
+            offset: 0,
+            limit: 100,
+        };
+        let (_, rows) = self.db(move |s| s.list_mpc_requests(&q)).await?;
+        json(rows.into_iter().map(refresh_info).collect::<Vec<_>>())
+    }
+
     pub(crate) async fn node_infos(&self, org: Option<String>) -> Result<Vec<NodeInfo>, Failure> {
         let o = org.clone();
         let bindings = self.db(move |s| s.bindings(o.as_deref())).await?;
@@ -143,6 +168,23 @@ impl Coordinator {
     }
 }
 
+/// The API's view of a refresh run.
+fn refresh_info(m: MpcRequestRow) -> KeyRefreshInfo {
+    KeyRefreshInfo {
+        status: match BusinessExecStatus::try_from(i64::from(m.status)) {
+            Ok(BusinessExecStatus::Success) => RefreshStatus::Done,
+            Ok(BusinessExecStatus::Failed) => RefreshStatus::Failed,
+            _ => RefreshStatus::Pending,
+        },
+        outcomes: serde_json::from_str(&m.outcomes).unwrap_or_default(),
+        task_id: m.task_id,
+        key_id: m.sino_id,
+        failed_reason: m.failed_reason,
+        created_at: m.created_at,
+        finished_at: m.finished_at,
+    }
+}
+
 /// The API's view of an organization.
 pub(crate) fn organization_info(o: OrganizationRow) -> Organization {
     Organization {
@@ -182,6 +224,7 @@ fn key_info(k: KeyRow) -> KeyInfo {
         chain_code: k.chain_code.map(hex::encode).unwrap_or_default(),
         xpub,
         failed_reason: k.failure_reason,
+        generation: k.generation,
         created_at: k.created_at,
     }
 }

@@ -84,6 +84,8 @@ impl From<StartError> for Failure {
             StartError::Store(s) => s.into(),
             StartError::Conflict(m) => fail(ApiCode::Conflict, m),
             StartError::Unavailable(m) => fail(ApiCode::Unavailable, m),
+            StartError::NotFound(m) => fail(ApiCode::NotFound, m),
+            StartError::BadRequest(m) => fail(ApiCode::BadRequest, m),
         }
     }
 }
@@ -142,6 +144,8 @@ const ADMIN_PATHS: &[&str] = &[
     admin_dto::PATH_LIST_NODES,
     admin_dto::PATH_LIST_KEYS,
     admin_dto::PATH_REQUEST_KEYGEN,
+    admin_dto::PATH_REFRESH_KEY,
+    admin_dto::PATH_LIST_KEY_REFRESHES,
 ];
 
 impl Coordinator {
@@ -290,6 +294,8 @@ impl Coordinator {
             admin_dto::PATH_LIST_NODES => self.list_nodes(parse(body)?).await,
             admin_dto::PATH_LIST_KEYS => self.list_keys(parse(body)?).await,
             admin_dto::PATH_REQUEST_KEYGEN => self.request_keygen(parse(body)?).await,
+            admin_dto::PATH_REFRESH_KEY => self.refresh_key(parse(body)?).await,
+            admin_dto::PATH_LIST_KEY_REFRESHES => self.list_key_refreshes(parse(body)?).await,
             _ => Err(fail(ApiCode::NotFound, "no such endpoint")),
         }
     }

@@ -31,6 +31,7 @@ fn key(id: &str, org: &str, curve: Curve) -> KeyRow {
         chain_code: None,
         status: KeyState::Generating,
         failure_reason: String::new(),
+        generation: String::new(),
         created_at: 1,
         updated_at: 1,
     }
@@ -161,6 +162,16 @@ fn rules(s: &dyn Store) {
     );
     assert_eq!(k2.parties, ["a", "b", "c"]);
     assert_eq!(k2.ecdsa_protocol, Some(EcdsaProtocol::Dkls23));
+    // Share generations: a refresh switches from the generation it started from, once; a
+    // switch from a stale generation, or of a key that is not generated, changes nothing.
+    assert_eq!(k2.generation, "");
+    assert!(s.switch_key_generation("k2", "", "g1", 5).unwrap());
+    assert!(!s.switch_key_generation("k2", "", "g9", 6).unwrap());
+    assert!(s.switch_key_generation("k2", "g1", "g2", 7).unwrap());
+    assert!(!s.switch_key_generation("k1", "", "g1", 8).unwrap());
+    assert!(!s.switch_key_generation("nope", "", "g1", 8).unwrap());
+    let k2 = s.generated_key("o1", Curve::Secp256k1).unwrap().unwrap();
+    assert_eq!((k2.generation.as_str(), k2.updated_at), ("g2", 7));
     assert_eq!(s.generated_key("o1", Curve::Ed25519).unwrap(), None);
     let k3 = s.keys(Some("o1")).unwrap();
     let k3 = k3.iter().find(|k| k.id == "k3").unwrap();
@@ -389,11 +400,11 @@ fn sqlite_keeps_the_rules_under_races() {
 fn postgres_keeps_the_rules() {
     let pg = Postgres::start().expect("a private PostgreSQL (Debian's postgresql package)");
     let s = postgres_store(&pg, "rules");
-    assert_eq!(s.schema_version().unwrap(), 2);
+    assert_eq!(s.schema_version().unwrap(), 3);
     rules(&s);
     // Migrations are applied once: a second coordinator on the same database opens it as is.
     let again = PostgresStore::connect(&pg.url("rules"), &PostgresOptions::default()).unwrap();
-    assert_eq!(again.schema_version().unwrap(), 2);
+    assert_eq!(again.schema_version().unwrap(), 3);
     assert_eq!(again.organizations().unwrap().len(), 2);
 }
 

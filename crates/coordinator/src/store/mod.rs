@@ -188,6 +188,12 @@ ALTER TABLE keys ADD COLUMN protocol TEXT NOT NULL DEFAULT 'cggmp24';
 UPDATE keys SET protocol = 'frost' WHERE curve = 'ed25519';
 "#;
 
+/// Migration 3 (both stores): the share generation of a key after a refresh (`''`: the key
+/// generation's shares).
+const MIGRATION_GENERATIONS: &str = r#"
+ALTER TABLE keys ADD COLUMN generation TEXT NOT NULL DEFAULT '';
+"#;
+
 fn parse_curve(s: &str) -> Result<Curve, StoreError> {
     match s {
         "secp256k1" => Ok(Curve::Secp256k1),
@@ -219,6 +225,9 @@ pub struct KeyRow {
     pub status: KeyState,
     /// Why it failed.
     pub failure_reason: String,
+    /// The share generation in force after the last completed refresh; empty for the key
+    /// generation's shares. Sign tasks name it.
+    pub generation: String,
     /// ms since the epoch.
     pub created_at: u64,
     /// ms since the epoch.
@@ -433,6 +442,16 @@ pub trait Store: Send + Sync + 'static {
         root_public_key: &[u8],
         chain_code: Option<[u8; 32]>,
         reason: &str,
+        at: u64,
+    ) -> Result<bool, StoreError>;
+    /// Switches a generated key from share generation `from` to `to` (a completed refresh);
+    /// `Ok(false)` if the key is not generated or its generation is no longer `from`. One
+    /// conditional update.
+    fn switch_key_generation(
+        &self,
+        key_id: &str,
+        from: &str,
+        to: &str,
         at: u64,
     ) -> Result<bool, StoreError>;
     /// An organization's keys (`None`: all), newest first.

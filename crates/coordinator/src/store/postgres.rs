@@ -136,6 +136,7 @@ CREATE TABLE nonces (
 CREATE INDEX nonces_age ON nonces (nonce_ms);
 "#,
     super::MIGRATION_PROTOCOLS,
+    super::MIGRATION_GENERATIONS,
 ];
 
 /// Advisory lock key under which migrations run (any constant; "mpc-coor" in ASCII).
@@ -335,7 +336,7 @@ fn get<'a, T: postgres::types::FromSql<'a>>(r: &'a Row, i: usize) -> Result<T, S
     r.try_get(i).map_err(db)
 }
 
-const KEY_COLS: &str = "id, organization_id, curve, threshold, parties, root_public_key, chain_code, status, failure_reason, created_at, updated_at, protocol";
+const KEY_COLS: &str = "id, organization_id, curve, threshold, parties, root_public_key, chain_code, status, failure_reason, created_at, updated_at, protocol, generation";
 
 fn key_row(r: &Row) -> Result<KeyRow, StoreError> {
     let root: String = get(r, 5)?;
@@ -352,6 +353,7 @@ fn key_row(r: &Row) -> Result<KeyRow, StoreError> {
         chain_code: hex::decode(cc).ok().and_then(|b| b.try_into().ok()),
         status: KeyState::parse(&get::<String>(r, 7)?)?,
         failure_reason: get(r, 8)?,
+        generation: get(r, 12)?,
         created_at: to_u64(get(r, 9)?),
         updated_at: to_u64(get(r, 10)?),
     })
@@ -594,7 +596,7 @@ impl Store for PostgresStore {
             .conn()?
             .execute(
                 &format!(
-                    "INSERT INTO keys ({KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                    "INSERT INTO keys ({KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                      ON CONFLICT (organization_id, curve) WHERE status IN ('generating', 'generated')
                      DO NOTHING"
                 ),
@@ -611,6 +613,7 @@ impl Store for PostgresStore {
                     &to_i64(key.created_at),
                     &to_i64(key.updated_at),
                     &protocol_str(key.ecdsa_protocol),
+                    &key.generation,
                 ],
             )
             .map_err(unique("key id exists"))?;
@@ -641,6 +644,24 @@ impl Store for PostgresStore {
                 ],
             )
             .map_err(unique("another live key of this curve"))?;
+        Ok(n == 1)
+    }
+
+    fn switch_key_generation(
+        &self,
+        key_id: &str,
+        from: &str,
+        to: &str,
+        at: u64,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .conn()?
+            .execute(
+                "UPDATE keys SET generation = $3, updated_at = $4
+                 WHERE id = $1 AND status = 'generated' AND generation = $2",
+                &[&key_id, &from, &to, &to_i64(at)],
+            )
+            .map_err(db)?;
         Ok(n == 1)
     }
 

@@ -123,6 +123,7 @@ CREATE TABLE nonces (
 CREATE INDEX nonces_age ON nonces (nonce_ms);
 "#,
     super::MIGRATION_PROTOCOLS,
+    super::MIGRATION_GENERATIONS,
 ];
 
 /// The SQLite [`Store`].
@@ -213,7 +214,7 @@ impl SqliteStore {
     }
 }
 
-const KEY_COLS: &str = "id, organization_id, curve, threshold, parties, root_public_key, chain_code, status, failure_reason, created_at, updated_at, protocol";
+const KEY_COLS: &str = "id, organization_id, curve, threshold, parties, root_public_key, chain_code, status, failure_reason, created_at, updated_at, protocol, generation";
 
 fn key_row(r: &Row<'_>) -> rusqlite::Result<(KeyRow, String, String, String)> {
     let parties: String = r.get(4)?;
@@ -234,6 +235,7 @@ fn key_row(r: &Row<'_>) -> rusqlite::Result<(KeyRow, String, String, String)> {
             chain_code: hex::decode(cc).ok().and_then(|b| b.try_into().ok()),
             status: KeyState::Generating,
             failure_reason: r.get(8)?,
+            generation: r.get(12)?,
             created_at: to_u64(r.get(9)?),
             updated_at: to_u64(r.get(10)?),
         },
@@ -505,7 +507,7 @@ impl Store for SqliteStore {
             return Ok(false);
         }
         tx.execute(
-            &format!("INSERT INTO keys ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+            &format!("INSERT INTO keys ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
             params![
                 key.id,
                 key.organization_id,
@@ -519,6 +521,7 @@ impl Store for SqliteStore {
                 to_i64(key.created_at),
                 to_i64(key.updated_at),
                 protocol_str(key.ecdsa_protocol),
+                key.generation,
             ],
         )
         .map_err(unique("key id exists"))?;
@@ -548,6 +551,24 @@ impl Store for SqliteStore {
                     reason,
                     to_i64(at)
                 ],
+            )
+            .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    fn switch_key_generation(
+        &self,
+        key_id: &str,
+        from: &str,
+        to: &str,
+        at: u64,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .lock()
+            .execute(
+                "UPDATE keys SET generation = ?3, updated_at = ?4
+                 WHERE id = ?1 AND status = 'generated' AND generation = ?2",
+                params![key_id, from, to, to_i64(at)],
             )
             .map_err(db)?;
         Ok(n == 1)

@@ -716,5 +716,17 @@ fn answer(node: &FakeNode, task: &Task) -> Option<Outcome> {
                 encrypted: None,
             }
         }
+        // Every honest node of one refresh answers the same generation (from the run's
+        // unique bytes); `WrongKey` reports another key.
+        TaskBody::Refresh(r) => {
+            let mut public_key = r.root_public_key.clone();
+            if node.behaviour == Behaviour::WrongKey {
+                public_key[5] ^= 1;
+            }
+            Outcome::Refreshed {
+                public_key,
+                generation: hex::encode(&task.execution_unique[..8]),
+            }
+        }
     })
 }

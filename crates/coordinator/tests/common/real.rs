@@ -217,6 +217,21 @@ fn run(task: &Task, shares: &Mutex<Shares>) -> Vec<(String, Outcome)> {
                 })
                 .collect()
         }
+        // The simulated nodes hold CGGMP24 shares, which have no refresh.
+        TaskBody::Refresh(_) => task
+            .members
+            .iter()
+            .map(|m| {
+                (
+                    m.party.clone(),
+                    Outcome::Failed {
+                        fault: mpc_transport::task::Fault::BadTask,
+                        detail: "not a DKLs23 key".into(),
+                        culprits: vec![],
+                    },
+                )
+            })
+            .collect(),
     }
 }
 

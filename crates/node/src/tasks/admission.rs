@@ -41,6 +41,20 @@ impl Plan {
         self.kinds.first().map_or("?", |k| k.name())
     }
 
+    /// The guide's `party_ids`: the members' node ids, in party order.
+    pub(super) fn node_ids(&self) -> Result<Vec<String>, RunFail> {
+        self.committee
+            .parties()
+            .iter()
+            .map(|p| {
+                self.peers
+                    .get(&p.to_string())
+                    .map(|peer| mpc_callback::mpc_wire::keys::node_id(&peer.vk))
+                    .ok_or_else(|| RunFail::Local(format!("no node id for party {p}")))
+            })
+            .collect()
+    }
+
     pub(super) fn parties_str(&self) -> String {
         self.committee
             .parties()
@@ -111,6 +125,7 @@ impl Runtime {
                     Algorithm::Taproot => ProtocolKind::TaprootSign,
                 }],
             ),
+            TaskBody::Refresh(r) => (r.key_id.clone(), vec![ProtocolKind::Dkls23Refresh]),
         };
         if key_id.is_empty() {
             return Err("empty key id".into());

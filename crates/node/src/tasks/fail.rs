@@ -76,6 +76,7 @@ pub(super) fn outcome_name(o: &Outcome) -> &'static str {
     match o {
         Outcome::KeygenDone { .. } => "keygen_done",
         Outcome::Signed { .. } => "signed",
+        Outcome::Refreshed { .. } => "refreshed",
         Outcome::Rejected { .. } => "rejected",
         Outcome::Failed { .. } => "failed",
     }

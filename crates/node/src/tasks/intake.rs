@@ -7,7 +7,7 @@
 //! 2. It was not taken before ([`crate::replay`]): a replay (during the run, after it, after a
 //!    restart) is dropped the same way; its `execution_unique` is now remembered until the
 //!    deadline.
-//! 3. A signing task for a key this node holds names, for every member, the node that held that
+//! 3. A signing or refresh task for a key this node holds names, for every member, the node that held that
 //!    party at key generation (the committee stored with the share); the transport certificates
 //!    are then checked against those node ids by admission. Otherwise it is refused (`BadTask`):
 //!    the task is authentic, so the platform learns why.
@@ -116,6 +116,7 @@ fn intake(inner: &Inner, bytes: &[u8]) -> Intake {
     let key_id = match &task.body {
         TaskBody::Sign(s) => &s.key_id,
         TaskBody::Keygen(k) => &k.key_id,
+        TaskBody::Refresh(r) => &r.key_id,
     };
     for m in &task.members {
         match store.get(KEY_BANS, &ban_record(key_id, &m.party)) {
@@ -133,20 +134,20 @@ fn intake(inner: &Inner, bytes: &[u8]) -> Intake {
             Err(e) => return refuse(Fault::Local, e.to_string()),
         }
     }
-    if let TaskBody::Sign(s) = &task.body {
-        match store.get(tables::KEY_SHARES, s.key_id.as_bytes()) {
-            Ok(Some(record)) => match StoredKey::from_bytes(&s.key_id, &record) {
+    if matches!(task.body, TaskBody::Sign(_) | TaskBody::Refresh(_)) {
+        match store.get(tables::KEY_SHARES, key_id.as_bytes()) {
+            Ok(Some(record)) => match StoredKey::from_bytes(key_id, &record) {
                 Ok(key) => {
                     let members = task
                         .members
                         .iter()
                         .map(|m| (m.party.as_str(), m.node_id.as_str()));
-                    if let Err(e) = key.committee.admits(&s.key_id, members) {
+                    if let Err(e) = key.committee.admits(key_id, members) {
                         return refuse(Fault::BadTask, e.to_string());
                     }
                     if key.committee == Committee::Unpinned {
                         tracing::warn!(
-                            key_id = %s.key_id,
+                            key_id = %key_id,
                             "key stored by an older version without its committee: the task's committee is taken as given"
                         );
                     }

@@ -52,17 +52,7 @@ impl Runtime {
             Curve::Ed25519 => Cryptography::EddsaEd25519,
         };
         // The guide's `party_ids`: the node ids of the members, in party order.
-        let party_ids = plan
-            .committee
-            .parties()
-            .iter()
-            .map(|p| {
-                plan.peers
-                    .get(&p.to_string())
-                    .map(|peer| mpc_callback::mpc_wire::keys::node_id(&peer.vk))
-                    .ok_or_else(|| RunFail::Local(format!("no node id for party {p}")))
-            })
-            .collect::<Result<Vec<String>, RunFail>>()?;
+        let party_ids = plan.node_ids()?;
         let n = plan.committee.n();
         let request = Request::Keygen(KeygenRequest {
             cryptography,
@@ -175,6 +165,7 @@ impl Runtime {
                     .collect(),
             ),
             share: stored,
+            generation: None,
         };
         let id = key_id.clone();
         self.blocking(move |inner| {

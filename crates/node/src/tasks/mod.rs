@@ -8,10 +8,12 @@
 //! - [`admission`]: check the committee (every transport certificate against its node id, this
 //!   node a member under its own party, the deadline, the quarantine) and derive the run's
 //!   [`admission::Plan`]; ask the callback servers about exactly what is about to run;
-//! - [`keygen`] / [`sign`]: build the callback request, check the approval covers it
+//! - [`keygen`] / [`sign`] / [`refresh`]: build the callback request, check the approval covers it
 //!   (`authorizes_keygen` / `authorizes_sign`), then run the protocol on a thread of its own
 //!   (`mpc_tss::Session` is `!Send`; one thread per run, so at most [`MAX_RUNS`]) and answer one
 //!   [`TaskResult`] (none after an `Abort`);
+//! - [`generation`]: which of a key's shares a task uses (a refreshed share waits beside the
+//!   current one until a task names its generation);
 //! - [`wire`]: one run's connection to the network, owned by its session thread;
 //! - [`registry`]: the runs this node has, their inboxes and their one abort signal
 //!   ([`registry::Control`]: the coordinator's `Abort` and the node's shutdown both go through
@@ -28,8 +30,10 @@
 
 mod admission;
 mod fail;
+mod generation;
 mod intake;
 mod keygen;
+mod refresh;
 mod registry;
 mod sign;
 mod wire;
@@ -135,6 +139,9 @@ struct Inner {
     platform: PlatformPin,
     seen: SeenTasks,
     state: Mutex<State>,
+    /// Serializes promotions of refreshed shares with the writes of waiting ones
+    /// ([`generation`]).
+    shares: Mutex<()>,
     out: mpsc::UnboundedSender<Frame>,
 }
 
@@ -161,6 +168,7 @@ impl Runtime {
                 platform: params.platform,
                 seen: params.seen,
                 state: Mutex::new(State::default()),
+                shares: Mutex::new(()),
                 out,
             }),
         }
@@ -304,6 +312,7 @@ impl Runtime {
         match &task.body {
             TaskBody::Keygen(k) => self.keygen(task, k, plan, rx, control).await,
             TaskBody::Sign(s) => self.sign(task, s, plan, rx, control).await,
+            TaskBody::Refresh(r) => self.refresh(task, r, plan, rx, control).await,
         }
     }
 
@@ -367,6 +376,7 @@ pub(crate) mod test_support {
             payload,
             tap_script_root: None,
             tx_info: None,
+            generation: None,
         }
     }
 

@@ -18,7 +18,6 @@ use mpc_callback::mpc_wire::callback::{
 };
 use mpc_callback::{Request, SignAlgorithm, SignParams, SignRequest};
 use mpc_chains::SignMessageKind;
-use mpc_keystore::tables;
 use mpc_transport::task::{Algorithm, Outcome, Payload, SignTask, Task};
 use mpc_tss::dkls::{self, DklsKeyShare};
 use mpc_tss::ecdsa::{self, EcdsaAuxInfo, EcdsaCoreShare, EcdsaKeyShare, SignInput};
@@ -93,15 +92,9 @@ impl Runtime {
             })
             .map_err(|e| RunFail::Local(format!("approval does not cover the signature: {e}")))?;
 
-        let id = s.key_id.clone();
+        let (id, generation) = (s.key_id.clone(), s.generation.clone());
         let stored = self
-            .blocking(move |inner| {
-                let bytes = inner
-                    .store
-                    .get(tables::KEY_SHARES, id.as_bytes())?
-                    .ok_or_else(|| RunFail::BadTask(format!("unknown key {id}")))?;
-                Ok(StoredShare::from_bytes(&id, &bytes)?)
-            })
+            .blocking(move |inner| Ok(inner.key_for(&id, generation.as_deref())?.share))
             .await?;
         // The run's execution id was derived from the task's protocol; a share of another
         // protocol cannot take part (and must not be tried with the wrong library).
@@ -226,7 +219,7 @@ impl Runtime {
 }
 
 /// Refuses a task whose root public key is not the stored share's.
-fn same_root(share_key: &[u8], task_root: &[u8]) -> Result<(), RunFail> {
+pub(super) fn same_root(share_key: &[u8], task_root: &[u8]) -> Result<(), RunFail> {
     if share_key == task_root {
         Ok(())
     } else {

@@ -1,0 +1,162 @@
+//! Share generations: which of a key's shares a task uses.
+//!
+//! A refresh ([`super::refresh`]) stores the new share *beside* the current one
+//! ([`KEY_SHARES_NEXT`]) and answers its generation; the current share stays in force. The
+//! coordinator switches the key to the new generation only when every party answered the same
+//! one, and from then on names it in its tasks. The first task naming it makes the new share
+//! current here: one atomic batch writes it over the current record and deletes the waiting
+//! one ([`Inner::key_for`]). So a refresh that fails part-way leaves every node with a share
+//! that signs: before the switch the old generation is in force everywhere (every node still
+//! holds it as current), after it every node holds the new one, current or waiting, and takes
+//! it at its next task. Never a mix: a task names exactly one generation and a node answers
+//! with that generation's share or refuses naming both.
+
+use mpc_keystore::{Batch, tables};
+
+use super::Inner;
+use super::fail::RunFail;
+use crate::store::{KEY_SHARES_NEXT, StoredKey};
+
+/// How a generation is named in messages.
+pub(super) fn generation_name(generation: Option<&str>) -> String {
+    generation.map_or_else(
+        || "the key generation's".to_owned(),
+        |g| format!("generation {g}"),
+    )
+}
+
+impl Inner {
+    /// The record of `key_id` holding the share of `generation` (`None`: the key generation's),
+    /// promoting the waiting refreshed share when the task names its generation. Blocking.
+    pub(super) fn key_for(
+        &self,
+        key_id: &str,
+        generation: Option<&str>,
+    ) -> Result<StoredKey, RunFail> {
+        // Promotions and the writes of waiting shares never interleave (a refresh of the key
+        // that starts now promotes first, then writes its own waiting share at its end).
+        let _serial = self
+            .shares
+            .lock()
+            .map_err(|_| RunFail::Local("share lock poisoned".into()))?;
+        let current = self
+            .store
+            .get(tables::KEY_SHARES, key_id.as_bytes())?
+            .ok_or_else(|| RunFail::BadTask(format!("unknown key {key_id}")))?;
+        let current = StoredKey::from_bytes(key_id, &current)?;
+        if current.generation.as_deref() == generation {
+            return Ok(current);
+        }
+        let refuse = || {
+            RunFail::BadTask(format!(
+                "the task names {} shares of key {key_id}, but this node holds {} (and no waiting share of the named one)",
+                generation_name(generation),
+                generation_name(current.generation.as_deref()),
+            ))
+        };
+        let Some(wanted) = generation else {
+            return Err(refuse());
+        };
+        let Some(bytes) = self.store.get(KEY_SHARES_NEXT, key_id.as_bytes())? else {
+            return Err(refuse());
+        };
+        let next = StoredKey::from_bytes(key_id, &bytes)?;
+        if next.generation.as_deref() != Some(wanted) {
+            return Err(refuse());
+        }
+        let mut batch = Batch::new();
+        batch
+            .put(tables::KEY_SHARES, key_id.as_bytes(), &bytes)
+            .delete(KEY_SHARES_NEXT, key_id.as_bytes());
+        self.store.apply(&batch)?;
+        tracing::info!(
+            key_id = %key_id,
+            generation = %wanted,
+            previous = %generation_name(current.generation.as_deref()),
+            "refreshed key share is now current; the previous share is deleted"
+        );
+        Ok(next)
+    }
+
+    /// Stores `key` (a refreshed share with its generation) as `key_id`'s waiting share,
+    /// replacing an earlier waiting one. Blocking.
+    pub(super) fn put_waiting(&self, key_id: &str, key: &StoredKey) -> Result<(), RunFail> {
+        let _serial = self
+            .shares
+            .lock()
+            .map_err(|_| RunFail::Local("share lock poisoned".into()))?;
+        let bytes = key.to_bytes()?;
+        self.store.put(KEY_SHARES_NEXT, key_id.as_bytes(), &bytes)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Committee, StoredShare};
+    use crate::tasks::test_support::runtime;
+
+    fn record(share: u8, generation: Option<&str>) -> StoredKey {
+        StoredKey {
+            committee: Committee::Pinned(
+                [("a", "sinoA"), ("b", "sinoB")]
+                    .into_iter()
+                    .map(|(p, n)| (p.to_owned(), n.to_owned()))
+                    .collect(),
+            ),
+            share: StoredShare::Dkls23 { share: vec![share] },
+            generation: generation.map(str::to_owned),
+        }
+    }
+
+    fn share_of(k: &StoredKey) -> u8 {
+        match &k.share {
+            StoredShare::Dkls23 { share } => share[0],
+            _ => panic!("not a DKLs23 share"),
+        }
+    }
+
+    /// The current share serves its own generation; a waiting share becomes current (once,
+    /// atomically) at the first task naming its generation; anything else is refused naming
+    /// both generations, and nothing changes.
+    #[test]
+    fn a_waiting_share_becomes_current_when_its_generation_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (rt, _) = runtime(dir.path(), 1);
+        let inner = &rt.inner;
+        let e = inner.key_for("k", None).err().unwrap();
+        assert!(
+            matches!(e, RunFail::BadTask(ref d) if d.contains("unknown key k")),
+            "{e:?}"
+        );
+        inner
+            .store
+            .put(
+                tables::KEY_SHARES,
+                b"k",
+                &record(1, None).to_bytes().unwrap(),
+            )
+            .unwrap();
+        assert_eq!(share_of(&inner.key_for("k", None).unwrap()), 1);
+        // A refresh finished here; the coordinator has not switched yet.
+        inner.put_waiting("k", &record(2, Some("g2"))).unwrap();
+        assert_eq!(share_of(&inner.key_for("k", None).unwrap()), 1);
+        let e = inner.key_for("k", Some("g9")).err().unwrap();
+        assert!(
+            matches!(e, RunFail::BadTask(ref d) if d.contains("generation g9") && d.contains("the key generation's")),
+            "{e:?}"
+        );
+        // The switch: the first task naming g2 promotes it.
+        let k = inner.key_for("k", Some("g2")).unwrap();
+        assert_eq!((share_of(&k), k.generation.as_deref()), (2, Some("g2")));
+        assert!(inner.store.get(KEY_SHARES_NEXT, b"k").unwrap().is_none());
+        assert_eq!(share_of(&inner.key_for("k", Some("g2")).unwrap()), 2);
+        // The old generation is gone for good.
+        let e = inner.key_for("k", None).err().unwrap();
+        assert!(
+            matches!(e, RunFail::BadTask(ref d) if d.contains("generation g2")),
+            "{e:?}"
+        );
+    }
+}

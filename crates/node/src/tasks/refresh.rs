@@ -1,0 +1,129 @@
+//! Key refresh (DKLs23 keys): every party of the key takes part. The node loads the share of
+//! the generation the task names ([`super::generation`]), checks that the task is for that key
+//! and its whole committee, asks the callback about exactly this refresh (`key-refresh`:
+//! the key, t, n and the committee's node ids; `authorizes_key_refresh`), runs the library's
+//! complete refresh (`mpc_tss::dkls::refresh`) and stores the new share *beside* the current
+//! one, answering its generation. The current share stays in force until the coordinator names
+//! the new generation in a task.
+
+use std::sync::{Arc, mpsc as std_mpsc};
+
+use mpc_callback::{Cryptography, KeyRefreshParams, KeyRefreshRequest, Request};
+use mpc_transport::task::{Outcome, RefreshTask, Task};
+use mpc_tss::dkls::{self, DklsKeyShare};
+
+use super::Runtime;
+use super::admission::Plan;
+use super::fail::RunFail;
+use super::registry::{Control, RunMsg};
+use super::sign::same_root;
+use crate::store::{StoredKey, StoredShare};
+
+impl Runtime {
+    pub(super) async fn refresh(
+        &self,
+        task: &Task,
+        r: &RefreshTask,
+        plan: &Plan,
+        rx: std_mpsc::Receiver<RunMsg>,
+        control: &Arc<Control>,
+    ) -> Result<Outcome, RunFail> {
+        let (id, generation) = (r.key_id.clone(), r.generation.clone());
+        let key = self
+            .blocking(move |inner| inner.key_for(&id, generation.as_deref()))
+            .await?;
+        let StoredKey {
+            committee,
+            share: StoredShare::Dkls23 { share: stored },
+            ..
+        } = &key
+        else {
+            return Err(RunFail::BadTask(format!(
+                "key {} is not a DKLs23 key; only DKLs23 keys can be refreshed",
+                r.key_id
+            )));
+        };
+        let share = DklsKeyShare::from_stored_bytes(stored)
+            .map_err(|e| RunFail::Local(format!("stored share of key {}: {e}", r.key_id)))?;
+        same_root(&share.public_key(), &r.root_public_key)?;
+        if share.committee().parties() != plan.committee.parties() {
+            return Err(RunFail::BadTask(format!(
+                "a refresh needs every party of key {} ({}), the task names {}",
+                r.key_id,
+                share
+                    .committee()
+                    .parties()
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                plan.parties_str()
+            )));
+        }
+        let party_ids = plan.node_ids()?;
+        let public_key = hex::encode(share.public_key());
+        let (t, n) = (share.threshold(), plan.committee.n());
+        let request = Request::KeyRefresh(KeyRefreshRequest {
+            cryptography: Cryptography::EcdsaSecp256k1,
+            public_key: public_key.clone(),
+            t,
+            n,
+            party_ids: party_ids.clone(),
+            sino_id: task.sino_id.clone(),
+            request_id: task.request_id.clone(),
+        });
+        let approved = self.ask_callback(plan, control, request).await?;
+        approved
+            .authorizes_key_refresh(KeyRefreshParams {
+                cryptography: Cryptography::EcdsaSecp256k1,
+                public_key: &public_key,
+                t,
+                n,
+                party_ids: &party_ids,
+                sino_id: &task.sino_id,
+                request_id: &task.request_id,
+            })
+            .map_err(|e| RunFail::Local(format!("approval does not cover the refresh: {e}")))?;
+
+        let eid = plan.eids[0];
+        let fresh: DklsKeyShare = self
+            .on_thread(plan, control, rx, move |w| {
+                let s = dkls::refresh(eid, &share).map_err(|e| RunFail::BadTask(e.to_string()))?;
+                let fresh: DklsKeyShare = w.drive(s)?;
+                // Same key, same chain code, and a Schnorr form for BIP340/Taproot, before the
+                // new share is kept.
+                if fresh.public_key() != share.public_key()
+                    || fresh.chain_code() != share.chain_code()
+                {
+                    return Err(RunFail::Local(
+                        "the refreshed share is of another key or chain code".into(),
+                    ));
+                }
+                fresh
+                    .schnorr_share()
+                    .map_err(|e| RunFail::Local(e.to_string()))?;
+                Ok(fresh)
+            })
+            .await?;
+        let generation = fresh.generation();
+        let waiting = StoredKey {
+            committee: committee.clone(),
+            share: StoredShare::Dkls23 {
+                share: fresh.to_stored_bytes(),
+            },
+            generation: Some(generation.clone()),
+        };
+        let id = r.key_id.clone();
+        self.blocking(move |inner| inner.put_waiting(&id, &waiting))
+            .await?;
+        tracing::info!(
+            key_id = %r.key_id,
+            generation = %generation,
+            "refreshed key share stored beside the current one; it becomes current when the platform names its generation"
+        );
+        Ok(Outcome::Refreshed {
+            public_key: fresh.public_key().to_vec(),
+            generation,
+        })
+    }
+}
