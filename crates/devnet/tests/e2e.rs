@@ -432,7 +432,7 @@ async fn key_refresh_fails_safely_part_way_and_switches_when_complete() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("HTTP 400") && e.contains("only DKLs23 keys"),
+        e.contains("code 400") && e.contains("only DKLs23 keys"),
         "{e}"
     );
     let e = cluster
@@ -441,7 +441,7 @@ async fn key_refresh_fails_safely_part_way_and_switches_when_complete() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(e.contains("HTTP 404"), "{e}");
+    assert!(e.contains("code 404"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
