@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use mpc_api::types::OnlineStatus;
 use mpc_api::types::SignState;
-use mpc_api::types::admin::{EcdsaProtocol, KeyInfo, KeyStatus, RefreshStatus};
+use mpc_api::types::admin::{EcdsaProtocol, KeyInfo, KeyRefreshInfo, KeyStatus, RefreshStatus};
 use mpc_devnet::scenario::{self, Job, Signer};
 use mpc_devnet::{Cluster, Options};
 use serde_json::json;
@@ -324,6 +324,31 @@ async fn secp_key(cluster: &Cluster) -> KeyInfo {
         .expect("a generated secp256k1 key")
 }
 
+/// Starts a refresh of `key_id` through the admin API; its task id.
+async fn start_refresh(cluster: &Cluster, key_id: &str) -> String {
+    let run = cluster
+        .admin()
+        .refresh_key(cluster.organization_id(), key_id)
+        .await
+        .unwrap();
+    assert_eq!(run.status, RefreshStatus::Pending);
+    run.task_id
+}
+
+/// Waits until a refresh is no longer pending (bounded).
+async fn refresh_end(cluster: &Cluster, key_id: &str, task_id: &str) -> KeyRefreshInfo {
+    cluster
+        .admin()
+        .wait_refresh(
+            cluster.organization_id(),
+            key_id,
+            task_id,
+            Duration::from_secs(120),
+        )
+        .await
+        .unwrap()
+}
+
 /// Key refresh as an operation (DKLs23): a refresh that loses a party part-way (node c killed
 /// during the run) and one whose coordinator restarts during the run both fail naming why, and
 /// leave the old shares in force at every node (3-of-3 signatures go on); a complete refresh
@@ -338,21 +363,11 @@ async fn key_refresh_fails_safely_part_way_and_switches_when_complete() {
     let before = secp_key(&cluster).await;
     assert_eq!(before.ecdsa_protocol, Some(EcdsaProtocol::Dkls23));
     assert_eq!(before.generation, "");
-    let wait = Duration::from_secs(120);
 
     // 1. Node c dies during the run.
-    let run = cluster
-        .admin()
-        .refresh_key(&org, &before.key_id)
-        .await
-        .unwrap();
-    assert_eq!(run.status, RefreshStatus::Pending);
+    let run = start_refresh(&cluster, &before.key_id).await;
     cluster.kill_node("c");
-    let r = cluster
-        .admin()
-        .wait_refresh(&org, &before.key_id, &run.task_id, wait)
-        .await
-        .unwrap();
+    let r = refresh_end(&cluster, &before.key_id, &run).await;
     assert_eq!(r.status, RefreshStatus::Failed, "{r:?}");
     assert!(r.failed_reason.contains("party c"), "{}", r.failed_reason);
     assert_eq!(secp_key(&cluster).await.generation, "");
@@ -365,18 +380,10 @@ async fn key_refresh_fails_safely_part_way_and_switches_when_complete() {
     scenario::require_verified(&out).unwrap();
 
     // 2. The coordinator restarts during the run: the run fails, nothing switches.
-    let run = cluster
-        .admin()
-        .refresh_key(&org, &before.key_id)
-        .await
-        .unwrap();
+    let run = start_refresh(&cluster, &before.key_id).await;
     cluster.restart_platform().await.unwrap();
     wait_online(&cluster, &["a", "b", "c"], Duration::from_secs(60)).await;
-    let r = cluster
-        .admin()
-        .wait_refresh(&org, &before.key_id, &run.task_id, wait)
-        .await
-        .unwrap();
+    let r = refresh_end(&cluster, &before.key_id, &run).await;
     assert_eq!(r.status, RefreshStatus::Failed, "{r:?}");
     assert_eq!(secp_key(&cluster).await.generation, "");
     let out = signer
@@ -386,16 +393,8 @@ async fn key_refresh_fails_safely_part_way_and_switches_when_complete() {
     scenario::require_verified(&out).unwrap();
 
     // 3. A complete refresh: every party answers one generation, the key switches to it.
-    let run = cluster
-        .admin()
-        .refresh_key(&org, &before.key_id)
-        .await
-        .unwrap();
-    let r = cluster
-        .admin()
-        .wait_refresh(&org, &before.key_id, &run.task_id, wait)
-        .await
-        .unwrap();
+    let run = start_refresh(&cluster, &before.key_id).await;
+    let r = refresh_end(&cluster, &before.key_id, &run).await;
     assert_eq!(r.status, RefreshStatus::Done, "{r:?}");
     assert_eq!(r.outcomes.len(), 3, "{r:?}");
     let after = secp_key(&cluster).await;

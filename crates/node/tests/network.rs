@@ -496,6 +496,22 @@ struct World {
 }
 
 impl World {
+    /// Nodes a, b, c (fresh stores, no callback) joined to a new relay.
+    async fn three_nodes() -> (Vec<tempfile::TempDir>, World) {
+        let relay = Relay::start().await;
+        let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let parties = ["a", "b", "c"];
+        let mut nodes = Vec::new();
+        for (dir, party) in dirs.iter().zip(parties) {
+            write_config(dir.path(), party, relay.addr, None, false);
+            let n = NodeRun::start(dir.path(), party, true).await;
+            relay.bind(&n.node_id, party);
+            nodes.push(n);
+        }
+        relay.wait_online(&parties).await;
+        (dirs, World { relay, nodes })
+    }
+
     fn members(&self, parties: &[&str]) -> Vec<Member> {
         parties
             .iter()
@@ -615,18 +631,8 @@ fn count_protocol_frames_from(relay: &Relay, party: &str, eids: &[ExecutionId]) 
 /// k256; a sign task naming the other protocol is refused by every signer, naming both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dkls23_key_signs_ecdsa_bip340_taproot_and_refuses_the_other_protocol() {
-    let relay = Relay::start().await;
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let parties = ["a", "b", "c"];
-    let mut nodes = Vec::new();
-    for (dir, party) in dirs.iter().zip(parties) {
-        write_config(dir.path(), party, relay.addr, None, false);
-        let n = NodeRun::start(dir.path(), party, true).await;
-        relay.bind(&n.node_id, party);
-        nodes.push(n);
-    }
-    relay.wait_online(&parties).await;
-    let w = World { relay, nodes };
+    let (_dirs, w) = World::three_nodes().await;
 
     let (pk, chain_code) = w
         .keygen_with("dk-1", Curve::Secp256k1, EcdsaProtocol::Dkls23)
@@ -772,18 +778,8 @@ async fn dkls23_key_signs_ecdsa_bip340_taproot_and_refuses_the_other_protocol() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dkls23_refresh_waits_beside_the_current_share_until_its_generation_is_named() {
     let _logs = logs();
-    let relay = Relay::start().await;
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let parties = ["a", "b", "c"];
-    let mut nodes = Vec::new();
-    for (dir, party) in dirs.iter().zip(parties) {
-        write_config(dir.path(), party, relay.addr, None, false);
-        let n = NodeRun::start(dir.path(), party, true).await;
-        relay.bind(&n.node_id, party);
-        nodes.push(n);
-    }
-    relay.wait_online(&parties).await;
-    let mut w = World { relay, nodes };
+    let (dirs, mut w) = World::three_nodes().await;
     let (pk, _) = w
         .keygen_with("rk-1", Curve::Secp256k1, EcdsaProtocol::Dkls23)
         .await;
