@@ -10,18 +10,21 @@
 //!    ([`Policy::pin_parties`], `serve --party a=NODE_ID`).
 //! 3. key-refresh: approved (the key, its threshold and its committee stay; every share is
 //!    replaced). Listing it in `request_types.allow` is the decision.
-//! 4. sign: `sign.sign_types` must list the sign_type; for sign_type 2, `sign.message_methods`,
+//! 4. key-repair: approved only when `key_repair.new_node_ids` lists the node that receives the
+//!    rebuilt share (`new_party_id`, which must be one of `party_ids`): a repair hands a party's
+//!    share to a node, so the policy names every node it may go to. Nothing listed: rejected.
+//! 5. sign: `sign.sign_types` must list the sign_type; for sign_type 2, `sign.message_methods`,
 //!    when given, must list `tx_info.signAlgorithm` (how the node hashed the message; a
 //!    sign_type 2 request without one is then rejected); `sign.destinations`, when given, must
 //!    contain `tx_info.to` (a sign_type 1 request without `to` is then rejected).
-//! 5. No `tx_info.amount`: `sign.without_amount` decides (approve / wait / reject).
-//! 6. The amount must be a decimal string; the `[[sign.limits]]` entry for
+//! 6. No `tx_info.amount`: `sign.without_amount` decides (approve / wait / reject).
+//! 7. The amount must be a decimal string; the `[[sign.limits]]` entry for
 //!    `tx_info.chainSymbol` + `tx_info.assetId` is used (an entry without `asset` covers the
 //!    whole chain); none: `sign.unlisted_asset` decides.
-//! 7. Above `max_per_request`: rejected. Today's approved total (UTC day) plus this amount
+//! 8. Above `max_per_request`: rejected. Today's approved total (UTC day) plus this amount
 //!    above `daily_limit`: rejected.
-//! 8. Above `wait_above`: WAIT, until a human releases it.
-//! 9. Otherwise approved, and the amount is added to today's total.
+//! 9. Above `wait_above`: WAIT, until a human releases it.
+//! 10. Otherwise approved, and the amount is added to today's total.
 
 use std::collections::BTreeSet;
 
@@ -44,6 +47,18 @@ pub struct Policy {
     /// Signing rules.
     #[serde(default)]
     pub sign: SignRules,
+    /// Key repair rules.
+    #[serde(default)]
+    pub key_repair: KeyRepairRules,
+}
+
+/// `[key_repair]`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRepairRules {
+    /// Node ids that may receive a rebuilt share; none means every repair is rejected.
+    #[serde(default)]
+    pub new_node_ids: BTreeSet<String>,
 }
 
 /// `[request_types]`.
@@ -51,7 +66,7 @@ pub struct Policy {
 #[serde(deny_unknown_fields)]
 pub struct RequestTypes {
     /// Allowed `request_type` values (`keygen`, `sign`, `bip340-schnorr-sign`,
-    /// `taproot-sign`, `key-refresh`); anything else is rejected.
+    /// `taproot-sign`, `key-refresh`, `key-repair`); anything else is rejected.
     pub allow: Vec<String>,
 }
 
@@ -304,6 +319,13 @@ impl Policy {
                 )));
             }
         }
+        for id in &self.key_repair.new_node_ids {
+            mpc_wire::keys::verifying_key_from_node_id(id).map_err(|e| {
+                PolicyError::Invalid(format!(
+                    "key_repair.new_node_ids: {id:?} is not a node id: {e}"
+                ))
+            })?;
+        }
         let mut keys = BTreeSet::new();
         for l in &self.sign.limits {
             if !keys.insert(l.key()) {
@@ -369,6 +391,7 @@ impl Policy {
                     d.cryptography, d.t, d.n, d.public_key
                 )))
             }
+            Ok(RequestType::KeyRepair) => Evaluation::of(self.key_repair_verdict(check)),
             Ok(_) => self.sign_evaluation(check, spent_today, released),
             // Allowed by name but not a type this policy understands: no rule covers it.
             Err(_) => Evaluation::of(self.fallback(
@@ -376,6 +399,26 @@ impl Policy {
                 format!("request_type {rt:?} allowed; no amount rules apply"),
                 released,
             )),
+        }
+    }
+
+    fn key_repair_verdict(&self, check: &Check) -> Verdict {
+        let d = &check.request_detail;
+        let new = &d.new_party_id;
+        if !d.party_ids.contains(new) {
+            return Verdict::Reject(format!(
+                "key repair names new node {new:?}, which is not among its party_ids"
+            ));
+        }
+        if self.key_repair.new_node_ids.contains(new) {
+            Verdict::Approve(format!(
+                "key repair of {} {}-of-{} key {} onto node {new}, listed in key_repair.new_node_ids",
+                d.cryptography, d.t, d.n, d.public_key
+            ))
+        } else {
+            Verdict::Reject(format!(
+                "key repair onto node {new} is not allowed: key_repair.new_node_ids does not list it"
+            ))
         }
     }
 
@@ -608,6 +651,56 @@ mod tests {
         let p = Policy::from_toml_str("[request_types]\nallow = [\"keygen\", \"sign\"]\n").unwrap();
         assert!(
             matches!(verdict(&p, &refresh), Verdict::Reject(r) if r.contains("\"key-refresh\" is not allowed"))
+        );
+    }
+
+    /// A repair is approved only onto a node the policy lists, and only when that node is in
+    /// the committee the request names.
+    #[test]
+    fn key_repair_only_onto_a_listed_node() {
+        let node = |b: u8| {
+            mpc_wire::keys::node_id(
+                p256::ecdsa::SigningKey::from_slice(&[b; 32])
+                    .unwrap()
+                    .verifying_key(),
+            )
+        };
+        let (x, y, w, v) = (node(1), node(2), node(3), node(4));
+        let repair = |new: &str, ids: Vec<String>| {
+            Check::key_repair(
+                "cb",
+                2,
+                3,
+                "ecdsa-secp256k1",
+                "02ab",
+                ids,
+                new,
+                mpc_wire::callback::ExtraInfo::default(),
+            )
+        };
+        let toml = format!(
+            "[request_types]\nallow = [\"key-repair\"]\n[key_repair]\nnew_node_ids = [\"{w}\"]\n"
+        );
+        let p = Policy::from_toml_str(&toml).unwrap();
+        let ok = repair(&w, vec![x.clone(), y.clone(), w.clone()]);
+        assert!(
+            matches!(verdict(&p, &ok), Verdict::Approve(r) if r.contains("key repair") && r.contains(&w))
+        );
+        let unlisted = repair(&v, vec![x.clone(), y.clone(), v.clone()]);
+        assert!(
+            matches!(verdict(&p, &unlisted), Verdict::Reject(r) if r.contains("does not list it"))
+        );
+        let outside = repair(&w, vec![x.clone(), y.clone(), v.clone()]);
+        assert!(
+            matches!(verdict(&p, &outside), Verdict::Reject(r) if r.contains("not among its party_ids"))
+        );
+        // Listed nowhere: the example policy lists no node, so it rejects every repair.
+        assert!(matches!(verdict(&policy(), &ok), Verdict::Reject(_)));
+        // A listed entry that is not a node id is a policy error, not a repair never approved.
+        let bad =
+            "[request_types]\nallow = [\"key-repair\"]\n[key_repair]\nnew_node_ids = [\"c\"]\n";
+        assert!(
+            matches!(Policy::from_toml_str(bad), Err(PolicyError::Invalid(e)) if e.contains("key_repair.new_node_ids"))
         );
     }
 

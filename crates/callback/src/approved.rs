@@ -4,7 +4,8 @@
 use mpc_wire::callback::{SignType, TX_INFO_SIGN_ALGORITHM, TX_INFO_TAP_SCRIPT_ROOT, TxInfo};
 
 use crate::request::{
-    Cryptography, KeyRefreshRequest, KeygenRequest, Request, SignAlgorithm, SignRequest,
+    Cryptography, KeyRefreshRequest, KeyRepairRequest, KeygenRequest, Request, SignAlgorithm,
+    SignRequest,
 };
 
 /// A request every configured callback server approved (or that needed no approval because no
@@ -83,6 +84,16 @@ pub struct KeyRefreshParams<'a> {
     pub sino_id: &'a str,
     /// The platform's id of the run.
     pub request_id: &'a str,
+}
+
+/// The parameters a key repair is about to use: the refresh every party runs (committee after
+/// the repair) and the node that receives the rebuilt share.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyRepairParams<'a> {
+    /// The key, the committee after the repair, the run's ids.
+    pub refresh: KeyRefreshParams<'a>,
+    /// The node id that receives the rebuilt share.
+    pub new_party_id: &'a str,
 }
 
 /// Why an approval does not cover what the protocol is about to do.
@@ -202,16 +213,24 @@ impl ApprovedRequest {
                 requested: "key refresh",
             });
         };
-        let checks = [
-            (r.cryptography == params.cryptography, "cryptography"),
-            (r.public_key == params.public_key, "public key"),
-            (r.t == params.t, "threshold"),
-            (r.n == params.n, "number of parties"),
-            (r.party_ids == params.party_ids, "party ids"),
-            (r.sino_id == params.sino_id, "sino_id"),
-            (r.request_id == params.request_id, "request_id"),
-        ];
-        first_mismatch(&checks)?;
+        refresh_matches(r, &params)?;
+        Ok(r)
+    }
+
+    /// Checks that a key repair with `params` is exactly what was approved (the key, the
+    /// committee after the repair, the new node, the run), and returns the approved request.
+    pub fn authorizes_key_repair(
+        &self,
+        params: KeyRepairParams<'_>,
+    ) -> Result<&KeyRepairRequest, Mismatch> {
+        let Request::KeyRepair(r) = &self.request else {
+            return Err(Mismatch::Kind {
+                approved: self.kind(),
+                requested: "key repair",
+            });
+        };
+        refresh_matches(&r.refresh, &params.refresh)?;
+        first_mismatch(&[(r.new_party_id == params.new_party_id, "new party id")])?;
         Ok(r)
     }
 
@@ -220,8 +239,21 @@ impl ApprovedRequest {
             Request::Keygen(_) => "key generation",
             Request::Sign(_) => "signature",
             Request::KeyRefresh(_) => "key refresh",
+            Request::KeyRepair(_) => "key repair",
         }
     }
+}
+
+fn refresh_matches(r: &KeyRefreshRequest, params: &KeyRefreshParams<'_>) -> Result<(), Mismatch> {
+    first_mismatch(&[
+        (r.cryptography == params.cryptography, "cryptography"),
+        (r.public_key == params.public_key, "public key"),
+        (r.t == params.t, "threshold"),
+        (r.n == params.n, "number of parties"),
+        (r.party_ids == params.party_ids, "party ids"),
+        (r.sino_id == params.sino_id, "sino_id"),
+        (r.request_id == params.request_id, "request_id"),
+    ])
 }
 
 /// A top-level string of the approved `tx_info` (`Ok(None)` without one); `Err` when it cannot
@@ -581,6 +613,73 @@ mod tests {
             Err(Mismatch::Kind {
                 approved: "key refresh",
                 ..
+            })
+        ));
+    }
+
+    /// A key-repair approval covers that key, committee, new node and run only; a refresh
+    /// approval is not a repair approval, nor the reverse.
+    #[test]
+    fn key_repair_binding() {
+        let ids: Vec<String> = vec!["x".into(), "y".into(), "w".into()];
+        let refresh = KeyRefreshRequest {
+            cryptography: Cryptography::EcdsaSecp256k1,
+            public_key: "02ab".into(),
+            t: 2,
+            n: 3,
+            party_ids: ids.clone(),
+            sino_id: "key_1".into(),
+            request_id: "task_2".into(),
+        };
+        let req = KeyRepairRequest {
+            refresh: refresh.clone(),
+            new_party_id: "w".into(),
+        };
+        let approved = ApprovedRequest::new(Request::KeyRepair(req.clone()), "cb".into(), vec![]);
+        let good = KeyRepairParams {
+            refresh: KeyRefreshParams {
+                cryptography: Cryptography::EcdsaSecp256k1,
+                public_key: "02ab",
+                t: 2,
+                n: 3,
+                party_ids: &ids,
+                sino_id: "key_1",
+                request_id: "task_2",
+            },
+            new_party_id: "w",
+        };
+        assert_eq!(approved.authorizes_key_repair(good), Ok(&req));
+        assert_eq!(
+            approved.authorizes_key_repair(KeyRepairParams {
+                new_party_id: "y",
+                ..good
+            }),
+            Err(Mismatch::Field("new party id"))
+        );
+        let other_ids: Vec<String> = vec!["x".into(), "y".into(), "v".into()];
+        assert_eq!(
+            approved.authorizes_key_repair(KeyRepairParams {
+                refresh: KeyRefreshParams {
+                    party_ids: &other_ids,
+                    ..good.refresh
+                },
+                ..good
+            }),
+            Err(Mismatch::Field("party ids"))
+        );
+        assert!(matches!(
+            approved.authorizes_key_refresh(good.refresh),
+            Err(Mismatch::Kind {
+                approved: "key repair",
+                requested: "key refresh"
+            })
+        ));
+        let refresh_only = ApprovedRequest::new(Request::KeyRefresh(refresh), "cb".into(), vec![]);
+        assert!(matches!(
+            refresh_only.authorizes_key_repair(good),
+            Err(Mismatch::Kind {
+                approved: "key refresh",
+                requested: "key repair"
             })
         ));
     }

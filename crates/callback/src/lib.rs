@@ -47,13 +47,16 @@ mod approved;
 mod client;
 mod request;
 
-pub use approved::{ApprovedRequest, KeyRefreshParams, KeygenParams, Mismatch, SignParams};
+pub use approved::{
+    ApprovedRequest, KeyRefreshParams, KeyRepairParams, KeygenParams, Mismatch, SignParams,
+};
 pub use client::{
     CallbackClient, CallbackConfig, CallbackError, DEFAULT_MAX_WAIT, EncryptConfig,
     MAX_RESPONSE_BYTES, Rejection, ServerConfig,
 };
 pub use request::{
-    Cryptography, KeyRefreshRequest, KeygenRequest, Request, SignAlgorithm, SignRequest,
+    Cryptography, KeyRefreshRequest, KeyRepairRequest, KeygenRequest, Request, SignAlgorithm,
+    SignRequest,
 };
 
 pub use mpc_wire;

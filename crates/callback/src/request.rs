@@ -110,6 +110,18 @@ pub struct KeyRefreshRequest {
     pub request_id: String,
 }
 
+/// A repair of a DKLs23 key the node is about to take part in (`request_type` "key-repair"):
+/// the parties that hold their shares rebuild the lost one of a party on the node
+/// `new_party_id`, then every party refreshes. The fields of `refresh` describe the key and the
+/// committee *after* the repair (the new node among `party_ids`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRepairRequest {
+    /// The key, its committee after the repair and the run's ids.
+    pub refresh: KeyRefreshRequest,
+    /// The node id that receives the rebuilt share.
+    pub new_party_id: String,
+}
+
 /// A request for approval.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
@@ -119,6 +131,8 @@ pub enum Request {
     Sign(SignRequest),
     /// Key refresh.
     KeyRefresh(KeyRefreshRequest),
+    /// Key repair.
+    KeyRepair(KeyRepairRequest),
 }
 
 impl Request {
@@ -128,6 +142,7 @@ impl Request {
             Request::Keygen(k) => &k.sino_id,
             Request::Sign(s) => &s.sino_id,
             Request::KeyRefresh(r) => &r.sino_id,
+            Request::KeyRepair(r) => &r.refresh.sino_id,
         }
     }
 
@@ -137,6 +152,7 @@ impl Request {
             Request::Keygen(k) => &k.request_id,
             Request::Sign(s) => &s.request_id,
             Request::KeyRefresh(r) => &r.request_id,
+            Request::KeyRepair(r) => &r.refresh.request_id,
         }
     }
 
@@ -146,6 +162,7 @@ impl Request {
             Request::Keygen(_) => RequestType::Keygen,
             Request::Sign(s) => s.algorithm.request_type(),
             Request::KeyRefresh(_) => RequestType::KeyRefresh,
+            Request::KeyRepair(_) => RequestType::KeyRepair,
         }
     }
 
@@ -184,6 +201,19 @@ impl Request {
                 r.cryptography.as_str(),
                 r.public_key.clone(),
                 r.party_ids.clone(),
+                self.extra_info(),
+            ),
+            Request::KeyRepair(KeyRepairRequest {
+                refresh: r,
+                new_party_id,
+            }) => Check::key_repair(
+                callback_id,
+                r.t,
+                r.n,
+                r.cryptography.as_str(),
+                r.public_key.clone(),
+                r.party_ids.clone(),
+                new_party_id.clone(),
                 self.extra_info(),
             ),
         }
@@ -244,6 +274,33 @@ mod tests {
             String::from_utf8(r.to_check("cb").to_go_json()).unwrap(),
             r#"{"callback_id":"cb","request_type":"key-refresh","request_detail":{"t":2,"n":3,"cryptography":"ecdsa-secp256k1","party_ids":["x","y","z"],"public_key":"02ab"},"extra_info":{"sino_id":"key_1","request_id":"task_1"}}"#
         );
+    }
+
+    /// `key-repair`: the refresh's fields (committee after the repair) and, last, the node
+    /// that receives the rebuilt share.
+    #[test]
+    fn key_repair_on_the_wire() {
+        let r = Request::KeyRepair(KeyRepairRequest {
+            refresh: KeyRefreshRequest {
+                cryptography: Cryptography::EcdsaSecp256k1,
+                public_key: "02ab".into(),
+                t: 2,
+                n: 3,
+                party_ids: vec!["x".into(), "y".into(), "w".into()],
+                sino_id: "key_1".into(),
+                request_id: "task_2".into(),
+            },
+            new_party_id: "w".into(),
+        });
+        assert_eq!(r.request_type(), RequestType::KeyRepair);
+        let json = r.to_check("cb").to_go_json();
+        assert_eq!(
+            String::from_utf8(json.clone()).unwrap(),
+            r#"{"callback_id":"cb","request_type":"key-repair","request_detail":{"t":2,"n":3,"cryptography":"ecdsa-secp256k1","party_ids":["x","y","w"],"public_key":"02ab","new_party_id":"w"},"extra_info":{"sino_id":"key_1","request_id":"task_2"}}"#
+        );
+        let back = Check::from_json(&json).unwrap();
+        assert_eq!(back.request_detail.new_party_id, "w");
+        assert_eq!(back, r.to_check("cb"));
     }
 
     /// The shapes the node builds for issue 10: node ids in `party_ids`, the hashing method and

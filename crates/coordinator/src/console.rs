@@ -23,7 +23,7 @@ th{background:#f3f3f3}td{word-break:break-all}
 <h2>Recent MPC requests</h2><table id="requests"></table>
 <script>
 "use strict";
-const KINDS = {1:"keygen",2:"sign tx",3:"sign message",4:"sign raw data",5:"key refresh"};
+const KINDS = {1:"keygen",2:"sign tx",3:"sign message",4:"sign raw data",5:"key refresh",6:"key repair"};
 const STATUS = {0:"in progress",1:"success",2:"failed"};
 function table(id, headers, rows) {
   const t = document.getElementById(id);

@@ -1,9 +1,11 @@
 //! Orchestration (`docs/platform.md`, "Tasks"): online nodes, key generation and signing runs,
 //! their results, aborts and deadlines.
 //!
-//! Runs: key generation, signing, and key refresh (DKLs23 keys: every party stores its new
-//! share beside the current one and answers its generation; when all answered the same one,
-//! the key switches to it in the store with one conditional update, and sign tasks name it).
+//! Runs: key generation, signing, and key refresh and repair (DKLs23 keys: every party stores
+//! its new share beside the current one and answers its generation; when all answered the same
+//! one, the key switches to it in the store with one conditional update, and sign tasks name
+//! it). A repair rebuilds one party's share on the node bound to the party now (after
+//! `node/replace`), then refreshes every share: the same end as a refresh.
 //!
 //! A run lives in memory from dispatch to its end. It ends exactly once: whoever removes it
 //! from [`EngineState::runs`] (under the state lock) writes its end to the store.
@@ -17,8 +19,8 @@ use mpc_transport::frame::{Abort, Frame};
 use mpc_transport::keys::TransportCert;
 use mpc_transport::signed::verify_result;
 use mpc_transport::task::{
-    Algorithm, Curve, EcdsaProtocol, KeygenTask, Member, Outcome, Payload, RefreshTask, SignTask,
-    TASK_VERSION, Task, TaskBody,
+    Algorithm, Curve, EcdsaProtocol, KeygenTask, Member, Outcome, Payload, RefreshTask, RepairTask,
+    SignTask, TASK_VERSION, Task, TaskBody,
 };
 
 use crate::store::{
@@ -50,8 +52,8 @@ pub(crate) struct OnlineNode {
 pub(crate) struct EngineState {
     pub online: HashMap<String, OnlineNode>,
     runs: HashMap<String, Run>,
-    /// Keys with a refresh run (one at a time per key).
-    refreshing: HashSet<String>,
+    /// Keys with a refresh or repair run (one at a time per key).
+    resharing: HashSet<String>,
     last_auto_check: Option<Instant>,
 }
 
@@ -64,9 +66,10 @@ enum RunKind {
         verify: VerifyInput,
         started_ms: u64,
     },
+    /// A refresh or a repair (they end the same way).
     Refresh {
         key_id: String,
-        /// The generation the refresh started from (`''`: the key generation's).
+        /// The generation the run started from (`''`: the key generation's).
         from: String,
         public_key: Vec<u8>,
     },
@@ -680,15 +683,43 @@ impl Coordinator {
         Ok(stored)
     }
 
-    // ------------------------------------------------------------------ refresh
+    // ------------------------------------------------------------------ refresh, repair
 
     /// Starts a refresh of a generated DKLs23 key among all its parties (all online), unless
-    /// one is running. Returns the run's record.
+    /// a refresh or repair of it is running. Returns the run's record.
     pub(crate) async fn start_refresh(
         &self,
         org: &str,
         key_id: &str,
     ) -> Result<MpcRequestRow, StartError> {
+        self.start_reshare(org, key_id, None).await
+    }
+
+    /// Starts a repair of `party`'s share of a generated DKLs23 key on the node bound to the
+    /// party now, among all the key's parties (all online), unless a refresh or repair of it is
+    /// running. Returns the run's record.
+    pub(crate) async fn start_repair(
+        &self,
+        org: &str,
+        key_id: &str,
+        party: &str,
+    ) -> Result<MpcRequestRow, StartError> {
+        self.start_reshare(org, key_id, Some(party)).await
+    }
+
+    /// A refresh (`repair: None`) or the repair of a party's share: both end with every party
+    /// storing a new share beside its current one; the key switches when all answered.
+    async fn start_reshare(
+        &self,
+        org: &str,
+        key_id: &str,
+        repair: Option<&str>,
+    ) -> Result<MpcRequestRow, StartError> {
+        let what = if repair.is_some() {
+            "repair"
+        } else {
+            "refresh"
+        };
         let o = org.to_owned();
         let key = self
             .db(move |s| s.keys(Some(&o)))
@@ -700,40 +731,78 @@ impl Coordinator {
             })?;
         if key.status != KeyState::Generated {
             return Err(StartError::Conflict(format!(
-                "key {key_id} is not generated; only a generated key can be refreshed"
+                "key {key_id} is not generated; only a generated key can take a {what}"
             )));
         }
         if key.ecdsa_protocol != Some(EcdsaProtocol::Dkls23) {
             return Err(StartError::BadRequest(format!(
-                "key {key_id} is a {} key; only DKLs23 keys can be refreshed (no maintained library refreshes threshold CGGMP24 or FROST shares: docs/protocol.md)",
+                "key {key_id} is a {} key; only DKLs23 keys have a {what} (no maintained library refreshes or repairs threshold CGGMP24 or FROST shares: docs/protocol.md)",
                 key.ecdsa_protocol
                     .map_or("FROST ed25519".to_owned(), |p| p.to_string())
             )));
         }
+        if let Some(party) = repair {
+            if !key.parties.iter().any(|p| p == party) {
+                return Err(StartError::BadRequest(format!(
+                    "party {party} holds no share of key {key_id} (parties {})",
+                    key.parties.join(",")
+                )));
+            }
+            if usize::from(key.threshold) >= key.parties.len() {
+                return Err(StartError::BadRequest(format!(
+                    "key {key_id} is {}-of-{}: the other parties are fewer than the threshold, so a lost share cannot be rebuilt",
+                    key.threshold,
+                    key.parties.len()
+                )));
+            }
+        }
         let (members, missing) = self.online_members(org, &key.parties).await?;
         if !missing.is_empty() {
             return Err(StartError::Unavailable(format!(
-                "a refresh needs every party of the key online; not bound or offline: {}",
+                "a {what} needs every party of the key online; not bound or offline: {}",
                 missing.join(", ")
             )));
         }
-        if !self.lock().refreshing.insert(key.id.clone()) {
+        let chain_code = match (repair, key.chain_code) {
+            (Some(_), None) => {
+                return Err(StartError::Conflict(format!(
+                    "key {key_id} has no recorded chain code"
+                )));
+            }
+            (_, cc) => cc.unwrap_or_default(),
+        };
+        if !self.lock().resharing.insert(key.id.clone()) {
             return Err(StartError::Conflict(format!(
-                "a refresh of key {key_id} is running"
+                "a refresh or repair of key {key_id} is running"
             )));
         }
+        let from = if key.generation.is_empty() {
+            "from the key generation's shares".to_owned()
+        } else {
+            format!("from generation {}", key.generation)
+        };
         let now = now_ms();
         let task_id = new_id("task");
         let row = MpcRequestRow {
             task_id: task_id.clone(),
             organization_id: org.to_owned(),
-            kind: BusinessExecType::KeyRefresh.as_number(),
+            kind: if repair.is_some() {
+                BusinessExecType::KeyRepair
+            } else {
+                BusinessExecType::KeyRefresh
+            }
+            .as_number(),
             sino_id: key.id.clone(),
             request_id: task_id.clone(),
-            param: if key.generation.is_empty() {
-                "from the key generation's shares".into()
-            } else {
-                format!("from generation {}", key.generation)
+            param: match repair {
+                Some(party) => {
+                    let node = members
+                        .iter()
+                        .find(|m| m.party == party)
+                        .map_or("", |m| m.node_id.as_str());
+                    format!("party {party} onto node {node}, {from}")
+                }
+                None => from,
             },
             status: BusinessExecStatus::InProgress.as_number(),
             failed_reason: String::new(),
@@ -743,9 +812,25 @@ impl Coordinator {
         };
         let r = row.clone();
         if let Err(e) = self.db(move |s| s.insert_mpc_request(&r)).await {
-            self.lock().refreshing.remove(&key.id);
+            self.lock().resharing.remove(&key.id);
             return Err(e.into());
         }
+        let generation = (!key.generation.is_empty()).then(|| key.generation.clone());
+        let body = match repair {
+            Some(party) => TaskBody::Repair(RepairTask {
+                key_id: key.id.clone(),
+                root_public_key: key.root_public_key.clone(),
+                chain_code,
+                threshold: key.threshold,
+                generation,
+                party: party.to_owned(),
+            }),
+            None => TaskBody::Refresh(RefreshTask {
+                key_id: key.id.clone(),
+                root_public_key: key.root_public_key.clone(),
+                generation,
+            }),
+        };
         let task = Task {
             version: TASK_VERSION,
             task_id: task_id.clone(),
@@ -756,13 +841,9 @@ impl Coordinator {
             ),
             execution_unique: random32(),
             members,
-            body: TaskBody::Refresh(RefreshTask {
-                key_id: key.id.clone(),
-                root_public_key: key.root_public_key.clone(),
-                generation: (!key.generation.is_empty()).then(|| key.generation.clone()),
-            }),
+            body,
         };
-        tracing::info!(organization = %org, key_id = %key.id, task_id = %row.task_id, from = %row.param, "coordinator: key refresh started");
+        tracing::info!(organization = %org, key_id = %key.id, task_id = %row.task_id, what = %row.param, "coordinator: key {what} started");
         self.dispatch(
             task,
             org,
@@ -955,7 +1036,7 @@ impl Coordinator {
                 }
             }
             RunKind::Refresh { key_id, .. } => {
-                self.lock().refreshing.remove(&key_id);
+                self.lock().resharing.remove(&key_id);
             }
             RunKind::Sign { started_ms, .. } => {
                 let finish = match end {

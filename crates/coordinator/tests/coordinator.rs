@@ -1396,3 +1396,186 @@ async fn key_refresh_switches_the_generation_only_when_every_party_answered() {
     assert_eq!(rt.generation.as_deref(), Some(g.as_str()));
     assert_ne!(key_generation(&h, &secp.key_id).await, g);
 }
+
+/// Waits for the end of a refresh or repair run (`list`: its list path).
+async fn reshare_end(
+    h: &Harness,
+    org: &str,
+    key_id: &str,
+    task_id: &str,
+    list: &str,
+) -> admin::KeyRefreshInfo {
+    let body = admin::ListKeyRefreshesRequest {
+        organization_id: org.into(),
+        key_id: key_id.into(),
+    };
+    let end = tokio::time::Instant::now() + common::WAIT;
+    loop {
+        let runs: Vec<admin::KeyRefreshInfo> = h.admin_call(list, &body).await.unwrap();
+        let r = runs.into_iter().find(|r| r.task_id == task_id).unwrap();
+        if r.status != admin::RefreshStatus::Pending {
+            return r;
+        }
+        assert!(tokio::time::Instant::now() < end, "{r:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Replacing a lost node and repairing a 2-of-3 DKLs23 key onto it through the admin API: the
+/// old node is unbound, signatures go on with the other two; a repair is refused for the
+/// ed25519 key, an n-of-n key's party, while the new node is offline and while another
+/// refresh or repair of the key runs; one that loses the new node fails and leaves the key's
+/// generation as it was; a complete one (a repair task to every party, the new node among
+/// them, the key's chain code and threshold) switches it, and only `key/repair/list` lists it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_repair_rebuilds_a_replaced_node_and_switches_only_when_complete() {
+    let mut cfg = test_config(":memory:");
+    cfg.default_ecdsa_protocol = EcdsaProtocol::Dkls23;
+    cfg.default_threshold = 2;
+    let h = Harness::new(cfg).await;
+    let (org, _vault) = h.setup_org().await;
+    for p in ["a", "b", "c"] {
+        h.online(p).await;
+    }
+    let keys = h.until_keys_generated().await;
+    let key_of = |curve| keys.iter().find(|k| k.curve == curve).unwrap().clone();
+    let (secp, ed) = (
+        key_of(admin::Curve::EcdsaSecp256k1),
+        key_of(admin::Curve::EddsaEd25519),
+    );
+    assert_eq!(secp.threshold, 2);
+    let repair = |key_id: String, party: &str| {
+        let body = admin::RepairKeyRequest {
+            organization_id: org.clone(),
+            key_id,
+            party_id: party.into(),
+        };
+        let h = &h;
+        async move {
+            h.admin_call::<admin::KeyRefreshInfo>(admin::PATH_REPAIR_KEY, &body)
+                .await
+        }
+    };
+
+    // Node c is lost: another node takes party c. A node bound already cannot.
+    let old_c = h.node_id("c");
+    h.offline("c").await;
+    let taken = h.replace_node("c", 0x60).await.unwrap_err();
+    assert_eq!(taken.0, 409, "{taken:?}");
+    let info = h.replace_node("c", 0x77).await.unwrap();
+    assert_eq!(info.party_id, "c");
+    assert_ne!(info.node_id, old_c);
+    assert_eq!(info.node_id, h.node_id("c"));
+    // Signing goes on with a and b (their shares and committee are untouched).
+    let s = personal(&h, "while-c-is-lost", "m/1/1/60/0", "hello").await;
+    assert_eq!(s.state, SignState::Done, "{s:?}");
+
+    // Refusals.
+    let (code, msg) = repair(ed.key_id.clone(), "c").await.unwrap_err();
+    assert!(
+        code == 400 && msg.contains("only DKLs23 keys"),
+        "{code} {msg}"
+    );
+    let (code, _) = repair("key_nope".into(), "c").await.unwrap_err();
+    assert_eq!(code, 404);
+    let (code, msg) = repair(secp.key_id.clone(), "c").await.unwrap_err();
+    assert!(code == 503 && msg.contains("offline: c"), "{code} {msg}");
+    h.online("c").await;
+    until_online(&h, &org, "c", true).await;
+
+    // The new node goes silent, then offline, during the run; a refresh meanwhile is refused.
+    h.set_behaviour("c", Behaviour::Silent);
+    let run = repair(secp.key_id.clone(), "c").await.unwrap();
+    assert_eq!(run.status, admin::RefreshStatus::Pending);
+    let (code, msg) = h
+        .admin_call::<admin::KeyRefreshInfo>(
+            admin::PATH_REFRESH_KEY,
+            &admin::RefreshKeyRequest {
+                organization_id: org.clone(),
+                key_id: secp.key_id.clone(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(code == 409 && msg.contains("is running"), "{code} {msg}");
+    h.offline("c").await;
+    let r = reshare_end(
+        &h,
+        &org,
+        &secp.key_id,
+        &run.task_id,
+        admin::PATH_LIST_KEY_REPAIRS,
+    )
+    .await;
+    assert_eq!(r.status, admin::RefreshStatus::Failed);
+    assert!(r.failed_reason.contains("party c went offline"), "{r:?}");
+    assert_eq!(key_generation(&h, &secp.key_id).await, "");
+    h.set_behaviour("c", Behaviour::Honest);
+    h.online("c").await;
+    until_online(&h, &org, "c", true).await;
+
+    // A complete repair.
+    let run = repair(secp.key_id.clone(), "c").await.unwrap();
+    let r = reshare_end(
+        &h,
+        &org,
+        &secp.key_id,
+        &run.task_id,
+        admin::PATH_LIST_KEY_REPAIRS,
+    )
+    .await;
+    assert_eq!(r.status, admin::RefreshStatus::Done, "{r:?}");
+    let task = h
+        .log
+        .lock()
+        .unwrap()
+        .tasks
+        .iter()
+        .find(|(_, t)| t.task_id == run.task_id)
+        .unwrap()
+        .1
+        .clone();
+    let TaskBody::Repair(rt) = &task.body else {
+        panic!("{task:?}")
+    };
+    assert_eq!(
+        (rt.party.as_str(), rt.threshold, rt.generation.as_deref()),
+        ("c", 2, None)
+    );
+    assert_eq!(hex::encode(rt.chain_code), secp.chain_code);
+    assert_eq!(hex::encode(&rt.root_public_key), secp.root_public_key);
+    let members: Vec<(&str, &str)> = task
+        .members
+        .iter()
+        .map(|m| (m.party.as_str(), m.node_id.as_str()))
+        .collect();
+    let c_now = h.node_id("c");
+    assert_eq!(members.len(), 3);
+    assert!(members.contains(&("c", c_now.as_str())), "{members:?}");
+    let g = hex::encode(&task.execution_unique[..8]);
+    assert_eq!(key_generation(&h, &secp.key_id).await, g);
+    // Listed as a repair (with the node it went to), not as a refresh.
+    let refreshes: Vec<admin::KeyRefreshInfo> = h
+        .admin_call(
+            admin::PATH_LIST_KEY_REFRESHES,
+            &admin::ListKeyRefreshesRequest {
+                organization_id: org.clone(),
+                key_id: secp.key_id.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(refreshes.is_empty(), "{refreshes:?}");
+    // Signing names the new generation; with a offline the signers are b and the new c.
+    h.offline("a").await;
+    until_online(&h, &org, "a", false).await;
+    let s = personal(&h, "after-repair", "m/1/1/60/0", "hello").await;
+    assert_eq!(s.state, SignState::Done, "{s:?}");
+    let (_, last) = h.sign_tasks().last().unwrap().clone();
+    let TaskBody::Sign(st) = &last.body else {
+        panic!()
+    };
+    assert_eq!(st.generation.as_deref(), Some(g.as_str()));
+    let signers: Vec<_> = last.members.iter().map(|m| m.node_id.clone()).collect();
+    assert_eq!(signers, vec![h.node_id("b"), c_now]);
+}

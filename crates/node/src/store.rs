@@ -269,7 +269,7 @@ impl Committee {
 pub enum NotInCommittee {
     /// Another node under a pinned party.
     #[error(
-        "the task names node {named} as party {party} of key {key_id}, but the key was generated with node {pinned} as party {party}"
+        "the task names node {named} as party {party} of key {key_id}, but the key's committee on this node has node {pinned} as party {party} (pinned at key generation, changed only by a repair)"
     )]
     OtherNode {
         /// The key.
@@ -309,7 +309,8 @@ fn short(node_id: &str) -> String {
 /// A key record of [`tables::KEY_SHARES`] (or [`KEY_SHARES_NEXT`]): the share, its committee
 /// and its generation.
 pub struct StoredKey {
-    /// The committee pinned at key generation.
+    /// The committee pinned at key generation (a completed repair names the new node for the
+    /// party it rebuilt).
     pub committee: Committee,
     /// The share.
     pub share: StoredShare,
@@ -484,7 +485,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("names node …sinoEvil as party b of key k, but the key was generated with node …sinoB"),
+            e.contains("names node …sinoEvil as party b of key k, but the key's committee on this node has node …sinoB"),
             "{e}"
         );
         let e = c.admits("k", [("d", "sinoD")]).unwrap_err();

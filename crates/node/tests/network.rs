@@ -35,7 +35,7 @@ use mpc_transport::seal::{SealedBody, SealedEnvelope};
 use mpc_transport::signed::{TaskSigningKey, verify_result};
 use mpc_transport::task::{
     Algorithm, Curve, EcdsaProtocol, Fault, KeygenTask, Member, Outcome, Payload, RefreshTask,
-    SignTask, TASK_VERSION, Task, TaskBody, TaskResult,
+    RepairTask, SignTask, TASK_VERSION, Task, TaskBody, TaskResult,
 };
 use mpc_tss::{ExecutionId, PartyId, ProtocolKind};
 use p256::ecdsa::SigningKey;
@@ -631,7 +631,6 @@ fn count_protocol_frames_from(relay: &Relay, party: &str, eids: &[ExecutionId]) 
 /// k256; a sign task naming the other protocol is refused by every signer, naming both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dkls23_key_signs_ecdsa_bip340_taproot_and_refuses_the_other_protocol() {
-    let parties = ["a", "b", "c"];
     let (_dirs, w) = World::three_nodes().await;
 
     let (pk, chain_code) = w
@@ -887,6 +886,141 @@ async fn dkls23_refresh_waits_beside_the_current_share_until_its_generation_is_n
                 generation: Some(g2.clone()),
                 ..sign_task(
                     "rk-1",
+                    Algorithm::Bip340,
+                    &pk,
+                    3,
+                    Payload::Digest { digest: msg },
+                )
+            },
+        )
+        .await;
+    k256::schnorr::VerifyingKey::from_bytes(&pk[1..])
+        .unwrap()
+        .verify_raw(&msg, &k256::schnorr::Signature::try_from(&sig[..]).unwrap())
+        .unwrap();
+}
+
+/// Repair of a DKLs23 key through the real node runtimes: node c is lost and a new node (fresh
+/// store, new identity) takes party c. Before the repair, a and b refuse a task naming the new
+/// node for c (their stored committee names the old one) and a repair that names a new node
+/// for another party than the one it rebuilds; a and b still sign. The repair: every party
+/// answers one generation; the old shares sign until the platform names it; then every pair,
+/// the new node among them, signs under the same key (k256), and BIP340 from the rebuilt share.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dkls23_repair_rebuilds_a_lost_share_on_a_new_node() {
+    let _logs = logs();
+    let parties = ["a", "b", "c"];
+    let (_dirs, mut w) = World::three_nodes().await;
+    let (pk, chain_code) = w
+        .keygen_with("rp-1", Curve::Secp256k1, EcdsaProtocol::Dkls23)
+        .await;
+    let vk = k256::ecdsa::VerifyingKey::from_sec1_bytes(&pk).unwrap();
+    let mut n = 0u8;
+    let mut ecdsa = |generation: Option<String>| {
+        n += 1;
+        let digest = [n; 32];
+        let task = SignTask {
+            ecdsa_protocol: EcdsaProtocol::Dkls23,
+            generation,
+            ..sign_task("rp-1", Algorithm::Ecdsa, &pk, 3, Payload::Digest { digest })
+        };
+        (digest, task)
+    };
+    let verify = |digest: [u8; 32], sig: &[u8]| {
+        let ksig = k256::ecdsa::Signature::from_slice(&sig[..64]).unwrap();
+        let rid = k256::ecdsa::RecoveryId::from_byte(sig[64]).unwrap();
+        assert_eq!(
+            k256::ecdsa::VerifyingKey::recover_from_prehash(&digest, &ksig, rid).unwrap(),
+            vk
+        );
+    };
+    let repair = |party: &str| {
+        TaskBody::Repair(RepairTask {
+            key_id: "rp-1".into(),
+            root_public_key: pk.clone(),
+            chain_code,
+            threshold: 2,
+            generation: None,
+            party: party.into(),
+        })
+    };
+
+    // Node c is lost; a new node (own store, own identity) takes party c.
+    let mut old_c = w.nodes.pop().unwrap();
+    old_c.stop().await;
+    w.relay.wait_disconnected("c").await;
+    let new_dir = tempfile::tempdir().unwrap();
+    write_config(new_dir.path(), "c", w.relay.addr, None, false);
+    let new_c = NodeRun::start(new_dir.path(), "c", true).await;
+    assert_ne!(new_c.node_id, old_c.node_id);
+    w.relay.bind(&new_c.node_id, "c");
+    w.nodes.push(new_c);
+    w.relay.wait_online(&parties).await;
+
+    // Before the repair: a refuses the new node in a sign task (its committee names the old
+    // one), and the new node holds no share.
+    let (_, task) = ecdsa(None);
+    let out = w.run(&["a", "c"], TaskBody::Sign(task)).await;
+    assert!(
+        matches!(&out["a"], Outcome::Failed { fault: Fault::BadTask, detail, .. } if detail.contains("as party c of key rp-1, but the key's committee")),
+        "{out:?}"
+    );
+    assert!(
+        matches!(&out["c"], Outcome::Failed { fault: Fault::BadTask, detail, .. } if detail.contains("unknown key rp-1")),
+        "{out:?}"
+    );
+    // A repair of b's share does not admit a new node for c: a (helper) and b (whose share it
+    // would rebuild) refuse it at intake. (Sent to a and b only: the new c would take part and
+    // wait for them.)
+    let task = w.task(&parties, "repair-wrong-party", repair("b"));
+    w.send(&["a", "b"], &task);
+    let got = w.relay.any_results(2).await;
+    for (party, r) in &got {
+        assert!(
+            matches!(&r.outcome, Outcome::Failed { fault: Fault::BadTask, detail, .. } if detail.contains("as party c of key rp-1, but the key's committee")),
+            "{party}: {:?}",
+            r.outcome
+        );
+    }
+    // a and b still sign with the key generation's shares.
+    let (digest, task) = ecdsa(None);
+    verify(digest, &w.sign(&["a", "b"], task).await);
+
+    // The repair.
+    let out = w.run(&parties, repair("c")).await;
+    let gens: Vec<String> = out
+        .values()
+        .map(|o| match o {
+            Outcome::Refreshed {
+                public_key,
+                generation,
+            } => {
+                assert_eq!(public_key, &pk);
+                generation.clone()
+            }
+            other => panic!("repair: {other:?}"),
+        })
+        .collect();
+    assert_eq!(gens.len(), 3);
+    assert!(gens.iter().all(|g| g == &gens[0]), "{gens:?}");
+    let g = gens[0].clone();
+    // Not switched yet: the old shares of a and b sign.
+    let (digest, task) = ecdsa(None);
+    verify(digest, &w.sign(&["a", "b"], task).await);
+    // Switched: every pair, the new node among them.
+    for pair in [["a", "c"], ["b", "c"], ["a", "b"]] {
+        let (digest, task) = ecdsa(Some(g.clone()));
+        verify(digest, &w.sign(&pair, task).await);
+    }
+    let msg = [0x42u8; 32];
+    let sig = w
+        .sign(
+            &["b", "c"],
+            SignTask {
+                ecdsa_protocol: EcdsaProtocol::Dkls23,
+                generation: Some(g.clone()),
+                ..sign_task(
+                    "rp-1",
                     Algorithm::Bip340,
                     &pk,
                     3,
@@ -1302,7 +1436,7 @@ async fn a_hostile_relay_cannot_steer_a_run() {
     };
     assert_eq!(*fault, mpc_transport::task::Fault::BadTask);
     assert!(
-        detail.contains("but the key was generated with node"),
+        detail.contains("but the key's committee on this node has node"),
         "{detail}"
     );
     assert_eq!(

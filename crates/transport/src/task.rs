@@ -91,7 +91,7 @@ pub struct Task {
     pub body: TaskBody,
 }
 
-/// Keygen, sign or refresh.
+/// Keygen, sign, refresh or repair.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskBody {
@@ -101,6 +101,32 @@ pub enum TaskBody {
     Sign(SignTask),
     /// Refresh an existing key's shares among all its parties (`members`).
     Refresh(RefreshTask),
+    /// Rebuild one party's lost share of a key on the node `members` names for it, then
+    /// refresh every share.
+    Repair(RepairTask),
+}
+
+/// A repair of a DKLs23 key: every member other than `party` holds its share (of
+/// `generation`) and helps; the member named for `party` (a new node, or the same node that
+/// lost its share) rebuilds it against `root_public_key`, `chain_code` and `threshold`; then
+/// all refresh. Every member stores the result *beside* its current share with the committee
+/// `members` names, and answers [`Outcome::Refreshed`]; the switch is the refresh's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairTask {
+    /// The key.
+    pub key_id: String,
+    /// The key's root public key as the coordinator recorded it (33 bytes).
+    #[serde(with = "serde_bytes")]
+    pub root_public_key: Vec<u8>,
+    /// The key's chain code as the coordinator recorded it; the rebuilt share must carry it.
+    #[serde(with = "serde_bytes")]
+    pub chain_code: [u8; 32],
+    /// Signers needed (t).
+    pub threshold: u16,
+    /// The share generation the helpers hold (`None`: the key generation's).
+    pub generation: Option<String>,
+    /// The party whose share is rebuilt.
+    pub party: String,
 }
 
 /// A refresh of a DKLs23 key's shares: every party takes part and stores a new share *beside*
@@ -246,7 +272,8 @@ pub enum Outcome {
         /// Hex ECIES ciphertext of the signature bytes (SPEC.md §6).
         encrypted: Option<String>,
     },
-    /// The refreshed share is stored beside the current one (a [`RefreshTask`]).
+    /// The refreshed share is stored beside the current one (a [`RefreshTask`] or a
+    /// [`RepairTask`]).
     Refreshed {
         /// Root public key (unchanged by a refresh).
         #[serde(with = "serde_bytes")]
@@ -508,6 +535,16 @@ mod tests {
             generation: None,
         });
         assert_eq!(Task::decode(&r.encode().unwrap()).unwrap(), r);
+        let mut repair = task();
+        repair.body = TaskBody::Repair(RepairTask {
+            key_id: "k".into(),
+            root_public_key: vec![2; 33],
+            chain_code: [9; 32],
+            threshold: 2,
+            generation: Some("ab12".into()),
+            party: "c".into(),
+        });
+        assert_eq!(Task::decode(&repair.encode().unwrap()).unwrap(), repair);
         let done = TaskResult {
             version: TASK_VERSION,
             task_id: "t".into(),

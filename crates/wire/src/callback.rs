@@ -69,6 +69,9 @@ pub enum RequestType {
     /// Refresh of an existing key's shares (same public key, same committee, new shares). Not
     /// in the guide: the platform's key refresh operation (docs/callback.md).
     KeyRefresh,
+    /// `key-repair` (ours): rebuild one party's lost share of a DKLs23 key on a node named in
+    /// the request (`new_party_id`); every party ends with a new share of the same key.
+    KeyRepair,
 }
 
 impl RequestType {
@@ -80,6 +83,7 @@ impl RequestType {
             RequestType::Bip340SchnorrSign => "bip340-schnorr-sign",
             RequestType::TaprootSign => "taproot-sign",
             RequestType::KeyRefresh => "key-refresh",
+            RequestType::KeyRepair => "key-repair",
         }
     }
 
@@ -91,6 +95,7 @@ impl RequestType {
             RequestType::Bip340SchnorrSign,
             RequestType::TaprootSign,
             RequestType::KeyRefresh,
+            RequestType::KeyRepair,
         ]
         .into_iter()
         .find(|t| t.as_str() == s)
@@ -306,6 +311,8 @@ pub struct RequestDetail {
     pub signature: String,
     /// Transaction details (sign requests).
     pub tx_info: Option<TxInfo>,
+    /// The node id that receives the rebuilt share (`key-repair`; ours, not in the guide).
+    pub new_party_id: String,
 }
 
 /// `extra_info` of a [`Check`].
@@ -378,6 +385,34 @@ impl Check {
             },
             extra_info,
         }
+    }
+
+    /// A `key-repair` check request: `party_ids` is the committee after the repair (node ids
+    /// in party order, the new node among them), `new_party_id` the node that receives the
+    /// rebuilt share.
+    #[allow(clippy::too_many_arguments)]
+    pub fn key_repair(
+        callback_id: impl Into<String>,
+        t: u16,
+        n: u16,
+        cryptography: impl Into<String>,
+        public_key: impl Into<String>,
+        party_ids: Vec<String>,
+        new_party_id: impl Into<String>,
+        extra_info: ExtraInfo,
+    ) -> Self {
+        let mut check = Check::key_refresh(
+            callback_id,
+            t,
+            n,
+            cryptography,
+            public_key,
+            party_ids,
+            extra_info,
+        );
+        check.request_type = RequestType::KeyRepair.as_str().to_owned();
+        check.request_detail.new_party_id = new_party_id.into();
+        check
     }
 
     /// A signing check request (`sign`, `bip340-schnorr-sign` or `taproot-sign`).
@@ -453,7 +488,8 @@ impl Check {
                     .string_omitempty("path", &d.path)
                     .string_omitempty("message", &d.message)
                     .string_omitempty("signature", &d.signature)
-                    .raw_omitempty("tx_info", d.tx_info.as_ref().map(TxInfo::as_bytes));
+                    .raw_omitempty("tx_info", d.tx_info.as_ref().map(TxInfo::as_bytes))
+                    .string_omitempty("new_party_id", &d.new_party_id);
             })
             .object("extra_info", |w| {
                 w.string_omitempty("sino_id", &self.extra_info.sino_id)
@@ -491,6 +527,7 @@ impl Check {
                 message: detail.message.unwrap_or_default(),
                 signature: detail.signature.unwrap_or_default(),
                 tx_info,
+                new_party_id: detail.new_party_id.unwrap_or_default(),
             },
             extra_info: ExtraInfo {
                 sino_id: extra.sino_id.unwrap_or_default(),
@@ -526,6 +563,7 @@ struct RequestDetailWire<'a> {
     // raw value "null", not "absent".
     #[serde(default, borrow, deserialize_with = "raw_keeping_null")]
     tx_info: Option<&'a RawValue>,
+    new_party_id: Option<String>,
 }
 
 fn raw_keeping_null<'de, D>(d: D) -> Result<Option<&'de RawValue>, D::Error>
@@ -786,6 +824,7 @@ mod tests {
             RequestType::Bip340SchnorrSign,
             RequestType::TaprootSign,
             RequestType::KeyRefresh,
+            RequestType::KeyRepair,
         ] {
             assert_eq!(RequestType::parse(t.as_str()), Ok(t));
         }

@@ -76,7 +76,7 @@ proptest! {
         t in any::<i64>(),
         n in any::<i64>(),
         party_ids in prop::collection::vec(tricky_string(), 0..4),
-        strings in prop::collection::vec(tricky_string(), 8),
+        strings in prop::collection::vec(tricky_string(), 9),
         tx in prop::option::of(json_value()),
     ) {
         let check = Check {
@@ -93,6 +93,7 @@ proptest! {
                 message: strings[4].clone(),
                 signature: strings[5].clone(),
                 tx_info: tx.map(|v| TxInfo::from_json(&serde_json::to_vec_pretty(&v).unwrap()).unwrap()),
+                new_party_id: strings[8].clone(),
             },
             extra_info: ExtraInfo { sino_id: strings[6].clone(), request_id: strings[7].clone() },
         };

@@ -33,6 +33,12 @@ pub const PATH_REQUEST_KEYGEN: &str = "/v1/admin/key/keygen";
 pub const PATH_REFRESH_KEY: &str = "/v1/admin/key/refresh";
 /// `POST /v1/admin/key/refresh/list`.
 pub const PATH_LIST_KEY_REFRESHES: &str = "/v1/admin/key/refresh/list";
+/// Replace the node of a party (a lost node): [`ReplaceNodeRequest`] → [`NodeInfo`].
+pub const PATH_REPLACE_NODE: &str = "/v1/admin/node/replace";
+/// Rebuild a party's lost share of a DKLs23 key: [`RepairKeyRequest`] → [`KeyRefreshInfo`].
+pub const PATH_REPAIR_KEY: &str = "/v1/admin/key/repair";
+/// A key's repairs: [`ListKeyRefreshesRequest`] → [`ListKeyRefreshesResponse`].
+pub const PATH_LIST_KEY_REPAIRS: &str = "/v1/admin/key/repair/list";
 
 /// The party ids of the setup, in order.
 pub const PARTY_IDS: [&str; 3] = ["a", "b", "c"];
@@ -180,6 +186,31 @@ pub struct BindNodeRequest {
 }
 
 impl Validate for BindNodeRequest {
+    fn validate(&self) -> Result<(), ValidationError> {
+        id("organizationId", &self.organization_id)?;
+        party_id("partyId", &self.party_id)?;
+        node_id("nodeId", &self.node_id)
+    }
+}
+
+/// Request: bind another node to a party that already has one (`node/replace`), when the
+/// party's node is lost. The old node is unbound (the proxy refuses it from its next
+/// connection; no task goes to it). The keys stay as they are: each DKLs23 key of the
+/// organization needs a repair (`key/repair`) before the new node holds a share of it; until
+/// then the other parties sign without it where the threshold allows, and refuse tasks naming
+/// the new node (their stored committee names the old one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplaceNodeRequest {
+    /// The organization.
+    pub organization_id: String,
+    /// The party, `a`, `b` or `c`.
+    pub party_id: String,
+    /// The new node's id (`sino…`, as it printed at `init`); bound nowhere yet.
+    pub node_id: String,
+}
+
+impl Validate for ReplaceNodeRequest {
     fn validate(&self) -> Result<(), ValidationError> {
         id("organizationId", &self.organization_id)?;
         party_id("partyId", &self.party_id)?;
@@ -341,7 +372,34 @@ impl Validate for RefreshKeyRequest {
     }
 }
 
-/// Request: a key's refreshes, newest first (`key/refresh/list`).
+/// Request: rebuild a party's lost share of a generated DKLs23 key on the node bound to the
+/// party now (`key/repair`, after `node/replace` when the node itself is lost). Every party
+/// takes part (all online; the others must be at least the threshold); each node asks its
+/// callback (`key-repair`, naming the node that receives the share) first; then every share
+/// is replaced as in a refresh, and the key switches to the new shares only when every party
+/// stored its own. 409 while a refresh or repair of the key runs; 400 for a key that cannot
+/// be repaired (CGGMP24, ed25519, or n-of-n).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RepairKeyRequest {
+    /// The organization.
+    pub organization_id: String,
+    /// The key (`keyId` of `key/list`).
+    pub key_id: String,
+    /// The party whose share is rebuilt.
+    pub party_id: String,
+}
+
+impl Validate for RepairKeyRequest {
+    fn validate(&self) -> Result<(), ValidationError> {
+        id("organizationId", &self.organization_id)?;
+        id("keyId", &self.key_id)?;
+        party_id("partyId", &self.party_id)
+    }
+}
+
+/// Request: a key's refreshes (`key/refresh/list`) or repairs (`key/repair/list`), newest
+/// first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListKeyRefreshesRequest {
@@ -370,7 +428,8 @@ pub enum RefreshStatus {
     Failed,
 }
 
-/// One refresh of a key (the answer of `key/refresh`, the rows of `key/refresh/list`).
+/// One refresh or repair of a key (the answer of `key/refresh` and `key/repair`, the rows of
+/// their lists).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyRefreshInfo {

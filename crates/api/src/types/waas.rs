@@ -605,6 +605,8 @@ numeric_enum! {
         SignRawData = 4,
         /// 5: a key refresh (ours, not in the guide: the admin API's `key/refresh`).
         KeyRefresh = 5,
+        /// 6: a key repair (ours: the admin API's `key/repair`).
+        KeyRepair = 6,
     }
 }
 

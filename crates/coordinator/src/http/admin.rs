@@ -7,7 +7,8 @@ use mpc_api::types::OnlineStatus;
 use mpc_api::types::admin::{
     self, ApiUserInfo, BindNodeRequest, CreateApiUserRequest, CreateOrganizationRequest, KeyInfo,
     KeyRefreshInfo, KeyStatus, ListKeyRefreshesRequest, ListKeysRequest, ListNodesRequest,
-    NodeInfo, Organization, RefreshKeyRequest, RefreshStatus, RequestKeygenRequest,
+    NodeInfo, Organization, RefreshKeyRequest, RefreshStatus, RepairKeyRequest, ReplaceNodeRequest,
+    RequestKeygenRequest,
 };
 use mpc_api::types::{BusinessExecStatus, BusinessExecType};
 use mpc_transport::task::Curve;
@@ -104,11 +105,43 @@ impl Coordinator {
         json(refresh_info(row))
     }
 
-    pub(super) async fn list_key_refreshes(&self, r: ListKeyRefreshesRequest) -> Answer {
+    pub(super) async fn repair_key(&self, r: RepairKeyRequest) -> Answer {
+        self.require_org(&r.organization_id).await?;
+        let row = self
+            .start_repair(&r.organization_id, &r.key_id, &r.party_id)
+            .await?;
+        json(refresh_info(row))
+    }
+
+    pub(super) async fn replace_node(&self, r: ReplaceNodeRequest) -> Answer {
+        self.require_org(&r.organization_id).await?;
+        let (org, party, node) = (
+            r.organization_id.clone(),
+            r.party_id.clone(),
+            r.node_id.clone(),
+        );
+        let old = self
+            .db(move |s| s.replace_node(&org, &party, &node, now_ms()))
+            .await?;
+        tracing::warn!(organization = %r.organization_id, party = %r.party_id, old_node = %old, "coordinator: node replaced; the old node is unbound, and each DKLs23 key of the organization needs a repair before the new node holds a share of it");
+        let infos = self.node_infos(Some(r.organization_id)).await?;
+        let info = infos
+            .into_iter()
+            .find(|n| n.node_id == r.node_id)
+            .ok_or_else(|| fail(ApiCode::Internal, "binding vanished"))?;
+        json(info)
+    }
+
+    /// `key/refresh/list` (`kind` KeyRefresh) and `key/repair/list` (KeyRepair).
+    pub(super) async fn list_reshares(
+        &self,
+        r: ListKeyRefreshesRequest,
+        kind: BusinessExecType,
+    ) -> Answer {
         self.require_org(&r.organization_id).await?;
         let q = MpcRequestQuery {
             organization_id: Some(r.organization_id),
-            kind: Some(BusinessExecType::KeyRefresh.as_number()),
+            kind: Some(kind.as_number()),
             status: None,
             sino_id: Some(r.key_id),
             offset: 0,

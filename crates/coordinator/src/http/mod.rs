@@ -146,6 +146,9 @@ const ADMIN_PATHS: &[&str] = &[
     admin_dto::PATH_REQUEST_KEYGEN,
     admin_dto::PATH_REFRESH_KEY,
     admin_dto::PATH_LIST_KEY_REFRESHES,
+    admin_dto::PATH_REPLACE_NODE,
+    admin_dto::PATH_REPAIR_KEY,
+    admin_dto::PATH_LIST_KEY_REPAIRS,
 ];
 
 impl Coordinator {
@@ -295,7 +298,16 @@ impl Coordinator {
             admin_dto::PATH_LIST_KEYS => self.list_keys(parse(body)?).await,
             admin_dto::PATH_REQUEST_KEYGEN => self.request_keygen(parse(body)?).await,
             admin_dto::PATH_REFRESH_KEY => self.refresh_key(parse(body)?).await,
-            admin_dto::PATH_LIST_KEY_REFRESHES => self.list_key_refreshes(parse(body)?).await,
+            admin_dto::PATH_LIST_KEY_REFRESHES => {
+                self.list_reshares(parse(body)?, t::BusinessExecType::KeyRefresh)
+                    .await
+            }
+            admin_dto::PATH_REPLACE_NODE => self.replace_node(parse(body)?).await,
+            admin_dto::PATH_REPAIR_KEY => self.repair_key(parse(body)?).await,
+            admin_dto::PATH_LIST_KEY_REPAIRS => {
+                self.list_reshares(parse(body)?, t::BusinessExecType::KeyRepair)
+                    .await
+            }
             _ => Err(fail(ApiCode::NotFound, "no such endpoint")),
         }
     }

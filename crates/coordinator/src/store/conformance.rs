@@ -121,8 +121,36 @@ fn rules(s: &dyn Store) {
     assert!(matches!(s.bind_node(&other), Err(StoreError::Conflict(_))));
     s.touch_node("n1", 77).unwrap();
     assert_eq!(s.binding("n1").unwrap().unwrap().last_seen_at, Some(77));
-    assert_eq!(s.bindings(Some("o1")).unwrap().len(), 1);
-    assert_eq!(s.bindings(None).unwrap().len(), 1);
+    // Replacing a party's node: the old one is unbound, the party keeps one node.
+    assert!(matches!(
+        s.replace_node("o1", "b", "n9", 78),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(s.replace_node("o1", "a", "n9", 78).unwrap(), "n1");
+    assert!(s.binding("n1").unwrap().is_none());
+    let replaced = s.binding("n9").unwrap().unwrap();
+    assert_eq!(
+        (replaced.party.as_str(), replaced.last_seen_at),
+        ("a", None)
+    );
+    assert_eq!(s.replace_node("o1", "a", "n1", 79).unwrap(), "n9");
+    // A node bound anywhere (another party, or this very one) cannot take a party.
+    s.bind_node(&NodeBindingRow {
+        node_id: "n2".into(),
+        party: "b".into(),
+        ..b.clone()
+    })
+    .unwrap();
+    for taken in ["n2", "n1"] {
+        assert!(matches!(
+            s.replace_node("o1", "a", taken, 80),
+            Err(StoreError::Conflict(_))
+        ));
+    }
+    assert_eq!(s.binding("n2").unwrap().unwrap().party, "b");
+    s.touch_node("n1", 77).unwrap();
+    assert_eq!(s.bindings(Some("o1")).unwrap().len(), 2);
+    assert_eq!(s.bindings(None).unwrap().len(), 2);
     assert!(s.bindings(Some("o3")).unwrap().is_empty());
 
     // One generating/generated key per curve.

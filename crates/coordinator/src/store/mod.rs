@@ -424,6 +424,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Binds a node (unique node id, unique party per organization).
     fn bind_node(&self, binding: &NodeBindingRow) -> Result<(), StoreError>;
+    /// Binds `node_id` to `party` of `organization_id` in place of the node bound to it now (a
+    /// lost node) and returns the old node id. `NotFound` when the party has no node,
+    /// `Conflict` when `node_id` is bound anywhere. Atomic.
+    fn replace_node(
+        &self,
+        organization_id: &str,
+        party: &str,
+        node_id: &str,
+        at: u64,
+    ) -> Result<String, StoreError>;
     /// The binding of a node.
     fn binding(&self, node_id: &str) -> Result<Option<NodeBindingRow>, StoreError>;
     /// An organization's bindings in party order (`None`: every binding).

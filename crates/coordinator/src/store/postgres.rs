@@ -553,6 +553,42 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    fn replace_node(
+        &self,
+        organization_id: &str,
+        party: &str,
+        node_id: &str,
+        at: u64,
+    ) -> Result<String, StoreError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(db)?;
+        let old: String = tx
+            .query_opt(
+                "SELECT node_id FROM node_bindings WHERE organization_id = $1 AND party = $2 FOR UPDATE",
+                &[&organization_id, &party],
+            )
+            .map_err(db)?
+            .ok_or_else(|| {
+                StoreError::NotFound(format!(
+                    "organization {organization_id} has no node bound to party {party}"
+                ))
+            })?
+            .get(0);
+        if old == node_id {
+            return Err(StoreError::Conflict(format!(
+                "node {node_id} is already bound to party {party}"
+            )));
+        }
+        tx.execute(
+            "UPDATE node_bindings SET node_id = $3, created_at = $4, last_seen_at = NULL
+             WHERE organization_id = $1 AND party = $2",
+            &[&organization_id, &party, &node_id, &to_i64(at)],
+        )
+        .map_err(unique("the new node is already bound"))?;
+        tx.commit().map_err(db)?;
+        Ok(old)
+    }
+
     fn binding(&self, node_id: &str) -> Result<Option<NodeBindingRow>, StoreError> {
         self.conn()?
             .query_opt(

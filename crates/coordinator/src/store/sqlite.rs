@@ -458,6 +458,42 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn replace_node(
+        &self,
+        organization_id: &str,
+        party: &str,
+        node_id: &str,
+        at: u64,
+    ) -> Result<String, StoreError> {
+        // One connection behind the lock: the read and the update are not interleaved.
+        let conn = self.lock();
+        let old: String = conn
+            .query_row(
+                "SELECT node_id FROM node_bindings WHERE organization_id = ?1 AND party = ?2",
+                params![organization_id, party],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)?
+            .ok_or_else(|| {
+                StoreError::NotFound(format!(
+                    "organization {organization_id} has no node bound to party {party}"
+                ))
+            })?;
+        if old == node_id {
+            return Err(StoreError::Conflict(format!(
+                "node {node_id} is already bound to party {party}"
+            )));
+        }
+        conn.execute(
+            "UPDATE node_bindings SET node_id = ?3, created_at = ?4, last_seen_at = NULL
+             WHERE organization_id = ?1 AND party = ?2",
+            params![organization_id, party, node_id, to_i64(at)],
+        )
+        .map_err(unique("the new node is already bound"))?;
+        Ok(old)
+    }
+
     fn binding(&self, node_id: &str) -> Result<Option<NodeBindingRow>, StoreError> {
         self.lock()
             .query_row(

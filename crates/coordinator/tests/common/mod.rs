@@ -531,6 +531,40 @@ impl Harness {
         self.nodes.lock().unwrap()[party].node_id.clone()
     }
 
+    /// Replaces `party`'s node with a new one (identity from `seed`) through `node/replace`;
+    /// from then on the harness answers as the new node for the party.
+    pub async fn replace_node(
+        &self,
+        party: &str,
+        seed: u8,
+    ) -> Result<admin::NodeInfo, (u16, String)> {
+        let identity = SigningKey::from_slice(&[seed; 32]).unwrap();
+        let node_id = mpc_wire::keys::node_id(identity.verifying_key());
+        let org = self.org.lock().unwrap().clone().unwrap().0;
+        let info: admin::NodeInfo = self
+            .admin_call(
+                admin::PATH_REPLACE_NODE,
+                &admin::ReplaceNodeRequest {
+                    organization_id: org,
+                    party_id: party.into(),
+                    node_id: node_id.clone(),
+                },
+            )
+            .await?;
+        let cert = TransportSecret::generate(&mut rand_core::OsRng).certify(&identity);
+        self.nodes.lock().unwrap().insert(
+            party.into(),
+            FakeNode {
+                party: party.into(),
+                node_id,
+                identity,
+                cert,
+                behaviour: Behaviour::Honest,
+            },
+        );
+        Ok(info)
+    }
+
     pub fn set_behaviour(&self, party: &str, b: Behaviour) {
         self.nodes.lock().unwrap().get_mut(party).unwrap().behaviour = b;
     }
@@ -718,8 +752,13 @@ fn answer(node: &FakeNode, task: &Task) -> Option<Outcome> {
         }
         // Every honest node of one refresh answers the same generation (from the run's
         // unique bytes); `WrongKey` reports another key.
-        TaskBody::Refresh(r) => {
-            let mut public_key = r.root_public_key.clone();
+        TaskBody::Refresh(mpc_transport::task::RefreshTask {
+            root_public_key, ..
+        })
+        | TaskBody::Repair(mpc_transport::task::RepairTask {
+            root_public_key, ..
+        }) => {
+            let mut public_key = root_public_key.clone();
             if node.behaviour == Behaviour::WrongKey {
                 public_key[5] ^= 1;
             }

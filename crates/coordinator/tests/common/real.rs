@@ -217,8 +217,8 @@ fn run(task: &Task, shares: &Mutex<Shares>) -> Vec<(String, Outcome)> {
                 })
                 .collect()
         }
-        // The simulated nodes hold CGGMP24 shares, which have no refresh.
-        TaskBody::Refresh(_) => task
+        // The simulated nodes hold CGGMP24 shares, which have no refresh or repair.
+        TaskBody::Refresh(_) | TaskBody::Repair(_) => task
             .members
             .iter()
             .map(|m| {

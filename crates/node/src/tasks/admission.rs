@@ -126,6 +126,7 @@ impl Runtime {
                 }],
             ),
             TaskBody::Refresh(r) => (r.key_id.clone(), vec![ProtocolKind::Dkls23Refresh]),
+            TaskBody::Repair(r) => (r.key_id.clone(), vec![ProtocolKind::Dkls23Repair]),
         };
         if key_id.is_empty() {
             return Err("empty key id".into());

@@ -15,7 +15,7 @@ use mpc_keystore::{Batch, tables};
 
 use super::Inner;
 use super::fail::RunFail;
-use crate::store::{KEY_SHARES_NEXT, StoredKey};
+use crate::store::{KEY_SHARES_NEXT, StoreAccessError, StoredKey};
 
 /// How a generation is named in messages.
 pub(super) fn generation_name(generation: Option<&str>) -> String {
@@ -39,20 +39,29 @@ impl Inner {
             .shares
             .lock()
             .map_err(|_| RunFail::Local("share lock poisoned".into()))?;
-        let current = self
-            .store
-            .get(tables::KEY_SHARES, key_id.as_bytes())?
-            .ok_or_else(|| RunFail::BadTask(format!("unknown key {key_id}")))?;
-        let current = StoredKey::from_bytes(key_id, &current)?;
-        if current.generation.as_deref() == generation {
-            return Ok(current);
-        }
-        let refuse = || {
-            RunFail::BadTask(format!(
+        // The generation of the current share (`None`: no share of this key here, e.g. the
+        // node a repair rebuilds the party's share on).
+        let held: Option<Option<String>> =
+            match self.store.get(tables::KEY_SHARES, key_id.as_bytes())? {
+                Some(bytes) => {
+                    let current = StoredKey::from_bytes(key_id, &bytes)?;
+                    if current.generation.as_deref() == generation {
+                        return Ok(current);
+                    }
+                    Some(current.generation)
+                }
+                None => None,
+            };
+        let refuse = || match &held {
+            Some(current) => RunFail::BadTask(format!(
                 "the task names {} shares of key {key_id}, but this node holds {} (and no waiting share of the named one)",
                 generation_name(generation),
-                generation_name(current.generation.as_deref()),
-            ))
+                generation_name(current.as_deref()),
+            )),
+            None => RunFail::BadTask(format!(
+                "unknown key {key_id} (no share of {} here)",
+                generation_name(generation)
+            )),
         };
         let Some(wanted) = generation else {
             return Err(refuse());
@@ -72,10 +81,32 @@ impl Inner {
         tracing::info!(
             key_id = %key_id,
             generation = %wanted,
-            previous = %generation_name(current.generation.as_deref()),
+            previous = %held.as_ref().map_or_else(|| "none".to_owned(), |g| generation_name(g.as_deref())),
             "refreshed key share is now current; the previous share is deleted"
         );
         Ok(next)
+    }
+
+    /// The record whose committee a task naming `generation` must match, read-only: the
+    /// waiting share's when it is of that generation, else the current one's (a task naming
+    /// another generation is refused by [`Inner::key_for`] later). `None`: no share here.
+    pub(super) fn record_of(
+        &self,
+        key_id: &str,
+        generation: Option<&str>,
+    ) -> Result<Option<StoredKey>, StoreAccessError> {
+        if generation.is_some()
+            && let Some(bytes) = self.store.get(KEY_SHARES_NEXT, key_id.as_bytes())?
+        {
+            let next = StoredKey::from_bytes(key_id, &bytes)?;
+            if next.generation.as_deref() == generation {
+                return Ok(Some(next));
+            }
+        }
+        match self.store.get(tables::KEY_SHARES, key_id.as_bytes())? {
+            Some(bytes) => Ok(Some(StoredKey::from_bytes(key_id, &bytes)?)),
+            None => Ok(None),
+        }
     }
 
     /// Stores `key` (a refreshed share with its generation) as `key_id`'s waiting share,
@@ -157,6 +188,33 @@ mod tests {
         assert!(
             matches!(e, RunFail::BadTask(ref d) if d.contains("generation g2")),
             "{e:?}"
+        );
+    }
+
+    /// A node a repair rebuilt a share on may hold no share of the key at all: the waiting one
+    /// becomes current at the first task naming its generation, and nothing is served before.
+    #[test]
+    fn a_waiting_share_without_a_current_one_is_promoted_when_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (rt, _) = runtime(dir.path(), 1);
+        let inner = &rt.inner;
+        inner.put_waiting("k", &record(7, Some("g7"))).unwrap();
+        assert!(inner.record_of("k", None).unwrap().is_none());
+        assert_eq!(
+            share_of(&inner.record_of("k", Some("g7")).unwrap().unwrap()),
+            7
+        );
+        let e = inner.key_for("k", None).err().unwrap();
+        assert!(
+            matches!(e, RunFail::BadTask(ref d) if d.contains("unknown key k")),
+            "{e:?}"
+        );
+        let k = inner.key_for("k", Some("g7")).unwrap();
+        assert_eq!((share_of(&k), k.generation.as_deref()), (7, Some("g7")));
+        assert!(inner.store.get(KEY_SHARES_NEXT, b"k").unwrap().is_none());
+        assert_eq!(
+            share_of(&inner.record_of("k", Some("g7")).unwrap().unwrap()),
+            7
         );
     }
 }

@@ -7,20 +7,21 @@
 //! 2. It was not taken before ([`crate::replay`]): a replay (during the run, after it, after a
 //!    restart) is dropped the same way; its `execution_unique` is now remembered until the
 //!    deadline.
-//! 3. A signing or refresh task for a key this node holds names, for every member, the node that held that
-//!    party at key generation (the committee stored with the share); the transport certificates
-//!    are then checked against those node ids by admission. Otherwise it is refused (`BadTask`):
-//!    the task is authentic, so the platform learns why.
+//! 3. A signing, refresh or repair task for a key this node holds names, for every member, the
+//!    node that holds that party in the committee stored with the share of the generation the
+//!    task names (pinned at key generation, changed only by a completed repair); the transport
+//!    certificates are then checked against those node ids by admission. A repair may name
+//!    another node for the party it rebuilds (the callback approves that node by name).
+//!    Otherwise it is refused (`BadTask`): the task is authentic, so the platform learns why.
 //! 4. No member is excluded from the key for good ([`KEY_BANS`]: the protocol library found it
 //!    cheating in a way that leaks secret state); otherwise refused the same way.
 
-use mpc_keystore::tables;
 use mpc_transport::task::{Fault, Outcome, Task, TaskBody};
 
 use super::{Inner, Runtime, now_ms};
 use crate::platform_key::TaskAuthError;
 use crate::replay::Admission;
-use crate::store::{Committee, KEY_BANS, StoredKey, ban_record};
+use crate::store::{Committee, KEY_BANS, ban_record};
 
 /// What intake decided.
 enum Intake {
@@ -117,6 +118,7 @@ fn intake(inner: &Inner, bytes: &[u8]) -> Intake {
         TaskBody::Sign(s) => &s.key_id,
         TaskBody::Keygen(k) => &k.key_id,
         TaskBody::Refresh(r) => &r.key_id,
+        TaskBody::Repair(r) => &r.key_id,
     };
     for m in &task.members {
         match store.get(KEY_BANS, &ban_record(key_id, &m.party)) {
@@ -134,30 +136,36 @@ fn intake(inner: &Inner, bytes: &[u8]) -> Intake {
             Err(e) => return refuse(Fault::Local, e.to_string()),
         }
     }
-    if matches!(task.body, TaskBody::Sign(_) | TaskBody::Refresh(_)) {
-        match store.get(tables::KEY_SHARES, key_id.as_bytes()) {
-            Ok(Some(record)) => match StoredKey::from_bytes(key_id, &record) {
-                Ok(key) => {
-                    let members = task
-                        .members
-                        .iter()
-                        .map(|m| (m.party.as_str(), m.node_id.as_str()));
-                    if let Err(e) = key.committee.admits(key_id, members) {
-                        return refuse(Fault::BadTask, e.to_string());
-                    }
-                    if key.committee == Committee::Unpinned {
-                        tracing::warn!(
-                            key_id = %key_id,
-                            "key stored by an older version without its committee: the task's committee is taken as given"
-                        );
-                    }
-                }
-                Err(e) => return refuse(Fault::Local, e.to_string()),
-            },
-            // An unknown key is refused by the signing stage, naming it.
-            Ok(None) => {}
-            Err(e) => return refuse(Fault::Local, e.to_string()),
+    // The committee a task for an existing key must name: the one stored with the share of the
+    // generation it names. A repair may name another node for the party it rebuilds (the
+    // callback approval names that node); the node it is rebuilt on checks the others against
+    // what it still holds, if anything.
+    let (generation, rebuilt) = match &task.body {
+        TaskBody::Keygen(_) => return Intake::Run(Box::new(task)),
+        TaskBody::Sign(s) => (s.generation.as_deref(), None),
+        TaskBody::Refresh(r) => (r.generation.as_deref(), None),
+        TaskBody::Repair(r) => (r.generation.as_deref(), Some(r.party.as_str())),
+    };
+    match inner.record_of(key_id, generation) {
+        Ok(Some(key)) => {
+            let members = task
+                .members
+                .iter()
+                .filter(|m| Some(m.party.as_str()) != rebuilt)
+                .map(|m| (m.party.as_str(), m.node_id.as_str()));
+            if let Err(e) = key.committee.admits(key_id, members) {
+                return refuse(Fault::BadTask, e.to_string());
+            }
+            if key.committee == Committee::Unpinned {
+                tracing::warn!(
+                    key_id = %key_id,
+                    "key stored by an older version without its committee: the task's committee is taken as given"
+                );
+            }
         }
+        // An unknown key is refused by the run, naming it (a repair rebuilds it here).
+        Ok(None) => {}
+        Err(e) => return refuse(Fault::Local, e.to_string()),
     }
     Intake::Run(Box::new(task))
 }

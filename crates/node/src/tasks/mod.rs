@@ -8,12 +8,13 @@
 //! - [`admission`]: check the committee (every transport certificate against its node id, this
 //!   node a member under its own party, the deadline, the quarantine) and derive the run's
 //!   [`admission::Plan`]; ask the callback servers about exactly what is about to run;
-//! - [`keygen`] / [`sign`] / [`refresh`]: build the callback request, check the approval covers it
-//!   (`authorizes_keygen` / `authorizes_sign`), then run the protocol on a thread of its own
+//! - [`keygen`] / [`sign`] / [`refresh`] / [`repair`]: build the callback request, check the
+//!   approval covers it (`authorizes_keygen` / `authorizes_sign` / `authorizes_key_refresh` /
+//!   `authorizes_key_repair`), then run the protocol on a thread of its own
 //!   (`mpc_tss::Session` is `!Send`; one thread per run, so at most [`MAX_RUNS`]) and answer one
 //!   [`TaskResult`] (none after an `Abort`);
-//! - [`generation`]: which of a key's shares a task uses (a refreshed share waits beside the
-//!   current one until a task names its generation);
+//! - [`generation`]: which of a key's shares a task uses (a refreshed or repaired share waits
+//!   beside the current one until a task names its generation);
 //! - [`wire`]: one run's connection to the network, owned by its session thread;
 //! - [`registry`]: the runs this node has, their inboxes and their one abort signal
 //!   ([`registry::Control`]: the coordinator's `Abort` and the node's shutdown both go through
@@ -35,6 +36,7 @@ mod intake;
 mod keygen;
 mod refresh;
 mod registry;
+mod repair;
 mod sign;
 mod wire;
 
@@ -313,6 +315,7 @@ impl Runtime {
             TaskBody::Keygen(k) => self.keygen(task, k, plan, rx, control).await,
             TaskBody::Sign(s) => self.sign(task, s, plan, rx, control).await,
             TaskBody::Refresh(r) => self.refresh(task, r, plan, rx, control).await,
+            TaskBody::Repair(r) => self.repair(task, r, plan, rx, control).await,
         }
     }
 

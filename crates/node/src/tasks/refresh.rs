@@ -90,19 +90,7 @@ impl Runtime {
             .on_thread(plan, control, rx, move |w| {
                 let s = dkls::refresh(eid, &share).map_err(|e| RunFail::BadTask(e.to_string()))?;
                 let fresh: DklsKeyShare = w.drive(s)?;
-                // Same key, same chain code, and a Schnorr form for BIP340/Taproot, before the
-                // new share is kept.
-                if fresh.public_key() != share.public_key()
-                    || fresh.chain_code() != share.chain_code()
-                {
-                    return Err(RunFail::Local(
-                        "the refreshed share is of another key or chain code".into(),
-                    ));
-                }
-                fresh
-                    .schnorr_share()
-                    .map_err(|e| RunFail::Local(e.to_string()))?;
-                Ok(fresh)
+                checked_refresh(fresh, share.public_key(), share.chain_code())
             })
             .await?;
         let generation = fresh.generation();
@@ -126,4 +114,22 @@ impl Runtime {
             generation,
         })
     }
+}
+
+/// A refreshed (or repaired) share is kept only if it is of the same key and chain code and
+/// has a Schnorr form for BIP340/Taproot.
+pub(super) fn checked_refresh(
+    fresh: DklsKeyShare,
+    public_key: [u8; 33],
+    chain_code: [u8; 32],
+) -> Result<DklsKeyShare, RunFail> {
+    if fresh.public_key() != public_key || fresh.chain_code() != chain_code {
+        return Err(RunFail::Local(
+            "the new share is of another key or chain code".into(),
+        ));
+    }
+    fresh
+        .schnorr_share()
+        .map_err(|e| RunFail::Local(e.to_string()))?;
+    Ok(fresh)
 }
