@@ -406,9 +406,63 @@ impl ApiClient {
         self.call(types::admin::PATH_REFRESH_KEY, &req).await
     }
 
+    /// Binds another node to a party whose node is lost (`node/replace`).
+    pub async fn replace_node(
+        &self,
+        organization_id: &str,
+        party_id: &str,
+        node_id: &str,
+    ) -> Result<NodeInfo, ApiError> {
+        let req = types::admin::ReplaceNodeRequest {
+            organization_id: organization_id.to_owned(),
+            party_id: party_id.to_owned(),
+            node_id: node_id.to_owned(),
+        };
+        self.call(types::admin::PATH_REPLACE_NODE, &req).await
+    }
+
+    /// Starts the repair of `party_id`'s share of a DKLs23 key on the node bound to it now.
+    pub async fn repair_key(
+        &self,
+        organization_id: &str,
+        key_id: &str,
+        party_id: &str,
+    ) -> Result<KeyRefreshInfo, ApiError> {
+        let req = types::admin::RepairKeyRequest {
+            organization_id: organization_id.to_owned(),
+            key_id: key_id.to_owned(),
+            party_id: party_id.to_owned(),
+        };
+        self.call(types::admin::PATH_REPAIR_KEY, &req).await
+    }
+
     /// A key's refreshes, newest first.
     pub async fn key_refreshes(
         &self,
+        organization_id: &str,
+        key_id: &str,
+    ) -> Result<Vec<KeyRefreshInfo>, ApiError> {
+        self.reshares(
+            types::admin::PATH_LIST_KEY_REFRESHES,
+            organization_id,
+            key_id,
+        )
+        .await
+    }
+
+    /// A key's repairs, newest first.
+    pub async fn key_repairs(
+        &self,
+        organization_id: &str,
+        key_id: &str,
+    ) -> Result<Vec<KeyRefreshInfo>, ApiError> {
+        self.reshares(types::admin::PATH_LIST_KEY_REPAIRS, organization_id, key_id)
+            .await
+    }
+
+    async fn reshares(
+        &self,
+        list: &str,
         organization_id: &str,
         key_id: &str,
     ) -> Result<Vec<KeyRefreshInfo>, ApiError> {
@@ -416,7 +470,7 @@ impl ApiClient {
             organization_id: organization_id.to_owned(),
             key_id: key_id.to_owned(),
         };
-        self.call(types::admin::PATH_LIST_KEY_REFRESHES, &req).await
+        self.call(list, &req).await
     }
 
     /// Polls a refresh until it is no longer pending (every 100 ms), or `timeout`.
@@ -427,10 +481,46 @@ impl ApiClient {
         task_id: &str,
         timeout: Duration,
     ) -> Result<KeyRefreshInfo, ApiError> {
+        self.wait_reshare(
+            types::admin::PATH_LIST_KEY_REFRESHES,
+            organization_id,
+            key_id,
+            task_id,
+            timeout,
+        )
+        .await
+    }
+
+    /// Polls a repair until it is no longer pending (every 100 ms), or `timeout`.
+    pub async fn wait_repair(
+        &self,
+        organization_id: &str,
+        key_id: &str,
+        task_id: &str,
+        timeout: Duration,
+    ) -> Result<KeyRefreshInfo, ApiError> {
+        self.wait_reshare(
+            types::admin::PATH_LIST_KEY_REPAIRS,
+            organization_id,
+            key_id,
+            task_id,
+            timeout,
+        )
+        .await
+    }
+
+    async fn wait_reshare(
+        &self,
+        list: &str,
+        organization_id: &str,
+        key_id: &str,
+        task_id: &str,
+        timeout: Duration,
+    ) -> Result<KeyRefreshInfo, ApiError> {
         let end = Instant::now() + timeout;
         loop {
             let found = self
-                .key_refreshes(organization_id, key_id)
+                .reshares(list, organization_id, key_id)
                 .await?
                 .into_iter()
                 .find(|r| r.task_id == task_id);
@@ -438,9 +528,9 @@ impl ApiClient {
                 Some(r) if r.status != RefreshStatus::Pending => return Ok(r),
                 _ if Instant::now() >= end => {
                     return Err(ApiError::Transport {
-                        path: types::admin::PATH_LIST_KEY_REFRESHES.to_owned(),
+                        path: list.to_owned(),
                         reason: format!(
-                            "refresh {task_id} of key {key_id} still pending after {timeout:?}"
+                            "run {task_id} of key {key_id} still pending after {timeout:?}"
                         ),
                     });
                 }

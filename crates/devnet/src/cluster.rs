@@ -298,7 +298,7 @@ impl Cluster {
         for p in &opts.parties {
             let path = layout.node_config(p);
             outcomes.push((
-                Self::write_node_config(layout, state, p, reset, !opts.external_platform)?,
+                Self::write_node_config(layout, state, p, p, reset, !opts.external_platform)?,
                 path,
             ));
         }
@@ -323,13 +323,17 @@ impl Cluster {
             .collect())
     }
 
+    /// The config of the node in `DIR/node-<slot>/`, which serves as party `party_id` (the
+    /// slot is the party, except for a node that replaces another one).
     fn write_node_config(
         layout: &Layout,
         state: &State,
-        party: &str,
+        slot: &str,
+        party_id: &str,
         reset: bool,
         pin_platform: bool,
     ) -> anyhow::Result<configs::Outcome> {
+        let party = slot;
         let dir = layout.node_dir(party);
         fsutil::create_dir(&dir.join("logs"))?;
         let api_port = match state.ports.nodes.get(party) {
@@ -343,7 +347,7 @@ impl Cluster {
             )
         });
         let text = render::node_toml(&render::NodeConfig {
-            party: party.to_owned(),
+            party: party_id.to_owned(),
             api_port,
             platform_port: state.ports.platform,
             callback,
@@ -672,19 +676,32 @@ impl Cluster {
     /// Starts an extra node `party` (e.g. `d`) that is not bound to the organization, with its
     /// own directory and port; returns its node id.
     pub async fn start_unbound_node(&mut self, party: &str) -> anyhow::Result<String> {
+        self.start_unbound_node_as(party, party).await
+    }
+
+    /// Starts an extra, unbound node in `DIR/node-<slot>/` (own directory, store, identity and
+    /// port) configured as party `party_id`: the node that replaces a lost one of that party
+    /// once the organization binds it (`node/replace`). The harness names it by `slot`
+    /// (`stop_node`, `node_id`, logs). Returns its node id.
+    pub async fn start_unbound_node_as(
+        &mut self,
+        slot: &str,
+        party_id: &str,
+    ) -> anyhow::Result<String> {
         let port = crate::state::free_port()?;
-        self.state.ports.nodes.insert(party.to_owned(), port);
+        self.state.ports.nodes.insert(slot.to_owned(), port);
         // A node the harness adds: its config follows the fresh port (written anew).
         Self::write_node_config(
             &self.layout,
             &self.state,
-            party,
+            slot,
+            party_id,
             true,
             !self.opts.external_platform,
         )?;
-        self.spawn_node(party)?;
-        self.ready_node(party).await?;
-        Ok(self.node_id(party).unwrap_or("").to_owned())
+        self.spawn_node(slot)?;
+        self.ready_node(slot).await?;
+        Ok(self.node_id(slot).unwrap_or("").to_owned())
     }
 
     /// The log file of a node's process (stdout and stderr).
@@ -761,6 +778,15 @@ impl Cluster {
                 bail!("callback demo did not start: {e}\n{}", proc.log_tail(30))
             }
         }
+    }
+
+    /// Stops the callback demo and starts it again: it reads `policy.toml` anew (the way to
+    /// apply an edited policy).
+    pub async fn restart_callback(&mut self) -> anyhow::Result<()> {
+        if let Some(mut c) = self.callback.take() {
+            c.stop();
+        }
+        self.start_callback().await
     }
 
     /// Requests waiting for a human (`GET /admin/pending` of the callback demo).

@@ -171,13 +171,19 @@ pub const UNLISTED_DESTINATION: &str = "0x00000000000000000000000000000000deadbe
 
 /// The devnet's callback policy (from `policy.example.toml`): every keygen of a, b, c with
 /// t = 3 or 2; messages and raw data approved; ETH transfers to [`DEVNET_DESTINATION`] approved
-/// up to 5 ETH, WAIT between 5 and 10 ETH, REJECT above 10 ETH or to any other destination.
+/// up to 5 ETH, WAIT between 5 and 10 ETH, REJECT above 10 ETH or to any other destination;
+/// key refreshes approved; key repairs only onto a node listed in `[key_repair]` (none yet).
 pub fn default_policy_toml() -> String {
     format!(
         r#"# mpc-devnet's policy (from crates/callback-demo/policy.example.toml). Written when missing;
 # your edits are kept (mpc-devnet --reset-config rewrites it).
 [request_types]
-allow = ["keygen", "sign", "bip340-schnorr-sign", "taproot-sign", "key-refresh"]
+allow = ["keygen", "sign", "bip340-schnorr-sign", "taproot-sign", "key-refresh", "key-repair"]
+
+# A repair hands a party's share to a node: list the node id that replaces a lost one here,
+# then restart the callback demo.
+[key_repair]
+new_node_ids = []
 
 [[keygen.allow]]
 cryptography = ["ecdsa-secp256k1", "eddsa-ed25519"]

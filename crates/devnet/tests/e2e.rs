@@ -443,6 +443,157 @@ async fn key_refresh_fails_safely_part_way_and_switches_when_complete() {
     assert!(e.contains("code 404"), "{e}");
 }
 
+/// Waits until `party`'s node shows offline in the organization's node list (bounded).
+async fn wait_offline(cluster: &Cluster, party: &str) {
+    let end = Instant::now() + Duration::from_secs(60);
+    loop {
+        let nodes = cluster
+            .admin()
+            .list_nodes(cluster.organization_id())
+            .await
+            .unwrap();
+        if nodes
+            .iter()
+            .any(|n| n.party_id == party && n.online_status == OnlineStatus::Offline)
+        {
+            return;
+        }
+        assert!(Instant::now() < end, "node {party} still online: {nodes:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The secp256k1 jobs (ECDSA, BIP340, Taproot) a DKLs23 share signs.
+fn secp_jobs() -> Vec<Job> {
+    scenario::standard_jobs()
+        .into_iter()
+        .filter(|j| j.algorithm() != "eddsa")
+        .collect()
+}
+
+/// Key repair as an operation on a 2-of-3 DKLs23 key, with real processes: node c is lost and
+/// a new node (own store and identity, configured as party c) is bound in its place
+/// (`node/replace`); a and b sign meanwhile. A repair onto the new node is rejected by node a's
+/// callback until its policy names that node; one during which node b is killed fails; neither
+/// switches anything, and a and b go on signing with their old shares. A complete repair
+/// switches the key to the new generation (same key, chain code, xpub) and the new node signs
+/// ECDSA, BIP340 and Taproot with b and with a, every signature verified.
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_node_is_replaced_and_its_share_repaired_on_the_new_node() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut o = default_opts();
+    o.threshold = 2;
+    let (_tmp, mut cluster, mut signer) = started(o).await;
+    let org = cluster.organization_id().to_owned();
+    let before = secp_key(&cluster).await;
+    assert_eq!(
+        (before.threshold, before.ecdsa_protocol),
+        (2, Some(EcdsaProtocol::Dkls23))
+    );
+    let repair = |cluster: &Cluster| {
+        let (org, key) = (org.clone(), before.key_id.clone());
+        let admin = cluster.admin().clone();
+        async move {
+            let run = admin.repair_key(&org, &key, "c").await.unwrap();
+            assert_eq!(run.status, RefreshStatus::Pending);
+            admin
+                .wait_repair(&org, &key, &run.task_id, Duration::from_secs(120))
+                .await
+                .unwrap()
+        }
+    };
+
+    // Node c is lost. A new node takes party c.
+    let old_c = cluster.node_id("c").unwrap().to_owned();
+    cluster.kill_node("c");
+    let new_c = cluster.start_unbound_node_as("c2", "c").await.unwrap();
+    assert_ne!(new_c, old_c);
+    let info = cluster
+        .admin()
+        .replace_node(&org, "c", &new_c)
+        .await
+        .unwrap();
+    assert_eq!(
+        (info.party_id.as_str(), info.node_id.as_str()),
+        ("c", new_c.as_str())
+    );
+    wait_online(&cluster, &["a", "b", "c"], Duration::from_secs(60)).await;
+    let out = signer
+        .run(&ecdsa_job("while c is lost"), &rid("repair-lost"))
+        .await
+        .unwrap();
+    scenario::require_verified(&out).unwrap();
+
+    // 1. Node a's callback does not know the new node yet.
+    let r = repair(&cluster).await;
+    assert_eq!(r.status, RefreshStatus::Failed, "{r:?}");
+    assert!(
+        r.failed_reason.contains("party a") && r.failed_reason.contains("does not list it"),
+        "{}",
+        r.failed_reason
+    );
+    assert_eq!(secp_key(&cluster).await.generation, "");
+    // Its policy names the new node now.
+    let policy = cluster.layout().callback_policy();
+    let text = std::fs::read_to_string(&policy).unwrap();
+    assert!(text.contains("new_node_ids = []"), "{text}");
+    std::fs::write(
+        &policy,
+        text.replace(
+            "new_node_ids = []",
+            &format!("new_node_ids = [\"{new_c}\"]"),
+        ),
+    )
+    .unwrap();
+    cluster.restart_callback().await.unwrap();
+
+    // 2. Node b dies during the repair.
+    let admin = cluster.admin().clone();
+    let run = admin.repair_key(&org, &before.key_id, "c").await.unwrap();
+    cluster.kill_node("b");
+    let r = admin
+        .wait_repair(&org, &before.key_id, &run.task_id, Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert_eq!(r.status, RefreshStatus::Failed, "{r:?}");
+    assert!(r.failed_reason.contains("party b"), "{}", r.failed_reason);
+    assert_eq!(secp_key(&cluster).await.generation, "");
+    cluster.start_node("b").await.unwrap();
+    wait_online(&cluster, &["a", "b", "c"], Duration::from_secs(60)).await;
+    let out = signer
+        .run(&ecdsa_job("after a failed repair"), &rid("repair-failed"))
+        .await
+        .unwrap();
+    scenario::require_verified(&out).unwrap();
+
+    // 3. A complete repair.
+    let r = repair(&cluster).await;
+    assert_eq!(r.status, RefreshStatus::Done, "{r:?}");
+    assert_eq!(r.outcomes.len(), 3, "{r:?}");
+    let after = secp_key(&cluster).await;
+    assert!(!after.generation.is_empty());
+    assert_eq!(
+        (&after.root_public_key, &after.chain_code, &after.xpub),
+        (&before.root_public_key, &before.chain_code, &before.xpub)
+    );
+    // The new node signs with b (a stopped), then with a (b stopped).
+    for (down, up) in [("a", None), ("b", Some("a"))] {
+        if let Some(up) = up {
+            cluster.start_node(up).await.unwrap();
+            wait_online(&cluster, &[up], Duration::from_secs(60)).await;
+        }
+        cluster.stop_node(down);
+        wait_offline(&cluster, down).await;
+        for (i, job) in secp_jobs().iter().enumerate() {
+            let out = signer
+                .run(job, &rid(&format!("repaired-without-{down}-{i}")))
+                .await
+                .unwrap();
+            scenario::require_verified(&out).unwrap();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn platform_restart_nodes_reconnect() {
     let _one = ONE_AT_A_TIME.lock().await;
