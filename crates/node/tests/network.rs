@@ -582,6 +582,34 @@ impl World {
         first
     }
 
+    /// A BIP340 signature by `parties` with DKLs23 key `key_id` (of `generation`) verifies
+    /// under `pk` (k256).
+    async fn bip340_verifies(
+        &self,
+        parties: &[&str],
+        key_id: &str,
+        pk: &[u8],
+        generation: Option<String>,
+    ) {
+        let msg = [0x42u8; 32];
+        let task = SignTask {
+            ecdsa_protocol: EcdsaProtocol::Dkls23,
+            generation,
+            ..sign_task(
+                key_id,
+                Algorithm::Bip340,
+                pk,
+                3,
+                Payload::Digest { digest: msg },
+            )
+        };
+        let sig = self.sign(parties, task).await;
+        k256::schnorr::VerifyingKey::from_bytes(&pk[1..])
+            .unwrap()
+            .verify_raw(&msg, &k256::schnorr::Signature::try_from(&sig[..]).unwrap())
+            .unwrap();
+    }
+
     async fn sign(&self, parties: &[&str], task: SignTask) -> Vec<u8> {
         let out = self.run(parties, TaskBody::Sign(task)).await;
         let mut sigs = out.values().map(|o| match o {
@@ -616,6 +644,32 @@ fn sign_task(
         tx_info: None,
         generation: None,
     }
+}
+
+/// A DKLs23 ECDSA task of `key_id` over the digest `[seed; 32]`, naming `generation`.
+fn dkls_ecdsa(
+    key_id: &str,
+    pk: &[u8],
+    generation: Option<String>,
+    seed: u8,
+) -> ([u8; 32], SignTask) {
+    let digest = [seed; 32];
+    let task = SignTask {
+        ecdsa_protocol: EcdsaProtocol::Dkls23,
+        generation,
+        ..sign_task(key_id, Algorithm::Ecdsa, pk, 3, Payload::Digest { digest })
+    };
+    (digest, task)
+}
+
+/// A 65-byte recoverable ECDSA signature recovers `vk` (k256).
+fn verify_recoverable(vk: &k256::ecdsa::VerifyingKey, digest: [u8; 32], sig: &[u8]) {
+    let ksig = k256::ecdsa::Signature::from_slice(&sig[..64]).unwrap();
+    let rid = k256::ecdsa::RecoveryId::from_byte(sig[64]).unwrap();
+    assert_eq!(
+        &k256::ecdsa::VerifyingKey::recover_from_prehash(&digest, &ksig, rid).unwrap(),
+        vk
+    );
 }
 
 fn count_protocol_frames_from(relay: &Relay, party: &str, eids: &[ExecutionId]) -> usize {
@@ -811,22 +865,10 @@ async fn dkls23_refresh_waits_beside_the_current_share_until_its_generation_is_n
     let mut n = 0u8;
     let mut ecdsa = |pair: [&'static str; 2], generation: Option<String>| {
         n += 1;
-        let digest = [n; 32];
-        let task = SignTask {
-            ecdsa_protocol: EcdsaProtocol::Dkls23,
-            generation,
-            ..sign_task("rk-1", Algorithm::Ecdsa, &pk, 3, Payload::Digest { digest })
-        };
+        let (digest, task) = dkls_ecdsa("rk-1", &pk, generation, n);
         (pair, digest, task)
     };
-    let verify = |digest: [u8; 32], sig: &[u8]| {
-        let ksig = k256::ecdsa::Signature::from_slice(&sig[..64]).unwrap();
-        let rid = k256::ecdsa::RecoveryId::from_byte(sig[64]).unwrap();
-        assert_eq!(
-            k256::ecdsa::VerifyingKey::recover_from_prehash(&digest, &ksig, rid).unwrap(),
-            vk
-        );
-    };
+    let verify = |digest: [u8; 32], sig: &[u8]| verify_recoverable(&vk, digest, sig);
 
     // Only two of the three parties: refused by both before any protocol traffic.
     let out = w.run(&["a", "b"], refresh(None)).await;
@@ -877,27 +919,7 @@ async fn dkls23_refresh_waits_beside_the_current_share_until_its_generation_is_n
         verify(digest, &w.sign(&pair, task).await);
     }
     // BIP340 from the refreshed share, under the same key.
-    let msg = [0x42u8; 32];
-    let sig = w
-        .sign(
-            &["a", "c"],
-            SignTask {
-                ecdsa_protocol: EcdsaProtocol::Dkls23,
-                generation: Some(g2.clone()),
-                ..sign_task(
-                    "rk-1",
-                    Algorithm::Bip340,
-                    &pk,
-                    3,
-                    Payload::Digest { digest: msg },
-                )
-            },
-        )
-        .await;
-    k256::schnorr::VerifyingKey::from_bytes(&pk[1..])
-        .unwrap()
-        .verify_raw(&msg, &k256::schnorr::Signature::try_from(&sig[..]).unwrap())
-        .unwrap();
+    w.bip340_verifies(&["a", "c"], "rk-1", &pk, Some(g2)).await;
 }
 
 /// Repair of a DKLs23 key through the real node runtimes: node c is lost and a new node (fresh
@@ -918,22 +940,9 @@ async fn dkls23_repair_rebuilds_a_lost_share_on_a_new_node() {
     let mut n = 0u8;
     let mut ecdsa = |generation: Option<String>| {
         n += 1;
-        let digest = [n; 32];
-        let task = SignTask {
-            ecdsa_protocol: EcdsaProtocol::Dkls23,
-            generation,
-            ..sign_task("rp-1", Algorithm::Ecdsa, &pk, 3, Payload::Digest { digest })
-        };
-        (digest, task)
+        dkls_ecdsa("rp-1", &pk, generation, n)
     };
-    let verify = |digest: [u8; 32], sig: &[u8]| {
-        let ksig = k256::ecdsa::Signature::from_slice(&sig[..64]).unwrap();
-        let rid = k256::ecdsa::RecoveryId::from_byte(sig[64]).unwrap();
-        assert_eq!(
-            k256::ecdsa::VerifyingKey::recover_from_prehash(&digest, &ksig, rid).unwrap(),
-            vk
-        );
-    };
+    let verify = |digest: [u8; 32], sig: &[u8]| verify_recoverable(&vk, digest, sig);
     let repair = |party: &str| {
         TaskBody::Repair(RepairTask {
             key_id: "rp-1".into(),
@@ -1012,27 +1021,7 @@ async fn dkls23_repair_rebuilds_a_lost_share_on_a_new_node() {
         let (digest, task) = ecdsa(Some(g.clone()));
         verify(digest, &w.sign(&pair, task).await);
     }
-    let msg = [0x42u8; 32];
-    let sig = w
-        .sign(
-            &["b", "c"],
-            SignTask {
-                ecdsa_protocol: EcdsaProtocol::Dkls23,
-                generation: Some(g.clone()),
-                ..sign_task(
-                    "rp-1",
-                    Algorithm::Bip340,
-                    &pk,
-                    3,
-                    Payload::Digest { digest: msg },
-                )
-            },
-        )
-        .await;
-    k256::schnorr::VerifyingKey::from_bytes(&pk[1..])
-        .unwrap()
-        .verify_raw(&msg, &k256::schnorr::Signature::try_from(&sig[..]).unwrap())
-        .unwrap();
+    w.bip340_verifies(&["b", "c"], "rp-1", &pk, Some(g)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -17,7 +17,7 @@ use super::admission::Plan;
 use super::fail::RunFail;
 use super::registry::{Control, RunMsg};
 use super::sign::same_root;
-use crate::store::{StoredKey, StoredShare};
+use crate::store::{Committee, StoredKey, StoredShare};
 
 impl Runtime {
     pub(super) async fn refresh(
@@ -28,24 +28,14 @@ impl Runtime {
         rx: std_mpsc::Receiver<RunMsg>,
         control: &Arc<Control>,
     ) -> Result<Outcome, RunFail> {
-        let (id, generation) = (r.key_id.clone(), r.generation.clone());
-        let key = self
-            .blocking(move |inner| inner.key_for(&id, generation.as_deref()))
+        let (committee, share) = self
+            .dkls_share(
+                &r.key_id,
+                r.generation.as_deref(),
+                &r.root_public_key,
+                "refreshed",
+            )
             .await?;
-        let StoredKey {
-            committee,
-            share: StoredShare::Dkls23 { share: stored },
-            ..
-        } = &key
-        else {
-            return Err(RunFail::BadTask(format!(
-                "key {} is not a DKLs23 key; only DKLs23 keys can be refreshed",
-                r.key_id
-            )));
-        };
-        let share = DklsKeyShare::from_stored_bytes(stored)
-            .map_err(|e| RunFail::Local(format!("stored share of key {}: {e}", r.key_id)))?;
-        same_root(&share.public_key(), &r.root_public_key)?;
         if share.committee().parties() != plan.committee.parties() {
             return Err(RunFail::BadTask(format!(
                 "a refresh needs every party of key {} ({}), the task names {}",
@@ -93,22 +83,64 @@ impl Runtime {
                 checked_refresh(fresh, share.public_key(), share.chain_code())
             })
             .await?;
+        let outcome = self.keep_beside(&r.key_id, committee, &fresh).await?;
+        tracing::info!(
+            key_id = %r.key_id,
+            generation = %fresh.generation(),
+            "refreshed key share stored beside the current one; it becomes current when the platform names its generation"
+        );
+        Ok(outcome)
+    }
+}
+
+impl Runtime {
+    /// The DKLs23 share of `key_id` of `generation` and the committee stored with it, for a
+    /// refresh or repair (`done`: "refreshed", "repaired"); refused unless it is a DKLs23 share
+    /// of the task's root key.
+    pub(super) async fn dkls_share(
+        &self,
+        key_id: &str,
+        generation: Option<&str>,
+        root: &[u8],
+        done: &str,
+    ) -> Result<(Committee, DklsKeyShare), RunFail> {
+        let (id, generation) = (key_id.to_owned(), generation.map(str::to_owned));
+        let key = self
+            .blocking(move |inner| inner.key_for(&id, generation.as_deref()))
+            .await?;
+        let StoredKey {
+            committee, share, ..
+        } = key;
+        let StoredShare::Dkls23 { share: stored } = &share else {
+            return Err(RunFail::BadTask(format!(
+                "key {key_id} is not a DKLs23 key; only DKLs23 keys can be {done}"
+            )));
+        };
+        let share = DklsKeyShare::from_stored_bytes(stored)
+            .map_err(|e| RunFail::Local(format!("stored share of key {key_id}: {e}")))?;
+        same_root(&share.public_key(), root)?;
+        Ok((committee, share))
+    }
+
+    /// Stores `fresh` (a refreshed or repaired share) with `committee` as `key_id`'s waiting
+    /// share, and the answer that reports it.
+    pub(super) async fn keep_beside(
+        &self,
+        key_id: &str,
+        committee: Committee,
+        fresh: &DklsKeyShare,
+    ) -> Result<Outcome, RunFail> {
         let generation = fresh.generation();
         let waiting = StoredKey {
-            committee: committee.clone(),
+            committee,
             share: StoredShare::Dkls23 {
                 share: fresh.to_stored_bytes(),
             },
             generation: Some(generation.clone()),
         };
-        let id = r.key_id.clone();
+        let id = key_id.to_owned();
         self.blocking(move |inner| inner.put_waiting(&id, &waiting))
             .await?;
-        tracing::info!(
-            key_id = %r.key_id,
-            generation = %generation,
-            "refreshed key share stored beside the current one; it becomes current when the platform names its generation"
-        );
         Ok(Outcome::Refreshed {
             public_key: fresh.public_key().to_vec(),
             generation,

@@ -32,8 +32,7 @@ use super::admission::Plan;
 use super::fail::RunFail;
 use super::refresh::checked_refresh;
 use super::registry::{Control, RunMsg};
-use super::sign::same_root;
-use crate::store::{Committee, StoredKey, StoredShare};
+use crate::store::Committee;
 
 impl Runtime {
     pub(super) async fn repair(
@@ -60,23 +59,14 @@ impl Runtime {
         let helper_share = if plan.me == rebuilt {
             None
         } else {
-            let (id, generation) = (r.key_id.clone(), r.generation.clone());
-            let key = self
-                .blocking(move |inner| inner.key_for(&id, generation.as_deref()))
+            let (_, share) = self
+                .dkls_share(
+                    &r.key_id,
+                    r.generation.as_deref(),
+                    &r.root_public_key,
+                    "repaired",
+                )
                 .await?;
-            let StoredKey {
-                share: StoredShare::Dkls23 { share: stored },
-                ..
-            } = &key
-            else {
-                return Err(RunFail::BadTask(format!(
-                    "key {} is not a DKLs23 key; only DKLs23 keys can be repaired",
-                    r.key_id
-                )));
-            };
-            let share = DklsKeyShare::from_stored_bytes(stored)
-                .map_err(|e| RunFail::Local(format!("stored share of key {}: {e}", r.key_id)))?;
-            same_root(&share.public_key(), &r.root_public_key)?;
             if share.committee().parties() != plan.committee.parties()
                 || share.threshold() != r.threshold
                 || share.chain_code() != r.chain_code
@@ -140,33 +130,21 @@ impl Runtime {
                 checked_refresh(fresh, root, chain_code)
             })
             .await?;
-        let generation = fresh.generation();
-        let waiting = StoredKey {
-            committee: Committee::Pinned(
-                task.members
-                    .iter()
-                    .map(|m| (m.party.clone(), m.node_id.clone()))
-                    .collect(),
-            ),
-            share: StoredShare::Dkls23 {
-                share: fresh.to_stored_bytes(),
-            },
-            generation: Some(generation.clone()),
-        };
-        let id = r.key_id.clone();
-        self.blocking(move |inner| inner.put_waiting(&id, &waiting))
-            .await?;
+        let committee = Committee::Pinned(
+            task.members
+                .iter()
+                .map(|m| (m.party.clone(), m.node_id.clone()))
+                .collect(),
+        );
+        let outcome = self.keep_beside(&r.key_id, committee, &fresh).await?;
         tracing::info!(
             key_id = %r.key_id,
             party = %r.party,
             node = %new_party_id,
-            generation = %generation,
+            generation = %fresh.generation(),
             role = if plan.me == rebuilt { "rebuilt here" } else { "helper" },
             "repaired key share stored beside the current one; it becomes current when the platform names its generation"
         );
-        Ok(Outcome::Refreshed {
-            public_key: fresh.public_key().to_vec(),
-            generation,
-        })
+        Ok(outcome)
     }
 }
