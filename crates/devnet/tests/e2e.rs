@@ -569,6 +569,10 @@ async fn lost_node_is_replaced_and_its_share_repaired_on_the_new_node() {
     // 3. A complete repair.
     let r = repair(&cluster).await;
     assert_eq!(r.status, RefreshStatus::Done, "{r:?}");
+    eprintln!(
+        "complete repair of a 2-of-3 DKLs23 key: {} ms from start to switch",
+        r.finished_at.unwrap_or(r.created_at) - r.created_at
+    );
     assert_eq!(r.outcomes.len(), 3, "{r:?}");
     let after = secp_key(&cluster).await;
     assert!(!after.generation.is_empty());
