@@ -441,6 +441,53 @@ fn admin_dto_snapshots() {
             },
         ]
     );
+    let replace = ReplaceNodeRequest {
+        organization_id: "org-1".into(),
+        party_id: "c".into(),
+        node_id: node_id(),
+    };
+    replace.validate().unwrap();
+    pin!("admin_replace_node_request", replace);
+    let repair = RepairKeyRequest {
+        organization_id: "org-1".into(),
+        key_id: "kg-1".into(),
+        party_id: "c".into(),
+    };
+    repair.validate().unwrap();
+    pin!("admin_repair_key_request", repair.clone());
+    for (bad, field) in [
+        (
+            RepairKeyRequest {
+                party_id: "d".into(),
+                ..repair.clone()
+            },
+            "partyId",
+        ),
+        (
+            RepairKeyRequest {
+                key_id: String::new(),
+                ..repair.clone()
+            },
+            "keyId",
+        ),
+    ] {
+        let e = bad.validate().unwrap_err();
+        assert!(e.to_string().contains(field), "{e}");
+    }
+    assert!(
+        ReplaceNodeRequest {
+            node_id: "sino-not-a-node-id".into(),
+            ..ReplaceNodeRequest {
+                organization_id: "org-1".into(),
+                party_id: "c".into(),
+                node_id: node_id(),
+            }
+        }
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("nodeId")
+    );
     pin!(
         "admin_key_after_refresh",
         KeyInfo {
