@@ -31,6 +31,7 @@ NEEDS=(
   "openssl   openssl          test    the callback-demo tests make keys with the openssl command"
   "kill      procps           test    the tests stop the processes they started"
   "/usr/lib/postgresql/*/bin/postgres  postgresql  test  the coordinator's store is tested on a private PostgreSQL server the tests start"
+  "nats-server  nats-server  test  the platform's bus is tested on a private nats-server the tests start"
 )
 
 # Rows of NEEDS that apply to $1 (devnet: devnet rows; test: all rows).

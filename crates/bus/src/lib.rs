@@ -10,8 +10,9 @@
 //!   results they send.
 //!
 //! [`Bus`] is the interface; [`InProcessBus`] is the embedded backend (tokio channels, one
-//! process holding both roles). A NATS backend (subjects `mpc.deliver.<node_id>` and
-//! `mpc.events`) implements the same trait for platforms split over several processes.
+//! process holding both roles); [`nats::NatsBus`] carries the same flows over NATS for
+//! platforms split over several processes (lossy: see its module docs), in the bytes of
+//! [`codec`].
 //!
 //! Both directions are bounded: a publisher waits while the consumer is behind (backpressure,
 //! never unbounded memory), and gets [`BusError::Closed`] once the other side is gone.
@@ -24,6 +25,9 @@ use std::sync::Mutex;
 
 use mpc_transport::keys::TransportCert;
 use tokio::sync::mpsc;
+
+pub mod codec;
+pub mod nats;
 
 /// Capacity of each in-process channel (messages).
 pub const CHANNEL_CAPACITY: usize = 1024;

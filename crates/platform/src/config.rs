@@ -142,7 +142,7 @@ impl Default for Coordinator {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct Bus {
-    /// `inproc:` (the only backend of this build).
+    /// `inproc:` (the only backend this build's platform runs with).
     pub url: String,
 }
 
@@ -287,7 +287,7 @@ impl PlatformConfig {
                 "bus",
                 "url",
                 format!(
-                    "{:?} is not supported by this build (only \"inproc:\"; NATS comes with the multi-machine platform)",
+                    "{:?} is not supported by this build's platform (only \"inproc:\"; the NATS bus exists in mpc-bus, the split of roles that uses it does not yet)",
                     self.bus.url
                 ),
             ));
