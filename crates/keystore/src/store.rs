@@ -845,6 +845,11 @@ enum Change {
     CollectingCurrent(Input),
     /// Collecting current shares for [`Unsealed::rotate_data_key`] (t>1).
     CollectingRotation(Input),
+    /// Collecting current shares for [`Unsealed::authorize`] (t>1), for one purpose.
+    CollectingAuthorization {
+        input: Input,
+        purpose: Vec<u8>,
+    },
     /// Current password verified (re-bkey-init); holds its secret to refuse reusing it.
     Verified {
         current: Zeroizing<Vec<u8>>,
@@ -1184,6 +1189,35 @@ impl Unsealed {
             v.set_header(&h)
         })?;
         tracing::info!(path = %self.shared.path.display(), "password changed (data key re-wrapped)");
+        Ok(Step::Done(()))
+    }
+
+    /// An operator action other than the password's (re-pinning the platform key, say) proven
+    /// by the current password (t=1) or t current shares (t>1, one per call). `purpose` names
+    /// the action and its argument: shares are collected for one purpose only, and a call for
+    /// another one starts over with its own share (so the last share holder cannot turn shares
+    /// given for one action into another). Wrong ones are throttled like unseal and cancel the
+    /// collection. Nothing is written; the caller acts on `Step::Done`.
+    pub fn authorize(&mut self, current: &str, purpose: &[u8]) -> Result<Step<()>> {
+        self.shared.throttle_check()?;
+        let mut input = match std::mem::replace(&mut self.change, Change::None) {
+            Change::CollectingAuthorization { input, purpose: p } if p == purpose => input,
+            _ => Input::new(self.shared.t),
+        };
+        let secret = match input.feed(current, false) {
+            Ok(Step::Done(s)) => s,
+            Ok(Step::NeedMore(p)) => {
+                self.change = Change::CollectingAuthorization {
+                    input,
+                    purpose: purpose.to_vec(),
+                };
+                return Ok(Step::NeedMore(p));
+            }
+            Err(e) => return Err(e),
+        };
+        let h = self.backend.header()?;
+        unlock(&self.shared, &h, &secret, "authorize")?;
+        self.shared.succeed();
         Ok(Step::Done(()))
     }
 

@@ -179,6 +179,9 @@ pub enum Command {
         #[command(flatten)]
         /// Node address.
         target: Target,
+        #[command(flatten)]
+        /// Secret input (the current password, or t current shares).
+        secrets: SecretArgs,
         /// What to do.
         #[command(subcommand)]
         action: PlatformKeyAction,
@@ -326,6 +329,17 @@ async fn submit(
     kind: Kind,
     secrets: &mut Secrets,
 ) -> Result<i32, CliError> {
+    submit_with(c, path, kind, secrets, &serde_json::Map::new()).await
+}
+
+/// [`submit`] with `extra` fields beside `shard_bkey` in every request.
+async fn submit_with(
+    c: &Client,
+    path: &str,
+    kind: Kind,
+    secrets: &mut Secrets,
+    extra: &serde_json::Map<String, serde_json::Value>,
+) -> Result<i32, CliError> {
     let t = node_threshold(c).await?;
     if t <= 1 {
         let pw = match kind {
@@ -341,7 +355,7 @@ async fn submit(
             }
             Kind::Current => secrets.require("Enter current password: ")?,
         };
-        let r = c.post_bkey(path, &pw).await?;
+        let r = c.post_bkey_with(path, &pw, extra).await?;
         print_reply(&r);
         return Ok(if r.is_ok() { 0 } else { 1 });
     }
@@ -352,7 +366,7 @@ async fn submit(
             "share"
         };
         let share = secrets.require(&format!("Enter {what} {i} of {t}: "))?;
-        let r = c.post_bkey(path, &share).await?;
+        let r = c.post_bkey_with(path, &share, extra).await?;
         print_reply(&r);
         if !r.is_ok() {
             return Ok(1);
@@ -400,7 +414,11 @@ pub fn run_command(cmd: Command) -> Result<i32, CliError> {
         }
         Command::Info { target } => client_cmd(&target, "/sys/seal-status", None),
         Command::Backup { target, out } => backup(&target, &out),
-        Command::PlatformKey { target, action } => platform_key(&target, action),
+        Command::PlatformKey {
+            target,
+            secrets,
+            action,
+        } => platform_key(&target, &secrets, action),
         Command::Check { config } => Ok(check(&config)),
         Command::Passwords {
             action: PasswordsAction::Generate { t, n },
@@ -409,23 +427,35 @@ pub fn run_command(cmd: Command) -> Result<i32, CliError> {
     }
 }
 
-fn platform_key(target: &Target, action: PlatformKeyAction) -> Result<i32, CliError> {
-    let body = match action {
+fn platform_key(
+    target: &Target,
+    secrets: &SecretArgs,
+    action: PlatformKeyAction,
+) -> Result<i32, CliError> {
+    let mut body = serde_json::Map::new();
+    match action {
         PlatformKeyAction::Pin { file } => {
             let pem = std::fs::read_to_string(&file).map_err(|source| CliError::Io {
                 what: "cannot read",
                 path: file.display().to_string(),
                 source,
             })?;
-            json!({ "pin": pem })
+            body.insert("pin".into(), json!(pem));
         }
-        PlatformKeyAction::Forget => json!({ "forget": true }),
+        PlatformKeyAction::Forget => {
+            body.insert("forget".into(), json!(true));
+        }
     };
     let c = Client::new(&server_address(target)?)?;
     runtime()?.block_on(async {
-        let r = c.post_json("/sys/platform-key", &body).await?;
-        print_reply(&r);
-        Ok(if r.is_ok() { 0 } else { 1 })
+        submit_with(
+            &c,
+            "/sys/platform-key",
+            Kind::Current,
+            &mut Secrets::new(secrets),
+            &body,
+        )
+        .await
     })
 }
 

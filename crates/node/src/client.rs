@@ -103,15 +103,31 @@ impl Client {
 
     /// `POST path` with `{"shard_bkey": bkey}` (properly JSON-escaped).
     pub async fn post_bkey(&self, path: &str, bkey: &str) -> Result<Reply, ClientError> {
+        self.post_bkey_with(path, bkey, &serde_json::Map::new())
+            .await
+    }
+
+    /// `POST path` with `{…extra, "shard_bkey": bkey}` (e.g. `/sys/platform-key`).
+    pub async fn post_bkey_with(
+        &self,
+        path: &str,
+        bkey: &str,
+        extra: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Reply, ClientError> {
         let url = format!("{}{path}", self.base);
         #[derive(serde::Serialize)]
         struct Req<'a> {
+            #[serde(flatten)]
+            extra: &'a serde_json::Map<String, serde_json::Value>,
             shard_bkey: &'a str,
         }
         // Serialized straight into the buffer the HTTP client sends and frees; the secret is not
         // copied anywhere else on our side.
-        let body = serde_json::to_vec(&Req { shard_bkey: bkey })
-            .map_err(|e| ClientError::Build(e.to_string()))?;
+        let body = serde_json::to_vec(&Req {
+            extra,
+            shard_bkey: bkey,
+        })
+        .map_err(|e| ClientError::Build(e.to_string()))?;
         let req = self
             .http
             .post(&url)

@@ -525,26 +525,38 @@ impl Node {
 impl Node {
     /// The operator's change of the pinned platform task-signing key
     /// (`crate::platform_key::change`): pin `new`, or forget the key when `None`. Needs the
-    /// store unsealed.
+    /// store unsealed and the current password (or t current shares, one per call, all given
+    /// for this same change): a local process that reaches the loopback API cannot re-pin the
+    /// key without it.
     pub async fn change_platform_key(
         &self,
         new: Option<p256::ecdsa::VerifyingKey>,
+        bkey: Zeroizing<String>,
     ) -> Result<Value, ApiError> {
+        let purpose = match &new {
+            Some(k) => format!("platform-key pin {}", mpc_transport::signed::key_hex(k)),
+            None => "platform-key forget".to_owned(),
+        };
         self.with_slot(move |slot| match slot {
-            Slot::Unsealed(u) => {
-                let r = crate::platform_key::change(&u, new.as_ref())
-                    .map(|previous| {
-                        let hex = |k: Option<&p256::ecdsa::VerifyingKey>| {
-                            k.map(mpc_transport::signed::key_hex)
-                        };
-                        json!({
-                            "previous": hex(previous.as_ref()),
-                            "pinned": hex(new.as_ref()),
+            Slot::Unsealed(mut u) => {
+                let r = match u.authorize(&bkey, purpose.as_bytes()) {
+                    Ok(Step::NeedMore(p)) => Ok(progress_reply(p)),
+                    Ok(Step::Done(())) => crate::platform_key::change(&u, new.as_ref())
+                        .map(|previous| {
+                            let hex = |k: Option<&p256::ecdsa::VerifyingKey>| {
+                                k.map(mpc_transport::signed::key_hex)
+                            };
+                            json!({
+                                "previous": hex(previous.as_ref()),
+                                "pinned": hex(new.as_ref()),
+                            })
                         })
-                    })
-                    .map_err(|e| ApiError(e.to_string()));
+                        .map_err(|e| ApiError(e.to_string())),
+                    Err(e) => Err(store_error("platform-key", e)),
+                };
                 (Slot::Unsealed(u), r)
             }
+            Slot::Damaged(why) => (Slot::Damaged(why.clone()), Err(ApiError(why))),
             other => (other, Err(not_unsealed())),
         })
         .await

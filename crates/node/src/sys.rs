@@ -9,7 +9,7 @@
 //! | `POST /sys/re-bkey-init` | `{"shard_bkey": …}` current | `"re-bkey-init success"` |
 //! | `POST /sys/re-bkey` | `{"shard_bkey": …}` new | `"re-bkey success"` |
 //! | `POST /sys/backup` | ignored | `{"engine", "counter", "tables", "file"}` (loopback callers only) |
-//! | `POST /sys/platform-key` | `{"pin": "<PUBLIC KEY PEM>"}` or `{"forget": true}` | `{"previous", "pinned"}` (hex SEC1 or null; loopback callers only) |
+//! | `POST /sys/platform-key` | `{"pin": "<PUBLIC KEY PEM>", "shard_bkey": …}` or `{"forget": true, "shard_bkey": …}`, current password | `{"previous", "pinned"}` (hex SEC1 or null; loopback callers only; t > 1: progress until complete, every share for the same change) |
 //! | `POST /sys/rotate-key` | `{"shard_bkey": …}` current | `{"rotated": true, "records": N}` (t > 1: progress until complete) |
 //!
 //! A damaged store file (corrupt, truncated, not a key store) does not stop the node: every
@@ -31,6 +31,7 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
 use crate::body::{MAX_BODY, ignore_body, parse_bkey};
 use crate::node::{ApiError, Node};
@@ -143,6 +144,8 @@ struct PlatformKeyRequest {
     pin: Option<String>,
     #[serde(default)]
     forget: bool,
+    #[serde(default)]
+    shard_bkey: String,
 }
 
 async fn platform_key(
@@ -159,9 +162,12 @@ async fn platform_key(
         }
         let b = read_body(body).await?;
         let shape = || {
-            ApiError("body must be {\"pin\": \"<PUBLIC KEY PEM>\"} or {\"forget\": true}".into())
+            ApiError(
+                "body must be {\"pin\": \"<PUBLIC KEY PEM>\", \"shard_bkey\": \"<current password or share>\"} or {\"forget\": true, \"shard_bkey\": …}".into(),
+            )
         };
         let req: PlatformKeyRequest = serde_json::from_slice(&b).map_err(|_| shape())?;
+        let bkey = Zeroizing::new(req.shard_bkey);
         let new = match (req.pin, req.forget) {
             (Some(pem), false) => Some(
                 mpc_wire::keys::verifying_key_from_pem(&pem)
@@ -170,7 +176,12 @@ async fn platform_key(
             (None, true) => None,
             _ => return Err(shape()),
         };
-        node.change_platform_key(new).await
+        if bkey.is_empty() {
+            return Err(ApiError(
+                "shard_bkey: the current password (or one current share) is required to change the platform key".into(),
+            ));
+        }
+        node.change_platform_key(new, bkey).await
     };
     reply(r.await)
 }

@@ -841,7 +841,8 @@ fn verify_backup_detects_a_tampered_record() {
 }
 
 /// The platform task-signing key a node pinned changes only through the operator's
-/// `mpc-node platform-key` command (sealed store needed, loopback API), survives a restart in
+/// `mpc-node platform-key` command (unsealed store, loopback API, the current password),
+/// survives a restart in
 /// the sealed store, and every change is logged naming the previous and the new key.
 #[test]
 fn platform_key_changes_only_by_the_operator_command_and_is_logged() {
@@ -861,11 +862,22 @@ fn platform_key_changes_only_by_the_operator_command_and_is_logged() {
         p.to_str().unwrap().to_owned()
     };
     let (f1, f2) = (pem("k1.pem", &k1), pem("k2.pem", &k2));
+    let pw = format!("{STRONG}\n");
     let junk = d.dir.path().join("junk.pem");
     std::fs::write(&junk, "not a key").unwrap();
 
     // Sealed (here: not even initialised): refused.
-    let o = cli(&["platform-key", "--server", &s, "pin", &f1], "");
+    let o = cli(
+        &[
+            "platform-key",
+            "--server",
+            &s,
+            "--password-stdin",
+            "pin",
+            &f1,
+        ],
+        &pw,
+    );
     assert_eq!(o.code, 1, "{o:?}");
     assert!(o.stdout.contains("not unsealed"), "{o:?}");
     assert_eq!(post(&s, "/sys/init", STRONG).0, 200);
@@ -877,10 +889,11 @@ fn platform_key_changes_only_by_the_operator_command_and_is_logged() {
             "platform-key",
             "--server",
             &s,
+            "--password-stdin",
             "pin",
             junk.to_str().unwrap(),
         ],
-        "",
+        &pw,
     );
     assert_eq!(o.code, 1, "{o:?}");
     assert!(o.stdout.contains("not a P-256 public key PEM"), "{o:?}");
@@ -895,7 +908,48 @@ fn platform_key_changes_only_by_the_operator_command_and_is_logged() {
         "body must be",
     );
 
-    let o = cli(&["platform-key", "--server", &s, "pin", &f1], "");
+    // Without the current password: refused, nothing pinned (a local process that reaches the
+    // loopback API cannot re-pin the key).
+    let o = cli(
+        &[
+            "platform-key",
+            "--server",
+            &s,
+            "--password-stdin",
+            "pin",
+            &f1,
+        ],
+        "Wrong-Horse-99\n",
+    );
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stdout.contains("wrong password"), "{o:?}");
+    // The store throttles after a wrong password (500 ms after the first).
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let no_pw = format!(
+        "{{\"pin\":{}}}",
+        serde_json::to_string(&std::fs::read_to_string(&f1).unwrap()).unwrap()
+    );
+    assert_err(
+        &http(
+            &s,
+            "POST",
+            "/sys/platform-key",
+            "application/json",
+            no_pw.as_bytes(),
+        ),
+        "the current password (or one current share) is required",
+    );
+    let o = cli(
+        &[
+            "platform-key",
+            "--server",
+            &s,
+            "--password-stdin",
+            "pin",
+            &f1,
+        ],
+        &pw,
+    );
     assert_eq!(o.code, 0, "{o:?}");
     assert_eq!(o.json()["data"]["previous"], serde_json::Value::Null);
     assert_eq!(o.json()["data"]["pinned"], key_hex(&k1).as_str());
@@ -904,14 +958,37 @@ fn platform_key_changes_only_by_the_operator_command_and_is_logged() {
     node.stop();
     let node = d.start();
     let s = node.server();
-    let o = cli(&["platform-key", "--server", &s, "pin", &f2], "");
+    let o = cli(
+        &[
+            "platform-key",
+            "--server",
+            &s,
+            "--password-stdin",
+            "pin",
+            &f2,
+        ],
+        &pw,
+    );
     assert_eq!(o.code, 1, "sealed after the restart: {o:?}");
     assert_ok(&post(&s, "/sys/in-bkey", STRONG), "in-bkey success");
-    let o = cli(&["platform-key", "--server", &s, "pin", &f2], "");
+    let o = cli(
+        &[
+            "platform-key",
+            "--server",
+            &s,
+            "--password-stdin",
+            "pin",
+            &f2,
+        ],
+        &pw,
+    );
     assert_eq!(o.code, 0, "{o:?}");
     assert_eq!(o.json()["data"]["previous"], key_hex(&k1).as_str());
     assert_eq!(o.json()["data"]["pinned"], key_hex(&k2).as_str());
-    let o = cli(&["platform-key", "--server", &s, "forget"], "");
+    let o = cli(
+        &["platform-key", "--server", &s, "--password-stdin", "forget"],
+        &pw,
+    );
     assert_eq!(o.code, 0, "{o:?}");
     assert_eq!(o.json()["data"]["previous"], key_hex(&k2).as_str());
     assert_eq!(o.json()["data"]["pinned"], serde_json::Value::Null);

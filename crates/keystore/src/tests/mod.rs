@@ -437,6 +437,46 @@ fn password_change_crash_safety() {
     }
 }
 
+/// `authorize` proves an operator action with the current password, or t current shares given
+/// for that one action: a wrong password fails (and cancels), shares given for one purpose do
+/// not complete another, and nothing is written.
+#[test]
+fn authorize_needs_the_current_password_or_shares_for_that_purpose() {
+    for engine in ENGINES {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db(&dir);
+        let mut u = init_pw(&path, engine);
+        assert!(matches!(
+            u.authorize("Wrong-Pass-123", b"pin k1"),
+            Err(Error::WrongPassword { .. })
+        ));
+        assert!(u.authorize(PW, b"pin k1").unwrap().done().is_some());
+        drop(u);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = db(&dir);
+        let shares = share_set(1, 2, 3);
+        let mut u = uninit(&path, cfg(engine, 2, 3));
+        u.init(&shares[0], &Batch::new()).unwrap();
+        let mut u = u.init(&shares[2], &Batch::new()).unwrap().done().unwrap();
+        assert!(matches!(
+            u.authorize(&shares[1], b"pin k1").unwrap(),
+            Step::NeedMore(_)
+        ));
+        // The second share for another purpose starts over: one share of two again.
+        assert!(matches!(
+            u.authorize(&shares[0], b"pin k2").unwrap(),
+            Step::NeedMore(_)
+        ));
+        assert!(u.authorize(&shares[2], b"pin k2").unwrap().done().is_some());
+        // And the first purpose's collection is gone.
+        assert!(matches!(
+            u.authorize(&shares[0], b"pin k1").unwrap(),
+            Step::NeedMore(_)
+        ));
+    }
+}
+
 #[test]
 fn password_change_with_shares() {
     for engine in ENGINES {
