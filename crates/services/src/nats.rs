@@ -142,13 +142,7 @@ impl NatsServer {
     }
 
     fn log_tail(&self) -> String {
-        let log = fs::read(self.log_file()).unwrap_or_default();
-        let s = String::from_utf8_lossy(&log);
-        let start = s.len().saturating_sub(2000);
-        let start = (start..s.len())
-            .find(|&i| s.is_char_boundary(i))
-            .unwrap_or(s.len());
-        s[start..].to_owned()
+        crate::tail(&fs::read(self.log_file()).unwrap_or_default())
     }
 
     /// The loopback port.
@@ -163,20 +157,7 @@ impl NatsServer {
 
     /// Stops the server (SIGTERM, then SIGKILL after 10 s) and waits for it.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(10) {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        crate::stop_child(&mut self.child, "-TERM", Duration::from_secs(10));
     }
 
     /// Stops and starts the server on the same port (a bus restart, as a fault). Messages in

@@ -7,6 +7,8 @@
 //! the `postgres` system user (which Debian's package creates) and the server runs as that user.
 
 use std::fs;
+
+use crate::tail;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
@@ -140,16 +142,6 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
         path: path.to_owned(),
         source,
     }
-}
-
-fn tail(text: &[u8]) -> String {
-    let s = String::from_utf8_lossy(text);
-    let s = s.trim();
-    let start = s.len().saturating_sub(2000);
-    let start = (start..s.len())
-        .find(|&i| s.is_char_boundary(i))
-        .unwrap_or(s.len());
-    s[start..].to_owned()
 }
 
 /// A running private PostgreSQL server; stopped and its directory removed on drop.
@@ -337,21 +329,8 @@ impl Postgres {
 
     /// Stops the server (fast shutdown: open sessions are ended) and waits for it.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // SIGINT is PostgreSQL's "fast shutdown".
-            let _ = Command::new("kill")
-                .args(["-INT", &child.id().to_string()])
-                .status();
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(20) {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        // SIGINT is PostgreSQL's "fast shutdown".
+        crate::stop_child(&mut self.child, "-INT", Duration::from_secs(20));
     }
 
     /// Stops and starts the server on the same port and data (a database restart, as a fault).
