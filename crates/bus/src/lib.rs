@@ -17,6 +17,7 @@
 //! Both directions are bounded: a publisher waits while the consumer is behind (backpressure,
 //! never unbounded memory), and gets [`BusError::Closed`] once the other side is gone.
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![deny(missing_docs)]
 
 use std::future::Future;

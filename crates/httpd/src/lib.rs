@@ -14,6 +14,8 @@
 //!
 //! Handlers then see a body that is complete and within the limit. Each server answers a refusal
 //! in its own error format ([`Limits::reject`]).
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 use std::future::Future;
 use std::net::SocketAddr;

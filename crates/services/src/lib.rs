@@ -5,6 +5,8 @@
 //! scaled platform on one machine. Nothing here is a server of ours: this crate only finds the
 //! installed binaries, gives them a data directory and a free port, waits until they answer, and
 //! stops them.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod nats;
 pub mod postgres;

@@ -30,6 +30,7 @@
 //! the envelopes it gets, feeds every envelope it receives to [`Session::handle`], and stops at
 //! the first `output` or error. Errors name the culprit where the protocol can tell.
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
 
 pub mod bip340;
