@@ -10,6 +10,9 @@
 //!   {"node_id": text}}}` or `{"v": 1, "event": {"task_result": {"node_id": text, "party": text,
 //!   "result": bytes}}}`.
 //!
+//! - a [`Relay`]: `{"v": 1, "origin": text, "organization_id": text, "sender": text,
+//!   "receiver": text or null, "frame": bytes}`.
+//!
 //! `v` is [`VERSION`]; a message of another version, an unknown event or field, trailing bytes
 //! or a missing field is refused with a [`CodecError`] naming it. The event is externally
 //! tagged so that decoding never buffers an untyped copy of the input (an internally tagged
@@ -20,7 +23,7 @@
 use mpc_transport::keys::TransportCert;
 use serde::{Deserialize, Serialize};
 
-use crate::{Delivery, ProxyEvent};
+use crate::{Delivery, ProxyEvent, Relay};
 
 /// Version of the message format.
 pub const VERSION: u8 = 1;
@@ -47,6 +50,18 @@ pub enum CodecError {
 struct DeliveryWire {
     v: u8,
     node_id: String,
+    #[serde(with = "serde_bytes")]
+    frame: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RelayWire {
+    v: u8,
+    origin: String,
+    organization_id: String,
+    sender: String,
+    receiver: Option<String>,
     #[serde(with = "serde_bytes")]
     frame: Vec<u8>,
 }
@@ -127,6 +142,31 @@ pub fn decode_delivery(bytes: &[u8]) -> Result<Delivery, CodecError> {
     version(w.v)?;
     Ok(Delivery {
         node_id: w.node_id,
+        frame: w.frame,
+    })
+}
+
+/// The bytes of a relayed frame.
+pub fn encode_relay(r: &Relay) -> Vec<u8> {
+    to_vec(&RelayWire {
+        v: VERSION,
+        origin: r.origin.clone(),
+        organization_id: r.organization_id.clone(),
+        sender: r.sender.clone(),
+        receiver: r.receiver.clone(),
+        frame: r.frame.clone(),
+    })
+}
+
+/// A relayed frame from its bytes.
+pub fn decode_relay(bytes: &[u8]) -> Result<Relay, CodecError> {
+    let w: RelayWire = from_slice(bytes)?;
+    version(w.v)?;
+    Ok(Relay {
+        origin: w.origin,
+        organization_id: w.organization_id,
+        sender: w.sender,
+        receiver: w.receiver,
         frame: w.frame,
     })
 }
@@ -229,6 +269,32 @@ mod tests {
         let bytes = encode_delivery(&d);
         insta::assert_snapshot!("delivery", hex::encode(&bytes));
         assert_eq!(decode_delivery(&bytes).unwrap(), d);
+        for (name, r) in [
+            (
+                "relay_p2p",
+                Relay {
+                    origin: "p1".into(),
+                    organization_id: "org-1".into(),
+                    sender: "a".into(),
+                    receiver: Some("b".into()),
+                    frame: vec![1, 2],
+                },
+            ),
+            (
+                "relay_broadcast",
+                Relay {
+                    origin: "p1".into(),
+                    organization_id: "org-1".into(),
+                    sender: "a".into(),
+                    receiver: None,
+                    frame: vec![3],
+                },
+            ),
+        ] {
+            let bytes = encode_relay(&r);
+            insta::assert_snapshot!(name, hex::encode(&bytes));
+            assert_eq!(decode_relay(&bytes).unwrap(), r);
+        }
         for (name, e) in ["node_online", "node_offline", "task_result"]
             .into_iter()
             .zip(events())

@@ -72,6 +72,24 @@ pub enum ProxyEvent {
     },
 }
 
+/// A protocol frame for nodes of an organization that other proxies hold (proxy → proxies),
+/// on a bus shared by several proxies ([`Bus::shared`]). The receiving proxies forward it to
+/// their own connections of the organization: to `receiver`'s, or (a broadcast) to every one
+/// but `sender`'s. The origin proxy skips its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Relay {
+    /// The proxy instance that relayed it.
+    pub origin: String,
+    /// The organization.
+    pub organization_id: String,
+    /// The sending party (checked by the origin proxy against the sender's connection).
+    pub sender: String,
+    /// The receiving party; `None` for a broadcast.
+    pub receiver: Option<String>,
+    /// The `Protocol` frame bytes, as the sender sent them.
+    pub frame: Vec<u8>,
+}
+
 /// Why a publish or subscribe failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BusError {
@@ -117,6 +135,15 @@ pub trait Bus: Send + Sync + 'static {
     fn publish(&self, event: ProxyEvent) -> BusFuture<'_, ()>;
     /// Coordinator: the proxy's events.
     fn subscribe_events(&self) -> BusFuture<'_, Subscription<ProxyEvent>>;
+    /// Whether other proxies may share this bus (then frames for nodes held elsewhere are
+    /// relayed). `false` for the in-process bus: its proxy holds every connection.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Proxy: hands a protocol frame to the other proxies ([`Relay`]).
+    fn relay(&self, relay: Relay) -> BusFuture<'_, ()>;
+    /// Proxy: the frames other proxies relay (its own included: it skips them by `origin`).
+    fn subscribe_relays(&self) -> BusFuture<'_, Subscription<Relay>>;
 }
 
 /// Where a node is bound: its organization and party id.
@@ -142,6 +169,9 @@ pub struct InProcessBus {
     deliveries_rx: Mutex<Option<mpsc::Receiver<Delivery>>>,
     events_tx: mpsc::Sender<ProxyEvent>,
     events_rx: Mutex<Option<mpsc::Receiver<ProxyEvent>>>,
+    /// Kept so the relay subscription stays open; nothing is relayed in one process.
+    _relays_tx: mpsc::Sender<Relay>,
+    relays_rx: Mutex<Option<mpsc::Receiver<Relay>>>,
 }
 
 impl Default for InProcessBus {
@@ -155,11 +185,14 @@ impl InProcessBus {
     pub fn new() -> Self {
         let (deliveries_tx, deliveries_rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (events_tx, events_rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let (relays_tx, relays_rx) = mpsc::channel(1);
         Self {
             deliveries_tx,
             deliveries_rx: Mutex::new(Some(deliveries_rx)),
             events_tx,
             events_rx: Mutex::new(Some(events_rx)),
+            _relays_tx: relays_tx,
+            relays_rx: Mutex::new(Some(relays_rx)),
         }
     }
 }
@@ -197,6 +230,15 @@ impl Bus for InProcessBus {
 
     fn subscribe_events(&self) -> BusFuture<'_, Subscription<ProxyEvent>> {
         Box::pin(async move { take(&self.events_rx, "events").map(Subscription::new) })
+    }
+
+    /// One process, one proxy: there is nobody to relay to.
+    fn relay(&self, _relay: Relay) -> BusFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn subscribe_relays(&self) -> BusFuture<'_, Subscription<Relay>> {
+        Box::pin(async move { take(&self.relays_rx, "relays").map(Subscription::new) })
     }
 }
 

@@ -6,6 +6,8 @@
 //!   `<prefix>.deliver.*` and forwards what it holds a connection for (it drops the rest, as
 //!   the in-process bus's consumer does); a delivery whose subject is not its node's is dropped.
 //! - `<prefix>.events`: every [`ProxyEvent`]; every subscriber gets every event.
+//! - `<prefix>.relay.<32 hex>`: a [`Relay`] (a protocol frame for nodes other proxies hold);
+//!   the token is of the organization id; every proxy subscribes to `<prefix>.relay.*`.
 //!
 //! Messages are [`crate::codec`] bytes. **The bus is lossy**: core NATS delivers at most once
 //! (a message in flight when a connection drops or the server restarts is gone, and a slow
@@ -27,7 +29,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::codec::{self, MAX_MESSAGE_BYTES};
-use crate::{Bus, BusError, BusFuture, CHANNEL_CAPACITY, Delivery, ProxyEvent, Subscription};
+use crate::{
+    Bus, BusError, BusFuture, CHANNEL_CAPACITY, Delivery, ProxyEvent, Relay, Subscription,
+};
 
 /// The subject prefix of the platform's messages.
 pub const DEFAULT_PREFIX: &str = "mpc.v1";
@@ -52,7 +56,8 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
-/// The token of `node_id` in its delivery subject.
+/// The token of `node_id` in its delivery subject (and of an organization id in its relay
+/// subject).
 pub fn node_token(node_id: &str) -> String {
     hex::encode(&Sha256::digest(node_id.as_bytes())[..16])
 }
@@ -222,6 +227,38 @@ impl Bus for NatsBus {
         Box::pin(async move {
             self.forward(self.events_subject(), |_, bytes| {
                 codec::decode_event(bytes).map_err(|e| e.to_string())
+            })
+            .await
+        })
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn relay(&self, relay: Relay) -> BusFuture<'_, ()> {
+        Box::pin(async move {
+            let subject = format!(
+                "{}.relay.{}",
+                self.prefix,
+                node_token(&relay.organization_id)
+            );
+            self.send(subject, codec::encode_relay(&relay)).await
+        })
+    }
+
+    fn subscribe_relays(&self) -> BusFuture<'_, Subscription<Relay>> {
+        Box::pin(async move {
+            let subject = format!("{}.relay.*", self.prefix);
+            self.forward(subject, |subject, bytes| {
+                let r = codec::decode_relay(bytes).map_err(|e| e.to_string())?;
+                let token = node_token(&r.organization_id);
+                if subject.rsplit('.').next() != Some(token.as_str()) {
+                    return Err(format!(
+                        "a relayed frame for organization token {token} on another organization's subject"
+                    ));
+                }
+                Ok(r)
             })
             .await
         })

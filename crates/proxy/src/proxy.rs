@@ -12,7 +12,7 @@ use axum::extract::{State, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use mpc_bus::{Bus, BusError, Delivery, NodeDirectory, ProxyEvent};
+use mpc_bus::{Bus, BusError, Delivery, NodeDirectory, ProxyEvent, Relay};
 use mpc_transport::seal::SealedEnvelope;
 use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, watch};
@@ -172,7 +172,15 @@ pub struct Proxy {
     per_address: Mutex<HashMap<std::net::IpAddr, usize>>,
     /// WebSocket connections not yet authenticated.
     unauthenticated: Arc<tokio::sync::Semaphore>,
+    /// This proxy instance on a shared bus (random; it skips the frames it relayed itself).
+    origin: String,
+    /// Frames for nodes other proxies hold, to the relay publisher ([`Proxy::run`]).
+    relay_tx: mpsc::Sender<Relay>,
+    relay_rx: Mutex<Option<mpsc::Receiver<Relay>>>,
 }
+
+/// Frames waiting to be relayed to other proxies; beyond it they are dropped (and counted).
+pub const RELAY_QUEUE: usize = 4096;
 
 /// Open WebSocket connections one peer address may hold (a NAT in front of an organization's
 /// nodes; each node holds one).
@@ -220,6 +228,9 @@ impl Proxy {
         directory: Arc<dyn NodeDirectory>,
         registry: &mut Registry,
     ) -> Arc<Proxy> {
+        let mut origin = [0u8; 8];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut origin);
+        let (relay_tx, relay_rx) = mpsc::channel(RELAY_QUEUE);
         Arc::new(Proxy {
             config,
             bus,
@@ -230,6 +241,9 @@ impl Proxy {
             next_id: AtomicU64::new(1),
             per_address: Mutex::new(HashMap::new()),
             unauthenticated: Arc::new(tokio::sync::Semaphore::new(MAX_UNAUTHENTICATED)),
+            origin: origin.iter().map(|b| format!("{b:02x}")).collect(),
+            relay_tx,
+            relay_rx: Mutex::new(Some(relay_rx)),
         })
     }
 
@@ -248,14 +262,26 @@ impl Proxy {
     }
 
     /// Forwards the bus's deliveries to the nodes' queues until `shutdown` completes or the
-    /// bus closes, then closes every connection (`shutdown`). Fails only if the deliveries
-    /// cannot be subscribed to.
+    /// bus closes, then closes every connection (`shutdown`). On a shared bus it also relays
+    /// protocol frames for nodes other proxies hold, and forwards the frames they relay. Fails
+    /// only if the bus cannot be subscribed to.
     pub async fn run(
         self: Arc<Self>,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), BusError> {
         let mut deliveries = self.bus.subscribe_deliveries().await?;
-        tracing::info!(path = %self.config.path, "proxy forwarding deliveries");
+        let mut relays = self.bus.subscribe_relays().await?;
+        let publisher = lock(&self.relay_rx).take().map(|mut rx| {
+            let bus = self.bus.clone();
+            tokio::spawn(async move {
+                while let Some(r) = rx.recv().await {
+                    if let Err(e) = bus.relay(r).await {
+                        tracing::warn!("frame not relayed to the other proxies: {e}");
+                    }
+                }
+            })
+        });
+        tracing::info!(path = %self.config.path, shared_bus = self.bus.shared(), origin = %self.origin, "proxy forwarding deliveries");
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -267,7 +293,11 @@ impl Proxy {
                         break;
                     }
                 },
+                Some(r) = relays.recv() => self.relayed(r),
             }
+        }
+        if let Some(p) = publisher {
+            p.abort();
         }
         let conns: Vec<Arc<Conn>> = self.read_table().by_node.values().cloned().collect();
         tracing::info!(
@@ -339,6 +369,9 @@ impl Proxy {
                         tracing::debug!(from = %from.party, to = %receiver, organization_id = %from.organization_id, "p2p frame dropped: receiver's queue is full");
                     }
                 }
+                None if self.bus.shared() => {
+                    self.relay(from, Some(receiver.clone()), bytes);
+                }
                 None => {
                     self.metrics.dropped("offline");
                     tracing::debug!(from = %from.party, to = %receiver, organization_id = %from.organization_id, "p2p frame dropped: receiver not connected");
@@ -356,6 +389,53 @@ impl Proxy {
                         tracing::debug!(from = %from.party, to = %to.party, organization_id = %from.organization_id, "broadcast frame dropped: receiver's queue is full");
                     }
                 }
+                drop(table);
+                // Other parties of the organization may be held by other proxies.
+                if self.bus.shared() {
+                    self.relay(from, None, bytes);
+                }
+            }
+        }
+    }
+
+    /// Queues a frame for the other proxies (dropped, and counted, when the queue is full).
+    fn relay(&self, from: &Conn, receiver: Option<String>, bytes: Bytes) {
+        let r = Relay {
+            origin: self.origin.clone(),
+            organization_id: from.organization_id.clone(),
+            sender: from.party.clone(),
+            receiver,
+            frame: bytes.to_vec(),
+        };
+        if self.relay_tx.try_send(r).is_ok() {
+            self.metrics.routed("relay_out");
+        } else {
+            self.metrics.dropped("relay_queue_full");
+            tracing::debug!(from = %from.party, organization_id = %from.organization_id, "frame not relayed: relay queue full");
+        }
+    }
+
+    /// A frame another proxy relayed: to the receiver's connection here, or (a broadcast) to
+    /// every connection of the organization here but the sender's. Its own are skipped.
+    fn relayed(&self, r: Relay) {
+        if r.origin == self.origin {
+            return;
+        }
+        let table = self.read_table();
+        let Some(org) = table.by_org.get(&r.organization_id) else {
+            return;
+        };
+        let bytes = Bytes::from(r.frame);
+        let targets: Vec<&Arc<Conn>> = match &r.receiver {
+            Some(receiver) => org.get(receiver).into_iter().collect(),
+            None => org.values().filter(|c| c.party != r.sender).collect(),
+        };
+        for to in targets {
+            if to.enqueue(bytes.clone()) {
+                self.metrics.routed("relay_in");
+            } else {
+                self.metrics.dropped("queue_full");
+                tracing::debug!(to = %to.party, organization_id = %r.organization_id, "relayed frame dropped: receiver's queue is full");
             }
         }
     }

@@ -1,8 +1,10 @@
 //! The proxy over real sockets on 127.0.0.1: TLS with a test CA (rcgen), the real
-//! `InProcessBus`, a fake node directory, tokio-tungstenite clients.
+//! `InProcessBus` (and a real nats-server where proxies share a bus), a fake node directory,
+//! tokio-tungstenite clients.
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -177,6 +179,88 @@ async fn routes_p2p_to_the_receiver_and_broadcast_to_the_rest_of_the_organizatio
     assert_eq!(
         h.metric("mpc_proxy_frames_routed_total{kind=\"protocol_broadcast\"} "),
         2.0
+    );
+}
+
+/// Two proxies sharing a NATS bus (a real nats-server): nodes of one organization held by
+/// different proxies exchange p2p and broadcast frames through it, byte for byte; a frame is
+/// never delivered twice (the origin proxy skips its own relays) and never to another
+/// organization; a delivery from the coordinator reaches the node whichever proxy holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxies_sharing_a_bus_relay_frames_between_their_nodes() {
+    let nats = tokio::task::spawn_blocking(mpc_services::NatsServer::start)
+        .await
+        .unwrap()
+        .unwrap();
+    let bus = |name: &'static str| {
+        let url = nats.url();
+        async move {
+            Arc::new(mpc_bus::nats::NatsBus::connect(&url, name).await.unwrap()) as Arc<dyn Bus>
+        }
+    };
+    let h1 = start_on(default_config(), true, bus("proxy-1").await).await;
+    let h2 = start_on(default_config(), true, bus("proxy-2").await).await;
+    let (na, nb, nc, other) = (Node::new(), Node::new(), Node::new(), Node::new());
+    for h in [&h1, &h2] {
+        h.directory.bind(&na.node_id, "org-1", "a");
+        h.directory.bind(&nb.node_id, "org-1", "b");
+        h.directory.bind(&nc.node_id, "org-1", "c");
+        h.directory.bind(&other.node_id, "org-2", "a");
+    }
+    // a and the other organization's node on proxy 1; b and c on proxy 2.
+    let mut a = h1.connect(&na).await;
+    let mut o = h1.connect(&other).await;
+    let mut b = h2.connect(&nb).await;
+    let mut c = h2.connect(&nc).await;
+    let end = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !(h1.proxy.is_connected(&na.node_id)
+        && h1.proxy.is_connected(&other.node_id)
+        && h2.proxy.is_connected(&nb.node_id)
+        && h2.proxy.is_connected(&nc.node_id))
+    {
+        assert!(tokio::time::Instant::now() < end, "nodes not connected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let p2p = protocol_frame("a", Some("b"), 1);
+    let broadcast = protocol_frame("a", None, 2);
+    send_bytes(&mut a, p2p.clone()).await;
+    send_bytes(&mut a, broadcast.clone()).await;
+    assert_eq!(recv_bytes(&mut b).await, p2p);
+    assert_eq!(recv_bytes(&mut b).await, broadcast);
+    assert_eq!(recv_bytes(&mut c).await, broadcast);
+    // Back from proxy 2 to proxy 1: p2p c → a, and a broadcast of b reaching a (proxy 1) and
+    // c (proxy 2, directly) once each.
+    let back = protocol_frame("c", Some("a"), 3);
+    send_bytes(&mut c, back.clone()).await;
+    assert_eq!(recv_bytes(&mut a).await, back);
+    let from_b = protocol_frame("b", None, 4);
+    send_bytes(&mut b, from_b.clone()).await;
+    assert_eq!(recv_bytes(&mut a).await, from_b);
+    assert_eq!(recv_bytes(&mut c).await, from_b);
+    // Sentinels: the next frame each node sees is the coordinator's delivery (through the
+    // other proxy's bus connection), so nothing was duplicated or leaked to org-2.
+    for node in [&na, &nb, &nc, &other] {
+        h2.bus
+            .deliver(Delivery {
+                node_id: node.node_id.clone(),
+                frame: Frame::Ping(9).encode().unwrap(),
+            })
+            .await
+            .unwrap();
+    }
+    for ws in [&mut a, &mut b, &mut c, &mut o] {
+        assert_eq!(recv_frame(ws).await, Frame::Ping(9));
+    }
+    assert_eq!(
+        h1.metric("mpc_proxy_frames_routed_total{kind=\"relay_in\"} "),
+        2.0
+    );
+    // Proxy 2 took a's p2p frame to b and a's broadcast to b and c; proxy 1 took c's p2p
+    // frame and b's broadcast to a.
+    assert_eq!(
+        h2.metric("mpc_proxy_frames_routed_total{kind=\"relay_in\"} "),
+        3.0
     );
 }
 

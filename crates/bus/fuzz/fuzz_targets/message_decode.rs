@@ -4,7 +4,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mpc_bus::codec::{decode_delivery, decode_event, encode_delivery, encode_event};
+use mpc_bus::codec::{
+    decode_delivery, decode_event, decode_relay, encode_delivery, encode_event, encode_relay,
+};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(d) = decode_delivery(data) {
@@ -12,5 +14,8 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(e) = decode_event(data) {
         assert_eq!(decode_event(&encode_event(&e)).expect("re-encoding decodes"), e);
+    }
+    if let Ok(r) = decode_relay(data) {
+        assert_eq!(decode_relay(&encode_relay(&r)).expect("re-encoding decodes"), r);
     }
 });

@@ -54,7 +54,7 @@ pub struct Harness {
     pub addr: SocketAddr,
     pub tls: bool,
     pub proxy: Arc<Proxy>,
-    pub bus: Arc<InProcessBus>,
+    pub bus: Arc<dyn Bus>,
     pub events: Subscription<ProxyEvent>,
     pub directory: Arc<FakeDirectory>,
     pub registry: Registry,
@@ -107,6 +107,11 @@ pub fn test_pki_roots(dir: &std::path::Path) -> (rustls::ServerConfig, rustls::R
 }
 
 pub async fn start(config: ProxyConfig, use_tls: bool) -> Harness {
+    start_on(config, use_tls, Arc::new(InProcessBus::new())).await
+}
+
+/// A proxy on `bus` (e.g. one of several proxies sharing a NATS bus).
+pub async fn start_on(config: ProxyConfig, use_tls: bool, bus: Arc<dyn Bus>) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let (server_tls, roots) = test_pki_roots(dir.path());
     let client_tls = Arc::new(
@@ -116,13 +121,12 @@ pub async fn start(config: ProxyConfig, use_tls: bool) -> Harness {
             .with_root_certificates(roots.clone())
             .with_no_client_auth(),
     );
-    let bus = Arc::new(InProcessBus::new());
     let events = bus.subscribe_events().await.unwrap();
     let directory = Arc::new(FakeDirectory::default());
     let mut registry = Registry::default();
     let proxy = Proxy::new(
         config,
-        bus.clone() as Arc<dyn Bus>,
+        bus.clone(),
         directory.clone() as Arc<dyn NodeDirectory>,
         &mut registry,
     );
