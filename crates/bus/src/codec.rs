@@ -6,8 +6,8 @@
 //! - a [`Delivery`]: `{"v": 1, "node_id": text, "frame": bytes}`;
 //! - a [`ProxyEvent`]: `{"v": 1, "event": {"node_online": {"node_id": text,
 //!   "organization_id": text, "party": text, "transport_cert": {"node_id": text,
-//!   "x25519_public": bytes(32), "signature": text}}}}`, `{"v": 1, "event": {"node_offline":
-//!   {"node_id": text}}}` or `{"v": 1, "event": {"task_result": {"node_id": text, "party": text,
+//!   "x25519_public": bytes(32), "signature": text}, "connection": text}}}`, `{"v": 1,
+//!   "event": {"node_offline": {"node_id": text, "connection": text}}}` or `{"v": 1, "event": {"task_result": {"node_id": text, "party": text,
 //!   "result": bytes}}}`.
 //!
 //! - a [`Relay`]: `{"v": 1, "origin": text, "organization_id": text, "sender": text,
@@ -81,9 +81,11 @@ enum EventBody {
         organization_id: String,
         party: String,
         transport_cert: TransportCert,
+        connection: String,
     },
     NodeOffline {
         node_id: String,
+        connection: String,
     },
     TaskResult {
         node_id: String,
@@ -179,13 +181,21 @@ pub fn encode_event(e: &ProxyEvent) -> Vec<u8> {
             organization_id,
             party,
             transport_cert,
+            connection,
         } => EventBody::NodeOnline {
             node_id,
             organization_id,
             party,
             transport_cert,
+            connection,
         },
-        ProxyEvent::NodeOffline { node_id } => EventBody::NodeOffline { node_id },
+        ProxyEvent::NodeOffline {
+            node_id,
+            connection,
+        } => EventBody::NodeOffline {
+            node_id,
+            connection,
+        },
         ProxyEvent::TaskResult {
             node_id,
             party,
@@ -209,13 +219,21 @@ pub fn decode_event(bytes: &[u8]) -> Result<ProxyEvent, CodecError> {
             organization_id,
             party,
             transport_cert,
+            connection,
         } => ProxyEvent::NodeOnline {
             node_id,
             organization_id,
             party,
             transport_cert,
+            connection,
         },
-        EventBody::NodeOffline { node_id } => ProxyEvent::NodeOffline { node_id },
+        EventBody::NodeOffline {
+            node_id,
+            connection,
+        } => ProxyEvent::NodeOffline {
+            node_id,
+            connection,
+        },
         EventBody::TaskResult {
             node_id,
             party,
@@ -247,9 +265,11 @@ mod tests {
                 organization_id: "org-1".into(),
                 party: "a".into(),
                 transport_cert: cert(),
+                connection: "p1/7".into(),
             },
             ProxyEvent::NodeOffline {
                 node_id: "sinoN".into(),
+                connection: "p1/7".into(),
             },
             ProxyEvent::TaskResult {
                 node_id: "sinoN".into(),

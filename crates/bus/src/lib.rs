@@ -55,11 +55,17 @@ pub enum ProxyEvent {
         party: String,
         /// The transport key certificate from its `Hello` (verified by the proxy).
         transport_cert: TransportCert,
+        /// The connection: the proxy instance and its connection number (`<proxy>/<n>`). On a
+        /// shared bus a proxy repeats this event for every node it holds, periodically.
+        connection: String,
     },
-    /// A node's connection ended (and no newer one exists).
+    /// A node's connection ended (and no newer one exists on that proxy).
     NodeOffline {
         /// The node.
         node_id: String,
+        /// The connection that ended; a coordinator that knows a newer one of the node (on
+        /// another proxy) ignores the event.
+        connection: String,
     },
     /// A node sent a `TaskResult` frame; `result` is its CBOR body (`mpc_transport::task`).
     TaskResult {
@@ -262,6 +268,7 @@ mod tests {
         }
         bus.publish(ProxyEvent::NodeOffline {
             node_id: "n".into(),
+            connection: "p/1".into(),
         })
         .await
         .unwrap();
@@ -271,7 +278,8 @@ mod tests {
         assert_eq!(
             events.recv().await.unwrap(),
             ProxyEvent::NodeOffline {
-                node_id: "n".into()
+                node_id: "n".into(),
+                connection: "p/1".into(),
             }
         );
     }
@@ -294,7 +302,8 @@ mod tests {
         drop(bus.subscribe_events().await.unwrap());
         assert_eq!(
             bus.publish(ProxyEvent::NodeOffline {
-                node_id: "n".into()
+                node_id: "n".into(),
+                connection: "p/1".into(),
             })
             .await,
             Err(BusError::Closed)

@@ -70,6 +70,7 @@ async fn both_flows_cross_the_bus_and_bad_messages_are_dropped() {
                 x25519_public: [5; 32],
                 signature: "30".into(),
             },
+            connection: "p1/1".into(),
         },
         ProxyEvent::TaskResult {
             node_id: "node-x".into(),
@@ -78,6 +79,7 @@ async fn both_flows_cross_the_bus_and_bad_messages_are_dropped() {
         },
         ProxyEvent::NodeOffline {
             node_id: "node-x".into(),
+            connection: "p1/1".into(),
         },
     ];
     for e in &all {

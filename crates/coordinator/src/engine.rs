@@ -45,6 +45,10 @@ pub(crate) struct OnlineNode {
     pub organization_id: String,
     pub party: String,
     pub cert: TransportCert,
+    /// The proxy connection it came online on (`<proxy>/<n>`).
+    pub connection: String,
+    /// When a proxy last announced it.
+    pub announced: Instant,
 }
 
 /// In-memory orchestration state.
@@ -197,11 +201,18 @@ impl Coordinator {
                 organization_id,
                 party,
                 transport_cert,
+                connection,
             } => {
-                self.on_node_online(node_id, organization_id, party, transport_cert)
+                self.on_node_online(node_id, organization_id, party, transport_cert, connection)
                     .await
             }
-            ProxyEvent::NodeOffline { node_id } => self.on_node_offline(node_id).await,
+            ProxyEvent::NodeOffline {
+                node_id,
+                connection,
+            } => {
+                self.on_node_offline(node_id, &connection, "went offline")
+                    .await
+            }
             ProxyEvent::TaskResult {
                 node_id,
                 party,
@@ -216,7 +227,21 @@ impl Coordinator {
         org: String,
         party: String,
         cert: TransportCert,
+        connection: String,
     ) {
+        // A proxy repeating what is known (a re-announce): only its time changes.
+        {
+            let mut st = self.lock();
+            if let Some(n) = st.online.get_mut(&node_id)
+                && n.connection == connection
+                && n.organization_id == org
+                && n.party == party
+                && n.cert == cert
+            {
+                n.announced = Instant::now();
+                return;
+            }
+        }
         let nid = node_id.clone();
         let binding = self.db(move |s| s.binding(&nid)).await;
         match binding {
@@ -242,6 +267,8 @@ impl Coordinator {
                     organization_id: org.clone(),
                     party: party.clone(),
                     cert,
+                    connection: connection.clone(),
+                    announced: Instant::now(),
                 },
             );
             st.online.len()
@@ -249,7 +276,7 @@ impl Coordinator {
         self.metrics
             .online_nodes
             .set(i64::try_from(n).unwrap_or(i64::MAX));
-        tracing::info!(node_id = %node_id, organization = %org, party = %party, "coordinator: node online");
+        tracing::info!(node_id = %node_id, organization = %org, party = %party, connection = %connection, "coordinator: node online");
         let nid = node_id.clone();
         let at = now_ms();
         if let Err(e) = self.db(move |s| s.touch_node(&nid, at)).await {
@@ -258,9 +285,20 @@ impl Coordinator {
         self.auto_keygen(&org).await;
     }
 
-    async fn on_node_offline(&self, node_id: String) {
+    /// `node_id`'s `connection` is gone: if that is still its connection, the node is offline
+    /// and its unfinished runs fail, saying `why` (a node that moved to another proxy stays
+    /// online).
+    async fn on_node_offline(&self, node_id: String, connection: &str, why: &str) {
         let (ended, n) = {
             let mut st = self.lock();
+            match st.online.get(&node_id) {
+                None => return,
+                Some(n) if n.connection != connection => {
+                    tracing::debug!(node_id = %node_id, ended = %connection, current = %n.connection, "coordinator: an older connection of the node ended; it stays online");
+                    return;
+                }
+                Some(_) => {}
+            }
             let Some(node) = st.online.remove(&node_id) else {
                 return;
             };
@@ -284,7 +322,7 @@ impl Coordinator {
         self.metrics
             .online_nodes
             .set(i64::try_from(n).unwrap_or(i64::MAX));
-        tracing::info!(node_id = %node_id, runs_failed = ended.len(), "coordinator: node offline");
+        tracing::info!(node_id = %node_id, runs_failed = ended.len(), why, "coordinator: node offline");
         let nid = node_id.clone();
         let at = now_ms();
         if let Err(e) = self.db(move |s| s.touch_node(&nid, at)).await {
@@ -292,7 +330,7 @@ impl Coordinator {
         }
         for (run, party) in ended {
             let end = End::Failed {
-                reason: format!("party {party} went offline during the run"),
+                reason: format!("party {party} {why} during the run"),
                 culprits: vec![party.clone()],
             };
             self.finish(run, end, &[party]).await;
@@ -352,6 +390,20 @@ impl Coordinator {
 
     pub(crate) async fn on_tick(&self) {
         let now = Instant::now();
+        if let Some(limit) = self.config.node_announce_timeout {
+            let stale: Vec<(String, String)> = self
+                .lock()
+                .online
+                .iter()
+                .filter(|(_, n)| now.duration_since(n.announced) > limit)
+                .map(|(id, n)| (id.clone(), n.connection.clone()))
+                .collect();
+            for (node_id, connection) in stale {
+                tracing::warn!(node_id = %node_id, connection = %connection, "coordinator: no proxy announced the node for {limit:?}; taking it as offline");
+                self.on_node_offline(node_id, &connection, "was no longer announced by any proxy")
+                    .await;
+            }
+        }
         let (expired, check_auto) = {
             let mut st = self.lock();
             let ids: Vec<String> = st

@@ -94,6 +94,10 @@ pub struct CoordinatorConfig {
     /// Signs every task (`mpc_transport::signed`); nodes pin its public key
     /// (`[mpc-service] platform-public-key-path`). `Default` makes a fresh random key.
     pub task_signing_key: TaskSigningKey,
+    /// On a shared bus (several proxies re-announcing their nodes), a node not announced for
+    /// this long is taken as offline (the bus may have lost its `NodeOffline`); `None` (the
+    /// in-process bus: nothing is lost) never expires a node.
+    pub node_announce_timeout: Option<Duration>,
 }
 
 impl Default for CoordinatorConfig {
@@ -107,6 +111,7 @@ impl Default for CoordinatorConfig {
             default_ecdsa_protocol: mpc_transport::task::EcdsaProtocol::Dkls23,
             admin_public_keys: Vec::new(),
             task_signing_key: TaskSigningKey::generate(&mut rand_core::OsRng),
+            node_announce_timeout: None,
         }
     }
 }

@@ -1579,3 +1579,47 @@ async fn key_repair_rebuilds_a_replaced_node_and_switches_only_when_complete() {
     let signers: Vec<_> = last.members.iter().map(|m| m.node_id.clone()).collect();
     assert_eq!(signers, vec![h.node_id("b"), c_now]);
 }
+
+/// Online tracking on a shared bus (several proxies, a lossy bus): a node that moved to another
+/// proxy stays online when its older connection's `NodeOffline` arrives late; a node the
+/// proxies keep announcing stays online; one no proxy announces any more is taken as offline
+/// after `node_announce_timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_moving_between_proxies_stay_online_and_unannounced_ones_expire() {
+    let mut cfg = test_config(":memory:");
+    cfg.node_announce_timeout = Some(Duration::from_millis(800));
+    let h = Harness::new(cfg).await;
+    let (org, _vault) = h.setup_org().await;
+    h.online_via("a", "proxy-1/1").await;
+    until_online(&h, &org, "a", true).await;
+    // a moves to proxy 2; proxy 1's close of the old connection arrives after that.
+    h.online_via("a", "proxy-2/9").await;
+    h.offline_via("a", "proxy-1/1").await;
+    // Announced every 200 ms for 2 s: online throughout.
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        h.online_via("a", "proxy-2/9").await;
+        let nodes: Vec<admin::NodeInfo> = h
+            .admin_call(
+                admin::PATH_LIST_NODES,
+                &admin::ListNodesRequest {
+                    organization_id: org.clone(),
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            nodes
+                .iter()
+                .any(|n| n.party_id == "a" && n.online_status == t::OnlineStatus::Online),
+            "{nodes:?}"
+        );
+    }
+    // No more announcements: offline within the timeout (and a tick).
+    until_online(&h, &org, "a", false).await;
+    // The current connection's own NodeOffline takes it offline at once.
+    h.online_via("a", "proxy-2/10").await;
+    until_online(&h, &org, "a", true).await;
+    h.offline_via("a", "proxy-2/10").await;
+    until_online(&h, &org, "a", false).await;
+}

@@ -113,6 +113,8 @@ pub async fn run(
         default_ecdsa_protocol: c.default_ecdsa_protocol,
         admin_public_keys: c.admin_public_keys.clone(),
         task_signing_key,
+        // The in-process bus loses nothing: no re-announces to expect.
+        node_announce_timeout: None,
     };
     // Opening the store blocks (PostgreSQL connects and migrates): off the async workers.
     let open_bus = bus.clone();
@@ -134,6 +136,8 @@ pub async fn run(
             slow_consumer_grace: Duration::from_secs(p.slow_consumer_grace_secs),
             ping_interval: Duration::from_secs(p.ping_interval_secs),
             idle_timeout: Duration::from_secs(p.idle_timeout_secs),
+            // The in-process bus is not shared: nothing is re-announced.
+            reannounce_interval: ProxyConfig::default().reannounce_interval,
         },
         bus,
         directory,

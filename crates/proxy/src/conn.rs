@@ -114,6 +114,7 @@ pub(crate) async fn serve(
             proxy
                 .publish(ProxyEvent::NodeOffline {
                     node_id: conn.node_id.clone(),
+                    connection: proxy.connection_id(&conn),
                 })
                 .await;
         }
@@ -199,6 +200,7 @@ async fn authenticate(
         node_id,
         binding.organization_id,
         binding.party,
+        node.transport_cert().clone(),
         &proxy.config,
     );
     {
@@ -208,14 +210,7 @@ async fn authenticate(
             node_id = %conn.node_id, organization_id = %conn.organization_id, party = %conn.party,
             "node authenticated"
         );
-        proxy
-            .publish(ProxyEvent::NodeOnline {
-                node_id: conn.node_id.clone(),
-                organization_id: conn.organization_id.clone(),
-                party: conn.party.clone(),
-                transport_cert: node.transport_cert().clone(),
-            })
-            .await;
+        proxy.publish(proxy.online_event(&conn)).await;
     }
     Some((conn, queue, close_rx))
 }

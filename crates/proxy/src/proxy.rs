@@ -40,6 +40,9 @@ pub struct ProxyConfig {
     pub ping_interval: Duration,
     /// A connection with no inbound message (pongs included) this long is closed (45 s).
     pub idle_timeout: Duration,
+    /// On a shared bus, how often `NodeOnline` is repeated for every node held (10 s): the bus
+    /// may lose events, and a coordinator that starts later learns who is online.
+    pub reannounce_interval: Duration,
 }
 
 impl Default for ProxyConfig {
@@ -52,6 +55,7 @@ impl Default for ProxyConfig {
             slow_consumer_grace: Duration::from_secs(10),
             ping_interval: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(45),
+            reannounce_interval: Duration::from_secs(10),
         }
     }
 }
@@ -70,6 +74,8 @@ pub(crate) struct Conn {
     pub(crate) node_id: String,
     pub(crate) organization_id: String,
     pub(crate) party: String,
+    /// The transport certificate from its `Hello` (repeated in every `NodeOnline`).
+    pub(crate) transport_cert: mpc_transport::keys::TransportCert,
     queue: mpsc::Sender<Bytes>,
     queue_bytes_limit: usize,
     /// Bytes queued or being written.
@@ -86,6 +92,7 @@ impl Conn {
         node_id: String,
         organization_id: String,
         party: String,
+        transport_cert: mpc_transport::keys::TransportCert,
         config: &ProxyConfig,
     ) -> (
         Arc<Conn>,
@@ -99,6 +106,7 @@ impl Conn {
             node_id,
             organization_id,
             party,
+            transport_cert,
             queue,
             queue_bytes_limit: config.queue_bytes,
             queued_bytes: AtomicUsize::new(0),
@@ -282,10 +290,13 @@ impl Proxy {
             })
         });
         tracing::info!(path = %self.config.path, shared_bus = self.bus.shared(), origin = %self.origin, "proxy forwarding deliveries");
+        let mut reannounce = tokio::time::interval(self.config.reannounce_interval);
+        reannounce.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
+                _ = reannounce.tick(), if self.bus.shared() => self.reannounce().await,
                 delivery = deliveries.recv() => match delivery {
                     Some(d) => self.deliver(d),
                     None => {
@@ -395,6 +406,32 @@ impl Proxy {
                     self.relay(from, None, bytes);
                 }
             }
+        }
+    }
+
+    /// The connection's id on the bus: this proxy instance and its number.
+    pub(crate) fn connection_id(&self, conn: &Conn) -> String {
+        format!("{}/{}", self.origin, conn.id)
+    }
+
+    /// The `NodeOnline` event of `conn`.
+    pub(crate) fn online_event(&self, conn: &Conn) -> ProxyEvent {
+        ProxyEvent::NodeOnline {
+            node_id: conn.node_id.clone(),
+            organization_id: conn.organization_id.clone(),
+            party: conn.party.clone(),
+            transport_cert: conn.transport_cert.clone(),
+            connection: self.connection_id(conn),
+        }
+    }
+
+    /// Repeats `NodeOnline` for every node held (shared bus), under the lifecycle lock so that
+    /// it never follows that node's `NodeOffline`.
+    async fn reannounce(&self) {
+        let _lifecycle = self.lifecycle.lock().await;
+        let conns: Vec<Arc<Conn>> = self.read_table().by_node.values().cloned().collect();
+        for c in conns {
+            self.publish(self.online_event(&c)).await;
         }
     }
 
@@ -575,6 +612,15 @@ async fn upgrade(
 
 #[cfg(test)]
 mod tests {
+
+    fn test_cert() -> mpc_transport::keys::TransportCert {
+        mpc_transport::keys::TransportCert {
+            node_id: "n".into(),
+            x25519_public: [1; 32],
+            signature: String::new(),
+        }
+    }
+
     use super::*;
 
     #[test]
@@ -595,7 +641,8 @@ mod tests {
             queue_bytes,
             ..ProxyConfig::default()
         };
-        let (c, rx, _close) = Conn::new(1, "n".into(), "o".into(), "a".into(), &config);
+        let (c, rx, _close) =
+            Conn::new(1, "n".into(), "o".into(), "a".into(), test_cert(), &config);
         (c, rx)
     }
 
@@ -630,7 +677,8 @@ mod tests {
     #[tokio::test]
     async fn first_close_request_wins() {
         let config = ProxyConfig::default();
-        let (c, _rx, close) = Conn::new(1, "n".into(), "o".into(), "a".into(), &config);
+        let (c, _rx, close) =
+            Conn::new(1, "n".into(), "o".into(), "a".into(), test_cert(), &config);
         c.request_close(1000, "replaced");
         c.request_close(1001, "shutdown");
         assert_eq!(

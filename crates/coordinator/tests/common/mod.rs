@@ -277,6 +277,7 @@ pub fn test_config(database: &str) -> CoordinatorConfig {
         default_ecdsa_protocol: mpc_transport::task::EcdsaProtocol::Cggmp24,
         admin_public_keys: vec![mpc_wire::keys::api_key_hex(admin_key().verifying_key())],
         task_signing_key: task_key(),
+        node_announce_timeout: None,
     }
 }
 
@@ -570,6 +571,11 @@ impl Harness {
     }
 
     pub async fn online(&self, party: &str) {
+        self.online_via(party, "proxy-1/1").await
+    }
+
+    /// `party`'s node comes online (or is announced again) on proxy connection `connection`.
+    pub async fn online_via(&self, party: &str, connection: &str) {
         let (node_id, cert) = {
             let n = self.nodes.lock().unwrap();
             (n[party].node_id.clone(), n[party].cert.clone())
@@ -581,15 +587,24 @@ impl Harness {
                 organization_id: org,
                 party: party.into(),
                 transport_cert: cert,
+                connection: connection.into(),
             })
             .await
             .unwrap();
     }
 
     pub async fn offline(&self, party: &str) {
+        self.offline_via(party, "proxy-1/1").await
+    }
+
+    /// `party`'s connection `connection` ended.
+    pub async fn offline_via(&self, party: &str, connection: &str) {
         let node_id = self.node_id(party);
         self.bus
-            .publish(ProxyEvent::NodeOffline { node_id })
+            .publish(ProxyEvent::NodeOffline {
+                node_id,
+                connection: connection.into(),
+            })
             .await
             .unwrap();
     }
