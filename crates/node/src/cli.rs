@@ -698,8 +698,8 @@ pub fn check(config: &Path) -> i32 {
         "ok",
         "mpc-service",
         format!(
-            "{}://{}{} (the platform connection is not part of this build)",
-            cfg.mpc_service.protocol, cfg.mpc_service.address, cfg.mpc_service.path
+            "{} (tried in this order; a lost connection moves to the next)",
+            cfg.mpc_service.urls().join(", ")
         ),
     );
     if failed { 1 } else { 0 }

@@ -189,7 +189,10 @@ impl Default for Storage {
 pub struct MpcService {
     /// `"wss"` (default) or `"ws"` (loopback tests only).
     pub protocol: String,
-    /// Host (and port). Default `"api.sinohope.com"` (the guide's).
+    /// Host (and port). Default `"api.sinohope.com"` (the guide's). Our extension: several
+    /// proxies separated by commas (`"proxy-1:443,proxy-2:443"`); the node connects to the
+    /// first that answers and moves to the next when its connection is lost (a name with
+    /// several DNS addresses also works: each is tried in turn).
     pub address: String,
     /// URL path. Default `"/proxy"`.
     pub path: String,
@@ -217,9 +220,21 @@ impl Default for MpcService {
 }
 
 impl MpcService {
-    /// `{protocol}://{address}{path}`.
-    pub fn url(&self) -> String {
-        format!("{}://{}{}", self.protocol, self.address, self.path)
+    /// The addresses of `address` (comma-separated, trimmed, empty ones skipped).
+    pub fn addresses(&self) -> Vec<&str> {
+        self.address
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .collect()
+    }
+
+    /// `{protocol}://{address}{path}` for each address, in order.
+    pub fn urls(&self) -> Vec<String> {
+        self.addresses()
+            .into_iter()
+            .map(|a| format!("{}://{a}{}", self.protocol, self.path))
+            .collect()
     }
 }
 
@@ -455,13 +470,25 @@ impl Config {
                 ));
             }
         }
-        if self.mpc_service.protocol == "ws" && !is_loopback_address(&self.mpc_service.address) {
+        if self.mpc_service.addresses().is_empty() {
+            return Err(self.invalid(
+                "mpc-service",
+                "address",
+                "names no proxy (one host:port, or several separated by commas)",
+            ));
+        }
+        if self.mpc_service.protocol == "ws"
+            && let Some(a) = self
+                .mpc_service
+                .addresses()
+                .into_iter()
+                .find(|a| !is_loopback_address(a))
+        {
             return Err(self.invalid(
                 "mpc-service",
                 "protocol",
                 format!(
-                    "\"ws\" (no TLS) is allowed only for a loopback address (127.0.0.1, [::1], localhost), not {:?}; use \"wss\"",
-                    self.mpc_service.address
+                    "\"ws\" (no TLS) is allowed only for a loopback address (127.0.0.1, [::1], localhost), not {a:?}; use \"wss\""
                 ),
             ));
         }
@@ -760,7 +787,28 @@ mod tests {
         )
         .unwrap();
         c.validate().unwrap();
-        assert_eq!(c.mpc_service.url(), "ws://127.0.0.1:1234/p");
+        assert_eq!(c.mpc_service.urls(), vec!["ws://127.0.0.1:1234/p"]);
+        // Several proxies, in order; "ws" only if every one is on loopback; none is an error.
+        let several = |address: &str| {
+            Config::parse(
+                &format!("[mpc-service]\nprotocol = \"ws\"\naddress = \"{address}\"\n"),
+                "c.toml",
+            )
+            .unwrap()
+        };
+        let c = several(" 127.0.0.1:1 , localhost:2,");
+        c.validate().unwrap();
+        assert_eq!(
+            c.mpc_service.urls(),
+            vec!["ws://127.0.0.1:1/proxy", "ws://localhost:2/proxy"]
+        );
+        let e = several("127.0.0.1:1,proxy.example:443")
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("proxy.example:443"), "{e}");
+        let e = several(" , ").validate().unwrap_err().to_string();
+        assert!(e.contains("names no proxy"), "{e}");
 
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("junk.pem"), "not a certificate\n").unwrap();

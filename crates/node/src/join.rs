@@ -217,12 +217,12 @@ pub async fn join(
         out_tx,
     );
     let params = NetParams {
-        url: config.mpc_service.url(),
+        urls: config.mpc_service.urls(),
         tls,
         identity: loaded.identity,
         transport_cert,
     };
-    tracing::info!(url = %params.url, node_id = %runtime.node_id(), "joining the network");
+    tracing::info!(urls = %params.urls.join(","), node_id = %runtime.node_id(), "joining the network");
     net::run(params, runtime, out_rx, shutdown).await;
     Ok(())
 }

@@ -7,8 +7,10 @@
 //! [`mpc_transport::auth::TLS_EXPORTER_LABEL`]; 32 zero bytes over plain `ws`), then passes
 //! tasks, protocol frames and aborts to the [`Runtime`] and sends what it produces. Heartbeats:
 //! `Ping(n)` is answered with `Pong(n)`, a ping goes out every [`PING_EVERY`], and
-//! [`SILENCE_LIMIT`] without any message from the proxy ends the connection. Every failure
-//! reconnects after a back-off of 0.5 s doubling to 10 s, with jitter.
+//! [`SILENCE_LIMIT`] without any message from the proxy ends the connection. With several
+//! proxy addresses, a lost or failed connection moves to the next address at once; once every
+//! address failed in a row, the node backs off 0.5 s doubling to 10 s, with jitter (one
+//! address: every failure backs off).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,8 +53,8 @@ pub enum NetError {
 /// Where and how to connect.
 #[derive(Clone)]
 pub struct NetParams {
-    /// `{protocol}://{address}{path}`.
-    pub url: String,
+    /// `{protocol}://{address}{path}` for each proxy address, tried in order (at least one).
+    pub urls: Vec<String>,
     /// `None` for plain `ws` (loopback only, checked by the config).
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// The identity key that answers the challenge.
@@ -64,7 +66,7 @@ pub struct NetParams {
 impl std::fmt::Debug for NetParams {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NetParams")
-            .field("url", &self.url)
+            .field("urls", &self.urls)
             .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
     }
@@ -116,29 +118,57 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = BACKOFF_MIN;
+    let n = params.urls.len().max(1);
+    let mut next = 0usize;
+    // Addresses that failed one after the other since the last authenticated connection.
+    let mut failed_in_a_row = 0usize;
     loop {
         if *shutdown.borrow() {
             runtime.shutdown();
             return;
         }
+        let Some(url) = params.urls.get(next % n) else {
+            tracing::error!("no proxy address configured; not connecting");
+            runtime.shutdown();
+            return;
+        };
         let began = tokio::time::Instant::now();
-        match connect_once(&params, &runtime, &mut outbound, &mut shutdown).await {
+        match connect_once(&params, url, &runtime, &mut outbound, &mut shutdown).await {
             End::Shutdown => {
                 tracing::info!("proxy connection closed: node shutting down");
                 runtime.shutdown();
                 return;
             }
             End::Lost(reason) => {
+                // A connection that lasted starts a new round; one closed at once (e.g. an
+                // unbound node) counts as a failure, so a round of them backs off.
                 if began.elapsed() >= STABLE_AFTER {
                     backoff = BACKOFF_MIN;
+                    failed_in_a_row = 1;
+                } else {
+                    failed_in_a_row += 1;
                 }
-                tracing::warn!(url = %params.url, reason = %reason, retry_in_ms = backoff.as_millis() as u64, "disconnected from the proxy");
+                tracing::warn!(url = %url, reason = %reason, "disconnected from the proxy");
             }
             End::Failed(reason) => {
-                tracing::warn!(url = %params.url, reason = %reason, retry_in_ms = backoff.as_millis() as u64, "cannot connect to the proxy");
+                failed_in_a_row += 1;
+                tracing::warn!(url = %url, reason = %reason, "cannot connect to the proxy");
             }
         }
+        next = (next + 1) % n;
+        // Another address not tried since the last good connection: at once.
+        if failed_in_a_row < n {
+            if let Some(u) = params.urls.get(next) {
+                tracing::info!(url = %u, "trying the next proxy address");
+            }
+            continue;
+        }
+        failed_in_a_row = 0;
         let wait = jittered(backoff);
+        tracing::info!(
+            retry_in_ms = wait.as_millis() as u64,
+            "every proxy address failed; backing off"
+        );
         backoff = (backoff * 2).min(BACKOFF_MAX);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
@@ -162,6 +192,7 @@ fn exporter(stream: &MaybeTlsStream<tokio::net::TcpStream>) -> Result<[u8; 32], 
 
 async fn connect_once(
     params: &NetParams,
+    url: &str,
     runtime: &Runtime,
     outbound: &mut mpsc::UnboundedReceiver<Frame>,
     shutdown: &mut watch::Receiver<bool>,
@@ -173,12 +204,8 @@ async fn connect_once(
         Some(tls) => Connector::Rustls(tls.clone()),
         None => Connector::Plain,
     };
-    let connect = tokio_tungstenite::connect_async_tls_with_config(
-        params.url.as_str(),
-        Some(config),
-        true,
-        Some(connector),
-    );
+    let connect =
+        tokio_tungstenite::connect_async_tls_with_config(url, Some(config), true, Some(connector));
     let ws = tokio::select! {
         r = tokio::time::timeout(HANDSHAKE_TIMEOUT, connect) => match r {
             Ok(Ok((ws, _))) => ws,
@@ -230,7 +257,7 @@ async fn connect_once(
         }
         Err(e) => return End::Failed(e.to_string()),
     }
-    tracing::info!(url = %params.url, node_id = %runtime.node_id(), "connected to the proxy; hello sent");
+    tracing::info!(url = %url, node_id = %runtime.node_id(), "connected to the proxy; hello sent");
 
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     let mut ping_no: u64 = 0;

@@ -1024,6 +1024,49 @@ async fn dkls23_repair_rebuilds_a_lost_share_on_a_new_node() {
     w.bip340_verifies(&["b", "c"], "rp-1", &pk, Some(g)).await;
 }
 
+/// A node configured with several proxy addresses (`[mpc-service] address = "A,B"`) reaches the
+/// one that answers: here the first is a closed port, and the node comes online through the
+/// second and runs a task there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_several_proxy_addresses_reaches_the_one_that_answers() {
+    let relay = Relay::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), "a", relay.addr, None, false);
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let path = dir.path().join("config.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let one = format!("address = \"{}\"", relay.addr);
+    assert!(text.contains(&one));
+    std::fs::write(
+        &path,
+        text.replace(&one, &format!("address = \"{dead},{}\"", relay.addr)),
+    )
+    .unwrap();
+    let node = NodeRun::start(dir.path(), "a", true).await;
+    relay.bind(&node.node_id, "a");
+    relay.wait_online(&["a"]).await;
+    let w = World {
+        relay,
+        nodes: vec![node],
+    };
+    // A 1-of-1 key through that connection: the node answers its task.
+    let out = w
+        .run(
+            &["a"],
+            TaskBody::Keygen(KeygenTask {
+                ecdsa_protocol: EcdsaProtocol::Dkls23,
+                key_id: "fo-1".into(),
+                curve: Curve::Secp256k1,
+                threshold: 1,
+            }),
+        )
+        .await;
+    assert!(out.contains_key("a"), "{out:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_nodes_keygen_sign_reject_abort_forgery_restart() {
     let logs = logs();
