@@ -52,6 +52,7 @@
 )]
 
 mod console;
+pub mod directory;
 mod engine;
 mod http;
 mod metrics;
@@ -260,14 +261,10 @@ impl NodeDirectory for Coordinator {
     fn binding<'a>(&'a self, node_id: &'a str) -> BusFuture<'a, Option<Binding>> {
         Box::pin(async move {
             let node_id = node_id.to_owned();
-            let row = self
-                .db(move |s| s.binding(&node_id))
+            let store = self.store.clone();
+            tokio::task::spawn_blocking(move || directory::binding_in(store.as_ref(), &node_id))
                 .await
-                .map_err(|e| mpc_bus::BusError::Backend(e.to_string()))?;
-            Ok(row.map(|b| Binding {
-                organization_id: b.organization_id,
-                party: b.party,
-            }))
+                .map_err(|e| mpc_bus::BusError::Backend(format!("store task: {e}")))?
         })
     }
 }

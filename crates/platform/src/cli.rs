@@ -27,6 +27,14 @@ pub enum Command {
         /// The config file.
         #[arg(long, default_value = "platform.toml")]
         config: PathBuf,
+        /// Run only this role (`proxy` or `coordinator`), or `all`, instead of the config's
+        /// `roles`. One role per process needs a NATS `[bus] url` and a PostgreSQL database.
+        #[arg(long, value_name = "proxy|coordinator|all")]
+        role: Option<String>,
+        /// Listen on this `ip:port` instead of `[server] listen` (several processes from one
+        /// config file on one host).
+        #[arg(long, value_name = "IP:PORT")]
+        listen: Option<String>,
     },
     /// Validate the config file and the TLS files, then exit.
     Check {
@@ -54,7 +62,11 @@ pub fn main(args: Vec<OsString>) -> i32 {
     };
     let result = match cli.command {
         Command::Check { config } => check(&config),
-        Command::Start { config } => start(&config),
+        Command::Start {
+            config,
+            role,
+            listen,
+        } => start(&config, role.as_deref(), listen),
         Command::TaskPublicKey { config } => task_public_key(&config),
     };
     match result {
@@ -81,8 +93,21 @@ fn task_public_key(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn start(path: &std::path::Path) -> anyhow::Result<()> {
-    let cfg = PlatformConfig::load(path)?;
+fn start(path: &std::path::Path, role: Option<&str>, listen: Option<String>) -> anyhow::Result<()> {
+    let mut cfg = PlatformConfig::load(path)?;
+    if let Some(role) = role {
+        cfg.roles = match role {
+            "all" => vec![crate::config::Role::Proxy, crate::config::Role::Coordinator],
+            one => vec![crate::config::Role::parse(one).ok_or_else(|| {
+                anyhow::anyhow!("--role {one:?}: expected proxy, coordinator or all")
+            })?],
+        };
+    }
+    if let Some(listen) = listen {
+        cfg.server.listen = listen;
+    }
+    // The overrides are checked like the file.
+    cfg.validate()?;
     crate::logging::init(&cfg).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -18,6 +18,17 @@ pub enum Role {
     Coordinator,
 }
 
+impl Role {
+    /// `proxy` or `coordinator`.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "proxy" => Some(Role::Proxy),
+            "coordinator" => Some(Role::Coordinator),
+            _ => None,
+        }
+    }
+}
+
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -142,8 +153,22 @@ impl Default for Coordinator {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct Bus {
-    /// `inproc:` (the only backend this build's platform runs with).
+    /// `inproc:` (both roles in this process, nothing shared) or a NATS URL (`nats://host:port`,
+    /// `tls://host:port`, several comma-separated; credentials in the URL are never logged):
+    /// processes sharing it may run one role each, any number of each.
     pub url: String,
+}
+
+impl Bus {
+    /// The in-process bus.
+    pub fn is_inproc(&self) -> bool {
+        self.url == "inproc:"
+    }
+
+    /// A NATS URL.
+    pub fn is_nats(&self) -> bool {
+        self.url.starts_with("nats://") || self.url.starts_with("tls://")
+    }
 }
 
 impl Default for Bus {
@@ -282,21 +307,28 @@ impl PlatformConfig {
             ));
         }
         let both = self.has(Role::Proxy) && self.has(Role::Coordinator);
-        if self.bus.url != "inproc:" {
+        if !self.bus.is_inproc() && !self.bus.is_nats() {
             return Err(self.invalid(
                 "bus",
                 "url",
                 format!(
-                    "{:?} is not supported by this build's platform (only \"inproc:\"; the NATS bus exists in mpc-bus, the split of roles that uses it does not yet)",
+                    "{:?} is not \"inproc:\" or a NATS URL (nats://host:port or tls://host:port, several separated by commas)",
                     self.bus.url
                 ),
             ));
         }
-        if !both {
+        if !both && self.bus.is_inproc() {
             return Err(self.invalid(
                 "",
                 "roles",
-                "a single role needs a network bus between processes; with bus url \"inproc:\" run both roles in one process",
+                "a single role needs a network bus between processes; with bus url \"inproc:\" run both roles in one process, or set [bus] url to a NATS URL",
+            ));
+        }
+        if !both && !mpc_coordinator::store::is_postgres_url(&self.coordinator.database) {
+            return Err(self.invalid(
+                "coordinator",
+                "database",
+                "processes that run one role share the store: it must be a postgres:// URL",
             ));
         }
         self.listen_addr()?;
@@ -479,9 +511,23 @@ tls-key-path = "tls/server.key"
                 .to_string()
                 .contains("network bus")
         );
+        assert_eq!(Role::parse("coordinator"), Some(Role::Coordinator));
+        assert_eq!(Role::parse("all"), None);
+        let mut c = PlatformConfig::parse(MINIMAL, "p.toml").unwrap();
+        c.bus.url = "redis://127.0.0.1:6379".into();
+        assert!(c.validate().unwrap_err().to_string().contains("[bus] url"));
+        // One role per process over NATS: the store must be shared (PostgreSQL).
         let mut c = PlatformConfig::parse(MINIMAL, "p.toml").unwrap();
         c.bus.url = "nats://127.0.0.1:4222".into();
-        assert!(c.validate().unwrap_err().to_string().contains("[bus] url"));
+        c.validate().unwrap();
+        c.roles = vec![Role::Coordinator];
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("[coordinator] database") && e.contains("postgres://"),
+            "{e}"
+        );
+        c.coordinator.database = "postgres://u@db.example/platform".into();
+        c.validate().unwrap();
         let mut c = PlatformConfig::parse(MINIMAL, "p.toml").unwrap();
         c.coordinator.admin_public_keys = vec!["zz".into()];
         assert!(

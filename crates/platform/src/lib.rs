@@ -9,9 +9,13 @@
 //!     ├── /v1/waas/*, /v1/admin/*, /console ──▶ mpc_coordinator::Coordinator (SQLite store)
 //!     ├── /proxy (WebSocket) ─────────────────▶ mpc_proxy::Proxy
 //!     └── /healthz, /readyz, /metrics
-//!   Coordinator ──Delivery──▶ InProcessBus ──▶ Proxy ──▶ node
-//!   node ──▶ Proxy ──ProxyEvent──▶ InProcessBus ──▶ Coordinator
+//!   Coordinator ──Delivery──▶ bus ──▶ Proxy ──▶ node
+//!   node ──▶ Proxy ──ProxyEvent──▶ bus ──▶ Coordinator
 //! ```
+//!
+//! The bus is in-process (both roles in this process) or NATS (`[bus] url`): then any number of
+//! processes run one role each (`roles`, or `start --role`), sharing PostgreSQL; a proxy alone
+//! reads the bindings from the store (`mpc_coordinator::directory::StoreDirectory`).
 //!
 //! Tests start the same server in-process on `127.0.0.1:0` through [`run`].
 #![forbid(unsafe_code)]
@@ -32,6 +36,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use mpc_bus::nats::NatsBus;
 use mpc_bus::{Bus, InProcessBus, NodeDirectory};
 use mpc_coordinator::store::PostgresOptions;
 use mpc_coordinator::{Coordinator, CoordinatorConfig};
@@ -50,6 +55,9 @@ pub enum Error {
     /// The coordinator could not start (database).
     #[error("coordinator: {0}")]
     Coordinator(String),
+    /// The bus could not be reached.
+    #[error("bus: {0}")]
+    Bus(String),
     /// The task-signing key could not be loaded or made.
     #[error(transparent)]
     TaskKey(#[from] task_key::TaskKeyError),
@@ -60,8 +68,9 @@ pub enum Error {
 
 #[derive(Clone)]
 struct AppState {
-    coordinator: Arc<Coordinator>,
-    proxy: Arc<Proxy>,
+    coordinator: Option<Arc<Coordinator>>,
+    directory: Option<Arc<mpc_coordinator::directory::StoreDirectory>>,
+    proxy: Option<Arc<Proxy>>,
     registry: Arc<Registry>,
 }
 
@@ -81,110 +90,167 @@ pub fn limits() -> mpc_httpd::Limits {
     l
 }
 
-/// Runs the platform on `listener` until `shutdown` completes.
+/// Runs the platform's roles (`cfg.roles`) on `listener` until `shutdown` completes.
 pub async fn run(
     cfg: PlatformConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
+    use config::Role;
     let tls =
         mpc_proxy::tls::load_server_config(&cfg.server.tls_cert_path, &cfg.server.tls_key_path)
             .map_err(|e| Error::Tls(e.to_string()))?;
     let mut registry = Registry::default();
-    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
-    let c = &cfg.coordinator;
-    let (task_signing_key, created) = task_key::load_or_create(&c.task_signing_key_path)?;
-    tracing::info!(
-        path = %c.task_signing_key_path.display(),
-        public_key = %mpc_wire::keys::public_key_pem(task_signing_key.verifying_key()).trim().replace('\n', " "),
-        created,
-        "task-signing key (nodes pin this public key: [mpc-service] platform-public-key-path)"
-    );
-    let coordinator_config = CoordinatorConfig {
-        database: c.database.clone(),
-        database_options: PostgresOptions {
-            ca_cert_path: (!c.database_ca_cert_path.as_os_str().is_empty())
-                .then(|| c.database_ca_cert_path.clone()),
-            max_connections: Some(c.database_max_connections),
-        },
-        sign_timeout: Duration::from_secs(c.sign_timeout_secs),
-        keygen_timeout: Duration::from_secs(c.keygen_timeout_secs),
-        default_threshold: c.default_threshold,
-        default_ecdsa_protocol: c.default_ecdsa_protocol,
-        admin_public_keys: c.admin_public_keys.clone(),
-        task_signing_key,
-        // The in-process bus loses nothing: no re-announces to expect.
-        node_announce_timeout: None,
+    let roles: Vec<&str> = cfg
+        .roles
+        .iter()
+        .map(|r| match r {
+            Role::Proxy => "proxy",
+            Role::Coordinator => "coordinator",
+        })
+        .collect();
+    let bus: Arc<dyn Bus> = if cfg.bus.is_inproc() {
+        Arc::new(InProcessBus::new())
+    } else {
+        let name = format!("mpc-platform ({})", roles.join("+"));
+        Arc::new(
+            NatsBus::connect(&cfg.bus.url, &name)
+                .await
+                .map_err(|e| Error::Bus(e.to_string()))?,
+        )
     };
-    // Opening the store blocks (PostgreSQL connects and migrates): off the async workers.
-    let open_bus = bus.clone();
-    let (coordinator, mut registry) = tokio::task::spawn_blocking(move || {
-        let c = Coordinator::open(coordinator_config, open_bus, &mut registry);
-        (c, registry)
-    })
-    .await
-    .map_err(|e| Error::Coordinator(format!("store task: {e}")))?;
-    let coordinator = coordinator.map_err(|e| Error::Coordinator(e.to_string()))?;
-    let p = &cfg.proxy;
-    let directory: Arc<dyn NodeDirectory> = coordinator.clone();
-    let proxy = Proxy::new(
-        ProxyConfig {
-            path: p.path.clone(),
-            max_frame_bytes: p.max_frame_bytes,
-            queue_frames: p.queue_frames,
-            queue_bytes: p.queue_bytes,
-            slow_consumer_grace: Duration::from_secs(p.slow_consumer_grace_secs),
-            ping_interval: Duration::from_secs(p.ping_interval_secs),
-            idle_timeout: Duration::from_secs(p.idle_timeout_secs),
-            // The in-process bus is not shared: nothing is re-announced.
-            reannounce_interval: ProxyConfig::default().reannounce_interval,
-        },
-        bus,
-        directory,
-        &mut registry,
-    );
+    let c = &cfg.coordinator;
+    let database_options = PostgresOptions {
+        ca_cert_path: (!c.database_ca_cert_path.as_os_str().is_empty())
+            .then(|| c.database_ca_cert_path.clone()),
+        max_connections: Some(c.database_max_connections),
+    };
+    let coordinator = if cfg.has(Role::Coordinator) {
+        let (task_signing_key, created) = task_key::load_or_create(&c.task_signing_key_path)?;
+        tracing::info!(
+            path = %c.task_signing_key_path.display(),
+            public_key = %mpc_wire::keys::public_key_pem(task_signing_key.verifying_key()).trim().replace('\n', " "),
+            created,
+            "task-signing key (nodes pin this public key: [mpc-service] platform-public-key-path)"
+        );
+        let coordinator_config = CoordinatorConfig {
+            database: c.database.clone(),
+            database_options: database_options.clone(),
+            sign_timeout: Duration::from_secs(c.sign_timeout_secs),
+            keygen_timeout: Duration::from_secs(c.keygen_timeout_secs),
+            default_threshold: c.default_threshold,
+            default_ecdsa_protocol: c.default_ecdsa_protocol,
+            admin_public_keys: c.admin_public_keys.clone(),
+            task_signing_key,
+            // Proxies on a shared bus re-announce their nodes; the in-process bus loses nothing.
+            node_announce_timeout: bus.shared().then_some(NODE_ANNOUNCE_TIMEOUT),
+        };
+        // Opening the store blocks (PostgreSQL connects and migrates): off the async workers.
+        let open_bus = bus.clone();
+        let (coordinator, r) = tokio::task::spawn_blocking(move || {
+            let c = Coordinator::open(coordinator_config, open_bus, &mut registry);
+            (c, registry)
+        })
+        .await
+        .map_err(|e| Error::Coordinator(format!("store task: {e}")))?;
+        registry = r;
+        Some(coordinator.map_err(|e| Error::Coordinator(e.to_string()))?)
+    } else {
+        None
+    };
+    let (proxy, directory) = if cfg.has(Role::Proxy) {
+        // With the coordinator in this process it answers the binding look-ups; a proxy alone
+        // reads them from the shared store.
+        let (directory, store_directory): (Arc<dyn NodeDirectory>, _) = match &coordinator {
+            Some(c) => (c.clone(), None),
+            None => {
+                let (database, options) = (c.database.clone(), database_options.clone());
+                let d = tokio::task::spawn_blocking(move || {
+                    mpc_coordinator::directory::StoreDirectory::open(&database, &options)
+                })
+                .await
+                .map_err(|e| Error::Coordinator(format!("store task: {e}")))?
+                .map_err(|e| Error::Coordinator(e.to_string()))?;
+                let d = Arc::new(d);
+                (d.clone(), Some(d))
+            }
+        };
+        let p = &cfg.proxy;
+        let proxy = Proxy::new(
+            ProxyConfig {
+                path: p.path.clone(),
+                max_frame_bytes: p.max_frame_bytes,
+                queue_frames: p.queue_frames,
+                queue_bytes: p.queue_bytes,
+                slow_consumer_grace: Duration::from_secs(p.slow_consumer_grace_secs),
+                ping_interval: Duration::from_secs(p.ping_interval_secs),
+                idle_timeout: Duration::from_secs(p.idle_timeout_secs),
+                reannounce_interval: ProxyConfig::default().reannounce_interval,
+            },
+            bus.clone(),
+            directory,
+            &mut registry,
+        );
+        (Some(proxy), store_directory)
+    } else {
+        (None, None)
+    };
     let state = AppState {
         coordinator: coordinator.clone(),
+        directory,
         proxy: proxy.clone(),
         registry: Arc::new(registry),
     };
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(state)
-        .merge(coordinator.router())
-        .merge(proxy.router());
+        .with_state(state);
+    if let Some(c) = &coordinator {
+        app = app.merge(c.router());
+    }
+    if let Some(p) = &proxy {
+        app = app.merge(p.router());
+    }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let coordinator_task = {
-        let (c, stop) = (coordinator.clone(), stopped(stop_rx.clone()));
-        tokio::spawn(async move {
-            if let Err(e) = c.run(stop).await {
-                tracing::error!("coordinator stopped: {e}");
-            }
-        })
-    };
-    let proxy_task = {
-        let (p, stop) = (proxy.clone(), stopped(stop_rx.clone()));
-        tokio::spawn(async move {
-            if let Err(e) = p.run(stop).await {
-                tracing::error!("proxy stopped: {e}");
-            }
-        })
-    };
+    let mut tasks = Vec::new();
+    if let Some(c) = coordinator {
+        let stop = stopped(stop_rx.clone());
+        tasks.push((
+            "coordinator",
+            tokio::spawn(async move {
+                if let Err(e) = c.run(stop).await {
+                    tracing::error!("coordinator stopped: {e}");
+                }
+            }),
+        ));
+    }
+    if let Some(p) = proxy {
+        let stop = stopped(stop_rx.clone());
+        tasks.push((
+            "proxy",
+            tokio::spawn(async move {
+                if let Err(e) = p.run(stop).await {
+                    tracing::error!("proxy stopped: {e}");
+                }
+            }),
+        ));
+    }
     tracing::info!(
         address = %listener.local_addr()?,
         proxy_path = %cfg.proxy.path,
-        "platform listening (roles: proxy, coordinator)"
+        roles = %roles.join(", "),
+        bus = %if cfg.bus.is_inproc() { "inproc:".to_owned() } else { mpc_bus::nats::redacted(&cfg.bus.url) },
+        "platform listening"
     );
     let served =
         mpc_proxy::tls::serve_tls_with(listener, Arc::new(tls), app, limits(), shutdown).await;
     let _ = stop_tx.send(true);
-    for (name, task) in [("coordinator", coordinator_task), ("proxy", proxy_task)] {
+    for (name, task) in tasks {
         if tokio::time::timeout(Duration::from_secs(10), task)
             .await
             .is_err()
@@ -196,11 +262,23 @@ pub async fn run(
     served.map_err(Error::Serve)
 }
 
+/// On a shared bus, a node no proxy announced for this long is offline (proxies re-announce
+/// every 10 s).
+pub const NODE_ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(35);
+
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
-    if s.coordinator.ready().await {
+    let store = match (&s.coordinator, &s.directory) {
+        (Some(c), _) => c.ready().await,
+        (None, Some(d)) => d.ready().await,
+        (None, None) => true,
+    };
+    if store {
         (
             StatusCode::OK,
-            format!("ready: {} nodes connected\n", s.proxy.connected_nodes()),
+            match &s.proxy {
+                Some(p) => format!("ready: {} nodes connected\n", p.connected_nodes()),
+                None => "ready\n".to_owned(),
+            },
         )
     } else {
         (
