@@ -1205,26 +1205,31 @@ async fn results_altered_or_forged_in_transit_are_refused() {
     );
 }
 
+/// Whether the admin API shows `party`'s node online.
+async fn is_online(h: &Harness, org: &str, party: &str) -> bool {
+    let nodes: Vec<admin::NodeInfo> = h
+        .admin_call(
+            admin::PATH_LIST_NODES,
+            &admin::ListNodesRequest {
+                organization_id: org.into(),
+            },
+        )
+        .await
+        .unwrap();
+    nodes
+        .iter()
+        .any(|n| n.party_id == party && n.online_status == t::OnlineStatus::Online)
+}
+
 /// Waits until the coordinator sees `party` online (or offline).
 async fn until_online(h: &Harness, org: &str, party: &str, online: bool) {
     let end = tokio::time::Instant::now() + common::WAIT;
-    loop {
-        let nodes: Vec<admin::NodeInfo> = h
-            .admin_call(
-                admin::PATH_LIST_NODES,
-                &admin::ListNodesRequest {
-                    organization_id: org.into(),
-                },
-            )
-            .await
-            .unwrap();
-        let is = nodes
-            .iter()
-            .any(|n| n.party_id == party && n.online_status == t::OnlineStatus::Online);
-        if is == online {
-            return;
-        }
-        assert!(tokio::time::Instant::now() < end, "{nodes:?}");
+    while is_online(h, org, party).await != online {
+        assert!(
+            tokio::time::Instant::now() < end,
+            "party {party} not {} in time",
+            if online { "online" } else { "offline" }
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -1599,21 +1604,7 @@ async fn nodes_moving_between_proxies_stay_online_and_unannounced_ones_expire() 
     for _ in 0..10 {
         tokio::time::sleep(Duration::from_millis(200)).await;
         h.online_via("a", "proxy-2/9").await;
-        let nodes: Vec<admin::NodeInfo> = h
-            .admin_call(
-                admin::PATH_LIST_NODES,
-                &admin::ListNodesRequest {
-                    organization_id: org.clone(),
-                },
-            )
-            .await
-            .unwrap();
-        assert!(
-            nodes
-                .iter()
-                .any(|n| n.party_id == "a" && n.online_status == t::OnlineStatus::Online),
-            "{nodes:?}"
-        );
+        assert!(is_online(&h, &org, "a").await);
     }
     // No more announcements: offline within the timeout (and a tick).
     until_online(&h, &org, "a", false).await;
