@@ -32,6 +32,11 @@ use crate::{Coordinator, new_id};
 
 /// Timer resolution of deadlines.
 pub(crate) const TICK: Duration = Duration::from_millis(100);
+/// How long a coordinator instance counts as alive after its last heartbeat (ms); it renews
+/// every [`HEARTBEAT_EVERY`]. Runs of an instance silent for longer are failed by another.
+pub(crate) const LEASE_MS: u64 = 20_000;
+/// Heartbeat (and orphan sweep) period.
+pub(crate) const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 /// How often the automatic key generation conditions are re-checked.
 const AUTO_KEYGEN_CHECK: Duration = Duration::from_secs(1);
 /// A failed automatic key generation is retried at most this often.
@@ -59,6 +64,7 @@ pub(crate) struct EngineState {
     /// Keys with a refresh or repair run (one at a time per key).
     resharing: HashSet<String>,
     last_auto_check: Option<Instant>,
+    last_heartbeat: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -390,6 +396,19 @@ impl Coordinator {
 
     pub(crate) async fn on_tick(&self) {
         let now = Instant::now();
+        let beat = {
+            let mut st = self.lock();
+            let due = st
+                .last_heartbeat
+                .is_none_or(|t| now.duration_since(t) >= HEARTBEAT_EVERY);
+            if due {
+                st.last_heartbeat = Some(now);
+            }
+            due
+        };
+        if beat {
+            self.heartbeat_and_sweep().await;
+        }
         if let Some(limit) = self.config.node_announce_timeout {
             let stale: Vec<(String, String)> = self
                 .lock()
@@ -615,6 +634,32 @@ impl Coordinator {
         )
         .await;
         Ok(key)
+    }
+
+    /// Renews this instance's lease, then fails the runs of instances whose lease lapsed
+    /// (they stopped while driving them). Nothing is swept when the renewal failed.
+    async fn heartbeat_and_sweep(&self) {
+        let until = now_ms().saturating_add(LEASE_MS);
+        if let Err(e) = self.db(move |s| s.heartbeat(until)).await {
+            tracing::error!(error = %e, "coordinator: heartbeat not recorded");
+            return;
+        }
+        let at = now_ms();
+        match self
+            .db(move |s| {
+                s.fail_orphaned("the coordinator driving it stopped (its lease lapsed)", at)
+            })
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::warn!(
+                    rows = n,
+                    "coordinator: failed the runs of a coordinator that stopped"
+                )
+            }
+            Err(e) => tracing::error!(error = %e, "coordinator: orphaned runs not swept"),
+        }
     }
 
     // ------------------------------------------------------------------ signing

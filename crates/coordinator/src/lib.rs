@@ -189,13 +189,26 @@ impl Coordinator {
                 verifying_key: vk,
             });
         }
-        let failed = store.fail_unfinished("coordinator restarted", store::now_ms())?;
+        // This process's instance: every run it records is its own; the runs of an instance
+        // that stops (its heartbeat lapses) are failed by whichever coordinator sees it first.
+        let instance = new_id("coord");
+        store.set_owner(&instance);
+        // On an in-process bus this is the only coordinator of the store: whatever an earlier
+        // instance left running died with it, at once. On a shared bus other coordinators may
+        // be driving their runs: only lapsed leases are swept (by the heartbeat).
+        let mut failed = 0;
+        if !bus.shared() {
+            failed += store.fail_orphaned("coordinator restarted", u64::MAX)?;
+        }
+        store.heartbeat(store::now_ms().saturating_add(engine::LEASE_MS))?;
+        failed += store.fail_unfinished("coordinator restarted", store::now_ms())?;
         if failed > 0 {
             tracing::warn!(
                 rows = failed,
                 "coordinator: failed runs left over by a previous process"
             );
         }
+        tracing::info!(instance = %instance, "coordinator: instance registered");
         Ok(Arc::new(Coordinator {
             config,
             store,

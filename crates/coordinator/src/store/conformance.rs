@@ -348,6 +348,55 @@ fn rules(s: &dyn Store) {
             .all(|k| k.status != KeyState::Generating)
     );
 
+    // Leases: runs belong to the coordinator instance that recorded them. An instance whose
+    // heartbeat lapsed has its running rows failed (once); a live one's and ownerless rows are
+    // not swept; `fail_unfinished` takes the ownerless ones and the store's own.
+    let run_of = |owner: &str, task: &str| {
+        s.set_owner(owner);
+        s.insert_mpc_request(&MpcRequestRow {
+            task_id: task.into(),
+            organization_id: "o1".into(),
+            kind: 2,
+            sino_id: "s1".into(),
+            request_id: task.into(),
+            param: "p".into(),
+            status: 0,
+            failed_reason: String::new(),
+            outcomes: "{}".into(),
+            created_at: 20,
+            finished_at: None,
+        })
+        .unwrap();
+    };
+    run_of("coord-a", "la");
+    s.heartbeat(1_000).unwrap();
+    run_of("coord-b", "lb");
+    s.heartbeat(50).unwrap();
+    run_of("", "lz");
+    let status = |task: &str| {
+        let (_, rows) = s
+            .list_mpc_requests(&MpcRequestQuery {
+                organization_id: Some("o1".into()),
+                limit: 100,
+                ..Default::default()
+            })
+            .unwrap();
+        let r = rows.into_iter().find(|r| r.task_id == task).unwrap();
+        (r.status, r.failed_reason)
+    };
+    assert_eq!(s.fail_orphaned("gone", 100).unwrap(), 1);
+    assert_eq!(status("lb"), (2, "gone".to_owned()));
+    assert_eq!(status("la").0, 0);
+    assert_eq!(status("lz").0, 0);
+    assert_eq!(s.fail_orphaned("gone", 100).unwrap(), 0);
+    // Later, a's lease lapses too.
+    assert_eq!(s.fail_orphaned("gone", 2_000).unwrap(), 1);
+    assert_eq!(status("la"), (2, "gone".to_owned()));
+    s.set_owner("coord-c");
+    assert_eq!(s.fail_unfinished("restart", 2_001).unwrap(), 1);
+    assert_eq!(status("lz"), (2, "restart".to_owned()));
+    s.set_owner("");
+
     // Nonces: once per key, forgotten after the cutoff.
     assert!(s.record_nonce("h", 100, 0).unwrap());
     assert!(!s.record_nonce("h", 100, 0).unwrap());
@@ -428,11 +477,11 @@ fn sqlite_keeps_the_rules_under_races() {
 fn postgres_keeps_the_rules() {
     let pg = Postgres::start().expect("a private PostgreSQL (Debian's postgresql package)");
     let s = postgres_store(&pg, "rules");
-    assert_eq!(s.schema_version().unwrap(), 3);
+    assert_eq!(s.schema_version().unwrap(), 4);
     rules(&s);
     // Migrations are applied once: a second coordinator on the same database opens it as is.
     let again = PostgresStore::connect(&pg.url("rules"), &PostgresOptions::default()).unwrap();
-    assert_eq!(again.schema_version().unwrap(), 3);
+    assert_eq!(again.schema_version().unwrap(), 4);
     assert_eq!(again.organizations().unwrap().len(), 2);
 }
 

@@ -194,6 +194,26 @@ const MIGRATION_GENERATIONS: &str = r#"
 ALTER TABLE keys ADD COLUMN generation TEXT NOT NULL DEFAULT '';
 "#;
 
+/// Migration 4 (both stores): which coordinator instance drives each running row, and the
+/// instances' heartbeats. Rows from before have no owner (`''`).
+const MIGRATION_OWNERS: &str = r#"
+ALTER TABLE keys ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE sign_requests ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE mpc_requests ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+CREATE TABLE coordinators (id TEXT PRIMARY KEY, alive_until BIGINT NOT NULL);
+"#;
+
+/// The running rows of the three tables, failed with reason `?1` at `?2` (each statement is
+/// completed with its owner condition).
+const FAIL_SQL: [&str; 3] = [
+    "UPDATE keys SET status = 'failed', failure_reason = ?1, updated_at = ?2 WHERE status = 'generating'",
+    "UPDATE sign_requests SET state = 'failed', reason = ?1, finished_at = ?2 WHERE state = 'pending'",
+    "UPDATE mpc_requests SET status = 2, failed_reason = ?1, finished_at = ?2 WHERE status = 0",
+];
+
+/// Heartbeat rows of instances dead this long are deleted.
+const FORGET_COORDINATORS_MS: u64 = 24 * 3600 * 1000;
+
 fn parse_curve(s: &str) -> Result<Curve, StoreError> {
     match s {
         "secp256k1" => Ok(Curve::Secp256k1),
@@ -529,9 +549,18 @@ pub trait Store: Send + Sync + 'static {
         query: &MpcRequestQuery,
     ) -> Result<(u64, Vec<MpcRequestRow>), StoreError>;
 
-    /// Fails everything left running by a previous process (keys generating, signing requests
-    /// pending, MPC runs in progress): their tasks died with it. Returns how many rows.
+    /// Fails what is left running (keys generating, signing requests pending, MPC runs in
+    /// progress) without an owner (recorded before owners existed) or owned by this store's
+    /// owner: their tasks died with the process. Returns how many rows.
     fn fail_unfinished(&self, reason: &str, at: u64) -> Result<u64, StoreError>;
+    /// From now on, rows this store inserts (keys, sign requests, MPC requests) belong to the
+    /// coordinator instance `owner` (a fresh id per coordinator process).
+    fn set_owner(&self, owner: &str);
+    /// The owner is alive until `alive_until` (ms); coordinators renew it while they run.
+    fn heartbeat(&self, alive_until: u64) -> Result<(), StoreError>;
+    /// Fails the running rows whose owner is no longer alive at `now` (it stopped without
+    /// finishing them), each once; rows without an owner are left to `fail_unfinished`.
+    fn fail_orphaned(&self, reason: &str, now: u64) -> Result<u64, StoreError>;
 
     /// Replay protection: records `(key_hash, nonce_ms)`, forgetting nonces older than
     /// `forget_before_ms`; `Ok(true)` when it was new. Atomic.

@@ -137,6 +137,7 @@ CREATE INDEX nonces_age ON nonces (nonce_ms);
 "#,
     super::MIGRATION_PROTOCOLS,
     super::MIGRATION_GENERATIONS,
+    super::MIGRATION_OWNERS,
 ];
 
 /// Advisory lock key under which migrations run (any constant; "mpc-coor" in ASCII).
@@ -149,6 +150,8 @@ type Conn = r2d2::PooledConnection<PostgresConnectionManager<MakeRustlsConnect>>
 pub struct PostgresStore {
     /// `None` only while dropping.
     pool: Option<Pool>,
+    /// The coordinator instance whose runs this store records ([`Store::set_owner`]).
+    owner: std::sync::Mutex<String>,
 }
 
 impl Drop for PostgresStore {
@@ -268,9 +271,16 @@ impl PostgresStore {
             .connection_timeout(Duration::from_secs(10))
             .build(manager)
             .map_err(|e| StoreError::Backend(format!("cannot connect to the database: {e}")))?;
-        let store = PostgresStore { pool: Some(pool) };
+        let store = PostgresStore {
+            pool: Some(pool),
+            owner: std::sync::Mutex::new(String::new()),
+        };
         store.migrate()?;
         Ok(store)
+    }
+
+    fn owner(&self) -> String {
+        self.owner.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn conn(&self) -> Result<Conn, StoreError> {
@@ -632,7 +642,7 @@ impl Store for PostgresStore {
             .conn()?
             .execute(
                 &format!(
-                    "INSERT INTO keys ({KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                    "INSERT INTO keys ({KEY_COLS}, owner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                      ON CONFLICT (organization_id, curve) WHERE status IN ('generating', 'generated')
                      DO NOTHING"
                 ),
@@ -650,6 +660,7 @@ impl Store for PostgresStore {
                     &to_i64(key.updated_at),
                     &protocol_str(key.ecdsa_protocol),
                     &key.generation,
+                    &self.owner(),
                 ],
             )
             .map_err(unique("key id exists"))?;
@@ -843,6 +854,7 @@ impl Store for PostgresStore {
         &self,
         s: &SignRequestRow,
     ) -> Result<(SignRequestRow, bool), StoreError> {
+        let owner = self.owner();
         let mut c = self.conn()?;
         let mut tx = c.transaction().map_err(db)?;
         // A concurrent insert of the same (organization, request id) makes this one wait for
@@ -850,7 +862,7 @@ impl Store for PostgresStore {
         let n = tx
             .execute(
                 &format!(
-                    "INSERT INTO sign_requests ({SIGN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                    "INSERT INTO sign_requests ({SIGN_COLS}, owner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
                      ON CONFLICT (organization_id, request_id) DO NOTHING"
                 ),
                 &[
@@ -871,6 +883,7 @@ impl Store for PostgresStore {
                     &s.culprits.join(","),
                     &to_i64(s.created_at),
                     &s.finished_at.map(to_i64),
+                    &owner,
                 ],
             )
             .map_err(unique("sign request"))?;
@@ -931,7 +944,7 @@ impl Store for PostgresStore {
         self.conn()?
             .execute(
                 &format!(
-                    "INSERT INTO mpc_requests ({MPC_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                    "INSERT INTO mpc_requests ({MPC_COLS}, owner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
                 ),
                 &[
                     &m.task_id,
@@ -945,6 +958,7 @@ impl Store for PostgresStore {
                     &m.outcomes,
                     &to_i64(m.created_at),
                     &m.finished_at.map(to_i64),
+                    &self.owner(),
                 ],
             )
             .map_err(unique("task id exists"))?;
@@ -1004,28 +1018,61 @@ impl Store for PostgresStore {
     }
 
     fn fail_unfinished(&self, reason: &str, at: u64) -> Result<u64, StoreError> {
+        // Rows of no live coordinator: recorded before owners existed, or by this instance.
+        let owner = self.owner();
         let mut c = self.conn()?;
         let mut tx = c.transaction().map_err(db)?;
-        let mut n = tx
-            .execute(
-                "UPDATE keys SET status = 'failed', failure_reason = $1, updated_at = $2 WHERE status = 'generating'",
-                &[&reason, &to_i64(at)],
-            )
-            .map_err(db)?;
-        n += tx
-            .execute(
-                "UPDATE sign_requests SET state = 'failed', reason = $1, finished_at = $2 WHERE state = 'pending'",
-                &[&reason, &to_i64(at)],
-            )
-            .map_err(db)?;
-        n += tx
-            .execute(
-                "UPDATE mpc_requests SET status = 2, failed_reason = $1, finished_at = $2 WHERE status = 0",
-                &[&reason, &to_i64(at)],
-            )
-            .map_err(db)?;
+        let mut n = 0;
+        for sql in super::FAIL_SQL {
+            n += tx
+                .execute(
+                    &format!("{} AND (owner = '' OR owner = $3)", numbered(sql)),
+                    &[&reason, &to_i64(at), &owner],
+                )
+                .map_err(db)?;
+        }
         tx.commit().map_err(db)?;
         Ok(n)
+    }
+
+    fn heartbeat(&self, alive_until: u64) -> Result<(), StoreError> {
+        let owner = self.owner();
+        self.conn()?
+            .execute(
+                "INSERT INTO coordinators (id, alive_until) VALUES ($1, $2)
+                 ON CONFLICT (id) DO UPDATE SET alive_until = excluded.alive_until",
+                &[&owner, &to_i64(alive_until)],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn fail_orphaned(&self, reason: &str, now: u64) -> Result<u64, StoreError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(db)?;
+        let mut n = 0;
+        for sql in super::FAIL_SQL {
+            n += tx
+                .execute(
+                    &format!(
+                        "{} AND owner <> '' AND owner NOT IN (SELECT id FROM coordinators WHERE alive_until >= $2)",
+                        numbered(sql)
+                    ),
+                    &[&reason, &to_i64(now)],
+                )
+                .map_err(db)?;
+        }
+        tx.execute(
+            "DELETE FROM coordinators WHERE alive_until < $1",
+            &[&to_i64(now.saturating_sub(super::FORGET_COORDINATORS_MS))],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(n)
+    }
+
+    fn set_owner(&self, owner: &str) {
+        *self.owner.lock().unwrap_or_else(|p| p.into_inner()) = owner.to_owned();
     }
 
     fn record_nonce(
@@ -1050,4 +1097,9 @@ impl Store for PostgresStore {
         tx.commit().map_err(db)?;
         Ok(n == 1)
     }
+}
+
+/// [`super::FAIL_SQL`] (written with `?1`, `?2`) in PostgreSQL's `$1`, `$2`.
+fn numbered(sql: &str) -> String {
+    sql.replace("?1", "$1").replace("?2", "$2")
 }

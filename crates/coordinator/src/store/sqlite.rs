@@ -124,12 +124,15 @@ CREATE INDEX nonces_age ON nonces (nonce_ms);
 "#,
     super::MIGRATION_PROTOCOLS,
     super::MIGRATION_GENERATIONS,
+    super::MIGRATION_OWNERS,
 ];
 
 /// The SQLite [`Store`].
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// The coordinator instance whose runs this store records ([`Store::set_owner`]).
+    owner: Mutex<String>,
 }
 
 fn db(e: rusqlite::Error) -> StoreError {
@@ -176,6 +179,7 @@ impl SqliteStore {
             .map_err(db)?;
         let mut store = SqliteStore {
             conn: Mutex::new(conn),
+            owner: Mutex::new(String::new()),
         };
         store.migrate()?;
         Ok(store)
@@ -205,6 +209,10 @@ impl SqliteStore {
             tracing::info!(version = i + 1, "sqlite: schema migrated");
         }
         Ok(())
+    }
+
+    fn owner(&self) -> String {
+        self.owner.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -543,7 +551,7 @@ impl Store for SqliteStore {
             return Ok(false);
         }
         tx.execute(
-            &format!("INSERT INTO keys ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+            &format!("INSERT INTO keys ({KEY_COLS}, owner) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
             params![
                 key.id,
                 key.organization_id,
@@ -558,6 +566,7 @@ impl Store for SqliteStore {
                 to_i64(key.updated_at),
                 protocol_str(key.ecdsa_protocol),
                 key.generation,
+                self.owner(),
             ],
         )
         .map_err(unique("key id exists"))?;
@@ -768,7 +777,7 @@ impl Store for SqliteStore {
         let n = tx
             .execute(
                 &format!(
-                    "INSERT INTO sign_requests ({SIGN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                    "INSERT INTO sign_requests ({SIGN_COLS}, owner) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
                      ON CONFLICT (organization_id, request_id) DO NOTHING"
                 ),
                 params![
@@ -789,6 +798,7 @@ impl Store for SqliteStore {
                     s.culprits.join(","),
                     to_i64(s.created_at),
                     s.finished_at.map(to_i64),
+                    self.owner(),
                 ],
             )
             .map_err(unique("sign request"))?;
@@ -848,7 +858,7 @@ impl Store for SqliteStore {
     fn insert_mpc_request(&self, m: &MpcRequestRow) -> Result<(), StoreError> {
         self.lock()
             .execute(
-                &format!("INSERT INTO mpc_requests ({MPC_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+                &format!("INSERT INTO mpc_requests ({MPC_COLS}, owner) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
                 params![
                     m.task_id,
                     m.organization_id,
@@ -860,7 +870,8 @@ impl Store for SqliteStore {
                     m.failed_reason,
                     m.outcomes,
                     to_i64(m.created_at),
-                    m.finished_at.map(to_i64)
+                    m.finished_at.map(to_i64),
+                    self.owner(),
                 ],
             )
             .map_err(unique("task id exists"))?;
@@ -923,28 +934,60 @@ impl Store for SqliteStore {
     }
 
     fn fail_unfinished(&self, reason: &str, at: u64) -> Result<u64, StoreError> {
+        // Rows of no live coordinator: recorded before owners existed, or by this instance.
+        let owner = self.owner();
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db)?;
-        let mut n = tx
-            .execute(
-                "UPDATE keys SET status = 'failed', failure_reason = ?1, updated_at = ?2 WHERE status = 'generating'",
-                params![reason, to_i64(at)],
-            )
-            .map_err(db)?;
-        n += tx
-            .execute(
-                "UPDATE sign_requests SET state = 'failed', reason = ?1, finished_at = ?2 WHERE state = 'pending'",
-                params![reason, to_i64(at)],
-            )
-            .map_err(db)?;
-        n += tx
-            .execute(
-                "UPDATE mpc_requests SET status = 2, failed_reason = ?1, finished_at = ?2 WHERE status = 0",
-                params![reason, to_i64(at)],
-            )
-            .map_err(db)?;
+        let mut n = 0;
+        for sql in super::FAIL_SQL {
+            n += tx
+                .execute(
+                    &format!("{sql} AND (owner = '' OR owner = ?3)"),
+                    params![reason, to_i64(at), owner],
+                )
+                .map_err(db)?;
+        }
         tx.commit().map_err(db)?;
         Ok(n as u64)
+    }
+
+    fn heartbeat(&self, alive_until: u64) -> Result<(), StoreError> {
+        let owner = self.owner();
+        self.lock()
+            .execute(
+                "INSERT INTO coordinators (id, alive_until) VALUES (?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET alive_until = excluded.alive_until",
+                params![owner, to_i64(alive_until)],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn fail_orphaned(&self, reason: &str, now: u64) -> Result<u64, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        let mut n = 0;
+        for sql in super::FAIL_SQL {
+            n += tx
+                .execute(
+                    &format!(
+                        "{sql} AND owner <> '' AND owner NOT IN (SELECT id FROM coordinators WHERE alive_until >= ?2)"
+                    ),
+                    params![reason, to_i64(now)],
+                )
+                .map_err(db)?;
+        }
+        tx.execute(
+            "DELETE FROM coordinators WHERE alive_until < ?1",
+            params![to_i64(now.saturating_sub(super::FORGET_COORDINATORS_MS))],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(n as u64)
+    }
+
+    fn set_owner(&self, owner: &str) {
+        *self.owner.lock().unwrap_or_else(|p| p.into_inner()) = owner.to_owned();
     }
 
     fn record_nonce(
