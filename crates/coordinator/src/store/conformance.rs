@@ -397,6 +397,29 @@ fn rules(s: &dyn Store) {
     assert_eq!(status("lz"), (2, "restart".to_owned()));
     s.set_owner("");
 
+    // One refresh or repair (kinds 5, 6) running per key, across coordinators.
+    let reshare = |task: &str, kind: u8| MpcRequestRow {
+        task_id: task.into(),
+        organization_id: "o1".into(),
+        kind,
+        sino_id: "k2".into(),
+        request_id: task.into(),
+        param: "p".into(),
+        status: 0,
+        failed_reason: String::new(),
+        outcomes: "{}".into(),
+        created_at: 30,
+        finished_at: None,
+    };
+    s.insert_mpc_request(&reshare("r1", 5)).unwrap();
+    assert!(matches!(
+        s.insert_mpc_request(&reshare("r2", 6)),
+        Err(StoreError::Conflict(_))
+    ));
+    s.finish_mpc_request("r1", 1, "", "{}", 31).unwrap();
+    s.insert_mpc_request(&reshare("r3", 6)).unwrap();
+    s.finish_mpc_request("r3", 2, "x", "{}", 32).unwrap();
+
     // Nonces: once per key, forgotten after the cutoff.
     assert!(s.record_nonce("h", 100, 0).unwrap());
     assert!(!s.record_nonce("h", 100, 0).unwrap());

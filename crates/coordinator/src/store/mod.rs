@@ -195,12 +195,15 @@ ALTER TABLE keys ADD COLUMN generation TEXT NOT NULL DEFAULT '';
 "#;
 
 /// Migration 4 (both stores): which coordinator instance drives each running row, and the
-/// instances' heartbeats. Rows from before have no owner (`''`).
+/// instances' heartbeats (rows from before have no owner, `''`); and at most one refresh or
+/// repair (MPC run kinds 5, 6) running per key, whichever coordinator starts it (a second one
+/// would overwrite the nodes' waiting shares).
 const MIGRATION_OWNERS: &str = r#"
 ALTER TABLE keys ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 ALTER TABLE sign_requests ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 ALTER TABLE mpc_requests ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 CREATE TABLE coordinators (id TEXT PRIMARY KEY, alive_until BIGINT NOT NULL);
+CREATE UNIQUE INDEX one_reshare_per_key ON mpc_requests (sino_id) WHERE kind IN (5, 6) AND status = 0;
 "#;
 
 /// The running rows of the three tables, failed with reason `?1` at `?2` (each statement is

@@ -961,7 +961,9 @@ impl Store for PostgresStore {
                     &self.owner(),
                 ],
             )
-            .map_err(unique("task id exists"))?;
+            .map_err(unique(
+                "the task id exists, or a refresh or repair of this key is running",
+            ))?;
         Ok(())
     }
 

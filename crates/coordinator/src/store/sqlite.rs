@@ -874,7 +874,9 @@ impl Store for SqliteStore {
                     self.owner(),
                 ],
             )
-            .map_err(unique("task id exists"))?;
+            .map_err(unique(
+                "the task id exists, or a refresh or repair of this key is running",
+            ))?;
         Ok(())
     }
 
