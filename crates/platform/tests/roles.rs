@@ -3,13 +3,14 @@
 //! and a real nats-server. Three nodes connect to the proxy process: it admits them from the
 //! bindings in the shared store (no coordinator in its process), the coordinator process learns
 //! they are online over the bus (it records when it last saw each), starts the automatic key
-//! generation and its signed tasks reach every node through the proxy process.
+//! generation and its signed tasks reach every node through the proxy process. Then the
+//! coordinator process stops mid-run: a second one fails its runs when its lease lapses.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use mpc_coordinator::store::{NodeBindingRow, OrganizationRow, PostgresOptions, Store};
+use mpc_coordinator::store::{KeyState, NodeBindingRow, OrganizationRow, PostgresOptions, Store};
 use mpc_platform::PlatformConfig;
 use mpc_platform::config::Role;
 use mpc_transport::auth::{TLS_EXPORTER_LABEL, hello};
@@ -238,10 +239,38 @@ async fn a_coordinator_process_and_a_proxy_process_share_postgres_and_nats() {
             "not a keygen task: {task:?}"
         );
     }
-    // The API is served by the coordinator process only, /proxy by the proxy process only.
     assert!(coordinator.addr != proxy.addr);
-    proxy.stop().await;
+
+    // The coordinator process stops while its key generations run (the nodes never answer). A
+    // second coordinator process takes no part in them, and fails them once the first one's
+    // lease lapses: nothing stays "generating".
     coordinator.stop().await;
+    let second = start(&cfg, Role::Coordinator).await;
+    let end = tokio::time::Instant::now() + Duration::from_secs(60);
+    let keys = loop {
+        let store = store.clone();
+        let keys = tokio::task::spawn_blocking(move || store.keys(Some("org-1")).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(keys.len(), 2, "{keys:?}");
+        if keys.iter().all(|k| k.status == KeyState::Failed) {
+            break keys;
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "the stopped coordinator's key generations were not ended: {keys:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    for k in &keys {
+        assert!(
+            k.failure_reason
+                .contains("the coordinator driving it stopped"),
+            "{k:?}"
+        );
+    }
+    second.stop().await;
+    proxy.stop().await;
     drop(nats);
     drop(pg);
 }
