@@ -10,7 +10,7 @@
 //! A run lives in memory from dispatch to its end. It ends exactly once: whoever removes it
 //! from [`EngineState::runs`] (under the state lock) writes its end to the store.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use mpc_api::types::{BusinessExecStatus, BusinessExecType};
@@ -61,8 +61,6 @@ pub(crate) struct OnlineNode {
 pub(crate) struct EngineState {
     pub online: HashMap<String, OnlineNode>,
     runs: HashMap<String, Run>,
-    /// Keys with a refresh or repair run (one at a time per key).
-    resharing: HashSet<String>,
     last_auto_check: Option<Instant>,
     last_heartbeat: Option<Instant>,
 }
@@ -868,11 +866,6 @@ impl Coordinator {
             }
             (_, cc) => cc.unwrap_or_default(),
         };
-        if !self.lock().resharing.insert(key.id.clone()) {
-            return Err(StartError::Conflict(format!(
-                "a refresh or repair of key {key_id} is running"
-            )));
-        }
         let from = if key.generation.is_empty() {
             "from the key generation's shares".to_owned()
         } else {
@@ -908,9 +901,16 @@ impl Coordinator {
             finished_at: None,
         };
         let r = row.clone();
-        if let Err(e) = self.db(move |s| s.insert_mpc_request(&r)).await {
-            self.lock().resharing.remove(&key.id);
-            return Err(e.into());
+        // The store admits one running refresh or repair per key, whichever coordinator
+        // starts it (a partial unique index): a conflict here is that one.
+        match self.db(move |s| s.insert_mpc_request(&r)).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => {
+                return Err(StartError::Conflict(format!(
+                    "a refresh or repair of key {key_id} is running"
+                )));
+            }
+            Err(e) => return Err(e.into()),
         }
         let generation = (!key.generation.is_empty()).then(|| key.generation.clone());
         let body = match repair {
@@ -1132,9 +1132,7 @@ impl Coordinator {
                     tracing::error!(error = %e, "coordinator: could not record the end of a key generation");
                 }
             }
-            RunKind::Refresh { key_id, .. } => {
-                self.lock().resharing.remove(&key_id);
-            }
+            RunKind::Refresh { .. } => {}
             RunKind::Sign { started_ms, .. } => {
                 let finish = match end {
                     End::Signed {
