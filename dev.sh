@@ -4,6 +4,7 @@
 # it installs what is missing (apt-get, as root or through sudo), then runs the command.
 #
 #   ./dev.sh devnet [ARGS…]     set-up, then: cargo run --release --locked --bin mpc-devnet -- ARGS
+#                               (with --scale the set-up includes postgresql and nats-server)
 #   ./dev.sh test [ARGS…]       set-up, then: cargo test --workspace --locked ARGS
 #   ./dev.sh build              set-up, then: cargo build --release --locked --bin mpc-devnet
 #   ./dev.sh setup [devnet|test]   the set-up only (default: test, which includes devnet's)
@@ -139,7 +140,10 @@ cmd=${1:-}
 [ $# -eq 0 ] || shift
 case "$cmd" in
 devnet)
-  setup devnet
+  # --scale runs PostgreSQL and nats-server: the test rows hold them.
+  scope=devnet
+  for a in "$@"; do [ "$a" != --scale ] || scope=test; done
+  setup "$scope"
   exec cargo run --release --locked --bin mpc-devnet -- "$@"
   ;;
 build)

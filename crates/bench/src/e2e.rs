@@ -21,6 +21,11 @@
 //! * library time: the same operation with every party in this process, one after another
 //!   ([`library_reference`]), measured in the same run; `ratio` is the end-to-end p50 at
 //!   concurrency 1 over it.
+//! * platform shapes (`--scale 1,2`): the same phases on a devnet whose platform runs as
+//!   separate coordinator and proxy processes (N of each) on PostgreSQL and nats-server
+//!   (`mpc-devnet --scale`); the engines' CPU is counted (PostgreSQL with its session
+//!   processes), and `scale_ratios` gives each shape's throughput over the first shape's at the
+//!   same algorithm and concurrency.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -145,6 +150,28 @@ pub struct E2eOptions {
     pub lib_runs: usize,
     /// Signing threshold of the devnet's keys (3 = 3-of-3).
     pub threshold: u16,
+    /// Platform shapes, each measured on its own devnet, in this order.
+    pub platforms: Vec<PlatformShape>,
+}
+
+/// How the devnet's platform runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlatformShape {
+    /// One process with both roles, SQLite, in-process bus (`mpc-devnet`).
+    Single,
+    /// N coordinator processes and N proxy processes on PostgreSQL and nats-server
+    /// (`mpc-devnet --scale --replicas N`).
+    Scaled(usize),
+}
+
+impl PlatformShape {
+    /// `single`, `scale-N`.
+    pub fn name(self) -> String {
+        match self {
+            Self::Single => "single".into(),
+            Self::Scaled(n) => format!("scale-{n}"),
+        }
+    }
 }
 
 impl Default for E2eOptions {
@@ -158,6 +185,7 @@ impl Default for E2eOptions {
             poll: Duration::from_millis(2),
             lib_runs: 5,
             threshold: 3,
+            platforms: vec![PlatformShape::Single],
         }
     }
 }
@@ -176,6 +204,8 @@ pub struct ProcessCost {
 /// One algorithm at one concurrency.
 #[derive(Debug, Clone, Serialize)]
 pub struct E2ePhase {
+    /// Platform shape ([`PlatformShape::name`]).
+    pub platform: String,
     /// Algorithm.
     pub algorithm: Algorithm,
     /// Requests in flight.
@@ -207,6 +237,22 @@ pub struct E2ePhase {
     pub cpu_s_per_signature: f64,
     /// Per process.
     pub processes: Vec<ProcessCost>,
+    /// Scaled platform only: what one verified signature cost the engines, measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engines: Option<EngineCost>,
+}
+
+/// Messages and database writes per verified signature over a phase (scaled platform).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct EngineCost {
+    /// Messages published to nats-server.
+    pub bus_messages_in: f64,
+    /// Messages nats-server delivered (a message to several subscribers counts once each).
+    pub bus_messages_out: f64,
+    /// PostgreSQL transactions that wrote.
+    pub db_write_transactions: f64,
+    /// Bytes of PostgreSQL write-ahead log.
+    pub db_wal_bytes: f64,
 }
 
 /// The whole report (`--json` writes exactly this).
@@ -222,8 +268,11 @@ pub struct E2eReport {
     pub phases: Vec<E2ePhase>,
     /// In-process library figures of the same operations (all parties in this process).
     pub library: Vec<Phase>,
-    /// Per algorithm: end-to-end p50 at concurrency 1 / library median.
+    /// Per algorithm: end-to-end p50 at concurrency 1 / library median (first platform shape).
     pub ratios: BTreeMap<String, f64>,
+    /// `"<algorithm> c<concurrency> <shape>/<first shape>"`: throughput ratio between platform
+    /// shapes measured in this run.
+    pub scale_ratios: BTreeMap<String, f64>,
 }
 
 /// Runs the benchmark. `say` prints progress.
@@ -237,26 +286,54 @@ pub async fn run(opts: &E2eOptions, say: fn(&str)) -> Result<E2eReport> {
         "concurrency levels must be at least 1"
     );
     ensure!(!opts.algorithms.is_empty(), "no algorithm chosen");
+    ensure!(!opts.platforms.is_empty(), "no platform shape chosen");
     let mut phases = Vec::new();
-    for protocol in [EcdsaProtocol::Dkls23, EcdsaProtocol::Cggmp24] {
-        let algs: Vec<Algorithm> = opts
-            .algorithms
-            .iter()
-            .copied()
-            .filter(|a| a.devnet_protocol() == protocol)
-            .collect();
-        if algs.is_empty() {
-            continue;
+    for shape in &opts.platforms {
+        for protocol in [EcdsaProtocol::Dkls23, EcdsaProtocol::Cggmp24] {
+            let algs: Vec<Algorithm> = opts
+                .algorithms
+                .iter()
+                .copied()
+                .filter(|a| a.devnet_protocol() == protocol)
+                .collect();
+            if algs.is_empty() {
+                continue;
+            }
+            phases.extend(devnet_phases(opts, *shape, protocol, &algs, say).await?);
         }
-        phases.extend(devnet_phases(opts, protocol, &algs, say).await?);
     }
-    // The report keeps the order the algorithms were asked in.
+    // The report keeps the order the shapes and algorithms were asked in.
     phases.sort_by_key(|p| {
-        opts.algorithms
-            .iter()
-            .position(|a| *a == p.algorithm)
-            .unwrap_or(usize::MAX)
+        (
+            opts.platforms
+                .iter()
+                .position(|s| s.name() == p.platform)
+                .unwrap_or(usize::MAX),
+            opts.algorithms
+                .iter()
+                .position(|a| *a == p.algorithm)
+                .unwrap_or(usize::MAX),
+        )
     });
+    let first = opts.platforms[0].name();
+    let mut scale_ratios = BTreeMap::new();
+    for p in phases.iter().filter(|p| p.platform != first) {
+        if let Some(base) = phases.iter().find(|b| {
+            b.platform == first && b.algorithm == p.algorithm && b.concurrency == p.concurrency
+        }) && base.throughput_per_s > 0.0
+        {
+            scale_ratios.insert(
+                format!(
+                    "{} c{} {}/{}",
+                    p.algorithm.name(),
+                    p.concurrency,
+                    p.platform,
+                    first
+                ),
+                p.throughput_per_s / base.throughput_per_s,
+            );
+        }
+    }
 
     say("in-process library reference (all parties in this process, one after another)");
     let algs = opts.algorithms.clone();
@@ -267,9 +344,9 @@ pub async fn run(opts: &E2eOptions, say: fn(&str)) -> Result<E2eReport> {
     let mut ratios = BTreeMap::new();
     for alg in &opts.algorithms {
         let lib = library.iter().find(|p| p.name == library_phase(*alg));
-        let e2e = phases
-            .iter()
-            .find(|p| p.algorithm == *alg && p.concurrency == 1 && p.verified > 0);
+        let e2e = phases.iter().find(|p| {
+            p.platform == first && p.algorithm == *alg && p.concurrency == 1 && p.verified > 0
+        });
         if let (Some(l), Some(e)) = (lib, e2e)
             && l.median_ms > 0.0
         {
@@ -283,26 +360,32 @@ pub async fn run(opts: &E2eOptions, say: fn(&str)) -> Result<E2eReport> {
         phases,
         library,
         ratios,
+        scale_ratios,
     })
 }
 
 /// One devnet whose organization signs ECDSA with `protocol`: every phase of `algs` on it.
 async fn devnet_phases(
     opts: &E2eOptions,
+    shape: PlatformShape,
     protocol: EcdsaProtocol,
     algs: &[Algorithm],
     say: fn(&str),
 ) -> Result<Vec<E2ePhase>> {
     let tmp;
-    let dir = match &opts.dir {
-        Some(d) => d.join(protocol.name()),
-        None => {
+    let dir = match (&opts.dir, shape) {
+        (Some(d), PlatformShape::Single) => d.join(protocol.name()),
+        (Some(d), shape) => d.join(format!("{}-{}", shape.name(), protocol.name())),
+        (None, _) => {
             tmp = TempDir::new()?;
             tmp.0.clone()
         }
     };
     let mut dopts = DevnetOptions::new(&dir);
     dopts.ecdsa = Some(protocol);
+    if let PlatformShape::Scaled(n) = shape {
+        dopts.scale = Some(mpc_devnet::cluster::Scale::replicas(n));
+    }
     // Both devnets preload the published test primes: CGGMP24 needs them for its aux info, and
     // with them no node runs its background prime filler, whose idle-priority CPU would
     // otherwise be counted in every phase's CPU seconds.
@@ -312,8 +395,13 @@ async fn devnet_phases(
     dopts.quiet = true;
     dopts.log_level = "warn".into();
     say(&format!(
-        "starting a devnet in {} (platform, nodes a b c, callback demo; ECDSA {protocol}{})",
+        "starting a devnet in {} ({}, nodes a b c, callback demo; ECDSA {protocol}{})",
         dir.display(),
+        match shape {
+            PlatformShape::Single => "one platform process".to_owned(),
+            PlatformShape::Scaled(n) =>
+                format!("{n} coordinator and {n} proxy processes on PostgreSQL and nats-server"),
+        },
         if protocol == EcdsaProtocol::Cggmp24 {
             ", published test primes"
         } else {
@@ -330,6 +418,7 @@ async fn devnet_phases(
     ));
     let signer = mpc_devnet::scenario::signer(&mut cluster, &keys).await?;
     let mut processes = cluster.processes();
+    processes.extend(cluster.engine_processes());
     processes.push(("client".into(), std::process::id()));
     let mut phases = Vec::new();
     for alg in algs {
@@ -339,8 +428,25 @@ async fn devnet_phases(
             opts.requests
         };
         for c in &opts.concurrency {
-            say(&format!("{}: {n} requests at concurrency {c}", alg.name()));
-            let p = phase(&signer, *alg, n, *c, opts.poll, &processes).await?;
+            say(&format!(
+                "{} {}: {n} requests at concurrency {c}",
+                shape.name(),
+                alg.name()
+            ));
+            let before = cluster.engine_counters()?;
+            let mut p = phase(&signer, *alg, n, *c, opts.poll, &processes).await?;
+            p.platform = shape.name();
+            if let (Some(a), Some(b)) = (before, cluster.engine_counters()?)
+                && p.verified > 0
+            {
+                let per = |x: u64, y: u64| y.saturating_sub(x) as f64 / p.verified as f64;
+                p.engines = Some(EngineCost {
+                    bus_messages_in: per(a.bus_messages_in, b.bus_messages_in),
+                    bus_messages_out: per(a.bus_messages_out, b.bus_messages_out),
+                    db_write_transactions: per(a.db_write_transactions, b.db_write_transactions),
+                    db_wal_bytes: per(a.db_wal_bytes, b.db_wal_bytes),
+                });
+            }
             say(&format!(
                 "  p50 {:.1} ms  p95 {:.1} ms  {:.1}/s  {} verified, {} failed",
                 p.p50_ms, p.p95_ms, p.throughput_per_s, p.verified, p.failed
@@ -401,7 +507,7 @@ async fn phase(
         .iter()
         .map(|(name, pid)| {
             reset_peak_rss(*pid);
-            (name.clone(), cpu_ticks(*pid))
+            (name.clone(), cpu_ticks_with_children(*pid))
         })
         .collect();
     let polls = Arc::new(AtomicU64::new(0));
@@ -444,7 +550,7 @@ async fn phase(
         .zip(processes)
         .map(|((name, t0), (_, pid))| ProcessCost {
             process: name,
-            cpu_s: match (t0, cpu_ticks(*pid)) {
+            cpu_s: match (t0, cpu_ticks_with_children(*pid)) {
                 (Some(a), Some(b)) => b.saturating_sub(a) as f64 / 100.0,
                 _ => 0.0,
             },
@@ -455,6 +561,7 @@ async fn phase(
     latencies.sort_by(f64::total_cmp);
     let verified = latencies.len();
     Ok(E2ePhase {
+        platform: String::new(),
         algorithm: alg,
         concurrency: c,
         requests: n,
@@ -478,6 +585,7 @@ async fn phase(
             0.0
         },
         processes: costs,
+        engines: None,
     })
 }
 
@@ -555,6 +663,28 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
     let f: Vec<&str> = rest.split_whitespace().collect();
     // rest starts at field 3 (state): utime is field 14 → index 11, stime → 12.
     Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// [`cpu_ticks`] of a process plus its live direct children (PostgreSQL's sessions are
+/// children of the postmaster; the other processes have none).
+fn cpu_ticks_with_children(pid: u32) -> Option<u64> {
+    let own = cpu_ticks(pid)?;
+    let children: u64 = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| parent_pid(*child) == Some(pid))
+        .filter_map(cpu_ticks)
+        .sum();
+    Some(own + children)
+}
+
+/// Field 4 of `/proc/PID/stat`.
+fn parent_pid(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn reset_peak_rss(pid: u32) {
@@ -688,8 +818,8 @@ pub fn table(r: &E2eReport) -> String {
         "machine: {}   keys: {}   first poll step: {} ms\n\n",
         r.machine, r.keys, r.poll_ms
     );
-    s.push_str("| algorithm | conc. | requests | verified | failed | p50 ms | p95 ms | p99 ms | signatures/s | CPU s/signature | peak RSS MiB (max process) |\n");
-    s.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
+    s.push_str("| platform | algorithm | conc. | requests | verified | failed | p50 ms | p95 ms | p99 ms | signatures/s | CPU s/signature | peak RSS MiB (max process) |\n");
+    s.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for p in &r.phases {
         let rss = p
             .processes
@@ -700,7 +830,8 @@ pub fn table(r: &E2eReport) -> String {
             .map(|(m, n)| format!("{m:.0} ({n})"))
             .unwrap_or_else(|| "-".into());
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.2} | {:.3} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.2} | {:.3} | {} |\n",
+            p.platform,
             p.algorithm.name(),
             p.concurrency,
             p.requests,
@@ -713,6 +844,41 @@ pub fn table(r: &E2eReport) -> String {
             p.cpu_s_per_signature,
             rss
         ));
+    }
+    if !r.scale_ratios.is_empty() {
+        s.push_str("\nThroughput between platform shapes (same algorithm and concurrency):\n\n| phase | ratio |\n|---|---|\n");
+        for (k, v) in &r.scale_ratios {
+            s.push_str(&format!("| {k} | {v:.2} |\n"));
+        }
+    }
+    if r.phases.iter().any(|p| p.engines.is_some()) {
+        s.push_str("\nEngines per verified signature (scaled platform; the polls of sign_result included):\n\n| platform | algorithm | conc. | NATS msgs in | NATS msgs out | PG write transactions | PG WAL bytes |\n|---|---|---|---|---|---|---|\n");
+        for p in &r.phases {
+            if let Some(e) = &p.engines {
+                s.push_str(&format!(
+                    "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.0} |\n",
+                    p.platform,
+                    p.algorithm.name(),
+                    p.concurrency,
+                    e.bus_messages_in,
+                    e.bus_messages_out,
+                    e.db_write_transactions,
+                    e.db_wal_bytes
+                ));
+            }
+        }
+        s.push_str("\nCPU seconds per process, by platform shape (summed over its phases):\n\n| platform | process | CPU s |\n|---|---|---|\n");
+        let mut sums: BTreeMap<(String, String), f64> = BTreeMap::new();
+        for p in &r.phases {
+            for c in &p.processes {
+                *sums
+                    .entry((p.platform.clone(), c.process.clone()))
+                    .or_default() += c.cpu_s;
+            }
+        }
+        for ((platform, process), cpu) in sums {
+            s.push_str(&format!("| {platform} | {process} | {cpu:.2} |\n"));
+        }
     }
     s.push_str("\nIn-process library (all parties in one process, one after another):\n\n");
     s.push_str("| algorithm | phase | runs | median ms | end-to-end p50 (conc. 1) / library |\n|---|---|---|---|---|\n");
@@ -782,6 +948,25 @@ pub fn parse_args(args: &[String]) -> Result<(E2eOptions, Option<String>)> {
                         .ok_or_else(|| anyhow!("--dir needs a directory"))?,
                 ))
             }
+            "--scale" => {
+                let v = it
+                    .next()
+                    .ok_or_else(|| anyhow!("--scale needs a list, e.g. 1,2 or single,1,2"))?;
+                o.platforms = v
+                    .split(',')
+                    .map(|x| match x.trim() {
+                        "single" => Some(PlatformShape::Single),
+                        n => n
+                            .parse::<usize>()
+                            .ok()
+                            .filter(|n| (1..=8).contains(n))
+                            .map(PlatformShape::Scaled),
+                    })
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| {
+                        anyhow!("--scale {v:?}: 'single' or replica counts 1..8, e.g. 1,2")
+                    })?;
+            }
             "--json" => {
                 json = Some(
                     it.next()
@@ -799,7 +984,7 @@ pub fn parse_args(args: &[String]) -> Result<(E2eOptions, Option<String>)> {
 pub const USAGE: &str =
     "usage: mpc-bench e2e [--requests N] [--cggmp-requests N] [--concurrency 1,16]
                      [--only ecdsa-dkls23,ecdsa-cggmp,eddsa,bip340,taproot] [--lib-runs N]
-                     [--poll-ms MS]
+                     [--poll-ms MS] [--scale single,1,2]
                      [--threshold 2|3] [--dir DIR] [--json FILE]
 
   Starts a devnet (platform, nodes a b c, callback demo: real processes on 127.0.0.1) whose
@@ -814,7 +999,12 @@ pub const USAGE: &str =
   --lib-runs N         runs of each in-process reference (default 5)
   --poll-ms MS         first sign_result polling step (default 2)
   --threshold 2|3      keys 2-of-3 or 3-of-3 (default 3)
-  --dir DIR            devnet directories DIR/dkls23, DIR/cggmp24 (default: temporary ones)
+  --scale LIST         platform shapes, each on its own devnet: single (one process, SQLite,
+                       in-process bus; the default) or N (mpc-devnet --scale --replicas N: N
+                       coordinator and N proxy processes on PostgreSQL and nats-server);
+                       reports throughput ratios between shapes
+  --dir DIR            devnet directories DIR/dkls23, DIR/cggmp24, DIR/scale-N-dkls23, …
+                       (default: temporary ones)
   --json FILE          also write the report as JSON";
 
 #[cfg(test)]
@@ -869,6 +1059,19 @@ mod tests {
         assert!(parse_args(&args(&["--concurrency", "0"])).is_err());
         assert!(parse_args(&args(&["--requests"])).is_err());
         assert!(parse_args(&args(&["--frobnicate"])).is_err());
+        let (o, _) = parse_args(&args(&["--scale", "single,1,2"])).unwrap();
+        assert_eq!(
+            o.platforms,
+            [
+                PlatformShape::Single,
+                PlatformShape::Scaled(1),
+                PlatformShape::Scaled(2)
+            ]
+        );
+        assert_eq!(o.platforms[2].name(), "scale-2");
+        assert!(parse_args(&args(&["--scale", "0"])).is_err());
+        assert!(parse_args(&args(&["--scale", "9"])).is_err());
+        assert!(parse_args(&args(&["--scale"])).is_err());
     }
 
     #[test]
@@ -876,5 +1079,32 @@ mod tests {
         let me = std::process::id();
         assert!(cpu_ticks(me).is_some());
         assert!(peak_rss_kib(me).unwrap_or(0) > 0);
+    }
+
+    /// A busy child's CPU is counted with its parent's (PostgreSQL's sessions).
+    #[test]
+    fn cpu_of_children_is_counted() {
+        let mut child = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; sleep 30",
+            ])
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        assert_eq!(parent_pid(pid), Some(std::process::id()));
+        // Bounded: until the child spent 10 ticks, at most 20 s.
+        let end = Instant::now() + Duration::from_secs(20);
+        while cpu_ticks(pid).unwrap_or(0) < 10 && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let child_ticks = cpu_ticks(pid).unwrap();
+        let me = std::process::id();
+        let with = cpu_ticks_with_children(me).unwrap();
+        let own = cpu_ticks(me).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(child_ticks >= 10, "the child did not run");
+        assert!(with >= own + child_ticks, "{with} < {own} + {child_ticks}");
     }
 }

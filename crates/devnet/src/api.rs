@@ -76,11 +76,15 @@ fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// An HTTPS client of the platform with one BIZ-API key.
+/// An HTTPS client of the platform with one BIZ-API key. Given several coordinators' base URLs
+/// it calls one and moves to the next when a connection cannot be made (the request never left,
+/// so nothing is sent twice).
 #[derive(Clone)]
 pub struct ApiClient {
     http: reqwest::Client,
-    base: String,
+    bases: std::sync::Arc<Vec<String>>,
+    /// Index into `bases` of the coordinator in use (shared by clones).
+    current: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     key: SigningKey,
     /// Last nonce used (shared by clones): nonces are single use per key, so two requests in
     /// the same millisecond take consecutive values.
@@ -90,7 +94,7 @@ pub struct ApiClient {
 impl std::fmt::Debug for ApiClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiClient")
-            .field("base", &self.base)
+            .field("bases", &self.bases)
             .finish_non_exhaustive()
     }
 }
@@ -119,9 +123,20 @@ fn now_ms() -> u64 {
 impl ApiClient {
     /// A client of `base` (`https://127.0.0.1:<port>`) signing with `key`.
     pub fn new(http: reqwest::Client, base: &str, key: SigningKey) -> Self {
+        Self::with_bases(http, &[base.to_owned()], key)
+    }
+
+    /// A client of several coordinators serving one platform (the first is called first).
+    pub fn with_bases(http: reqwest::Client, bases: &[String], key: SigningKey) -> Self {
         Self {
             http,
-            base: base.trim_end_matches('/').to_owned(),
+            bases: std::sync::Arc::new(
+                bases
+                    .iter()
+                    .map(|b| b.trim_end_matches('/').to_owned())
+                    .collect(),
+            ),
+            current: std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             key,
             last_nonce: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
         }
@@ -146,9 +161,12 @@ impl ApiClient {
         }
     }
 
-    /// The base URL.
+    /// The base URL in use.
     pub fn base(&self) -> &str {
-        &self.base
+        let i = self.current.load(std::sync::atomic::Ordering::Relaxed);
+        self.bases
+            .get(i % self.bases.len().max(1))
+            .map_or("", String::as_str)
     }
 
     /// The caller's `BIZ-API-KEY`.
@@ -156,24 +174,42 @@ impl ApiClient {
         crate::keys::api_key_hex(&self.key)
     }
 
-    /// POSTs `body` (exact bytes) to `path`, signed; returns the envelope's `data`.
+    /// POSTs `body` (exact bytes) to `path`, signed; returns the envelope's `data`. When the
+    /// coordinator in use cannot be connected to, the next one is tried (each once).
     pub async fn call_raw(&self, path: &str, body: Vec<u8>) -> Result<Value, ApiError> {
-        let headers = mpc_api::auth::sign_request(&self.key, path, &body, self.next_nonce());
-        let mut req = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("Content-Type", "application/json");
-        for (k, v) in headers.pairs() {
-            req = req.header(k, v);
-        }
-        let resp = req
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| ApiError::Transport {
-                path: path.to_owned(),
-                reason: chain(&e),
-            })?;
+        use std::sync::atomic::Ordering;
+        let n = self.bases.len().max(1);
+        let first = self.current.load(Ordering::Relaxed);
+        let mut attempt = 0;
+        let resp = loop {
+            let i = (first + attempt) % n;
+            let base = self.bases.get(i).map_or("", String::as_str);
+            // A fresh nonce per attempt: nonces are single use.
+            let headers = mpc_api::auth::sign_request(&self.key, path, &body, self.next_nonce());
+            let mut req = self
+                .http
+                .post(format!("{base}{path}"))
+                .header("Content-Type", "application/json");
+            for (k, v) in headers.pairs() {
+                req = req.header(k, v);
+            }
+            match req.body(body.clone()).send().await {
+                Ok(r) => {
+                    if attempt > 0 {
+                        self.current.store(i, Ordering::Relaxed);
+                    }
+                    break r;
+                }
+                // Not connected: the request was not sent; another coordinator may answer.
+                Err(e) if e.is_connect() && attempt + 1 < n => attempt += 1,
+                Err(e) => {
+                    return Err(ApiError::Transport {
+                        path: path.to_owned(),
+                        reason: chain(&e),
+                    });
+                }
+            }
+        };
         let http = resp.status().as_u16();
         let text = resp.text().await.map_err(|e| ApiError::Transport {
             path: path.to_owned(),

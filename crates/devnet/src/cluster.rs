@@ -82,6 +82,53 @@ pub struct Options {
     /// Run every component in a container of these images ([`crate::docker`]) instead of
     /// spawning [`Options::exe`].
     pub docker: Option<crate::docker::Images>,
+    /// `--scale`: the platform as several processes with one role each, sharing a PostgreSQL
+    /// server and a nats-server the devnet runs from the system's packages.
+    pub scale: Option<Scale>,
+}
+
+/// The shape of a scaled devnet's platform (`--scale`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scale {
+    /// Coordinator processes (each serves the API).
+    pub coordinators: usize,
+    /// Proxy processes (nodes connect to them; a node lists them all, in a rotated order).
+    pub proxies: usize,
+}
+
+impl Scale {
+    /// `n` coordinators and `n` proxies.
+    pub fn replicas(n: usize) -> Self {
+        Self {
+            coordinators: n,
+            proxies: n,
+        }
+    }
+}
+
+/// The database URL of a scaled devnet whose PostgreSQL listens on 127.0.0.1:`port`.
+pub fn scale_database_url(port: u16) -> String {
+    format!("postgres://postgres@127.0.0.1:{port}/platform")
+}
+
+/// Readings of a scaled devnet's engines ([`Cluster::engine_counters`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineCounters {
+    /// Messages nats-server received from its clients.
+    pub bus_messages_in: u64,
+    /// Messages nats-server delivered to its clients.
+    pub bus_messages_out: u64,
+    /// PostgreSQL's next transaction id: transactions that wrote (read-only ones take none).
+    pub db_write_transactions: u64,
+    /// PostgreSQL's write-ahead log position, bytes.
+    pub db_wal_bytes: u64,
+}
+
+/// The engines a scaled devnet runs (dropped after the platform's processes).
+#[derive(Debug)]
+struct Engines {
+    postgres: mpc_services::Postgres,
+    nats: mpc_services::NatsServer,
 }
 
 impl Options {
@@ -107,6 +154,7 @@ impl Options {
             with_platform: true,
             docker: None,
             external_platform: false,
+            scale: None,
         }
     }
 }
@@ -139,10 +187,13 @@ pub struct Cluster {
     opts: Options,
     layout: Layout,
     state: State,
-    // Field order is drop order: callback first, nodes, then the platform.
+    // Field order is drop order: callback first, nodes, the platform's processes, then the
+    // engines they use.
     callback: Option<Managed>,
     nodes: BTreeMap<String, Managed>,
-    platform: Option<Managed>,
+    /// `platform`, or with --scale `coordinator-1`, `proxy-1`, ….
+    platform: BTreeMap<String, Managed>,
+    engines: Option<Engines>,
     facts: BTreeMap<String, NodeFacts>,
     https: reqwest::Client,
     admin: ApiClient,
@@ -163,6 +214,16 @@ impl Cluster {
         if let Some(images) = &opts.docker {
             images.ensure_present()?;
         }
+        if let Some(scale) = opts.scale {
+            if opts.docker.is_some() || opts.external_platform || !opts.with_platform {
+                bail!(
+                    "--scale runs the platform's processes itself: not with --docker or another platform"
+                );
+            }
+            if scale.coordinators == 0 || scale.proxies == 0 {
+                bail!("--scale needs at least one coordinator and one proxy");
+            }
+        }
         let Prepared {
             layout,
             state,
@@ -171,16 +232,23 @@ impl Cluster {
         } = Self::prepare(&opts)?;
         let ca_pem = std::fs::read(layout.ca_cert()).context("reading ca.crt")?;
         let https = crate::api::https_client(&ca_pem).map_err(|e| anyhow!("HTTPS client: {e}"))?;
-        let base = format!("https://127.0.0.1:{}", state.ports.platform);
-        let admin = ApiClient::new(https.clone(), &base, admin_key);
-        let api = ApiClient::new(https.clone(), &base, api_key.clone());
+        // With several coordinators the clients move to the next one when one does not answer.
+        let bases: Vec<String> = state
+            .ports
+            .api_ports()
+            .iter()
+            .map(|p| format!("https://127.0.0.1:{p}"))
+            .collect();
+        let admin = ApiClient::with_bases(https.clone(), &bases, admin_key);
+        let api = ApiClient::with_bases(https.clone(), &bases, api_key.clone());
         let mut cluster = Self {
             opts,
             layout,
             state,
             callback: None,
             nodes: BTreeMap::new(),
-            platform: None,
+            platform: BTreeMap::new(),
+            engines: None,
             facts: BTreeMap::new(),
             https,
             admin,
@@ -215,7 +283,11 @@ impl Cluster {
         fsutil::create_dir(&layout.dir)?;
         let phase = Phase::start(format!("files in {}", layout.dir.display()));
         let mut state = State::load(&layout.state())?;
-        state.assign_ports(&opts.parties, opts.external_platform)?;
+        state.assign_ports(
+            &opts.parties,
+            opts.external_platform,
+            opts.scale.map(|s| (s.coordinators, s.proxies)),
+        )?;
         state.save(&layout.state())?;
         let created = crate::pki::ensure(&layout).context("dev CA and server certificate")?;
         for d in [
@@ -277,6 +349,10 @@ impl Cluster {
             keygen_timeout_secs: opts.keygen_timeout_secs,
             default_threshold: opts.threshold,
             log_level: opts.log_level.clone(),
+            shared: state.ports.scale.as_ref().map(|s| render::SharedEngines {
+                database: scale_database_url(s.postgres),
+                bus_url: format!("nats://127.0.0.1:{}", s.nats),
+            }),
         });
         let path = layout.platform_config();
         outcomes.push((configs::ensure(&path, &platform, reset)?, path));
@@ -349,7 +425,13 @@ impl Cluster {
         let text = render::node_toml(&render::NodeConfig {
             party: party_id.to_owned(),
             api_port,
-            platform_port: state.ports.platform,
+            proxy_ports: {
+                // Nodes spread over the proxies: each lists them all, starting at another one.
+                let mut ports = state.ports.proxy_ports();
+                let turn = usize::from(party.bytes().last().unwrap_or(0)) % ports.len().max(1);
+                ports.rotate_left(turn);
+                ports
+            },
             callback,
             ca_cert_path: Some("../ca.crt".to_owned()),
             platform_public_key_path: pin_platform
@@ -435,27 +517,87 @@ impl Cluster {
         })
     }
 
-    fn platform_spec(&self) -> Spec {
+    /// The platform's processes: `platform`, or with --scale `coordinator-1…`, `proxy-1…`,
+    /// each with its role and listening port.
+    pub fn platform_process_names(&self) -> Vec<String> {
+        self.platform_processes()
+            .into_iter()
+            .map(|(name, _, _)| name)
+            .collect()
+    }
+
+    fn platform_processes(&self) -> Vec<(String, Option<&'static str>, u16)> {
+        match &self.state.ports.scale {
+            None => vec![("platform".into(), None, self.state.ports.platform)],
+            Some(s) => {
+                let mut v = Vec::new();
+                for (i, p) in s.coordinators.iter().enumerate() {
+                    v.push((format!("coordinator-{}", i + 1), Some("coordinator"), *p));
+                }
+                for (i, p) in s.proxies.iter().enumerate() {
+                    v.push((format!("proxy-{}", i + 1), Some("proxy"), *p));
+                }
+                v
+            }
+        }
+    }
+
+    fn platform_spec(&self, name: &str, role: Option<&str>, port: u16) -> Spec {
         let dir = self.layout.platform_dir();
+        let mut args: Vec<OsString> = vec![
+            "platform".into(),
+            "start".into(),
+            "--config".into(),
+            self.layout.platform_config().into_os_string(),
+        ];
+        if let Some(role) = role {
+            args.extend([
+                "--role".into(),
+                role.into(),
+                "--listen".into(),
+                format!("127.0.0.1:{port}").into(),
+            ]);
+        }
         Spec {
-            name: "platform".into(),
+            name: name.into(),
             exe: self.opts.exe.clone(),
-            args: vec![
-                "platform".into(),
-                "start".into(),
-                "--config".into(),
-                self.layout.platform_config().into_os_string(),
-            ],
-            log: Layout::process_log(&dir, "platform"),
+            args,
+            log: Layout::process_log(&dir, name),
             cwd: dir,
             env: Vec::new(),
         }
     }
 
     async fn start_platform(&mut self) -> anyhow::Result<()> {
-        let phase = Phase::start(format!("platform on {}", self.api_url()));
-        let mut proc = self.launch(self.platform_spec())?;
-        let url = format!("{}/healthz", self.api_url());
+        if self.state.ports.scale.is_some() && self.engines.is_none() {
+            self.start_engines().await?;
+        }
+        for (name, _, _) in self.platform_processes() {
+            self.start_platform_process(&name).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts one of the platform's processes (see [`Cluster::platform_process_names`]) and
+    /// waits for its `/healthz`.
+    pub async fn start_platform_process(&mut self, name: &str) -> anyhow::Result<()> {
+        let Some((_, role, port)) = self
+            .platform_processes()
+            .into_iter()
+            .find(|(n, _, _)| n == name)
+        else {
+            bail!("the devnet has no platform process {name:?}");
+        };
+        if let Some(mut old) = self.platform.remove(name) {
+            old.stop();
+        }
+        let what = match role {
+            None => format!("platform on {}", self.api_url()),
+            Some(role) => format!("{name} ({role}) on 127.0.0.1:{port}"),
+        };
+        let phase = Phase::start(what);
+        let mut proc = self.launch(self.platform_spec(name, role, port))?;
+        let url = format!("https://127.0.0.1:{port}/healthz");
         let r = wait_until(&mut proc, self.opts.ready_timeout, || async {
             matches!(self.https.get(&url).send().await, Ok(r) if r.status().is_success())
         })
@@ -463,18 +605,112 @@ impl Cluster {
         match r {
             Ok(()) => {
                 phase.done("");
-                self.platform = Some(proc);
+                self.platform.insert(name.to_owned(), proc);
                 Ok(())
             }
             Err(e) => {
                 phase.fail(&e);
                 bail!(
-                    "platform did not become healthy: {e}\n--- {}:\n{}",
+                    "{name} did not become healthy: {e}\n--- {}:\n{}",
                     proc.spec().log.display(),
                     proc.log_tail(30)
                 )
             }
         }
+    }
+
+    /// Kills one of the platform's processes (SIGKILL, like a crash).
+    pub fn kill_platform_process(&mut self, name: &str) {
+        if let Some(mut p) = self.platform.remove(name) {
+            p.kill();
+        }
+    }
+
+    /// Where a scaled devnet keeps its PostgreSQL data: `DIR/postgres`, or, when this process
+    /// is root and PostgreSQL's `postgres` user cannot enter DIR, a directory under /var/tmp
+    /// named after DIR.
+    pub fn postgres_dir(&self) -> PathBuf {
+        let dir = self.layout.postgres_dir();
+        if mpc_services::Postgres::reachable_by_service_user(&dir) {
+            return dir;
+        }
+        use sha2::Digest as _;
+        let id = sha2::Sha256::digest(self.layout.dir.as_os_str().as_encoded_bytes());
+        PathBuf::from("/var/tmp").join(format!("mpc-devnet-postgres-{}", hex::encode(&id[..8])))
+    }
+
+    /// Starts the scaled devnet's PostgreSQL (data kept in [`Cluster::postgres_dir`]; database
+    /// `platform` created on the first start) and nats-server.
+    async fn start_engines(&mut self) -> anyhow::Result<()> {
+        let Some(ports) = self.state.ports.scale.clone() else {
+            return Ok(());
+        };
+        let dir = self.postgres_dir();
+        if dir != self.layout.postgres_dir() {
+            progress::note(&format!(
+                "PostgreSQL runs as user postgres, which cannot enter {}; its data is kept in {}",
+                self.layout.dir.display(),
+                dir.display()
+            ));
+        }
+        let phase = Phase::start(format!(
+            "PostgreSQL on 127.0.0.1:{}, nats-server on 127.0.0.1:{}",
+            ports.postgres, ports.nats
+        ));
+        let r = tokio::task::spawn_blocking(move || -> anyhow::Result<Engines> {
+            let postgres = mpc_services::Postgres::start_kept(&dir, ports.postgres)
+                .with_context(|| format!("PostgreSQL in {}", dir.display()))?;
+            let exists = postgres
+                .psql("SELECT 1 FROM pg_database WHERE datname = 'platform'")
+                .context("PostgreSQL")?;
+            if exists.trim() != "1" {
+                postgres
+                    .create_database("platform")
+                    .context("creating database platform")?;
+            }
+            let nats = mpc_services::NatsServer::start_on(ports.nats).context("nats-server")?;
+            Ok(Engines { postgres, nats })
+        })
+        .await
+        .context("starting the engines")?;
+        match r {
+            Ok(e) => {
+                phase.done(&format!("data in {}", e.postgres.dir().display()));
+                self.engines = Some(e);
+                Ok(())
+            }
+            Err(e) => {
+                phase.fail(&format!("{e:#}"));
+                Err(e)
+            }
+        }
+    }
+
+    fn engines(&mut self) -> anyhow::Result<&mut Engines> {
+        self.engines
+            .as_mut()
+            .ok_or_else(|| anyhow!("this devnet runs no PostgreSQL or nats-server (--scale does)"))
+    }
+
+    /// Stops nats-server and starts it again on the same port (core NATS keeps nothing: what
+    /// was in flight is lost). Blocks until it answers.
+    pub fn restart_nats(&mut self) -> anyhow::Result<()> {
+        let engines = self.engines()?;
+        engines.nats.restart().context("restarting nats-server")
+    }
+
+    /// Stops PostgreSQL (fast shutdown: open sessions end) and starts it again on its data.
+    /// Blocks until it answers.
+    pub fn restart_postgres(&mut self) -> anyhow::Result<()> {
+        let engines = self.engines()?;
+        engines.postgres.restart().context("restarting PostgreSQL")
+    }
+
+    /// Runs one SQL command on the platform's database (scaled devnet); the rows as `psql -At`
+    /// prints them.
+    pub fn platform_sql(&mut self, sql: &str) -> anyhow::Result<String> {
+        let engines = self.engines()?;
+        Ok(engines.postgres.psql_on("platform", sql)?)
     }
 
     async fn await_external_platform(&self) -> anyhow::Result<()> {
@@ -491,10 +727,10 @@ impl Cluster {
         }
     }
 
-    /// Stops the platform (SIGTERM) and starts it again on the same port and database; waits
-    /// for `/healthz`. Nodes reconnect by themselves.
+    /// Stops the platform's processes (SIGTERM) and starts them again on the same ports and
+    /// database; waits for `/healthz`. Nodes reconnect by themselves.
     pub async fn restart_platform(&mut self) -> anyhow::Result<()> {
-        if let Some(mut p) = self.platform.take() {
+        for (_, mut p) in std::mem::take(&mut self.platform) {
             p.stop();
         }
         self.start_platform().await
@@ -709,9 +945,19 @@ impl Cluster {
         Layout::process_log(&self.layout.node_dir(party), "node")
     }
 
-    /// The log file of the platform's process.
+    /// The log file of the platform's process (with --scale, the first coordinator's).
     pub fn platform_log(&self) -> PathBuf {
-        Layout::process_log(&self.layout.platform_dir(), "platform")
+        let first = self
+            .platform_process_names()
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| "platform".into());
+        self.platform_process_log(&first)
+    }
+
+    /// The log file of one of the platform's processes (`coordinator-1`, `proxy-2`, …).
+    pub fn platform_process_log(&self, name: &str) -> PathBuf {
+        Layout::process_log(&self.layout.platform_dir(), name)
     }
 
     // ------------------------------------------------------------ callback demo
@@ -1039,27 +1285,68 @@ impl Cluster {
         for p in parties {
             self.stop_node(&p);
         }
-        if let Some(mut p) = self.platform.take() {
+        for (_, mut p) in std::mem::take(&mut self.platform) {
             p.stop();
         }
+        // PostgreSQL and nats-server stop when dropped (the data stays in postgres_dir).
+        self.engines = None;
     }
 
     /// The running components by name (`platform`, `callback`, `node-a`, …) with their
     /// process ids (benchmarks read their CPU time and memory from /proc).
     pub fn processes(&self) -> Vec<(String, u32)> {
         self.platform
-            .iter()
+            .values()
             .chain(self.callback.iter())
             .chain(self.nodes.values())
             .filter_map(|m| Some((m.name().to_owned(), m.pid()?)))
             .collect()
     }
 
+    /// Counters of a scaled devnet's engines (`None` without --scale): what a phase of work cost
+    /// them is the difference of two readings.
+    pub fn engine_counters(&mut self) -> anyhow::Result<Option<EngineCounters>> {
+        let Some(e) = &self.engines else {
+            return Ok(None);
+        };
+        let (nats_in, nats_out) = e.nats.message_counts()?;
+        // The next transaction id (read without taking one) and the WAL position in bytes.
+        let row = e.postgres.psql_on(
+            "platform",
+            "SELECT pg_snapshot_xmax(pg_current_snapshot()), pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint",
+        )?;
+        let (xid, wal) = row
+            .split_once('|')
+            .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)))
+            .ok_or_else(|| anyhow!("unexpected PostgreSQL counters: {row:?}"))?;
+        Ok(Some(EngineCounters {
+            bus_messages_in: nats_in,
+            bus_messages_out: nats_out,
+            db_write_transactions: xid,
+            db_wal_bytes: wal,
+        }))
+    }
+
+    /// A scaled devnet's engines with their process ids (`postgres`: the postmaster, whose
+    /// children are the sessions; `nats-server`); empty otherwise.
+    pub fn engine_processes(&self) -> Vec<(String, u32)> {
+        let Some(e) = &self.engines else {
+            return Vec::new();
+        };
+        [
+            ("postgres", e.postgres.pid()),
+            ("nats-server", e.nats.pid()),
+        ]
+        .into_iter()
+        .filter_map(|(n, p)| Some((n.to_owned(), p?)))
+        .collect()
+    }
+
     /// The container running component `name` (`platform`, `callback`, `node-a`, …) with
     /// [`Options::docker`]; `None` for a child process or a component that is not running.
     pub fn container(&self, name: &str) -> Option<String> {
         self.platform
-            .iter()
+            .values()
             .chain(self.callback.iter())
             .chain(self.nodes.values())
             .find(|m| m.name() == name)
@@ -1069,7 +1356,7 @@ impl Cluster {
     /// Process ids of the running components.
     pub fn pids(&self) -> Vec<u32> {
         self.platform
-            .iter()
+            .values()
             .chain(self.callback.iter())
             .chain(self.nodes.values())
             .filter_map(Managed::pid)
@@ -1079,7 +1366,7 @@ impl Cluster {
     /// Whether every started process still runs; names the first that exited.
     pub fn check_alive(&mut self) -> Result<(), String> {
         let mut all: Vec<&mut Managed> = Vec::new();
-        all.extend(self.platform.as_mut());
+        all.extend(self.platform.values_mut());
         all.extend(self.callback.as_mut());
         all.extend(self.nodes.values_mut());
         for m in all {

@@ -185,6 +185,46 @@ pub fn check_platform(
             format!("set it to \"127.0.0.1:{want}\" (or set ports.platform in devnet.json)"),
         ));
     }
+    let (want_database, want_bus) = match &state.ports.scale {
+        None => (None, "inproc:".to_owned()),
+        Some(s) => (
+            Some(crate::cluster::scale_database_url(s.postgres)),
+            format!("nats://127.0.0.1:{}", s.nats),
+        ),
+    };
+    match &want_database {
+        Some(url) if &cfg.coordinator.database != url => out.push(misfit(
+            line_of_key(&text, "database"),
+            format!(
+                "[coordinator] database = {:?}, but the scaled devnet's PostgreSQL is {url}",
+                cfg.coordinator.database
+            ),
+            format!("set it to {url:?} (or start with --reset-config)"),
+        )),
+        None if cfg.coordinator.database.starts_with("postgres") => out.push(misfit(
+            line_of_key(&text, "database"),
+            format!(
+                "[coordinator] database = {:?}: without --scale the devnet runs no PostgreSQL",
+                cfg.coordinator.database
+            ),
+            "set it to \"platform.db\" (or start with --scale, or --reset-config)".into(),
+        )),
+        _ => {}
+    }
+    if cfg.bus.url != want_bus {
+        out.push(misfit(
+            line_of_key(&text, "url"),
+            format!(
+                "[bus] url = {:?}, but this devnet's bus is {want_bus}",
+                if cfg.bus.url.contains('@') {
+                    "(a URL with credentials)"
+                } else {
+                    cfg.bus.url.as_str()
+                }
+            ),
+            format!("set it to {want_bus:?} (or start with --reset-config)"),
+        ));
+    }
     for role in [
         mpc_platform::config::Role::Proxy,
         mpc_platform::config::Role::Coordinator,
@@ -341,7 +381,8 @@ pub fn check_node(
         }
     }
 
-    let platform_port = state.ports.platform;
+    let proxy_ports = state.ports.proxy_ports();
+    let want_address = crate::render::proxy_address(&proxy_ports);
     let service = view.mpc_service;
     let (protocol, address, svc_path) = match service {
         Some(s) => (s.protocol, s.address, s.path),
@@ -358,17 +399,24 @@ pub fn check_node(
             "set protocol = \"wss\"".into(),
         )),
     }
+    // Every address listed must be one of the devnet's proxies (any order, any subset).
+    let reaches_a_proxy = |list: &str| {
+        let mut n = 0;
+        let all = list.split(',').all(|a| {
+            n += 1;
+            matches!(a.trim().rsplit_once(':'), Some(("127.0.0.1" | "localhost", p)) if proxy_ports.iter().any(|q| q.to_string() == p))
+        });
+        all && n > 0
+    };
     match &address {
-        Some(a)
-            if matches!(a.get_ref().rsplit_once(':'), Some(("127.0.0.1" | "localhost", p)) if p == platform_port.to_string()) => {
-        }
+        Some(a) if reaches_a_proxy(a.get_ref()) => {}
         found => out.push(misfit(
             found.as_ref().and_then(at),
             format!(
-                "[mpc-service] address = {:?}, but the devnet's platform listens on 127.0.0.1:{platform_port}",
+                "[mpc-service] address = {:?}, but the devnet's platform takes nodes on {want_address}",
                 found.as_ref().map_or("api.sinohope.com (default)", |a| a.get_ref().as_str())
             ),
-            format!("set it to \"127.0.0.1:{platform_port}\""),
+            format!("set it to {want_address:?}"),
         )),
     }
     match &svc_path {

@@ -6,6 +6,8 @@
 //! DIR/tls/server.crt server.key    server certificate for 127.0.0.1 / localhost
 //! DIR/platform/platform.toml platform.db logs/
 //! DIR/platform/task-signing.key (0600) task-signing.pub.pem   the coordinator's task key
+//! DIR/platform/logs/coordinator-1.out proxy-1.out …   with --scale: one log per process
+//! DIR/postgres/data server.log     with --scale: the platform's PostgreSQL (kept between starts)
 //! DIR/node-a/config.toml asset.db password (0600) logs/     … node-b, node-c
 //! DIR/callback/policy.toml server.key server.pub.pem node-a.pub.pem data/ logs/
 //! DIR/api/admin.key api-user.key (hex PKCS#8 DER, 0600) api-user.pub
@@ -121,6 +123,10 @@ impl Layout {
     /// `api/api-user.pub` (the `BIZ-API-KEY`, hex DER SPKI).
     pub fn api_user_pub(&self) -> PathBuf {
         self.api_dir().join("api-user.pub")
+    }
+    /// `postgres/`: the data of a scaled devnet's PostgreSQL (kept between starts).
+    pub fn postgres_dir(&self) -> PathBuf {
+        self.dir.join("postgres")
     }
     /// `test-primes.json`.
     pub fn test_primes(&self) -> PathBuf {

@@ -55,6 +55,15 @@ struct Cli {
     /// host's network, with the same configs, keys and checks.
     #[arg(long, value_name = "TAG")]
     docker: Option<String>,
+    /// Run the platform as it runs beyond one machine: PostgreSQL and nats-server (Debian's
+    /// packages, started by the devnet; the database is kept in DIR/postgres), --replicas
+    /// coordinator processes and as many proxy processes, one role each; every node lists all
+    /// the proxies. Fixed per directory once started (another shape: --reset-config).
+    #[arg(long, conflicts_with = "docker")]
+    scale: bool,
+    /// With --scale: how many coordinators and how many proxies.
+    #[arg(long, default_value_t = 2, requires = "scale", value_parser = clap::value_parser!(u16).range(1..=8))]
+    replicas: u16,
 }
 
 fn main() -> ExitCode {
@@ -92,6 +101,11 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         opts.reset_config = cli.reset_config;
         opts.sign_timeout_secs = cli.sign_timeout_secs;
         opts.keys_timeout = std::time::Duration::from_secs(cli.keygen_wait_secs);
+        if cli.scale {
+            opts.scale = Some(mpc_devnet::cluster::Scale::replicas(usize::from(
+                cli.replicas,
+            )));
+        }
         if let Some(tag) = &cli.docker {
             if tag.is_empty() || tag == "latest" {
                 anyhow::bail!("--docker needs a pinned tag (e.g. 0.1.0), not {tag:?}");
@@ -121,6 +135,29 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             }
         );
         println!("API:          {}", cluster.api_url());
+        if let Some(ports) = &cluster.state().ports.scale {
+            let list = |ports: &[u16]| {
+                ports
+                    .iter()
+                    .map(|p| format!("127.0.0.1:{p}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            println!(
+                "Coordinators: {} (each serves the API)",
+                list(&ports.coordinators)
+            );
+            println!(
+                "Proxies:      {} (nodes list them all)",
+                list(&ports.proxies)
+            );
+            println!(
+                "PostgreSQL:   {} (data in {})",
+                mpc_devnet::cluster::scale_database_url(ports.postgres),
+                cluster.postgres_dir().display()
+            );
+            println!("NATS:         nats://127.0.0.1:{}", ports.nats);
+        }
         println!("Console:      {}", cluster.console_url());
         println!(
             "API user key: {} (hex PKCS#8 DER, as the Go SDK loads it)",

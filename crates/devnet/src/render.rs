@@ -22,6 +22,18 @@ pub struct PlatformConfig {
     pub default_threshold: u16,
     /// `[log] level`.
     pub log_level: String,
+    /// `--scale`: the shared engines (PostgreSQL URL, NATS URL); `None`: SQLite and the
+    /// in-process bus of one platform process.
+    pub shared: Option<SharedEngines>,
+}
+
+/// The engines the processes of a scaled platform share.
+#[derive(Debug, Clone)]
+pub struct SharedEngines {
+    /// `[coordinator] database`.
+    pub database: String,
+    /// `[bus] url`.
+    pub bus_url: String,
 }
 
 /// `platform.toml` for `DIR/platform/` (TLS files in `DIR/tls/`).
@@ -32,10 +44,24 @@ pub fn platform_toml(c: &PlatformConfig) -> String {
         .map(|k| toml_str(k))
         .collect::<Vec<_>>()
         .join(", ");
+    let (header, database, bus, log_file) = match &c.shared {
+        None => (
+            "",
+            toml_str("platform.db"),
+            toml_str("inproc:"),
+            "file = \"logs/platform.log\"\n".to_owned(),
+        ),
+        Some(s) => (
+            "# --scale: several processes share this file, each started with --role and --listen;\n# each one's log is logs/<process>.out.\n",
+            toml_str(&s.database),
+            toml_str(&s.bus_url),
+            String::new(),
+        ),
+    };
     format!(
         r#"# Written by mpc-devnet when missing; your edits are kept (mpc-devnet --reset-config rewrites
 # it). Format: docs/platform.md.
-roles = ["proxy", "coordinator"]
+{header}roles = ["proxy", "coordinator"]
 
 [server]
 listen = "127.0.0.1:{port}"
@@ -52,7 +78,7 @@ ping-interval-secs = 15
 idle-timeout-secs = 45
 
 [coordinator]
-database = "platform.db"
+database = {database}
 sign-timeout-secs = {sign}
 keygen-timeout-secs = {keygen}
 default-threshold = {threshold}
@@ -61,12 +87,11 @@ admin-public-keys = [{keys}]
 task-signing-key-path = "task-signing.key"
 
 [bus]
-url = "inproc:"
+url = {bus}
 
 [log]
 level = {level}
-file = "logs/platform.log"
-"#,
+{log_file}"#,
         port = c.port,
         sign = c.sign_timeout_secs,
         keygen = c.keygen_timeout_secs,
@@ -82,8 +107,9 @@ pub struct NodeConfig {
     pub party: String,
     /// `[storage] unseal-server-address` port on 127.0.0.1.
     pub api_port: u16,
-    /// The platform's port (`[mpc-service] address = "127.0.0.1:<port>"`).
-    pub platform_port: u16,
+    /// Where the platform's proxies listen on 127.0.0.1 (`[mpc-service] address =
+    /// "127.0.0.1:<port>,…"`, tried in this order).
+    pub proxy_ports: Vec<u16>,
     /// `[[callback.server]]`: (address, public-key-path relative to the node directory).
     pub callback: Option<(String, String)>,
     /// `[mpc-service] ca-cert-path` (relative to the node directory), our extension.
@@ -91,6 +117,15 @@ pub struct NodeConfig {
     /// `[mpc-service] platform-public-key-path` (relative to the node directory): the
     /// coordinator's task-signing public key the node pins.
     pub platform_public_key_path: Option<String>,
+}
+
+/// `[mpc-service] address` for proxies on these loopback ports: `127.0.0.1:P1,127.0.0.1:P2`.
+pub fn proxy_address(ports: &[u16]) -> String {
+    ports
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A node's `config.toml` for `DIR/node-<party>/`.
@@ -121,7 +156,7 @@ unseal-server-address = "127.0.0.1:{api_port}"
 
 [mpc-service]
 protocol = "wss"
-address = "127.0.0.1:{platform_port}"
+address = {address}
 path = "/proxy"
 {ca}{pin}
 [encrypt-signature]
@@ -144,7 +179,7 @@ enable = false
         name = toml_str(&format!("devnet-node-{}", c.party)),
         party = toml_str(&c.party),
         api_port = c.api_port,
-        platform_port = c.platform_port,
+        address = toml_str(&proxy_address(&c.proxy_ports)),
     );
     if let Some((address, key)) = &c.callback {
         s.push_str(&format!(

@@ -18,6 +18,42 @@ pub struct Ports {
     pub callback: u16,
     /// Local API (`unseal-server-address`) per party.
     pub nodes: BTreeMap<String, u16>,
+    /// `--scale`: the platform's processes and engines (absent for one platform process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<ScalePorts>,
+}
+
+/// Ports of a scaled devnet (`--scale`): several platform processes, one role each, sharing
+/// PostgreSQL and nats-server. The first coordinator's port is also [`Ports::platform`] (the
+/// API the devnet prints and calls first).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScalePorts {
+    /// One per coordinator process (its API).
+    pub coordinators: Vec<u16>,
+    /// One per proxy process (where nodes connect).
+    pub proxies: Vec<u16>,
+    /// The devnet's PostgreSQL server.
+    pub postgres: u16,
+    /// The devnet's nats-server.
+    pub nats: u16,
+}
+
+impl Ports {
+    /// Where nodes connect: the proxies of a scaled devnet, else the one platform process.
+    pub fn proxy_ports(&self) -> Vec<u16> {
+        match &self.scale {
+            Some(s) => s.proxies.clone(),
+            None => vec![self.platform],
+        }
+    }
+
+    /// Where the API is served: the coordinators of a scaled devnet, else the platform.
+    pub fn api_ports(&self) -> Vec<u16> {
+        match &self.scale {
+            Some(s) => s.coordinators.clone(),
+            None => vec![self.platform],
+        }
+    }
 }
 
 /// Everything kept between starts.
@@ -91,10 +127,13 @@ impl State {
     /// Gives every process a port: kept from the last start when still free, else a new one.
     /// With `keep_platform` the platform's port is kept even when it is in use (a platform
     /// run by someone else listens there).
+    /// With `scale` = (coordinators, proxies) the ports of a scaled devnet are assigned too
+    /// (the first coordinator's is the platform port); without it they are dropped.
     pub fn assign_ports(
         &mut self,
         parties: &[String],
         keep_platform: bool,
+        scale: Option<(usize, usize)>,
     ) -> Result<(), StateError> {
         let mut taken: Vec<u16> = Vec::new();
         let pick = |old: u16, taken: &mut Vec<u16>| -> Result<u16, StateError> {
@@ -123,6 +162,31 @@ impl State {
             let p = pick(old, &mut taken)?;
             self.ports.nodes.insert(party.clone(), p);
         }
+        self.ports.scale = match scale {
+            None => None,
+            Some((coordinators, proxies)) => {
+                let old = self.ports.scale.take().unwrap_or_default();
+                let list = |old: &[u16], n: usize, taken: &mut Vec<u16>| {
+                    (0..n)
+                        .map(|i| pick(old.get(i).copied().unwrap_or(0), taken))
+                        .collect::<Result<Vec<u16>, StateError>>()
+                };
+                // The first coordinator serves the API on the platform port.
+                let mut cs = vec![self.ports.platform];
+                cs.extend(list(
+                    old.coordinators.get(1..).unwrap_or(&[]),
+                    coordinators.saturating_sub(1),
+                    &mut taken,
+                )?);
+                let proxies = list(&old.proxies, proxies, &mut taken)?;
+                Some(ScalePorts {
+                    coordinators: cs,
+                    proxies,
+                    postgres: pick(old.postgres, &mut taken)?,
+                    nats: pick(old.nats, &mut taken)?,
+                })
+            }
+        };
         Ok(())
     }
 }

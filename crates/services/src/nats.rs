@@ -42,6 +42,14 @@ pub enum NatsError {
         /// The end of the server log.
         log: String,
     },
+    /// The monitoring page did not hold the counters.
+    #[error("nats-server's /varz on 127.0.0.1:{port}: {reason}")]
+    Monitor {
+        /// The monitoring port.
+        port: u16,
+        /// What was wrong.
+        reason: String,
+    },
 }
 
 fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> NatsError + 'a {
@@ -58,6 +66,7 @@ pub struct NatsServer {
     bin: PathBuf,
     dir: PathBuf,
     port: u16,
+    monitor_port: u16,
     child: Option<Child>,
 }
 
@@ -65,6 +74,11 @@ impl NatsServer {
     /// Starts a server on a free loopback port with a config file in a new directory under the
     /// system's temporary directory.
     pub fn start() -> Result<Self, NatsError> {
+        Self::start_on(0)
+    }
+
+    /// [`NatsServer::start`] on 127.0.0.1:`port` (0: a free port).
+    pub fn start_on(port: u16) -> Result<Self, NatsError> {
         let bin = find_binary().ok_or(NatsError::NotInstalled)?;
         let mut id = [0u8; 8];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
@@ -74,10 +88,20 @@ impl NatsServer {
             bin,
             dir,
             port: 0,
+            monitor_port: 0,
             child: None,
         };
         // From here on, drop removes the directory whatever fails.
-        server.port = TcpListener::bind("127.0.0.1:0")
+        server.port = if port != 0 {
+            port
+        } else {
+            TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map_err(io("bind a free port on", Path::new("127.0.0.1")))?
+                .port()
+        };
+        // The monitoring endpoint (/varz: message counters), on loopback.
+        server.monitor_port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(io("bind a free port on", Path::new("127.0.0.1")))?
             .port();
@@ -85,8 +109,9 @@ impl NatsServer {
         fs::write(
             &config,
             format!(
-                "listen: 127.0.0.1:{port}\nmax_payload: {MAX_PAYLOAD}\nlog_file: {log:?}\n",
+                "listen: 127.0.0.1:{port}\nhttp: 127.0.0.1:{monitor}\nmax_payload: {MAX_PAYLOAD}\nlog_file: {log:?}\n",
                 port = server.port,
+                monitor = server.monitor_port,
                 log = server.log_file().display().to_string(),
             ),
         )
@@ -150,9 +175,45 @@ impl NatsServer {
         self.port
     }
 
+    /// The server's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The client URL.
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Messages the server received from and sent to clients since it started (`in_msgs`,
+    /// `out_msgs` of its `/varz` monitoring page).
+    pub fn message_counts(&self) -> Result<(u64, u64), NatsError> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.monitor_port))
+            .map_err(io("connect to the monitoring port of", &self.dir))?;
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        std::io::Write::write_all(
+            &mut s,
+            b"GET /varz HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        )
+        .map_err(io("query /varz of", &self.dir))?;
+        let mut body = String::new();
+        std::io::Read::read_to_string(&mut s, &mut body).map_err(io("read /varz of", &self.dir))?;
+        let field = |name: &str| -> Option<u64> {
+            let at = body.find(&format!("\"{name}\":"))? + name.len() + 3;
+            let digits: String = body[at..]
+                .trim_start()
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        };
+        match (field("in_msgs"), field("out_msgs")) {
+            (Some(i), Some(o)) => Ok((i, o)),
+            _ => Err(NatsError::Monitor {
+                port: self.monitor_port,
+                reason: "no in_msgs/out_msgs in the page".into(),
+            }),
+        }
     }
 
     /// Stops the server (SIGTERM, then SIGKILL after 10 s) and waits for it.
@@ -213,6 +274,8 @@ mod tests {
             assert_eq!(pong, "PONG\r\n");
         };
         ping(s.port());
+        let (in_msgs, out_msgs) = s.message_counts().unwrap();
+        assert_eq!((in_msgs, out_msgs), (0, 0), "no client published yet");
         let port = s.port();
         s.restart().unwrap();
         assert_eq!(s.port(), port);

@@ -144,7 +144,8 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
     }
 }
 
-/// A running private PostgreSQL server; stopped and its directory removed on drop.
+/// A running private PostgreSQL server; stopped on drop, and its directory removed unless it
+/// was started with [`Postgres::start_kept`].
 #[derive(Debug)]
 pub struct Postgres {
     bins: Binaries,
@@ -152,6 +153,7 @@ pub struct Postgres {
     dir: PathBuf,
     port: u16,
     child: Option<Child>,
+    kept: bool,
 }
 
 impl Postgres {
@@ -170,16 +172,89 @@ impl Postgres {
             dir,
             port: 0,
             child: None,
+            kept: false,
         };
         // From here on, drop removes the directory whatever fails.
-        let data = pg.data_dir();
+        pg.initdb()?;
+        pg.port = free_port().map_err(io("bind a free port on", Path::new("127.0.0.1")))?;
+        pg.spawn()?;
+        tracing::info!(port = pg.port, dir = %pg.dir.display(), "private PostgreSQL started");
+        Ok(pg)
+    }
+
+    /// Starts a server whose data lives in `dir` and outlives it (the devnet's database): the
+    /// first start creates `dir` and runs `initdb`, later starts reuse the data. Listens on
+    /// 127.0.0.1:`port` (0: a free port). Drop stops the server and keeps `dir`.
+    ///
+    /// When this process is root the server runs as the `postgres` user, which must be able to
+    /// reach `dir`: every directory above it needs search permission for others
+    /// ([`Postgres::reachable_by_service_user`] tells beforehand).
+    pub fn start_kept(dir: &Path, port: u16) -> Result<Self, PostgresError> {
+        let bins = Binaries::find()?;
+        let user = service_user()?;
+        if !dir.exists() {
+            fs::create_dir_all(dir).map_err(io("create", dir))?;
+        }
+        let dir = dir.canonicalize().map_err(io("resolve", dir))?;
+        let mut pg = Postgres {
+            bins,
+            user,
+            dir,
+            port,
+            child: None,
+            kept: true,
+        };
+        if !pg.data_dir().join("PG_VERSION").is_file() {
+            pg.initdb()?;
+        }
+        if pg.port == 0 {
+            pg.port = free_port().map_err(io("bind a free port on", Path::new("127.0.0.1")))?;
+        }
+        pg.spawn()?;
+        tracing::info!(port = pg.port, dir = %pg.dir.display(), "PostgreSQL started on kept data");
+        Ok(pg)
+    }
+
+    /// Whether a server started by this process could use `dir`: true unless this process is
+    /// root and some directory above `dir` denies others the search permission (the server
+    /// then runs as `postgres` and could not enter it).
+    pub fn reachable_by_service_user(dir: &Path) -> bool {
+        if !matches!(service_user(), Ok(Some(_))) {
+            return true;
+        }
+        let mut d = match dir.canonicalize() {
+            Ok(d) => d,
+            Err(_) => match dir.parent().and_then(|p| p.canonicalize().ok()) {
+                Some(p) => p.join("x"),
+                None => return false,
+            },
+        };
+        while let Some(parent) = d.parent() {
+            match fs::metadata(parent) {
+                Ok(m) if m.permissions().mode() & 0o001 != 0 => {}
+                _ => return false,
+            }
+            d = parent.to_path_buf();
+        }
+        true
+    }
+
+    /// The directory holding the data, the socket and `server.log`.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Creates the data directory (0700, owned by the service user) and runs `initdb` in it.
+    fn initdb(&mut self) -> Result<(), PostgresError> {
+        let data = self.data_dir();
         fs::create_dir(&data).map_err(io("create", &data))?;
-        for d in [&pg.dir, &data] {
+        for d in [&self.dir, &data] {
             fs::set_permissions(d, fs::Permissions::from_mode(0o700)).map_err(io("chmod", d))?;
-            if let Some((uid, gid)) = pg.user {
+            if let Some((uid, gid)) = self.user {
                 std::os::unix::fs::chown(d, Some(uid), Some(gid)).map_err(io("chown", d))?;
             }
         }
+        let pg = &*self;
         let out = pg
             .command(&pg.bins.initdb)
             .arg("-D")
@@ -202,10 +277,7 @@ impl Postgres {
                 output: tail(&[out.stdout, out.stderr].concat()),
             });
         }
-        pg.port = free_port().map_err(io("bind a free port on", Path::new("127.0.0.1")))?;
-        pg.spawn()?;
-        tracing::info!(port = pg.port, dir = %pg.dir.display(), "private PostgreSQL started");
-        Ok(pg)
+        Ok(())
     }
 
     fn data_dir(&self) -> PathBuf {
@@ -287,10 +359,16 @@ impl Postgres {
 
     /// Runs one SQL command as the superuser on database `postgres`.
     pub fn psql(&self, sql: &str) -> Result<String, PostgresError> {
+        self.psql_on("postgres", sql)
+    }
+
+    /// Runs one SQL command as the superuser on `database`; the rows as `psql -At` prints them
+    /// (fields separated by `|`).
+    pub fn psql_on(&self, database: &str, sql: &str) -> Result<String, PostgresError> {
         let out = self
             .command(&self.bins.psql)
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["-U", "postgres", "-d", "postgres", "-X", "-q", "-A", "-t"])
+            .args(["-U", "postgres", "-d", database, "-X", "-q", "-A", "-t"])
             .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
             .output()
             .map_err(io("run", &self.bins.psql))?;
@@ -307,6 +385,11 @@ impl Postgres {
     /// The loopback port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The server's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// A connection URL for `database` as the superuser (trust authentication on loopback).
@@ -343,7 +426,9 @@ impl Postgres {
 impl Drop for Postgres {
     fn drop(&mut self) {
         self.stop();
-        let _ = fs::remove_dir_all(&self.dir);
+        if !self.kept {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -372,5 +457,29 @@ mod tests {
         assert_eq!(pg.psql("SELECT v FROM kept").unwrap(), "7");
         drop(pg);
         assert!(!dir.exists(), "the data directory is removed on drop");
+    }
+
+    /// A kept directory survives drop and is reused, data and all, by the next start.
+    #[test]
+    fn a_kept_directory_keeps_its_data_across_starts() {
+        let mut id = [0u8; 8];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
+        let parent = std::env::temp_dir().join(format!("mpc-kept-test-{}", hex::encode(id)));
+        fs::create_dir(&parent).unwrap();
+        // The service user (when root) must reach it.
+        fs::set_permissions(&parent, fs::Permissions::from_mode(0o711)).unwrap();
+        let dir = parent.join("db");
+        assert!(Postgres::reachable_by_service_user(&dir));
+        let pg = Postgres::start_kept(&dir, 0).unwrap();
+        pg.psql("CREATE TABLE kept (v int); INSERT INTO kept VALUES (9)")
+            .unwrap();
+        let port = pg.port();
+        drop(pg);
+        assert!(dir.join("data").join("PG_VERSION").is_file());
+        let pg = Postgres::start_kept(&dir, port).unwrap();
+        assert_eq!(pg.port(), port);
+        assert_eq!(pg.psql("SELECT v FROM kept").unwrap(), "9");
+        drop(pg);
+        fs::remove_dir_all(&parent).unwrap();
     }
 }
