@@ -191,8 +191,12 @@ pub struct Cluster {
     // engines they use.
     callback: Option<Managed>,
     nodes: BTreeMap<String, Managed>,
+    /// Nodes in a network namespace of their own ([`Cluster::isolate_node`]), by party.
+    netns: BTreeMap<String, crate::netns::NetNs>,
     /// `platform`, or with --scale `coordinator-1`, `proxy-1`, ….
     platform: BTreeMap<String, Managed>,
+    /// Platform processes listening elsewhere than 127.0.0.1 (a namespace's link), by name.
+    listen_ips: BTreeMap<String, std::net::Ipv4Addr>,
     engines: Option<Engines>,
     facts: BTreeMap<String, NodeFacts>,
     https: reqwest::Client,
@@ -247,7 +251,9 @@ impl Cluster {
             state,
             callback: None,
             nodes: BTreeMap::new(),
+            netns: BTreeMap::new(),
             platform: BTreeMap::new(),
+            listen_ips: BTreeMap::new(),
             engines: None,
             facts: BTreeMap::new(),
             https,
@@ -409,14 +415,41 @@ impl Cluster {
         reset: bool,
         pin_platform: bool,
     ) -> anyhow::Result<configs::Outcome> {
-        let party = slot;
-        let dir = layout.node_dir(party);
-        fsutil::create_dir(&dir.join("logs"))?;
-        let api_port = match state.ports.nodes.get(party) {
+        // Nodes spread over the proxies: each lists them all, starting at another one.
+        let mut ports = state.ports.proxy_ports();
+        let turn = usize::from(slot.bytes().last().unwrap_or(0)) % ports.len().max(1);
+        ports.rotate_left(turn);
+        let api_port = match state.ports.nodes.get(slot) {
             Some(p) => *p,
             None => crate::state::free_port().context("no free port")?,
         };
-        let callback = (party == "a").then(|| {
+        Self::write_node_config_at(
+            layout,
+            state,
+            slot,
+            party_id,
+            reset,
+            pin_platform,
+            &format!("127.0.0.1:{api_port}"),
+            &render::proxy_address(&ports),
+        )
+    }
+
+    /// [`Cluster::write_node_config`] with the node's local API address and the proxies' given.
+    #[allow(clippy::too_many_arguments)]
+    fn write_node_config_at(
+        layout: &Layout,
+        state: &State,
+        slot: &str,
+        party_id: &str,
+        reset: bool,
+        pin_platform: bool,
+        api_address: &str,
+        proxy_address: &str,
+    ) -> anyhow::Result<configs::Outcome> {
+        let dir = layout.node_dir(slot);
+        fsutil::create_dir(&dir.join("logs"))?;
+        let callback = (slot == "a").then(|| {
             (
                 format!("http://127.0.0.1:{}", state.ports.callback),
                 "../callback/server.pub.pem".to_owned(),
@@ -424,20 +457,14 @@ impl Cluster {
         });
         let text = render::node_toml(&render::NodeConfig {
             party: party_id.to_owned(),
-            api_port,
-            proxy_ports: {
-                // Nodes spread over the proxies: each lists them all, starting at another one.
-                let mut ports = state.ports.proxy_ports();
-                let turn = usize::from(party.bytes().last().unwrap_or(0)) % ports.len().max(1);
-                ports.rotate_left(turn);
-                ports
-            },
+            api_address: api_address.to_owned(),
+            proxy_address: proxy_address.to_owned(),
             callback,
             ca_cert_path: Some("../ca.crt".to_owned()),
             platform_public_key_path: pin_platform
                 .then(|| "../platform/task-signing.pub.pem".to_owned()),
         });
-        Ok(configs::ensure(&layout.node_config(party), &text, reset)?)
+        Ok(configs::ensure(&layout.node_config(slot), &text, reset)?)
     }
 
     // ------------------------------------------------------------ accessors
@@ -555,7 +582,7 @@ impl Cluster {
                 "--role".into(),
                 role.into(),
                 "--listen".into(),
-                format!("127.0.0.1:{port}").into(),
+                format!("{}:{port}", self.listen_ip(name)).into(),
             ]);
         }
         Spec {
@@ -597,7 +624,7 @@ impl Cluster {
         };
         let phase = Phase::start(what);
         let mut proc = self.launch(self.platform_spec(name, role, port))?;
-        let url = format!("https://127.0.0.1:{port}/healthz");
+        let url = format!("https://{}:{port}/healthz", self.listen_ip(name));
         let r = wait_until(&mut proc, self.opts.ready_timeout, || async {
             matches!(self.https.get(&url).send().await, Ok(r) if r.status().is_success())
         })
@@ -617,6 +644,13 @@ impl Cluster {
                 )
             }
         }
+    }
+
+    fn listen_ip(&self, name: &str) -> std::net::Ipv4Addr {
+        self.listen_ips
+            .get(name)
+            .copied()
+            .unwrap_or(std::net::Ipv4Addr::LOCALHOST)
     }
 
     /// Kills one of the platform's processes (SIGKILL, like a crash).
@@ -769,7 +803,11 @@ impl Cluster {
     }
 
     fn spawn_node(&mut self, party: &str) -> anyhow::Result<()> {
-        let proc = self.launch(self.node_spec(party))?;
+        let mut spec = self.node_spec(party);
+        if let Some(ns) = self.netns.get(party) {
+            spec = ns.wrap(spec);
+        }
+        let proc = self.launch(spec)?;
         self.nodes.insert(party.to_owned(), proc);
         Ok(())
     }
@@ -782,7 +820,11 @@ impl Cluster {
             .get(party)
             .copied()
             .ok_or_else(|| anyhow!("no port for party {party}"))?;
-        Ok(mpc_node::client::Client::new(&format!("127.0.0.1:{port}"))?)
+        let host = self
+            .netns
+            .get(party)
+            .map_or(std::net::Ipv4Addr::LOCALHOST, |ns| ns.ns_ip());
+        Ok(mpc_node::client::Client::new(&format!("{host}:{port}"))?)
     }
 
     /// Waits for the local API, then init (first start, new password stored 0600 in the node
@@ -938,6 +980,80 @@ impl Cluster {
         self.spawn_node(slot)?;
         self.ready_node(slot).await?;
         Ok(self.node_id(slot).unwrap_or("").to_owned())
+    }
+
+    /// Moves node `party` into a network namespace of its own, joined to the host by one veth
+    /// link ([`crate::netns`]; needs root), and gives it one way to the platform: proxy
+    /// process `proxy` (a scaled devnet's, e.g. `proxy-2`) is restarted listening on the
+    /// host's end of that link (only), and the node's config names only that address. The
+    /// other nodes keep the other proxies (their lists still name this one on 127.0.0.1, where
+    /// it no longer listens). The node is restarted and unsealed; then [`Cluster::cut_node`]
+    /// and [`Cluster::reconnect_node`] take the link down and up. For tests: the node's config
+    /// no longer fits a plain restart of the devnet (`--reset-config` rewrites it).
+    pub async fn isolate_node(&mut self, party: &str, proxy: &str) -> anyhow::Result<()> {
+        let ports = self
+            .state
+            .ports
+            .scale
+            .clone()
+            .ok_or_else(|| anyhow!("isolating a node needs a scaled devnet (--scale)"))?;
+        let Some((_, Some("proxy"), port)) = self
+            .platform_processes()
+            .into_iter()
+            .find(|(n, _, _)| n == proxy)
+        else {
+            bail!("{proxy} is not one of the devnet's proxies");
+        };
+        if ports.proxies.len() < 2 {
+            bail!("isolating a node needs a second proxy for the others");
+        }
+        self.stop_node(party);
+        let ns = tokio::task::spawn_blocking(crate::netns::NetNs::create)
+            .await
+            .context("network namespace task")??;
+        let (host_ip, ns_ip) = (ns.host_ip(), ns.ns_ip());
+        self.netns.insert(party.to_owned(), ns);
+        crate::pki::reissue_server(&self.layout, &[host_ip])?;
+        self.listen_ips.insert(proxy.to_owned(), host_ip);
+        self.start_platform_process(proxy).await?;
+        let api_port = self
+            .state
+            .ports
+            .nodes
+            .get(party)
+            .copied()
+            .ok_or_else(|| anyhow!("no port for party {party}"))?;
+        Self::write_node_config_at(
+            &self.layout,
+            &self.state,
+            party,
+            party,
+            true,
+            !self.opts.external_platform,
+            &format!("{ns_ip}:{api_port}"),
+            &format!("{host_ip}:{port}"),
+        )?;
+        self.spawn_node(party)?;
+        self.ready_node(party).await
+    }
+
+    /// Takes down the link of a node moved by [`Cluster::isolate_node`]: it can no longer
+    /// reach the platform (nor the platform it); its connection stalls, nothing is reset.
+    pub fn cut_node(&self, party: &str) -> anyhow::Result<()> {
+        let ns = self
+            .netns
+            .get(party)
+            .ok_or_else(|| anyhow!("node {party} is not in a namespace of its own"))?;
+        Ok(ns.cut()?)
+    }
+
+    /// Brings the link of an isolated node up again.
+    pub fn reconnect_node(&self, party: &str) -> anyhow::Result<()> {
+        let ns = self
+            .netns
+            .get(party)
+            .ok_or_else(|| anyhow!("node {party} is not in a namespace of its own"))?;
+        Ok(ns.restore()?)
     }
 
     /// The log file of a node's process (stdout and stderr).
@@ -1285,6 +1401,8 @@ impl Cluster {
         for p in parties {
             self.stop_node(&p);
         }
+        // The namespaces go once their nodes stopped.
+        self.netns.clear();
         for (_, mut p) in std::mem::take(&mut self.platform) {
             p.stop();
         }

@@ -33,6 +33,7 @@ pub mod fsutil;
 pub mod keys;
 pub mod layout;
 pub mod multicall;
+pub mod netns;
 pub mod pki;
 pub mod process;
 pub mod progress;

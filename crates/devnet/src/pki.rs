@@ -41,7 +41,7 @@ fn ca_params() -> Result<CertificateParams, rcgen::Error> {
     Ok(p)
 }
 
-fn server_params() -> Result<CertificateParams, rcgen::Error> {
+fn server_params(extra_ips: &[Ipv4Addr]) -> Result<CertificateParams, rcgen::Error> {
     let mut p = CertificateParams::new(Vec::<String>::new())?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, "127.0.0.1");
@@ -50,6 +50,11 @@ fn server_params() -> Result<CertificateParams, rcgen::Error> {
         SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         SanType::DnsName("localhost".try_into()?),
     ];
+    p.subject_alt_names.extend(
+        extra_ips
+            .iter()
+            .map(|ip| SanType::IpAddress(IpAddr::V4(*ip))),
+    );
     p.is_ca = IsCa::NoCa;
     p.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
@@ -76,6 +81,11 @@ pub struct Issued {
 /// Makes a CA (or uses `ca` = (cert PEM, key PEM)) and a server certificate for 127.0.0.1 and
 /// localhost signed by it. Pure: no files.
 pub fn issue(ca: Option<(&str, &str)>) -> Result<Issued, PkiError> {
+    issue_for(ca, &[])
+}
+
+/// [`issue`] with more IP addresses in the server certificate.
+pub fn issue_for(ca: Option<(&str, &str)>, extra_ips: &[Ipv4Addr]) -> Result<Issued, PkiError> {
     let (ca_cert_pem, ca_key) = match ca {
         Some((cert, key)) => (cert.to_owned(), KeyPair::from_pem(key)?),
         None => {
@@ -88,7 +98,7 @@ pub fn issue(ca: Option<(&str, &str)>) -> Result<Issued, PkiError> {
     // The issuer needs the CA's name, key usages and key id method, which `ca_params` fixes.
     let issuer = Issuer::new(ca_params()?, ca_key);
     let server_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-    let server = server_params()?.signed_by(&server_key, &issuer)?;
+    let server = server_params(extra_ips)?.signed_by(&server_key, &issuer)?;
     Ok(Issued {
         ca_cert_pem,
         ca_key_pem,
@@ -122,4 +132,18 @@ pub fn ensure(layout: &Layout) -> Result<bool, PkiError> {
     fsutil::write_private(&layout.server_key(), issued.server_key_pem.as_bytes())?;
     fsutil::write_public(&layout.server_cert(), issued.server_cert_pem.as_bytes())?;
     Ok(true)
+}
+
+/// Issues the server certificate again, from the devnet's CA, for 127.0.0.1, localhost and
+/// `extra_ips` (a platform process listening on a test's own link address). Processes started
+/// before keep serving the old one, which stays valid.
+pub fn reissue_server(layout: &Layout, extra_ips: &[Ipv4Addr]) -> Result<(), PkiError> {
+    let ca = (
+        fsutil::read_text(&layout.ca_cert())?,
+        fsutil::read_text(&layout.ca_key())?,
+    );
+    let issued = issue_for(Some((&ca.0, &ca.1)), extra_ips)?;
+    fsutil::write_private(&layout.server_key(), issued.server_key_pem.as_bytes())?;
+    fsutil::write_public(&layout.server_cert(), issued.server_cert_pem.as_bytes())?;
+    Ok(())
 }

@@ -105,11 +105,11 @@ level = {level}
 pub struct NodeConfig {
     /// `[app] party-id`.
     pub party: String,
-    /// `[storage] unseal-server-address` port on 127.0.0.1.
-    pub api_port: u16,
-    /// Where the platform's proxies listen on 127.0.0.1 (`[mpc-service] address =
-    /// "127.0.0.1:<port>,…"`, tried in this order).
-    pub proxy_ports: Vec<u16>,
+    /// `[storage] unseal-server-address` (`127.0.0.1:<port>`).
+    pub api_address: String,
+    /// `[mpc-service] address`: the platform's proxies, tried in this order
+    /// ([`proxy_address`]).
+    pub proxy_address: String,
     /// `[[callback.server]]`: (address, public-key-path relative to the node directory).
     pub callback: Option<(String, String)>,
     /// `[mpc-service] ca-cert-path` (relative to the node directory), our extension.
@@ -152,7 +152,7 @@ engine = "bolt"
 t = 1
 n = 1
 db-file-path = "asset.db"
-unseal-server-address = "127.0.0.1:{api_port}"
+unseal-server-address = {api_address}
 
 [mpc-service]
 protocol = "wss"
@@ -178,8 +178,8 @@ enable = false
         },
         name = toml_str(&format!("devnet-node-{}", c.party)),
         party = toml_str(&c.party),
-        api_port = c.api_port,
-        address = toml_str(&proxy_address(&c.proxy_ports)),
+        api_address = toml_str(&c.api_address),
+        address = toml_str(&c.proxy_address),
     );
     if let Some((address, key)) = &c.callback {
         s.push_str(&format!(

@@ -175,7 +175,7 @@ fn a_kept_file_that_no_longer_fits_is_named_with_line_and_fix_and_not_touched() 
             ports.nodes["b"]
         ),
         format!(
-            "{} line {}: [mpc-service] address = \"127.0.0.1:2\", but the devnet's platform listens on 127.0.0.1:{}; set it to \"127.0.0.1:{}\"",
+            "{} line {}: [mpc-service] address = \"127.0.0.1:2\", but the devnet's platform takes nodes on 127.0.0.1:{}; set it to \"127.0.0.1:{}\"",
             l.node_config("c").display(),
             line_number(&l.node_config("c"), "address = "),
             ports.platform,
@@ -281,4 +281,55 @@ fn the_binary_refuses_a_misfit_before_starting_anything() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("--reset-config"));
+}
+
+/// A directory made for one platform process, started with --scale: the kept files do not fit
+/// the shape (database, bus, the nodes' proxy addresses); each is named, nothing is touched.
+/// With --reset-config they are written for the scaled shape.
+#[test]
+fn a_single_platform_directory_started_with_scale_names_what_does_not_fit() {
+    let tmp = tempfile::tempdir().unwrap();
+    Cluster::prepare(&opts(tmp.path())).unwrap();
+    let l = mpc_devnet::layout::Layout::new(tmp.path());
+    let before = read(&l.platform_config());
+    let mut scaled = opts(tmp.path());
+    scaled.scale = Some(mpc_devnet::cluster::Scale::replicas(2));
+    let msg = format!("{:#}", Cluster::prepare(&scaled).unwrap_err());
+    let state = mpc_devnet::state::State::load(&l.state()).unwrap();
+    let s = state.ports.scale.clone().unwrap();
+    for want in [
+        format!(
+            "platform.db\", but the scaled devnet's PostgreSQL is {}",
+            mpc_devnet::cluster::scale_database_url(s.postgres)
+        ),
+        format!(
+            "[bus] url = \"inproc:\", but this devnet's bus is nats://127.0.0.1:{}",
+            s.nats
+        ),
+        format!(
+            "{} line {}: [mpc-service] address = ",
+            l.node_config("a").display(),
+            line_number(&l.node_config("a"), "address = ")
+        ),
+    ] {
+        assert!(msg.contains(&want), "missing\n  {want}\nin\n{msg}");
+    }
+    assert_eq!(
+        read(&l.platform_config()),
+        before,
+        "a misfit was overwritten"
+    );
+
+    scaled.reset_config = true;
+    Cluster::prepare(&scaled).unwrap();
+    let text = read(&l.platform_config());
+    assert!(
+        text.contains(&mpc_devnet::cluster::scale_database_url(s.postgres)),
+        "{text}"
+    );
+    let node = read(&l.node_config("b"));
+    // Each node lists both proxies.
+    for p in &s.proxies {
+        assert!(node.contains(&format!("127.0.0.1:{p}")), "{node}");
+    }
 }

@@ -5,7 +5,9 @@
 //! the middle of a batch of signatures: a proxy killed, a coordinator killed, nats-server
 //! restarted, PostgreSQL restarted. After each: every accepted request reaches a terminal state
 //! (done and verified, or failed with a reason), no node takes a task twice, the nodes are
-//! online again and the next signature verifies.
+//! online again and the next signature verifies. And a node cut off from its proxy by the
+//! network: node c in a network namespace of the test's own, its one link taken down during a
+//! signature (needs root, as CI runs).
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt as _;
@@ -17,6 +19,9 @@ use mpc_devnet::scenario::{self, Job, Signer};
 use mpc_devnet::{Cluster, Options};
 
 const EXE: &str = env!("CARGO_BIN_EXE_mpc-devnet");
+
+/// One scaled devnet at a time: each runs ten processes on a 2-core machine.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Requests in each batch; the fault lands after [`FAULT_AFTER`] of them were submitted.
 const BATCH: usize = 10;
@@ -185,6 +190,7 @@ fn tasks_taken_twice(cluster: &Cluster) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn scaled_platform_survives_proxy_coordinator_nats_and_postgres_faults() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let tmp = tempfile::tempdir().unwrap();
     // PostgreSQL runs as user postgres when the tests run as root: it must enter the directory.
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
@@ -307,4 +313,71 @@ async fn scaled_platform_survives_proxy_coordinator_nats_and_postgres_faults() {
     assert_eq!(again[0].root_public_key, keys[0].root_public_key);
     let mut signer = scenario::signer(&mut cluster, &again).await.unwrap();
     next_signature_verifies(&mut signer, "after-restart").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_cut_off_by_the_network_fails_its_run_naming_it_then_signs_again() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let mut cluster = Cluster::start(opts(tmp.path())).await.unwrap();
+    let keys = cluster.wait_keys().await.unwrap();
+    let mut signer = scenario::signer(&mut cluster, &keys).await.unwrap();
+    // Node c alone in a namespace; its only way out is the link to proxy-2. Nodes a and b
+    // stay on proxy-1: every run crosses NATS between the proxies.
+    cluster.isolate_node("c", "proxy-2").await.unwrap();
+    wait_online(&cluster, Duration::from_secs(60)).await;
+    let scale = cluster.state().ports.scale.clone().unwrap();
+    assert_eq!(connected_nodes(&cluster, scale.proxies[0]).await, 2);
+    next_signature_verifies(&mut signer, "isolated").await;
+
+    // The link goes down during a signature: the run fails at its deadline naming party c;
+    // nothing is signed. (A signature is over in tens of milliseconds: when one finished
+    // before the cut took effect, it is verified, the link restored, and another one tried.)
+    let node_c = cluster.node_id("c").unwrap().to_owned();
+    let mut cut_mid_run = false;
+    for attempt in 0..5 {
+        let j = job(&format!("cut{attempt}"));
+        let id = rid(&format!("cut{attempt}"));
+        let pubkey = signer.public_key(&j).await.unwrap();
+        signer.submit(&j, &id).await.unwrap();
+        cluster.cut_node("c").unwrap();
+        let r = signer
+            .api
+            .wait_sign_result(&id, Duration::from_secs(90))
+            .await
+            .unwrap();
+        if r.state == SignState::Done {
+            let sig = hex::decode(r.signature.trim_start_matches("0x")).unwrap();
+            let (_, digest, _) = Signer::expected(&j, &pubkey).unwrap();
+            Signer::check(&j, &pubkey, &digest, &sig).unwrap();
+            eprintln!("attempt {attempt}: signed before the cut took effect");
+            cluster.reconnect_node("c").unwrap();
+            wait_online(&cluster, Duration::from_secs(90)).await;
+            continue;
+        }
+        assert_eq!(r.state, SignState::Failed, "{r:?}");
+        let list = signer.api.list_mpc_requests().await.unwrap();
+        let reason = list
+            .list
+            .into_iter()
+            .find(|r| r.request_id == id)
+            .map(|r| r.failed_reason)
+            .unwrap_or_default();
+        eprintln!("attempt {attempt}: failed: {reason}");
+        assert!(
+            reason.contains(" c") || reason.contains(&node_c),
+            "the reason does not name party c: {reason}"
+        );
+        cut_mid_run = true;
+        break;
+    }
+    assert!(cut_mid_run, "no cut landed during a run in 5 attempts");
+
+    // The link comes back: node c is online again (the same connection, or a new one) and
+    // the next signature verifies.
+    cluster.reconnect_node("c").unwrap();
+    wait_online(&cluster, Duration::from_secs(90)).await;
+    next_signature_verifies(&mut signer, "reconnected").await;
+    assert_eq!(tasks_taken_twice(&cluster), Vec::<String>::new());
 }
