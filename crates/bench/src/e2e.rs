@@ -23,7 +23,8 @@
 //!   concurrency 1 over it.
 //! * platform shapes (`--scale 1,2`): the same phases on a devnet whose platform runs as
 //!   separate coordinator and proxy processes (N of each) on PostgreSQL and nats-server
-//!   (`mpc-devnet --scale`); the engines' CPU is counted (PostgreSQL with its session
+//!   (`mpc-devnet --scale`); the API calls go to the coordinators in turn (a load balancer's
+//!   round robin); the engines' CPU is counted (PostgreSQL with its session
 //!   processes), and `scale_ratios` gives each shape's throughput over the first shape's at the
 //!   same algorithm and concurrency.
 
@@ -416,7 +417,9 @@ async fn devnet_phases(
         "  keys ready {:.1} s after the start",
         started.elapsed().as_secs_f64()
     ));
-    let signer = mpc_devnet::scenario::signer(&mut cluster, &keys).await?;
+    let mut signer = mpc_devnet::scenario::signer(&mut cluster, &keys).await?;
+    // Several coordinators: the requests go to each in turn, as behind a load balancer.
+    signer.api = signer.api.clone().spread();
     let mut processes = cluster.processes();
     processes.extend(cluster.engine_processes());
     processes.push(("client".into(), std::process::id()));

@@ -85,6 +85,8 @@ pub struct ApiClient {
     bases: std::sync::Arc<Vec<String>>,
     /// Index into `bases` of the coordinator in use (shared by clones).
     current: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Each call goes to the next coordinator in turn ([`ApiClient::spread`]).
+    spread: bool,
     key: SigningKey,
     /// Last nonce used (shared by clones): nonces are single use per key, so two requests in
     /// the same millisecond take consecutive values.
@@ -137,9 +139,18 @@ impl ApiClient {
                     .collect(),
             ),
             current: std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            spread: false,
             key,
             last_nonce: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
         }
+    }
+
+    /// This client with calls spread over the coordinators in turn (a load balancer's round
+    /// robin), instead of staying on one until it fails. Any coordinator answers any call: the
+    /// state is in the shared database.
+    pub fn spread(mut self) -> Self {
+        self.spread = true;
+        self
     }
 
     /// A nonce (ms timestamp) above every earlier one of this client.
@@ -179,7 +190,11 @@ impl ApiClient {
     pub async fn call_raw(&self, path: &str, body: Vec<u8>) -> Result<Value, ApiError> {
         use std::sync::atomic::Ordering;
         let n = self.bases.len().max(1);
-        let first = self.current.load(Ordering::Relaxed);
+        let first = if self.spread {
+            self.current.fetch_add(1, Ordering::Relaxed) % n
+        } else {
+            self.current.load(Ordering::Relaxed)
+        };
         let mut attempt = 0;
         let resp = loop {
             let i = (first + attempt) % n;
@@ -195,7 +210,7 @@ impl ApiClient {
             }
             match req.body(body.clone()).send().await {
                 Ok(r) => {
-                    if attempt > 0 {
+                    if attempt > 0 && !self.spread {
                         self.current.store(i, Ordering::Relaxed);
                     }
                     break r;

@@ -159,3 +159,38 @@ async fn polling_gives_up_after_its_bound() {
     keep.abort();
     assert!(matches!(e, ApiError::Timeout { .. }), "{e:?}");
 }
+
+/// Several coordinators: a client stays on one and moves to the next when it cannot connect
+/// (the request never left); a spread client sends each call to the next in turn.
+#[tokio::test]
+async fn a_client_moves_to_the_next_coordinator_and_a_spread_one_takes_turns() {
+    let key = SigningKey::from_slice(&[7; 32]).unwrap();
+    let (first, one) = serve(&key).await;
+    // A port nothing listens on, first in the list.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let c = ApiClient::with_bases(http.clone(), &[dead.clone(), first.clone()], key.clone());
+    c.sign_result("r1").await.unwrap();
+    assert_eq!(c.base(), first, "it moved to the live coordinator");
+    c.sign_result("r2").await.unwrap();
+    assert_eq!(one.polls.load(Ordering::SeqCst), 2);
+    // Every base down: the connection error is the answer.
+    let none = ApiClient::with_bases(http.clone(), std::slice::from_ref(&dead), key.clone());
+    assert!(matches!(
+        none.sign_result("r3").await,
+        Err(ApiError::Transport { .. })
+    ));
+    // Spread: turns between the two (another key: nonces are per client and key).
+    let key = SigningKey::from_slice(&[6; 32]).unwrap();
+    let (first, one) = serve(&key).await;
+    let (second, two) = serve(&key).await;
+    let s = ApiClient::with_bases(http, &[first, second], key).spread();
+    for i in 0..6 {
+        s.sign_result(&format!("s{i}")).await.unwrap();
+    }
+    assert_eq!(one.polls.load(Ordering::SeqCst), 3);
+    assert_eq!(two.polls.load(Ordering::SeqCst), 3);
+}

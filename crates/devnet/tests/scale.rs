@@ -106,16 +106,12 @@ async fn next_signature_verifies(signer: &mut Signer, tag: &str) {
 
 /// Submits [`BATCH`] requests, calls `fault` after [`FAULT_AFTER`] of them, then waits for
 /// every accepted one to end. Returns (accepted, done, failed reasons); every done one verified.
-async fn batch_with_fault<F, Fut>(
+async fn batch_with_fault(
     cluster: &mut Cluster,
     signer: &mut Signer,
     tag: &str,
-    fault: F,
-) -> (usize, usize, Vec<String>)
-where
-    F: FnOnce(&mut Cluster) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
+    fault: impl FnOnce(&mut Cluster),
+) -> (usize, usize, Vec<String>) {
     let pubkey = signer.public_key(&job(tag)).await.unwrap();
     let mut accepted = Vec::new();
     let mut fault = Some(fault);
@@ -123,7 +119,7 @@ where
         if i == FAULT_AFTER
             && let Some(f) = fault.take()
         {
-            f(cluster).await;
+            f(cluster);
         }
         let j = job(&format!("{tag}-{i}"));
         let id = rid(&format!("{tag}-{i}"));
@@ -235,7 +231,6 @@ async fn scaled_platform_survives_proxy_coordinator_nats_and_postgres_faults() {
     // 1. A proxy killed in the middle: its nodes move to the other one.
     let (accepted, done, failed) = batch_with_fault(&mut cluster, &mut signer, "proxy", |c| {
         c.kill_platform_process("proxy-1");
-        std::future::ready(())
     })
     .await;
     eprintln!("proxy killed: {accepted} accepted, {done} done, failed: {failed:?}");
@@ -249,7 +244,6 @@ async fn scaled_platform_survives_proxy_coordinator_nats_and_postgres_faults() {
     let (accepted, done, failed) =
         batch_with_fault(&mut cluster, &mut signer, "coordinator", |c| {
             c.kill_platform_process("coordinator-1");
-            std::future::ready(())
         })
         .await;
     eprintln!("coordinator killed: {accepted} accepted, {done} done, failed: {failed:?}");
@@ -272,7 +266,6 @@ async fn scaled_platform_survives_proxy_coordinator_nats_and_postgres_faults() {
     // 3. nats-server restarted in the middle (core NATS keeps nothing in flight).
     let (accepted, done, failed) = batch_with_fault(&mut cluster, &mut signer, "nats", |c| {
         c.restart_nats().unwrap();
-        std::future::ready(())
     })
     .await;
     eprintln!("nats-server restarted: {accepted} accepted, {done} done, failed: {failed:?}");
@@ -282,7 +275,6 @@ async fn scaled_platform_survives_proxy_coordinator_nats_and_postgres_faults() {
     // 4. PostgreSQL restarted in the middle.
     let (accepted, done, failed) = batch_with_fault(&mut cluster, &mut signer, "postgres", |c| {
         c.restart_postgres().unwrap();
-        std::future::ready(())
     })
     .await;
     eprintln!("PostgreSQL restarted: {accepted} accepted, {done} done, failed: {failed:?}");
