@@ -85,6 +85,10 @@ pub struct Options {
     /// `--scale`: the platform as several processes with one role each, sharing a PostgreSQL
     /// server and a nats-server the devnet runs from the system's packages.
     pub scale: Option<Scale>,
+    /// With [`Options::docker`]: each node on a Docker network of its own that reaches only the
+    /// platform (and node a's the callback demo), instead of the host's network
+    /// ([`crate::docker::Networks`]).
+    pub docker_networks: bool,
 }
 
 /// The shape of a scaled devnet's platform (`--scale`).
@@ -155,6 +159,7 @@ impl Options {
             docker: None,
             external_platform: false,
             scale: None,
+            docker_networks: false,
         }
     }
 }
@@ -197,6 +202,11 @@ pub struct Cluster {
     platform: BTreeMap<String, Managed>,
     /// Platform processes listening elsewhere than 127.0.0.1 (a namespace's link), by name.
     listen_ips: BTreeMap<String, std::net::Ipv4Addr>,
+    /// Where the harness reaches a node's local API when not on 127.0.0.1 (a namespace, a
+    /// Docker network), by party.
+    node_hosts: BTreeMap<String, std::net::IpAddr>,
+    /// `--docker-networks`: removed after the containers on them.
+    docker_nets: Option<crate::docker::Networks>,
     engines: Option<Engines>,
     facts: BTreeMap<String, NodeFacts>,
     https: reqwest::Client,
@@ -228,6 +238,11 @@ impl Cluster {
                 bail!("--scale needs at least one coordinator and one proxy");
             }
         }
+        if opts.docker_networks && (opts.docker.is_none() || opts.external_platform) {
+            bail!(
+                "--docker-networks puts the devnet's containers on networks of their own: it needs --docker"
+            );
+        }
         let Prepared {
             layout,
             state,
@@ -254,6 +269,8 @@ impl Cluster {
             netns: BTreeMap::new(),
             platform: BTreeMap::new(),
             listen_ips: BTreeMap::new(),
+            node_hosts: BTreeMap::new(),
+            docker_nets: None,
             engines: None,
             facts: BTreeMap::new(),
             https,
@@ -261,6 +278,12 @@ impl Cluster {
             api,
             api_key,
         };
+        if cluster.opts.docker_networks {
+            // The nodes reach the platform by the name `platform`: the server certificate
+            // must hold it.
+            crate::pki::reissue_server(&cluster.layout, &[])?;
+            cluster.docker_nets = Some(crate::docker::Networks::create(&cluster.opts.parties)?);
+        }
         if cluster.opts.with_platform {
             if cluster.opts.external_platform {
                 cluster.await_external_platform().await?;
@@ -294,6 +317,7 @@ impl Cluster {
             opts.external_platform,
             opts.scale.map(|s| (s.coordinators, s.proxies)),
         )?;
+        state.docker_networks = opts.docker_networks;
         state.save(&layout.state())?;
         let created = crate::pki::ensure(&layout).context("dev CA and server certificate")?;
         for d in [
@@ -423,6 +447,14 @@ impl Cluster {
             Some(p) => *p,
             None => crate::state::free_port().context("no free port")?,
         };
+        // On a Docker network of its own the node serves its local API on its container's
+        // address (the harness reaches it there) and reaches the platform by name.
+        let (proxy_host, _) = crate::state::service_hosts(state.docker_networks);
+        let api_host = if state.docker_networks {
+            "0.0.0.0"
+        } else {
+            "127.0.0.1"
+        };
         Self::write_node_config_at(
             layout,
             state,
@@ -430,8 +462,8 @@ impl Cluster {
             party_id,
             reset,
             pin_platform,
-            &format!("127.0.0.1:{api_port}"),
-            &render::proxy_address(&ports),
+            &format!("{api_host}:{api_port}"),
+            &render::proxy_address_on(proxy_host, &ports),
         )
     }
 
@@ -449,9 +481,10 @@ impl Cluster {
     ) -> anyhow::Result<configs::Outcome> {
         let dir = layout.node_dir(slot);
         fsutil::create_dir(&dir.join("logs"))?;
+        let (_, callback_host) = crate::state::service_hosts(state.docker_networks);
         let callback = (slot == "a").then(|| {
             (
-                format!("http://127.0.0.1:{}", state.ports.callback),
+                format!("http://{callback_host}:{}", state.ports.callback),
                 "../callback/server.pub.pem".to_owned(),
             )
         });
@@ -535,13 +568,55 @@ impl Cluster {
 
     /// Starts a component: a child process, or with [`Options::docker`] a container.
     fn launch(&self, spec: Spec) -> anyhow::Result<Managed> {
-        Ok(match &self.opts.docker {
-            None => Managed::spawn(spec)?,
-            Some(images) => {
-                let (spec, name) = crate::docker::wrap(&spec, images, &self.layout.dir)?;
-                Managed::spawn_container(spec, name)?
-            }
-        })
+        use crate::docker::Placement;
+        let Some(images) = &self.opts.docker else {
+            return Ok(Managed::spawn(spec)?);
+        };
+        let Some(nets) = &self.docker_nets else {
+            let (spec, name) = crate::docker::wrap(&spec, images, &self.layout.dir)?;
+            return Ok(Managed::spawn_container(spec, name)?);
+        };
+        // Its own networks: the platform on the front one and every node's, the callback demo
+        // on the front one and node a's, each node alone on its own.
+        let (placement, joins): (Placement, Vec<(String, &str)>) = match spec.name.as_str() {
+            "platform" => (
+                Placement::Network {
+                    name: nets.front(),
+                    aliases: vec!["platform".into()],
+                    publish: vec![self.state.ports.platform],
+                },
+                nets.parties()
+                    .iter()
+                    .map(|p| (nets.of_node(p), "platform"))
+                    .collect(),
+            ),
+            "callback" => (
+                Placement::Network {
+                    name: nets.front(),
+                    aliases: vec!["callback".into()],
+                    publish: vec![self.state.ports.callback],
+                },
+                vec![(nets.of_node("a"), "callback")],
+            ),
+            other => match other.strip_prefix("node-") {
+                Some(party) => (
+                    Placement::Network {
+                        name: nets.of_node(party),
+                        aliases: Vec::new(),
+                        publish: Vec::new(),
+                    },
+                    Vec::new(),
+                ),
+                None => bail!("no network for component {other}"),
+            },
+        };
+        let (spec, name) = crate::docker::wrap_on(&spec, images, &self.layout.dir, &placement)?;
+        let managed = Managed::spawn_container(spec, name.clone())?;
+        wait_container(&name)?;
+        for (network, alias) in joins {
+            crate::docker::connect(&network, &name, alias)?;
+        }
+        Ok(managed)
     }
 
     /// The platform's processes: `platform`, or with --scale `coordinator-1…`, `proxy-1…`,
@@ -584,6 +659,9 @@ impl Cluster {
                 "--listen".into(),
                 format!("{}:{port}", self.listen_ip(name)).into(),
             ]);
+        } else if self.docker_nets.is_some() {
+            // In its container, on every network it joins (the port is published on 127.0.0.1).
+            args.extend(["--listen".into(), format!("0.0.0.0:{port}").into()]);
         }
         Spec {
             name: name.into(),
@@ -808,6 +886,10 @@ impl Cluster {
             spec = ns.wrap(spec);
         }
         let proc = self.launch(spec)?;
+        if let (Some(nets), Some(container)) = (&self.docker_nets, proc.container()) {
+            let ip = crate::docker::address_on(container, &nets.of_node(party))?;
+            self.node_hosts.insert(party.to_owned(), ip);
+        }
         self.nodes.insert(party.to_owned(), proc);
         Ok(())
     }
@@ -821,9 +903,10 @@ impl Cluster {
             .copied()
             .ok_or_else(|| anyhow!("no port for party {party}"))?;
         let host = self
-            .netns
+            .node_hosts
             .get(party)
-            .map_or(std::net::Ipv4Addr::LOCALHOST, |ns| ns.ns_ip());
+            .copied()
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
         Ok(mpc_node::client::Client::new(&format!("{host}:{port}"))?)
     }
 
@@ -1013,6 +1096,8 @@ impl Cluster {
             .context("network namespace task")??;
         let (host_ip, ns_ip) = (ns.host_ip(), ns.ns_ip());
         self.netns.insert(party.to_owned(), ns);
+        self.node_hosts
+            .insert(party.to_owned(), std::net::IpAddr::V4(ns_ip));
         crate::pki::reissue_server(&self.layout, &[host_ip])?;
         self.listen_ips.insert(proxy.to_owned(), host_ip);
         self.start_platform_process(proxy).await?;
@@ -1039,21 +1124,40 @@ impl Cluster {
 
     /// Takes down the link of a node moved by [`Cluster::isolate_node`]: it can no longer
     /// reach the platform (nor the platform it); its connection stalls, nothing is reset.
+    /// With `--docker-networks`: takes the platform's container off node `party`'s network
+    /// (`docker network disconnect`).
     pub fn cut_node(&self, party: &str) -> anyhow::Result<()> {
-        let ns = self
-            .netns
-            .get(party)
-            .ok_or_else(|| anyhow!("node {party} is not in a namespace of its own"))?;
-        Ok(ns.cut()?)
+        if let Some(ns) = self.netns.get(party) {
+            return Ok(ns.cut()?);
+        }
+        let (nets, platform) = self.node_network(party)?;
+        Ok(crate::docker::disconnect(&nets, &platform)?)
     }
 
-    /// Brings the link of an isolated node up again.
+    /// Brings the link of an isolated node up again (with `--docker-networks`: joins the
+    /// platform's container to the node's network again, as `platform`).
     pub fn reconnect_node(&self, party: &str) -> anyhow::Result<()> {
-        let ns = self
-            .netns
-            .get(party)
-            .ok_or_else(|| anyhow!("node {party} is not in a namespace of its own"))?;
-        Ok(ns.restore()?)
+        if let Some(ns) = self.netns.get(party) {
+            return Ok(ns.restore()?);
+        }
+        let (nets, platform) = self.node_network(party)?;
+        Ok(crate::docker::connect(&nets, &platform, "platform")?)
+    }
+
+    /// Node `party`'s Docker network and the platform's container.
+    fn node_network(&self, party: &str) -> anyhow::Result<(String, String)> {
+        let nets = self.docker_nets.as_ref().ok_or_else(|| {
+            anyhow!("node {party} is in no namespace or network of its own (isolate_node, --docker-networks)")
+        })?;
+        let platform = self
+            .container("platform")
+            .ok_or_else(|| anyhow!("the platform's container is not running"))?;
+        Ok((nets.of_node(party), platform))
+    }
+
+    /// With `--docker-networks`: node `party`'s network.
+    pub fn node_network_name(&self, party: &str) -> Option<String> {
+        self.docker_nets.as_ref().map(|n| n.of_node(party))
     }
 
     /// The log file of a node's process (stdout and stderr).
@@ -1100,7 +1204,11 @@ impl Cluster {
                 "callback-demo".into(),
                 "serve".into(),
                 "--address".into(),
-                addr.clone().into(),
+                if self.docker_nets.is_some() {
+                    format!("0.0.0.0:{}", self.state.ports.callback).into()
+                } else {
+                    addr.clone().into()
+                },
                 "--private-key".into(),
                 self.layout.callback_key().into_os_string(),
                 "--node-public-key".into(),
@@ -1406,6 +1514,8 @@ impl Cluster {
         for (_, mut p) in std::mem::take(&mut self.platform) {
             p.stop();
         }
+        // The containers are gone (`--rm`): their networks can go.
+        self.docker_nets = None;
         // PostgreSQL and nats-server stop when dropped (the data stays in postgres_dir).
         self.engines = None;
     }
@@ -1512,6 +1622,18 @@ pub fn unix_ms() -> u128 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or(0)
+}
+
+/// Waits (at most 30 s) until `docker run` created the container `name`.
+fn wait_container(name: &str) -> anyhow::Result<()> {
+    let end = Instant::now() + Duration::from_secs(30);
+    while !crate::docker::exists(name) {
+        if Instant::now() >= end {
+            bail!("container {name} was not created within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
 }
 
 /// Polls `ready` every 200 ms until it is true, the process exits, or `timeout` passes.

@@ -382,7 +382,8 @@ pub fn check_node(
     }
 
     let proxy_ports = state.ports.proxy_ports();
-    let want_address = crate::render::proxy_address(&proxy_ports);
+    let (proxy_host, callback_host) = crate::state::service_hosts(state.docker_networks);
+    let want_address = crate::render::proxy_address_on(proxy_host, &proxy_ports);
     let service = view.mpc_service;
     let (protocol, address, svc_path) = match service {
         Some(s) => (s.protocol, s.address, s.path),
@@ -404,7 +405,7 @@ pub fn check_node(
         let mut n = 0;
         let all = list.split(',').all(|a| {
             n += 1;
-            matches!(a.trim().rsplit_once(':'), Some(("127.0.0.1" | "localhost", p)) if proxy_ports.iter().any(|q| q.to_string() == p))
+            matches!(a.trim().rsplit_once(':'), Some((h, p)) if (h == proxy_host || (!state.docker_networks && h == "localhost")) && proxy_ports.iter().any(|q| q.to_string() == p))
         });
         all && n > 0
     };
@@ -442,7 +443,7 @@ pub fn check_node(
         if !same_file(&key, &ours) {
             continue; // the user's own callback server
         }
-        let want = format!("http://127.0.0.1:{}", state.ports.callback);
+        let want = format!("http://{callback_host}:{}", state.ports.callback);
         if server.address.get_ref().trim_end_matches('/') != want {
             out.push(misfit(
                 at(&server.address),

@@ -16,6 +16,13 @@
 //!
 //! Images are never pulled: [`Images::ensure_present`] refuses a missing one before anything
 //! starts, and every `docker run` has `--pull never`.
+//!
+//! With separate networks ([`Networks`], `mpc-devnet --docker TAG --docker-networks`) the
+//! containers leave the host's network: each node is alone on an internal network of its own
+//! (no route out), which the platform joins under the name `platform` (and node a's the
+//! callback demo under the name `callback`); the platform and the callback demo also sit on a
+//! front network that publishes their ports on 127.0.0.1 only. A node reaches the platform
+//! and nothing else, as on a host of its own; `docker network disconnect` cuts it off.
 
 use std::ffi::OsString;
 use std::os::unix::fs::MetadataExt as _;
@@ -41,6 +48,14 @@ pub enum DockerError {
     Missing {
         /// The image.
         image: String,
+        /// What docker said.
+        detail: String,
+    },
+    /// A docker command failed.
+    #[error("`{command}` failed: {detail}")]
+    Command {
+        /// The command line.
+        command: String,
         /// What docker said.
         detail: String,
     },
@@ -125,15 +140,156 @@ impl Images {
     }
 }
 
+/// Where a container runs: the host's network, or one of the devnet's own networks (with
+/// aliases, and ports published on 127.0.0.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// `--network host`.
+    Host,
+    /// `--network NAME --network-alias …`, `--publish 127.0.0.1:P:P` for each port.
+    Network {
+        /// The network.
+        name: String,
+        /// Names the container answers to there.
+        aliases: Vec<String>,
+        /// Ports published on 127.0.0.1 (same number inside).
+        publish: Vec<u16>,
+    },
+}
+
+/// The devnet's own Docker networks (`--docker-networks`): a front network and one internal
+/// network per node. Removed on drop (after the containers on them stopped).
+#[derive(Debug)]
+pub struct Networks {
+    prefix: String,
+    parties: Vec<String>,
+}
+
+fn docker_cmd(args: &[&str]) -> Result<String, DockerError> {
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| DockerError::Command {
+            command: format!("docker {}", args.join(" ")),
+            detail: format!("cannot run docker: {e}"),
+        })?;
+    if !out.status.success() {
+        return Err(DockerError::Command {
+            command: format!("docker {}", args.join(" ")),
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+impl Networks {
+    /// Creates `mpc-devnet-<pid>-front` and `mpc-devnet-<pid>-node-<party>` (internal) for
+    /// each party.
+    pub fn create(parties: &[String]) -> Result<Self, DockerError> {
+        let nets = Networks {
+            prefix: format!("mpc-devnet-{}", std::process::id()),
+            parties: parties.to_vec(),
+        };
+        // From here on, drop removes what exists.
+        docker_cmd(&["network", "create", &nets.front()])?;
+        for p in parties {
+            docker_cmd(&["network", "create", "--internal", &nets.of_node(p)])?;
+        }
+        Ok(nets)
+    }
+
+    /// The front network (the platform, the callback demo; ports published on 127.0.0.1).
+    pub fn front(&self) -> String {
+        format!("{}-front", self.prefix)
+    }
+
+    /// Node `party`'s network (internal: no route out).
+    pub fn of_node(&self, party: &str) -> String {
+        format!("{}-node-{party}", self.prefix)
+    }
+
+    /// The parties with a network.
+    pub fn parties(&self) -> &[String] {
+        &self.parties
+    }
+}
+
+impl Drop for Networks {
+    fn drop(&mut self) {
+        let mut left: Vec<String> = self.parties.iter().map(|p| self.of_node(p)).collect();
+        left.push(self.front());
+        // A stopped container leaves its networks when docker has removed it (`--rm`), a
+        // moment later: bounded retries, 10 s in all.
+        for _ in 0..40 {
+            left.retain(|n| {
+                let r = docker_cmd(&["network", "rm", n]);
+                matches!(&r, Err(DockerError::Command { detail, .. }) if !detail.contains("No such network") && !detail.contains("not found"))
+            });
+            if left.is_empty() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        tracing::warn!(networks = %left.join(" "), "docker networks left behind (containers still on them)");
+    }
+}
+
+/// Joins a running container to `network` under `alias` (`docker network connect`).
+pub fn connect(network: &str, container: &str, alias: &str) -> Result<(), DockerError> {
+    docker_cmd(&["network", "connect", "--alias", alias, network, container]).map(|_| ())
+}
+
+/// Takes a container off `network` (`docker network disconnect`): a cut cable.
+pub fn disconnect(network: &str, container: &str) -> Result<(), DockerError> {
+    docker_cmd(&["network", "disconnect", network, container]).map(|_| ())
+}
+
+/// Whether the container exists (created, running or stopped).
+pub fn exists(container: &str) -> bool {
+    docker_cmd(&["inspect", "--format", "{{.Id}}", container]).is_ok()
+}
+
+/// The container's address on `network`.
+pub fn address_on(container: &str, network: &str) -> Result<std::net::IpAddr, DockerError> {
+    let format = format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}");
+    let out = docker_cmd(&["inspect", "--format", &format, container])?;
+    out.parse().map_err(|_| DockerError::Command {
+        command: format!("docker inspect {container}"),
+        detail: format!("no address on {network}: {out:?}"),
+    })
+}
+
+/// The networks a container is on.
+pub fn networks_of(container: &str) -> Result<Vec<String>, DockerError> {
+    let out = docker_cmd(&[
+        "inspect",
+        "--format",
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+        container,
+    ])?;
+    Ok(out.split_whitespace().map(str::to_owned).collect())
+}
+
 /// The container name of `spec` in the devnet of this process: unique per devnet run, so two
 /// devnets on one host never touch each other's containers.
 pub fn container_name(spec: &Spec) -> String {
     format!("mpc-devnet-{}-{}", std::process::id(), spec.name)
 }
 
-/// `spec` as a `docker run` of its component's image; returns it with the container's name.
-/// `root` is the devnet directory (absolute), mounted at the same path.
+/// `spec` as a `docker run` of its component's image on the host's network; returns it with
+/// the container's name. `root` is the devnet directory (absolute), mounted at the same path.
 pub fn wrap(spec: &Spec, images: &Images, root: &Path) -> Result<(Spec, String), DockerError> {
+    wrap_on(spec, images, root, &Placement::Host)
+}
+
+/// [`wrap`] on the network `placement` names.
+pub fn wrap_on(
+    spec: &Spec,
+    images: &Images,
+    root: &Path,
+    placement: &Placement,
+) -> Result<(Spec, String), DockerError> {
     let sub = spec
         .args
         .first()
@@ -161,8 +317,6 @@ pub fn wrap(spec: &Spec, images: &Images, root: &Path) -> Result<(Spec, String),
         "--init",
         "--name",
         &name,
-        "--network",
-        "host",
         "--read-only",
         "--cap-drop",
         "ALL",
@@ -177,6 +331,22 @@ pub fn wrap(spec: &Spec, images: &Images, root: &Path) -> Result<(Spec, String),
     .map(OsString::from)
     .collect();
     args.push(spec.cwd.clone().into_os_string());
+    match placement {
+        Placement::Host => args.extend(["--network".into(), "host".into()]),
+        Placement::Network {
+            name,
+            aliases,
+            publish,
+        } => {
+            args.extend(["--network".into(), name.into()]);
+            for a in aliases {
+                args.extend(["--network-alias".into(), a.into()]);
+            }
+            for p in publish {
+                args.extend(["--publish".into(), format!("127.0.0.1:{p}:{p}").into()]);
+            }
+        }
+    }
     args.push("--volume".into());
     args.push(volume);
     for (k, v) in &spec.env {
@@ -243,8 +413,6 @@ mod tests {
             "--init".into(),
             "--name".into(),
             name.clone(),
-            "--network".into(),
-            "host".into(),
             "--read-only".into(),
             "--cap-drop".into(),
             "ALL".into(),
@@ -255,6 +423,8 @@ mod tests {
             format!("{}:{}", meta.uid(), meta.gid()),
             "--workdir".into(),
             format!("{r}/node-a"),
+            "--network".into(),
+            "host".into(),
             "--volume".into(),
             format!("{r}:{r}"),
             "--env".into(),
@@ -267,6 +437,34 @@ mod tests {
         assert_eq!(args, want);
         assert!(s.env.is_empty());
         assert_eq!(s.log, root.join("node-a/node.log"));
+    }
+
+    #[test]
+    fn on_a_network_of_its_own_with_aliases_and_loopback_ports() {
+        let dir = tempfile::tempdir().unwrap();
+        let placement = Placement::Network {
+            name: "n1".into(),
+            aliases: vec!["platform".into()],
+            publish: vec![8443],
+        };
+        let (s, _) = wrap_on(
+            &spec("platform", dir.path()),
+            &Images::tagged("1"),
+            dir.path(),
+            &placement,
+        )
+        .unwrap();
+        let args: Vec<String> = s
+            .args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let joined = args.join(" ");
+        assert!(
+            joined.contains("--network n1 --network-alias platform --publish 127.0.0.1:8443:8443"),
+            "{joined}"
+        );
+        assert!(!joined.contains("host"), "{joined}");
     }
 
     #[test]

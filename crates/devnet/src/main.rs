@@ -55,6 +55,11 @@ struct Cli {
     /// host's network, with the same configs, keys and checks.
     #[arg(long, value_name = "TAG")]
     docker: Option<String>,
+    /// With --docker: each node on a Docker network of its own (internal: no route out) that
+    /// reaches only the platform (and node a's the callback demo), as on separate hosts; the
+    /// platform's and the callback demo's ports are published on 127.0.0.1.
+    #[arg(long, requires = "docker")]
+    docker_networks: bool,
     /// Run the platform as it runs beyond one machine: PostgreSQL and nats-server (Debian's
     /// packages, started by the devnet; the database is kept in DIR/postgres), --replicas
     /// coordinator processes and as many proxy processes, one role each; every node lists all
@@ -111,6 +116,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 anyhow::bail!("--docker needs a pinned tag (e.g. 0.1.0), not {tag:?}");
             }
             opts.docker = Some(mpc_devnet::docker::Images::tagged(tag));
+            opts.docker_networks = cli.docker_networks;
         }
         eprintln!("mpc-devnet: starting in {}", cli.dir.display());
         let mut cluster = tokio::select! {

@@ -121,9 +121,14 @@ pub struct NodeConfig {
 
 /// `[mpc-service] address` for proxies on these loopback ports: `127.0.0.1:P1,127.0.0.1:P2`.
 pub fn proxy_address(ports: &[u16]) -> String {
+    proxy_address_on("127.0.0.1", ports)
+}
+
+/// `[mpc-service] address` for proxies on `host` at these ports: `HOST:P1,HOST:P2`.
+pub fn proxy_address_on(host: &str, ports: &[u16]) -> String {
     ports
         .iter()
-        .map(|p| format!("127.0.0.1:{p}"))
+        .map(|p| format!("{host}:{p}"))
         .collect::<Vec<_>>()
         .join(",")
 }

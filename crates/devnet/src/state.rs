@@ -80,6 +80,20 @@ pub struct State {
     /// The demo wallet, once created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wallet_id: Option<String>,
+    /// `--docker-networks`: each node on a Docker network of its own that reaches only the
+    /// platform (by the name `platform`) and, for node a, the callback demo (`callback`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub docker_networks: bool,
+}
+
+/// Host names of the platform and the callback demo as the nodes reach them: on 127.0.0.1,
+/// or by their names on the nodes' Docker networks.
+pub fn service_hosts(docker_networks: bool) -> (&'static str, &'static str) {
+    if docker_networks {
+        ("platform", "callback")
+    } else {
+        ("127.0.0.1", "127.0.0.1")
+    }
 }
 
 /// Why the state could not be read or written.

@@ -2,6 +2,9 @@
 //! demo as containers of the images `mpc-platform:TAG`, `mpc-node:TAG`, `mpc-callback-demo:TAG`
 //! (deploy/build-images.sh), on loopback (`--network host`).
 //!
+//! And each node on a Docker network of its own (`--docker-networks`), cut off by
+//! `docker network disconnect` during a run.
+//!
 //! Needs a Docker engine and those images, so it is `#[ignore]`d in `cargo test --workspace`;
 //! CI (`.ci/run`, step "devnet in containers") builds the images from the test build's binaries
 //! and runs it with `MPC_DEVNET_DOCKER_TAG=TAG cargo test --workspace --locked --test docker --
@@ -16,6 +19,9 @@ use mpc_devnet::{Cluster, Options};
 
 const EXE: &str = env!("CARGO_BIN_EXE_mpc-devnet");
 const TAG_ENV: &str = "MPC_DEVNET_DOCKER_TAG";
+
+/// One containerized devnet at a time: container and network names carry this process's id.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn tag() -> String {
     std::env::var(TAG_ENV).unwrap_or_else(|_| {
@@ -97,6 +103,7 @@ async fn wait_online(cluster: &Cluster, parties: &[&str], timeout: Duration) {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs Docker and the images (MPC_DEVNET_DOCKER_TAG); CI runs it"]
 async fn devnet_in_containers_signs_every_algorithm_and_survives_docker_kill() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let tag = tag();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
@@ -238,4 +245,116 @@ async fn devnet_in_containers_signs_every_algorithm_and_survives_docker_kill() {
     }
     cluster.shutdown();
     assert_no_containers(&format!("mpc-devnet-{}-", std::process::id())).await;
+}
+
+/// Separate hosts, as far as one machine goes (`--docker-networks`): each node alone on an
+/// internal Docker network of its own that only the platform (and on node a's, the callback
+/// demo) joins. Every algorithm signs through it, each verified. Then `docker network
+/// disconnect` of the platform from node c's network during a signature: that run fails naming
+/// party c; after `docker network connect` the next one verifies.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Docker and the images (MPC_DEVNET_DOCKER_TAG); CI runs it"]
+async fn each_node_on_its_own_network_reaches_only_the_platform_and_a_cut_fails_its_run() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let tag = tag();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut o = Options::new(tmp.path());
+    o.exe = EXE.into();
+    o.fast_kdf = true;
+    o.sign_timeout_secs = 20;
+    o.keys_timeout = Duration::from_secs(120);
+    o.quiet = true;
+    o.docker = Some(mpc_devnet::docker::Images::tagged(&tag));
+    o.docker_networks = true;
+    let pid = std::process::id();
+    let mut cluster = Cluster::start(o).await.unwrap();
+
+    // Where everything sits.
+    let platform = cluster.container("platform").unwrap();
+    let on = |c: &str| {
+        let mut v = mpc_devnet::docker::networks_of(c).unwrap();
+        v.sort();
+        v
+    };
+    let net = |p: &str| cluster.node_network_name(p).unwrap();
+    let front = format!("mpc-devnet-{pid}-front");
+    let mut want = vec![front.clone(), net("a"), net("b"), net("c")];
+    want.sort();
+    assert_eq!(on(&platform), want, "the platform's networks");
+    let mut want = vec![front.clone(), net("a")];
+    want.sort();
+    assert_eq!(
+        on(&cluster.container("callback").unwrap()),
+        want,
+        "the callback demo's networks"
+    );
+    for p in ["a", "b", "c"] {
+        let c = cluster.container(&format!("node-{p}")).unwrap();
+        assert_eq!(on(&c), vec![net(p)], "node {p} is on another network too");
+        let (ok, internal) = docker(&["network", "inspect", "-f", "{{.Internal}}", &net(p)]);
+        assert!(ok && internal == "true", "{} is not internal", net(p));
+    }
+
+    let keys = cluster.wait_keys().await.unwrap();
+    let mut signer = scenario::signer(&mut cluster, &keys).await.unwrap();
+    for (i, job) in scenario::standard_jobs().iter().enumerate() {
+        let out = signer.run(job, &format!("net-{pid}-{i}")).await.unwrap();
+        scenario::require_verified(&out).unwrap();
+    }
+
+    // The cable of node c is pulled during a signature (retried when a signature finished
+    // before the cut took effect: it is then verified like any other).
+    let job = scenario::Job::EcdsaRaw {
+        path: "m/1/1/60/0".into(),
+        digest: mpc_chains::hash::sha256(b"cut"),
+    };
+    let node_c = cluster.node_id("c").unwrap().to_owned();
+    let mut cut_mid_run = false;
+    for attempt in 0..5 {
+        let id = format!("net-cut-{pid}-{attempt}");
+        signer.submit(&job, &id).await.unwrap();
+        cluster.cut_node("c").unwrap();
+        let r = signer
+            .api
+            .wait_sign_result(&id, Duration::from_secs(90))
+            .await
+            .unwrap();
+        cluster.reconnect_node("c").unwrap();
+        if r.state == mpc_api::types::SignState::Done {
+            let pubkey = signer.public_key(&job).await.unwrap();
+            let (_, digest, _) = scenario::Signer::expected(&job, &pubkey).unwrap();
+            let sig = hex::decode(r.signature.trim_start_matches("0x")).unwrap();
+            scenario::Signer::check(&job, &pubkey, &digest, &sig).unwrap();
+            wait_online(&cluster, &["a", "b", "c"], Duration::from_secs(90)).await;
+            continue;
+        }
+        let list = signer.api.list_mpc_requests().await.unwrap();
+        let reason = list
+            .list
+            .into_iter()
+            .find(|x| x.request_id == id)
+            .map(|x| x.failed_reason)
+            .unwrap_or_default();
+        assert!(
+            reason.contains(" c") || reason.contains(&node_c),
+            "the reason does not name party c: {reason}"
+        );
+        cut_mid_run = true;
+        break;
+    }
+    assert!(cut_mid_run, "no cut landed during a run in 5 attempts");
+    wait_online(&cluster, &["a", "b", "c"], Duration::from_secs(90)).await;
+    let out = signer.run(&job, &format!("net-after-{pid}")).await.unwrap();
+    scenario::require_verified(&out).unwrap();
+    cluster.shutdown();
+    assert_no_containers(&format!("mpc-devnet-{pid}-")).await;
+    let (_, left) = docker(&[
+        "network",
+        "ls",
+        "--format",
+        "{{.Name}}",
+        "--filter",
+        &format!("name=mpc-devnet-{pid}-"),
+    ]);
+    assert_eq!(left, "", "networks left behind");
 }
