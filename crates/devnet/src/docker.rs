@@ -184,7 +184,7 @@ fn docker_cmd(args: &[&str]) -> Result<String, DockerError> {
 }
 
 impl Networks {
-    /// Creates `mpc-devnet-<pid>-front` and `mpc-devnet-<pid>-node-<party>` (internal) for
+    /// Creates `mpc-devnet-<pid>-front` and `mpc-devnet-<pid>-net-<party>` (internal) for
     /// each party.
     pub fn create(parties: &[String]) -> Result<Self, DockerError> {
         let nets = Networks {
@@ -206,7 +206,7 @@ impl Networks {
 
     /// Node `party`'s network (internal: no route out).
     pub fn of_node(&self, party: &str) -> String {
-        format!("{}-node-{party}", self.prefix)
+        format!("{}-net-{party}", self.prefix)
     }
 
     /// The parties with a network.
@@ -247,13 +247,13 @@ pub fn disconnect(network: &str, container: &str) -> Result<(), DockerError> {
 
 /// Whether the container exists (created, running or stopped).
 pub fn exists(container: &str) -> bool {
-    docker_cmd(&["inspect", "--format", "{{.Id}}", container]).is_ok()
+    docker_cmd(&["container", "inspect", "--format", "{{.Id}}", container]).is_ok()
 }
 
 /// The container's address on `network`.
 pub fn address_on(container: &str, network: &str) -> Result<std::net::IpAddr, DockerError> {
     let format = format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}");
-    let out = docker_cmd(&["inspect", "--format", &format, container])?;
+    let out = docker_cmd(&["container", "inspect", "--format", &format, container])?;
     out.parse().map_err(|_| DockerError::Command {
         command: format!("docker inspect {container}"),
         detail: format!("no address on {network}: {out:?}"),
@@ -263,6 +263,7 @@ pub fn address_on(container: &str, network: &str) -> Result<std::net::IpAddr, Do
 /// The networks a container is on.
 pub fn networks_of(container: &str) -> Result<Vec<String>, DockerError> {
     let out = docker_cmd(&[
+        "container",
         "inspect",
         "--format",
         "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",

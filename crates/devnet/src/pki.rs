@@ -46,9 +46,12 @@ fn server_params(extra_ips: &[Ipv4Addr]) -> Result<CertificateParams, rcgen::Err
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, "127.0.0.1");
     p.distinguished_name = dn;
+    // `platform`: the name the nodes reach it by on their own Docker networks
+    // (`--docker-networks`).
     p.subject_alt_names = vec![
         SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         SanType::DnsName("localhost".try_into()?),
+        SanType::DnsName("platform".try_into()?),
     ];
     p.subject_alt_names.extend(
         extra_ips
