@@ -65,6 +65,9 @@ pub struct Config {
     pub encrypt_signature: EncryptSignature,
     /// `[callback]` with `[[callback.server]]`.
     pub callback: Callback,
+    /// `[metrics]` (our extension): Prometheus metrics on a listener of their own, off by
+    /// default.
+    pub metrics: Metrics,
     /// Directory of the config file; relative paths were resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -258,6 +261,27 @@ impl Default for EncryptSignature {
     }
 }
 
+/// `[metrics]`: `GET /metrics` (Prometheus text) on a listener of its own. Counts and
+/// durations only (`crate::metrics`); no authentication, so keep it on loopback or a
+/// monitoring network.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Metrics {
+    /// Default `false`.
+    pub enable: bool,
+    /// `IP:port` to listen on. Default `"127.0.0.1:9102"`.
+    pub address: String,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            address: "127.0.0.1:9102".into(),
+        }
+    }
+}
+
 /// `[callback]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
@@ -423,6 +447,7 @@ impl Config {
 
     /// Checks every value that parsed but cannot work, and reads the key files.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.metrics_addr()?;
         let p = &self.app.party_id;
         if p.len() != 1 || !p.bytes().all(|b| b.is_ascii_lowercase()) {
             return Err(self.invalid(
@@ -619,6 +644,31 @@ impl Config {
             })
     }
 
+    /// `[metrics] address` as a socket address, `None` when `[metrics] enable` is false.
+    pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        if !self.metrics.enable {
+            return Ok(None);
+        }
+        let a = self.metrics.address.parse::<SocketAddr>().map_err(|_| {
+            self.invalid(
+                "metrics",
+                "address",
+                format!(
+                    "{:?} is not an IP:port address (e.g. \"127.0.0.1:9102\")",
+                    self.metrics.address
+                ),
+            )
+        })?;
+        if Some(a) == self.listen_addr().ok() {
+            return Err(self.invalid(
+                "metrics",
+                "address",
+                "is the local API's address ([storage] unseal-server-address); give it a port of its own",
+            ));
+        }
+        Ok(Some(a))
+    }
+
     /// Where a client on this machine reaches the local API: the listen address with an
     /// unspecified IP (`0.0.0.0`, `::`) replaced by loopback.
     pub fn client_addr(&self) -> Result<SocketAddr, ConfigError> {
@@ -756,6 +806,35 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn metrics_are_off_by_default_and_their_address_is_checked() {
+        let c = Config::parse("", "config.toml").unwrap();
+        assert!(!c.metrics.enable);
+        assert_eq!(c.metrics_addr().unwrap(), None);
+        let c = Config::parse("[metrics]\nenable = true\n", "config.toml").unwrap();
+        assert_eq!(
+            c.metrics_addr().unwrap(),
+            Some("127.0.0.1:9102".parse().unwrap())
+        );
+        for (text, want) in [
+            (
+                "[metrics]\nenable = true\naddress = \"localhost:1\"\n",
+                "config.toml: [metrics] address: \"localhost:1\" is not an IP:port address",
+            ),
+            (
+                "[storage]\nunseal-server-address = \"127.0.0.1:9102\"\n[metrics]\nenable = true\n",
+                "config.toml: [metrics] address: is the local API's address",
+            ),
+            ("[metrics]\nenable = true\nport = 1\n", "port"),
+        ] {
+            let e = match Config::parse(text, "config.toml") {
+                Ok(c) => c.validate().unwrap_err().to_string(),
+                Err(e) => e.to_string(),
+            };
+            assert!(e.contains(want), "{e}");
+        }
     }
 
     #[test]

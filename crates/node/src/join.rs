@@ -68,7 +68,8 @@ pub async fn join_after_unseal(
             return Ok(());
         }
     }
-    join(node, &config, shutdown).await
+    let metrics = node.metrics().clone();
+    join_with(node, &config, shutdown, metrics).await
 }
 
 struct Loaded {
@@ -165,6 +166,16 @@ pub async fn join(
     config: &Config,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), JoinError> {
+    join_with(store, config, shutdown, crate::metrics::NodeMetrics::new()).await
+}
+
+/// [`join`], counting into `metrics` (the node's own, served by `[metrics]`).
+pub async fn join_with(
+    store: Arc<dyn SecretStore>,
+    config: &Config,
+    shutdown: watch::Receiver<bool>,
+    metrics: crate::metrics::NodeMetrics,
+) -> Result<(), JoinError> {
     let s = store.clone();
     let cfg = config.clone();
     let loaded = tokio::task::spawn_blocking(move || load(s, &cfg))
@@ -213,6 +224,7 @@ pub async fn join(
             primes: loaded.primes,
             platform,
             seen: loaded.seen,
+            metrics,
         },
         out_tx,
     );

@@ -28,6 +28,7 @@ pub mod config;
 pub mod identity;
 pub mod join;
 pub mod logging;
+pub mod metrics;
 pub mod net;
 pub mod node;
 pub mod platform_key;
@@ -115,6 +116,14 @@ pub enum Error {
     /// Serving the local API failed.
     #[error("local API: {0}")]
     Serve(std::io::Error),
+    /// The metrics listener (`[metrics] address`) could not be opened.
+    #[error("[metrics] address: cannot listen on {addr}: {source}")]
+    Metrics {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A test-only switch is set, but this build does not accept them.
     #[error(
         "{0} is set, but this mpc-node is a production build and refuses test-only switches (they make keys unsafe); unset {0}"
@@ -163,6 +172,7 @@ pub async fn run_with(
         );
     }
     let settings = node::StoreSettings::from_config(&config)?;
+    let metrics_addr = config.metrics_addr()?;
     let db = settings.path.display().to_string();
     let node = node::Node::open(settings)
         .await
@@ -192,6 +202,23 @@ pub async fn run_with(
         stop_rx.clone(),
     ));
     let app = sys::router(node.clone());
+    if let Some(addr) = metrics_addr {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Metrics { addr, source })?;
+        tracing::info!(%addr, "metrics listening (GET /metrics)");
+        let mut stop = stop_rx.clone();
+        let router = metrics::router(node.clone());
+        tokio::spawn(async move {
+            let r = mpc_httpd::serve(listener, router, sys::limits(), async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+            if let Err(e) = r {
+                tracing::error!("metrics listener: {e}");
+            }
+        });
+    }
     let mut stop_api = stop_rx;
     tokio::spawn(async move {
         shutdown.await;

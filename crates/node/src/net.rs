@@ -133,7 +133,9 @@ pub async fn run(
             return;
         };
         let began = tokio::time::Instant::now();
-        match connect_once(&params, url, &runtime, &mut outbound, &mut shutdown).await {
+        let end = connect_once(&params, url, &runtime, &mut outbound, &mut shutdown).await;
+        runtime.metrics().disconnected();
+        match end {
             End::Shutdown => {
                 tracing::info!("proxy connection closed: node shutting down");
                 runtime.shutdown();
@@ -258,6 +260,7 @@ async fn connect_once(
         Err(e) => return End::Failed(e.to_string()),
     }
     tracing::info!(url = %url, node_id = %runtime.node_id(), "connected to the proxy; hello sent");
+    runtime.metrics().connected();
 
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     let mut ping_no: u64 = 0;

@@ -234,6 +234,8 @@ pub struct Node {
     status: RwLock<Status>,
     /// `true` once the store has been unsealed (it stays unsealed until the process ends).
     unsealed: tokio::sync::watch::Sender<bool>,
+    /// Counters of this node (`[metrics]`).
+    metrics: crate::metrics::NodeMetrics,
 }
 
 impl std::fmt::Debug for Node {
@@ -273,7 +275,13 @@ impl Node {
             slot: tokio::sync::Mutex::new(slot),
             status: RwLock::new(status),
             unsealed: tokio::sync::watch::Sender::new(false),
+            metrics: crate::metrics::NodeMetrics::new(),
         })
+    }
+
+    /// This node's metrics (served with `[metrics] enable = true`).
+    pub fn metrics(&self) -> &crate::metrics::NodeMetrics {
+        &self.metrics
     }
 
     /// Watches for the unseal: the value turns `true` once the store is unsealed (the network

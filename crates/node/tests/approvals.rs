@@ -140,6 +140,7 @@ impl Node {
                 primes: PersistentPrimes::load(store.clone(), None, 0).unwrap(),
                 platform: PlatformPin::new(Some(*platform.verifying_key())),
                 seen: SeenTasks::load(store.as_ref(), 0).unwrap(),
+                metrics: mpc_node::metrics::NodeMetrics::new(),
             },
             tx,
         );

@@ -147,3 +147,47 @@ fn default_argon2_and_status_not_blocked_by_key_derivation() {
     assert!(text.is_none() || !text.unwrap().contains(STRONG));
     n.shutdown();
 }
+
+/// `[metrics] enable = true`: `GET /metrics` on a listener of its own, Prometheus text; the
+/// store's state is read at each scrape (sealed before init); the local API has no /metrics.
+#[test]
+fn metrics_listener_serves_prometheus_text_when_enabled() {
+    use std::io::{Read as _, Write as _};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let node = InProc::start(&format!(
+        "[metrics]\nenable = true\naddress = \"127.0.0.1:{port}\"\n"
+    ));
+    let get = |addr: &str| {
+        let end = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+                s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+                    .unwrap();
+                let mut out = String::new();
+                s.read_to_string(&mut out).unwrap();
+                return out;
+            }
+            assert!(std::time::Instant::now() < end, "nothing listens on {addr}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let text = get(&format!("127.0.0.1:{port}"));
+    assert!(
+        text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200"),
+        "{text}"
+    );
+    for line in [
+        "mpc_node_sealed 1",
+        "mpc_node_platform_connected 0",
+        "# TYPE mpc_node_platform_connections counter",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    let api = get(&node.addr);
+    assert!(!api.contains("mpc_node_sealed"), "{api}");
+    node.shutdown();
+}

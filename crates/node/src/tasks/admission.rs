@@ -172,9 +172,14 @@ impl Runtime {
                 self.inner.callback.check(&self.inner.identity, request),
             )
             .await?;
+        let metrics = &self.inner.metrics;
         match r {
-            Ok(a) => Ok(a),
+            Ok(a) => {
+                metrics.callback_decision("approved");
+                Ok(a)
+            }
             Err(mpc_callback::CallbackError::Rejected { server, reason }) => {
+                metrics.callback_decision("rejected");
                 let reason = match reason {
                     mpc_callback::Rejection::Server(r) => r,
                     other => other.to_string(),
@@ -182,7 +187,10 @@ impl Runtime {
                 tracing::info!(server = %server, reason = %reason, "callback rejected the task");
                 Err(RunFail::Rejected(reason))
             }
-            Err(e) => Err(RunFail::Callback(e.to_string())),
+            Err(e) => {
+                metrics.callback_decision("error");
+                Err(RunFail::Callback(e.to_string()))
+            }
         }
     }
 }

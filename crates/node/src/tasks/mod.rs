@@ -104,6 +104,8 @@ pub struct RuntimeParams {
     pub platform: PlatformPin,
     /// The tasks taken whose deadline has not passed.
     pub seen: SeenTasks,
+    /// Where task outcomes, callback decisions and the connection state are counted.
+    pub metrics: crate::metrics::NodeMetrics,
 }
 
 impl std::fmt::Debug for RuntimeParams {
@@ -140,6 +142,7 @@ struct Inner {
     primes: PersistentPrimes,
     platform: PlatformPin,
     seen: SeenTasks,
+    metrics: crate::metrics::NodeMetrics,
     state: Mutex<State>,
     /// Serializes promotions of refreshed shares with the writes of waiting ones
     /// ([`generation`]).
@@ -169,6 +172,7 @@ impl Runtime {
                 primes: params.primes,
                 platform: params.platform,
                 seen: params.seen,
+                metrics: params.metrics,
                 state: Mutex::new(State::default()),
                 shares: Mutex::new(()),
                 out,
@@ -179,6 +183,11 @@ impl Runtime {
     /// This node's id.
     pub fn node_id(&self) -> &str {
         &self.inner.node_id
+    }
+
+    /// Where this node's outcomes and connection state are counted.
+    pub fn metrics(&self) -> &crate::metrics::NodeMetrics {
+        &self.inner.metrics
     }
 
     /// Handles a frame from the proxy: `Task` starts a run, `Protocol` goes to its run (or the
@@ -237,6 +246,11 @@ impl Runtime {
             }
             Err(Refused::Busy) => {
                 tracing::warn!(task_id = %task_id, max = MAX_RUNS, "task refused: node busy");
+                self.inner.metrics.task_ended(
+                    plan.kind_name(),
+                    "busy",
+                    started.elapsed().as_secs_f64(),
+                );
                 self.reply(
                     &task_id,
                     Outcome::Failed {
@@ -289,6 +303,11 @@ impl Runtime {
             }
             Err(RunFail::Aborted(reason)) => {
                 tracing::info!(task_id = %task_id, reason = %reason, "task aborted by the coordinator; no result sent");
+                self.inner.metrics.task_ended(
+                    plan.kind_name(),
+                    "aborted",
+                    started.elapsed().as_secs_f64(),
+                );
                 None
             }
             Err(e) => e.outcome(),
@@ -299,6 +318,11 @@ impl Runtime {
                 outcome = outcome_name(&o),
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "task finished"
+            );
+            self.inner.metrics.task_ended(
+                plan.kind_name(),
+                outcome_name(&o),
+                started.elapsed().as_secs_f64(),
             );
             self.reply(&task_id, o);
         }
@@ -429,6 +453,7 @@ pub(crate) mod test_support {
                 primes: PersistentPrimes::load(store.clone(), None, 0).unwrap(),
                 platform: PlatformPin::new(None),
                 seen: SeenTasks::load(store.as_ref(), 0).unwrap(),
+                metrics: crate::metrics::NodeMetrics::new(),
             },
             tx,
         );
