@@ -323,6 +323,18 @@ impl Signer {
         r.map_err(|e| e.to_string())
     }
 
+    /// The `failedReason` of `request_id` as `list_mpc_requests` shows it (first page, newest
+    /// first); empty when it is not there or has none.
+    pub async fn failed_reason(&self, request_id: &str) -> anyhow::Result<String> {
+        let list = self.api.list_mpc_requests().await?;
+        Ok(list
+            .list
+            .into_iter()
+            .find(|r| r.request_id == request_id)
+            .map(|r| r.failed_reason)
+            .unwrap_or_default())
+    }
+
     /// Submits `job`, polls the result (bounded) and verifies it.
     pub async fn run(&mut self, job: &Job, request_id: &str) -> anyhow::Result<Outcome> {
         let pubkey = self.public_key(job).await?;

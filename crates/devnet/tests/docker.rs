@@ -328,13 +328,7 @@ async fn each_node_on_its_own_network_reaches_only_the_platform_and_a_cut_fails_
             wait_online(&cluster, &["a", "b", "c"], Duration::from_secs(90)).await;
             continue;
         }
-        let list = signer.api.list_mpc_requests().await.unwrap();
-        let reason = list
-            .list
-            .into_iter()
-            .find(|x| x.request_id == id)
-            .map(|x| x.failed_reason)
-            .unwrap_or_default();
+        let reason = signer.failed_reason(&id).await.unwrap();
         assert!(
             reason.contains(" c") || reason.contains(&node_c),
             "the reason does not name party c: {reason}"

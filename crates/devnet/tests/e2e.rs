@@ -88,12 +88,7 @@ async fn wait_online(cluster: &Cluster, parties: &[&str], timeout: Duration) {
 
 /// `failedReason` of a request (list_mpc_requests).
 async fn failed_reason(signer: &Signer, request_id: &str) -> String {
-    let list = signer.api.list_mpc_requests().await.unwrap();
-    list.list
-        .into_iter()
-        .find(|r| r.request_id == request_id)
-        .map(|r| r.failed_reason)
-        .unwrap_or_default()
+    signer.failed_reason(request_id).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

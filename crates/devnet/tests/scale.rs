@@ -147,13 +147,7 @@ async fn batch_with_fault(
                 done += 1;
             }
             SignState::Failed => {
-                let list = signer.api.list_mpc_requests().await.unwrap();
-                let reason = list
-                    .list
-                    .into_iter()
-                    .find(|r| &r.request_id == id)
-                    .map(|r| r.failed_reason)
-                    .unwrap_or_default();
+                let reason = signer.failed_reason(id).await.unwrap();
                 assert!(!reason.is_empty(), "{tag}: {id} failed without a reason");
                 failed.push(reason);
             }
@@ -349,13 +343,7 @@ async fn a_node_cut_off_by_the_network_fails_its_run_naming_it_then_signs_again(
             continue;
         }
         assert_eq!(r.state, SignState::Failed, "{r:?}");
-        let list = signer.api.list_mpc_requests().await.unwrap();
-        let reason = list
-            .list
-            .into_iter()
-            .find(|r| r.request_id == id)
-            .map(|r| r.failed_reason)
-            .unwrap_or_default();
+        let reason = signer.failed_reason(&id).await.unwrap();
         eprintln!("attempt {attempt}: failed: {reason}");
         assert!(
             reason.contains(" c") || reason.contains(&node_c),
