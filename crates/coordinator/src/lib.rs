@@ -31,12 +31,7 @@
 //!     let _ = stop_rx.await;
 //! }));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! // ConnectInfo lets loopback clients read /console/state.
-//! axum::serve(
-//!     listener,
-//!     app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-//! )
-//! .await?;
+//! axum::serve(listener, app).await?;
 //! let _ = stop_tx.send(());
 //! engine.await??;
 //! # let _ = directory;

@@ -330,24 +330,34 @@ async fn admin_flow_auto_keygen_and_console() {
     assert_eq!(list.total_size, 2);
     assert!(list.list.iter().all(|r| r.is_success));
 
-    // Console: the page, and the state only for loopback or an admin signature.
+    // Console: the page and its files (strict CSP), and the state only for an admin's
+    // signature: neither an anonymous nor a loopback peer reads it unsigned.
     use axum::body::Body;
     use axum::http::Request;
     use http_body_util::BodyExt;
     use tower::ServiceExt;
-    let page = h
-        .app
-        .clone()
-        .oneshot(Request::get("/console").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 200);
-    let html = page.into_body().collect().await.unwrap().to_bytes();
-    assert!(
-        std::str::from_utf8(&html)
-            .unwrap()
-            .contains("/console/state")
-    );
+    for (path, kind, needle) in [
+        ("/console", "text/html", "/console/console.js"),
+        ("/console/console.js", "text/javascript", "/console/state"),
+        ("/console/console.css", "text/css", "table"),
+    ] {
+        let res = h
+            .app
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        let header = |name: &str| res.headers()[name].to_str().unwrap().to_owned();
+        assert!(header("content-type").starts_with(kind), "{path}");
+        assert!(
+            header("content-security-policy").contains("script-src 'self'"),
+            "{path}"
+        );
+        assert_eq!(header("x-frame-options"), "DENY");
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        assert!(std::str::from_utf8(&body).unwrap().contains(needle), "{path}");
+    }
     let anon = h
         .app
         .clone()
@@ -362,16 +372,23 @@ async fn admin_flow_auto_keygen_and_console() {
             [127, 0, 0, 1],
             5555,
         ))));
-    let res = h.app.clone().oneshot(loopback).await.unwrap();
-    assert_eq!(res.status(), 200);
-    let mut remote = Request::get("/console/state").body(Body::empty()).unwrap();
-    remote
-        .extensions_mut()
-        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
-            [10, 1, 2, 3],
-            5555,
-        ))));
-    assert_eq!(h.app.clone().oneshot(remote).await.unwrap().status(), 403);
+    assert_eq!(h.app.clone().oneshot(loopback).await.unwrap().status(), 403);
+    // An API user's signature is not an admin's.
+    let user_key = h.user.lock().unwrap().clone().unwrap();
+    let user_headers = mpc_api::auth::sign_request(&user_key, "/console/state", b"", h.now());
+    let mut as_user = Request::get("/console/state");
+    for (k, v) in user_headers.pairs() {
+        as_user = as_user.header(k, v);
+    }
+    assert_eq!(
+        h.app
+            .clone()
+            .oneshot(as_user.body(Body::empty()).unwrap())
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
     let headers = mpc_api::auth::sign_request(&h.admin, "/console/state", b"", h.now());
     let mut signed = Request::get("/console/state");
     for (k, v) in headers.pairs() {
@@ -395,7 +412,21 @@ async fn admin_flow_auto_keygen_and_console() {
         .map(|o| o["ecdsaProtocol"].as_str().unwrap())
         .collect();
     assert_eq!(protocols, ["cggmp24", "dkls23"]);
-    assert_eq!(state["requests"].as_array().unwrap().len(), 2);
+    assert_eq!(state["defaultEcdsaProtocol"], "cggmp24");
+    let users = state["apiUsers"].as_array().unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(
+        users[0]["apiKey"],
+        mpc_wire::keys::api_key_hex(user_key.verifying_key())
+    );
+    assert_eq!(users[0]["organizationId"], org.as_str());
+    assert!(state["addresses"].as_array().unwrap().is_empty());
+    let requests = state["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 2);
+    for r in requests {
+        assert_eq!(r["status"], 1, "{r}");
+        assert!(r["latencyMs"].is_u64(), "{r}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -333,7 +333,11 @@ impl PlatformConfig {
         }
         self.listen_addr()?;
         let p = &self.proxy;
-        if !p.path.starts_with('/') || p.path.starts_with("/v1/") || p.path == "/console" {
+        if !p.path.starts_with('/')
+            || p.path.starts_with("/v1/")
+            || p.path == "/console"
+            || p.path.starts_with("/console/")
+        {
             return Err(self.invalid(
                 "proxy",
                 "path",

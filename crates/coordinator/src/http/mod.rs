@@ -9,13 +9,13 @@
 //! * WaaS (API users of an organization): every `PATH_*` of `mpc_api::types` (waas), plus our
 //!   `/v1/waas/mpc/wallet/advance/sign_transaction`.
 //! * Admin (keys from `admin-public-keys`): every `PATH_*` of `mpc_api::types::admin`.
-//! * `GET /console`: the console page (static HTML + inline JS, no secrets).
-//! * `GET /console/state` ([`CONSOLE_STATE_PATH`]): the console's read-only JSON. Served to a
-//!   loopback client (the peer address from axum's `ConnectInfo<SocketAddr>`, which the
-//!   platform must provide with `into_make_service_with_connect_info::<SocketAddr>()` or by
-//!   inserting `ConnectInfo` into the request extensions of its own accept loop), or to any
-//!   client whose request carries valid BIZ-API headers of an administrator (signed over an
-//!   empty body and the path `/console/state`). Everyone else gets 403.
+//! * `GET /console`, `/console/console.js`, `/console/console.css`: the console (static
+//!   files, no secrets; [`crate::console`]). The administrator signs in with the admin key in
+//!   the browser, which signs every request itself (WebCrypto); the admin routes above do the
+//!   work.
+//! * `GET /console/state` ([`CONSOLE_STATE_PATH`]): the console's read-only JSON, only for a
+//!   request that carries valid BIZ-API headers of an administrator (signed over an empty
+//!   body and the path `/console/state`). Everyone else gets 403.
 
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use mpc_api::auth::{
     self, ApiUser, AuthenticatedCaller, HEADER_API_KEY, HEADER_NONCE, HEADER_SIGNATURE,
@@ -169,7 +169,15 @@ impl Coordinator {
                     ),
                 );
         }
-        r.route(CONSOLE_PATH, get(|| async { Html(crate::console::PAGE) }))
+        r.route(CONSOLE_PATH, get(|| async { console::asset(&crate::console::PAGE) }))
+            .route(
+                crate::console::SCRIPT.path,
+                get(|| async { console::asset(&crate::console::SCRIPT) }),
+            )
+            .route(
+                crate::console::STYLE.path,
+                get(|| async { console::asset(&crate::console::STYLE) }),
+            )
             .route(
                 CONSOLE_STATE_PATH,
                 get(

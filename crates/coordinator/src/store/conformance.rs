@@ -96,7 +96,18 @@ fn rules(s: &dyn Store) {
         }),
         Err(StoreError::Conflict(_))
     ));
-    assert_eq!(s.api_user_by_key("3059").unwrap(), Some(user));
+    assert_eq!(s.api_user_by_key("3059").unwrap(), Some(user.clone()));
+    let later = ApiUserRow {
+        id: "u3".into(),
+        organization_id: "o3".into(),
+        api_key: "3060".into(),
+        created_at: 5,
+        ..user.clone()
+    };
+    s.create_api_user(&later).unwrap();
+    assert_eq!(s.api_users(None).unwrap(), vec![user.clone(), later.clone()]);
+    assert_eq!(s.api_users(Some("o3")).unwrap(), vec![later]);
+    assert_eq!(s.api_users(Some("nope")).unwrap(), vec![]);
 
     // Foreign key: a binding for an unknown organization.
     let b = NodeBindingRow {
@@ -267,6 +278,34 @@ fn rules(s: &dyn Store) {
         ("a1", "bc1new")
     );
     assert_eq!(s.addresses_at("w1", "m/1").unwrap().len(), 1);
+    // The console's list: with the wallet, newest wallets first, bounded.
+    let w_later = WalletRow {
+        id: "w9".into(),
+        name: "cold".into(),
+        request_id: "r9".into(),
+        created_at: 9,
+        ..w.clone()
+    };
+    s.create_wallets("o1", "r9", std::slice::from_ref(&w_later))
+        .unwrap();
+    let in_cold = AddressRow {
+        id: "a9".into(),
+        wallet_id: "w9".into(),
+        path: "m/2".into(),
+        ..a.clone()
+    };
+    s.save_addresses(std::slice::from_ref(&in_cold)).unwrap();
+    let listed = s.list_addresses(Some("o1"), 10).unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|l| (l.wallet_name.as_str(), l.address.id.as_str(), l.organization_id.as_str()))
+            .collect::<Vec<_>>(),
+        [("cold", "a9", "o1"), ("hot", "a1", "o1")]
+    );
+    assert_eq!(listed[1].address.address, "bc1new");
+    assert_eq!(s.list_addresses(None, 1).unwrap().len(), 1);
+    assert!(s.list_addresses(Some("o3"), 10).unwrap().is_empty());
 
     // Signing requests: one per (organization, request id); finished once.
     let (row, inserted) = s.insert_sign_request(&sign_row("s1", "req", "k2")).unwrap();

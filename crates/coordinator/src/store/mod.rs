@@ -295,6 +295,17 @@ pub struct AddressRow {
     pub pubkey: String,
 }
 
+/// An address with its wallet, as the console lists an organization's addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedAddress {
+    /// Organization.
+    pub organization_id: String,
+    /// The wallet's name.
+    pub wallet_name: String,
+    /// The address.
+    pub address: AddressRow,
+}
+
 /// State of a signing request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignState {
@@ -444,6 +455,8 @@ pub trait Store: Send + Sync + 'static {
     fn create_api_user(&self, user: &ApiUserRow) -> Result<(), StoreError>;
     /// The API user with this key.
     fn api_user_by_key(&self, api_key: &str) -> Result<Option<ApiUserRow>, StoreError>;
+    /// API users, oldest first (`None`: of every organization).
+    fn api_users(&self, organization_id: Option<&str>) -> Result<Vec<ApiUserRow>, StoreError>;
 
     /// Binds a node (unique node id, unique party per organization).
     fn bind_node(&self, binding: &NodeBindingRow) -> Result<(), StoreError>;
@@ -518,6 +531,13 @@ pub trait Store: Send + Sync + 'static {
     fn save_addresses(&self, rows: &[AddressRow]) -> Result<Vec<AddressRow>, StoreError>;
     /// Addresses of a wallet at a path.
     fn addresses_at(&self, wallet_id: &str, path: &str) -> Result<Vec<AddressRow>, StoreError>;
+    /// Addresses with their wallets (`None`: of every organization), newest wallets first,
+    /// then by path; at most `limit`.
+    fn list_addresses(
+        &self,
+        organization_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ListedAddress>, StoreError>;
 
     /// Inserts a signing request, or returns the existing one with the same (organization,
     /// request id) (`bool` true when inserted). Race-safe: the UNIQUE constraint decides.

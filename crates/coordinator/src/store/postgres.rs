@@ -27,7 +27,8 @@ use r2d2_postgres::PostgresConnectionManager;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{
-    AddressRow, ApiUserRow, KeyRow, KeyState, MpcRequestQuery, MpcRequestRow, NodeBindingRow,
+    AddressRow, ApiUserRow, KeyRow, KeyState, ListedAddress, MpcRequestQuery, MpcRequestRow,
+    NodeBindingRow,
     OrganizationRow, SignFinish, SignRequestRow, SignState, Store, StoreError, WalletRow,
     curve_str, parse_curve, parse_org_protocol, parse_protocol, protocol_str, split_list, to_i64,
     to_u64,
@@ -551,6 +552,26 @@ impl Store for PostgresStore {
             .transpose()
     }
 
+    fn api_users(&self, organization_id: Option<&str>) -> Result<Vec<ApiUserRow>, StoreError> {
+        let found = self
+            .conn()?
+            .query(
+                "SELECT id, organization_id, name, api_key, created_at FROM api_users
+                 WHERE ($1::text IS NULL OR organization_id = $1) ORDER BY created_at, id",
+                &[&organization_id],
+            )
+            .map_err(db)?;
+        rows(found, |r| {
+            Ok(ApiUserRow {
+                id: get(r, 0)?,
+                organization_id: get(r, 1)?,
+                name: get(r, 2)?,
+                api_key: get(r, 3)?,
+                created_at: to_u64(get(r, 4)?),
+            })
+        })
+    }
+
     fn bind_node(&self, b: &NodeBindingRow) -> Result<(), StoreError> {
         self.conn()?
             .execute(
@@ -848,6 +869,31 @@ impl Store for PostgresStore {
             )
             .map_err(db)?;
         rows(found, address_row)
+    }
+
+    fn list_addresses(
+        &self,
+        organization_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ListedAddress>, StoreError> {
+        let found = self
+            .conn()?
+            .query(
+                "SELECT a.id, a.wallet_id, a.path, a.algorithm, a.encoding, a.address, a.pubkey,
+                        w.organization_id, w.name
+                 FROM addresses a JOIN wallets w ON w.id = a.wallet_id
+                 WHERE ($1::text IS NULL OR w.organization_id = $1)
+                 ORDER BY w.created_at DESC, w.id, a.path, a.algorithm, a.encoding LIMIT $2",
+                &[&organization_id, &i64::from(limit)],
+            )
+            .map_err(db)?;
+        rows(found, |r| {
+            Ok(ListedAddress {
+                address: address_row(r)?,
+                organization_id: get(r, 7)?,
+                wallet_name: get(r, 8)?,
+            })
+        })
     }
 
     fn insert_sign_request(

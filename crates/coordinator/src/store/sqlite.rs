@@ -8,7 +8,8 @@ use mpc_transport::task::{Curve, EcdsaProtocol};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
-    AddressRow, ApiUserRow, KeyRow, KeyState, MpcRequestQuery, MpcRequestRow, NodeBindingRow,
+    AddressRow, ApiUserRow, KeyRow, KeyState, ListedAddress, MpcRequestQuery, MpcRequestRow,
+    NodeBindingRow,
     OrganizationRow, SignFinish, SignRequestRow, SignState, Store, StoreError, WalletRow,
     curve_str, parse_curve, parse_org_protocol, parse_protocol, protocol_str, split_list, to_i64,
     to_u64,
@@ -454,6 +455,28 @@ impl Store for SqliteStore {
             .map_err(db)
     }
 
+    fn api_users(&self, organization_id: Option<&str>) -> Result<Vec<ApiUserRow>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare(
+                "SELECT id, organization_id, name, api_key, created_at FROM api_users
+                 WHERE (?1 IS NULL OR organization_id = ?1) ORDER BY created_at, id",
+            )
+            .map_err(db)?;
+        let rows = st
+            .query_map(params![organization_id], |r| {
+                Ok(ApiUserRow {
+                    id: r.get(0)?,
+                    organization_id: r.get(1)?,
+                    name: r.get(2)?,
+                    api_key: r.get(3)?,
+                    created_at: to_u64(r.get(4)?),
+                })
+            })
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+
     fn bind_node(&self, b: &NodeBindingRow) -> Result<(), StoreError> {
         self.lock()
             .execute(
@@ -764,6 +787,33 @@ impl Store for SqliteStore {
             .map_err(db)?;
         let rows = st
             .query_map(params![wallet_id, path], address_row)
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+
+    fn list_addresses(
+        &self,
+        organization_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ListedAddress>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare(
+                "SELECT a.id, a.wallet_id, a.path, a.algorithm, a.encoding, a.address, a.pubkey,
+                        w.organization_id, w.name
+                 FROM addresses a JOIN wallets w ON w.id = a.wallet_id
+                 WHERE (?1 IS NULL OR w.organization_id = ?1)
+                 ORDER BY w.created_at DESC, w.id, a.path, a.algorithm, a.encoding LIMIT ?2",
+            )
+            .map_err(db)?;
+        let rows = st
+            .query_map(params![organization_id, i64::from(limit)], |r| {
+                Ok(ListedAddress {
+                    address: address_row(r)?,
+                    organization_id: r.get(7)?,
+                    wallet_name: r.get(8)?,
+                })
+            })
             .map_err(db)?;
         rows.collect::<Result<_, _>>().map_err(db)
     }
