@@ -34,6 +34,8 @@ NEEDS=(
   "/usr/lib/postgresql/*/bin/postgres  postgresql  test  the coordinator's store is tested on a private PostgreSQL server the tests start"
   "nats-server  nats-server  test  the platform's bus is tested on a private nats-server the tests start"
   "ip        iproute2         test  a node is cut off from the platform in a network namespace of the test's own"
+  "chromium  chromium         test  the console is tested in a real browser (headless)"
+  "chromedriver  chromium-driver  test  the console test drives the browser over WebDriver"
 )
 
 # Rows of NEEDS that apply to $1 (devnet: devnet rows; test: all rows).

@@ -89,8 +89,7 @@ impl std::str::FromStr for Head {
             .parse()
             .map_err(|_| format!("{seq:?}: not a sequence number"))?;
         let mut h = [0u8; 32];
-        hex::decode_to_slice(hash, &mut h)
-            .map_err(|_| format!("{hash:?}: not 64 hex digits"))?;
+        hex::decode_to_slice(hash, &mut h).map_err(|_| format!("{hash:?}: not 64 hex digits"))?;
         Ok(Head { seq, hash: h })
     }
 }

@@ -43,6 +43,14 @@ pub enum AuditError {
     /// The event name is empty, too long, or not kebab-case ASCII.
     #[error("audit event name {0:?}: must be 1 to 64 characters a-z, 0-9 and '-'")]
     BadEvent(String),
+    /// Another process (or another open log in this one) writes this file.
+    #[error(
+        "audit log {path} is in use by another process: give each process a log file of its own"
+    )]
+    InUse {
+        /// The file.
+        path: String,
+    },
     /// The writer thread is gone.
     #[error("the audit writer has stopped")]
     Stopped,
@@ -64,7 +72,8 @@ fn valid_event(e: &str) -> bool {
 }
 
 impl AuditLog {
-    /// Opens (or creates, mode 0600) the log at `path` and resumes its chain from the last
+    /// Opens (or creates, mode 0600) the log at `path`, locked for this process (a second
+    /// open is refused: [`AuditError::InUse`]), and resumes its chain from the last
     /// complete line. A last line without its `\n` (a write cut by a crash) is removed, and
     /// an `audit-torn-line-removed` entry records how many bytes. A last complete line that
     /// is no entry is refused ([`AuditError::Unreadable`]).
@@ -81,6 +90,16 @@ impl AuditLog {
             opts.mode(0o600);
         }
         let mut file = opts.open(path).map_err(io)?;
+        // One writer per file: two chains interleaved in one file would read as tampering.
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(AuditError::InUse {
+                    path: path.display().to_string(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

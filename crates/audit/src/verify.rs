@@ -50,7 +50,10 @@ impl std::fmt::Display for ProblemKind {
                 "its prev hash does not match the line before: that line was altered, or entries between were removed or reordered"
             ),
             ProblemKind::NoFinalNewline => {
-                write!(f, "the last line has no newline: it was cut short or edited")
+                write!(
+                    f,
+                    "the last line has no newline: it was cut short or edited"
+                )
             }
             ProblemKind::HeadMismatch { expected, found } => write!(
                 f,
@@ -99,6 +102,34 @@ impl Report {
         if self.problems.len() < MAX_PROBLEMS {
             self.problems.push(Problem { line, kind });
         }
+    }
+}
+
+impl std::fmt::Display for Report {
+    /// What `verify` commands print: the verdict, each problem by line, and the head to
+    /// record.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_intact() {
+            writeln!(f, "intact: {} entries, chain unbroken", self.lines)?;
+        } else {
+            writeln!(
+                f,
+                "TAMPERED OR DAMAGED: {} problem(s) in {} lines",
+                self.problem_count, self.lines
+            )?;
+            for p in &self.problems {
+                writeln!(f, "  {p}")?;
+            }
+            let listed = u64::try_from(self.problems.len()).unwrap_or(u64::MAX);
+            if self.problem_count > listed {
+                writeln!(f, "  … and {} more", self.problem_count - listed)?;
+            }
+        }
+        write!(
+            f,
+            "head: {} (record it elsewhere; `verify --expect` checks a later log against it)",
+            self.head
+        )
     }
 }
 

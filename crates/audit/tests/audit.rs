@@ -35,7 +35,11 @@ fn log_of(dir: &Path, n: u64) -> (std::path::PathBuf, Head) {
     let mut head = Head::EMPTY;
     for i in 1..=n {
         head = log
-            .append(1_000 + i, "signature", fields(json!({"requestId": format!("r{i}")})))
+            .append(
+                1_000 + i,
+                "signature",
+                fields(json!({"requestId": format!("r{i}")})),
+            )
             .unwrap();
     }
     log.sync().unwrap();
@@ -94,8 +98,17 @@ fn an_intact_log_verifies_and_reopening_continues_its_chain() {
     log.sync().unwrap();
     assert_eq!(next.seq, 6);
     let r = verify_file(&path, Some(head)).unwrap();
-    assert!(r.is_intact(), "an older head is still in the log: {:?}", r.problems);
+    assert!(
+        r.is_intact(),
+        "an older head is still in the log: {:?}",
+        r.problems
+    );
     assert_eq!(r.head, next);
+    // One writer per file.
+    let e = AuditLog::open(&path).unwrap_err().to_string();
+    assert!(e.contains("in use"), "{e}");
+    drop(log);
+    assert!(AuditLog::open(&path).is_ok());
     // An empty log is intact.
     let empty = dir.path().join("empty.log");
     drop(AuditLog::open(&empty).unwrap());
@@ -116,7 +129,10 @@ fn verify_names_an_altered_a_removed_an_inserted_and_a_reordered_entry() {
     write_lines(&path, &altered);
     let r = verify_file(&path, None).unwrap();
     assert_eq!(r.problem_count, 1, "{:?}", r.problems);
-    assert_eq!((r.problems[0].line, &r.problems[0].kind), (4, &ProblemKind::BrokenLink));
+    assert_eq!(
+        (r.problems[0].line, &r.problems[0].kind),
+        (4, &ProblemKind::BrokenLink)
+    );
     assert!(r.problems[0].to_string().contains("line 4"));
 
     // Removed: entry 3.
@@ -142,7 +158,10 @@ fn verify_names_an_altered_a_removed_an_inserted_and_a_reordered_entry() {
     }
     write_lines(&path, &renumbered);
     let r = verify_file(&path, None).unwrap();
-    assert_eq!((r.problems[0].line, &r.problems[0].kind), (3, &ProblemKind::BrokenLink));
+    assert_eq!(
+        (r.problems[0].line, &r.problems[0].kind),
+        (3, &ProblemKind::BrokenLink)
+    );
 
     // Reordered: entries 4 and 5 swapped.
     let mut reordered = original.clone();
@@ -151,7 +170,13 @@ fn verify_names_an_altered_a_removed_an_inserted_and_a_reordered_entry() {
     let r = verify_file(&path, None).unwrap();
     assert!(!r.is_intact());
     assert_eq!(r.problems[0].line, 4);
-    assert!(matches!(r.problems[0].kind, ProblemKind::Sequence { expected: 4, found: 5 }));
+    assert!(matches!(
+        r.problems[0].kind,
+        ProblemKind::Sequence {
+            expected: 4,
+            found: 5
+        }
+    ));
 
     // Inserted: a made-up line.
     let mut inserted = original.clone();
@@ -175,7 +200,10 @@ fn verify_names_an_altered_a_removed_an_inserted_and_a_reordered_entry() {
     assert!(verify_file(&path, None).unwrap().is_intact());
     let r = verify_file(&path, Some(head)).unwrap();
     assert_eq!(r.problem_count, 1);
-    assert!(matches!(r.problems[0].kind, ProblemKind::HeadMismatch { .. }));
+    assert!(matches!(
+        r.problems[0].kind,
+        ProblemKind::HeadMismatch { .. }
+    ));
     assert!(r.problems[0].to_string().contains("removed or changed"));
     // The last entry altered: likewise.
     let mut last = original.clone();
@@ -190,17 +218,28 @@ fn a_torn_last_line_is_cut_and_recorded_and_an_unreadable_one_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (path, head) = log_of(dir.path(), 3);
     // A crash mid-write: half a line at the end.
-    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
     f.write_all(b"{\"seq\":4,\"at\":12").unwrap();
     drop(f);
     let r = verify_file(&path, None).unwrap();
-    assert!(r.problems.iter().any(|p| p.kind == ProblemKind::NoFinalNewline));
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.kind == ProblemKind::NoFinalNewline)
+    );
     let log = AuditLog::open(&path).unwrap();
     assert_eq!(log.head().seq, 4);
     drop(log);
     let all = lines(&path);
     assert_eq!(all.len(), 4);
-    assert!(all[3].contains("\"event\":\"audit-torn-line-removed\""), "{}", all[3]);
+    assert!(
+        all[3].contains("\"event\":\"audit-torn-line-removed\""),
+        "{}",
+        all[3]
+    );
     assert!(all[3].contains("\"bytes\":16"), "{}", all[3]);
     let r = verify_file(&path, Some(head)).unwrap();
     assert!(r.is_intact(), "{:?}", r.problems);
@@ -208,7 +247,10 @@ fn a_torn_last_line_is_cut_and_recorded_and_an_unreadable_one_refused() {
     // A last complete line that is no entry: refused, naming the file.
     std::fs::write(&path, "not json\n").unwrap();
     let e = AuditLog::open(&path).unwrap_err().to_string();
-    assert!(e.contains("audit.log") && e.contains("not an audit entry"), "{e}");
+    assert!(
+        e.contains("audit.log") && e.contains("not an audit entry"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -243,7 +285,8 @@ fn the_writer_thread_keeps_order_across_clones_and_flushes() {
             let w = w.clone();
             std::thread::spawn(move || {
                 for i in 0..250 {
-                    w.record("signature", fields(json!({"t": t, "i": i}))).unwrap();
+                    w.record("signature", fields(json!({"t": t, "i": i})))
+                        .unwrap();
                 }
             })
         })

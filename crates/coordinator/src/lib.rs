@@ -94,6 +94,9 @@ pub struct CoordinatorConfig {
     /// this long is taken as offline (the bus may have lost its `NodeOffline`); `None` (the
     /// in-process bus: nothing is lost) never expires a node.
     pub node_announce_timeout: Option<Duration>,
+    /// The audit log of every API and admin request with its caller (`mpc_audit`; one file
+    /// per coordinator process); `None`: none is kept.
+    pub audit_log: Option<std::path::PathBuf>,
 }
 
 impl Default for CoordinatorConfig {
@@ -108,6 +111,7 @@ impl Default for CoordinatorConfig {
             admin_public_keys: Vec::new(),
             task_signing_key: TaskSigningKey::generate(&mut rand_core::OsRng),
             node_announce_timeout: None,
+            audit_log: None,
         }
     }
 }
@@ -124,6 +128,9 @@ pub enum CoordinatorError {
     /// The bus failed.
     #[error("bus: {0}")]
     Bus(#[from] mpc_bus::BusError),
+    /// The audit log could not be opened.
+    #[error(transparent)]
+    Audit(#[from] mpc_audit::AuditError),
 }
 
 /// The coordinator. Shared as `Arc<Coordinator>`.
@@ -134,6 +141,7 @@ pub struct Coordinator {
     admins: Vec<ApiUser>,
     state: Mutex<EngineState>,
     metrics: Metrics,
+    audit: Option<mpc_audit::AuditWriter>,
 }
 
 impl std::fmt::Debug for Coordinator {
@@ -204,6 +212,14 @@ impl Coordinator {
             );
         }
         tracing::info!(instance = %instance, "coordinator: instance registered");
+        let audit = match &config.audit_log {
+            Some(path) => {
+                let log = mpc_audit::AuditLog::open(path)?;
+                tracing::info!(path = %path.display(), head = %log.head(), "coordinator: audit log open");
+                Some(mpc_audit::AuditWriter::spawn(log)?)
+            }
+            None => None,
+        };
         Ok(Arc::new(Coordinator {
             config,
             store,
@@ -211,7 +227,14 @@ impl Coordinator {
             admins,
             state: Mutex::new(EngineState::default()),
             metrics: Metrics::register(registry),
+            audit,
         }))
+    }
+
+    /// Waits until every audit entry recorded so far is durable and returns the log's head;
+    /// `None` without an audit log. Blocking: from async code, on a blocking thread.
+    pub fn flush_audit(&self) -> Option<mpc_audit::Head> {
+        self.audit.as_ref().and_then(|a| a.flush().ok())
     }
 
     /// Whether the store answers.

@@ -356,7 +356,10 @@ async fn admin_flow_auto_keygen_and_console() {
         );
         assert_eq!(header("x-frame-options"), "DENY");
         let body = res.into_body().collect().await.unwrap().to_bytes();
-        assert!(std::str::from_utf8(&body).unwrap().contains(needle), "{path}");
+        assert!(
+            std::str::from_utf8(&body).unwrap().contains(needle),
+            "{path}"
+        );
     }
     let anon = h
         .app

@@ -659,6 +659,13 @@ impl Cluster {
                 "--listen".into(),
                 format!("{}:{port}", self.listen_ip(name)).into(),
             ]);
+            if role == "coordinator" {
+                // One audit log per coordinator process (they share platform.toml).
+                args.extend([
+                    "--audit-log".into(),
+                    dir.join(format!("audit-{name}.log")).into_os_string(),
+                ]);
+            }
         } else if self.docker_nets.is_some() {
             // In its container, on every network it joins (the port is published on 127.0.0.1).
             args.extend(["--listen".into(), format!("0.0.0.0:{port}").into()]);

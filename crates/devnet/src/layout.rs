@@ -4,11 +4,12 @@
 //! DIR/devnet.json                  ports and ids, reused by the next start
 //! DIR/ca.crt ca.key                dev CA (ca.key 0600)
 //! DIR/tls/server.crt server.key    server certificate for 127.0.0.1 / localhost
-//! DIR/platform/platform.toml platform.db logs/
+//! DIR/platform/platform.toml platform.db audit.log logs/
+//! DIR/platform/audit-coordinator-1.log …   with --scale: one audit log per coordinator process
 //! DIR/platform/task-signing.key (0600) task-signing.pub.pem   the coordinator's task key
 //! DIR/platform/logs/coordinator-1.out proxy-1.out …   with --scale: one log per process
 //! DIR/postgres/data server.log     with --scale: the platform's PostgreSQL (kept between starts)
-//! DIR/node-a/config.toml asset.db password (0600) logs/     … node-b, node-c
+//! DIR/node-a/config.toml asset.db audit.log password (0600) logs/     … node-b, node-c
 //! DIR/callback/policy.toml server.key server.pub.pem node-a.pub.pem data/ logs/
 //! DIR/api/admin.key api-user.key (hex PKCS#8 DER, 0600) api-user.pub
 //! DIR/test-primes.json             only with --test-primes

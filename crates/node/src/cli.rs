@@ -1,6 +1,6 @@
 //! The `mpc-node` command line: `start` runs the node; `init`, `unseal`, `info`, `reset`,
 //! `cmreset`, `backup`, `platform-key` and `rotate-key` act on a running node through its local API; `check`, `passwords
-//! generate` and `verify-backup` work without one.
+//! generate`, `verify-backup` and `verify-audit` work without one.
 //!
 //! Commands that talk to a node find it with `--server HOST:PORT`, or with `--config FILE`
 //! (its `[storage] unseal-server-address`, `0.0.0.0` read as `127.0.0.1`); with neither,
@@ -196,6 +196,16 @@ pub enum Command {
         #[command(flatten)]
         /// Secret input.
         secrets: SecretArgs,
+    },
+    /// Check an audit log's hash chain (`[audit]`, docs/audit.md), offline: names each line
+    /// where an entry was altered, removed, inserted or reordered. Exit status 1 if any.
+    VerifyAudit {
+        /// The log (the node's `audit.log`, or a copy).
+        file: PathBuf,
+        /// A head recorded earlier (`SEQ:HASH`, as this command prints it): the log must
+        /// still hold that entry unchanged, which also catches entries cut from its end.
+        #[arg(long)]
+        expect: Option<mpc_audit::Head>,
     },
 }
 
@@ -424,7 +434,19 @@ pub fn run_command(cmd: Command) -> Result<i32, CliError> {
             action: PasswordsAction::Generate { t, n },
         } => passwords_generate(t, n),
         Command::VerifyBackup { file, t, secrets } => verify_backup(&file, t, &secrets),
+        Command::VerifyAudit { file, expect } => verify_audit(&file, expect),
     }
+}
+
+/// `verify-audit`: the report on standard output; 0 intact, 1 tampered or damaged.
+pub fn verify_audit(file: &Path, expect: Option<mpc_audit::Head>) -> Result<i32, CliError> {
+    let report = mpc_audit::verify_file(file, expect).map_err(|source| CliError::Io {
+        what: "cannot read",
+        path: file.display().to_string(),
+        source,
+    })?;
+    println!("{}: {report}", file.display());
+    Ok(if report.is_intact() { 0 } else { 1 })
 }
 
 fn platform_key(

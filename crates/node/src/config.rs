@@ -68,6 +68,8 @@ pub struct Config {
     /// `[metrics]` (our extension): Prometheus metrics on a listener of their own, off by
     /// default.
     pub metrics: Metrics,
+    /// `[audit]` (our extension): the hash-chained audit log, on by default.
+    pub audit: Audit,
     /// Directory of the config file; relative paths were resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -282,6 +284,27 @@ impl Default for Metrics {
     }
 }
 
+/// `[audit]`: the node's hash-chained audit log (`crate::audit`: callback decisions,
+/// signatures, unseals, password changes; no secrets).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Audit {
+    /// Default `true`.
+    pub enable: bool,
+    /// The log file (relative to the config). Default: `audit.log` in the directory of
+    /// `[storage] db-file-path`.
+    pub path: PathBuf,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Self {
+            enable: true,
+            path: PathBuf::new(),
+        }
+    }
+}
+
 /// `[callback]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
@@ -424,6 +447,9 @@ impl Config {
         };
         fix(&mut self.storage.db_file_path);
         fix(&mut self.log.file.path);
+        if !self.audit.path.as_os_str().is_empty() {
+            fix(&mut self.audit.path);
+        }
         fix(&mut self.encrypt_signature.public_key_path);
         if let Some(p) = &mut self.mpc_service.ca_cert_path {
             fix(p);
@@ -644,6 +670,23 @@ impl Config {
             })
     }
 
+    /// The audit log's file, `None` when `[audit] enable` is false.
+    pub fn audit_path(&self) -> Option<PathBuf> {
+        if !self.audit.enable {
+            return None;
+        }
+        if !self.audit.path.as_os_str().is_empty() {
+            return Some(self.audit.path.clone());
+        }
+        let dir = self
+            .storage
+            .db_file_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        Some(dir.join("audit.log"))
+    }
+
     /// `[metrics] address` as a socket address, `None` when `[metrics] enable` is false.
     pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
         if !self.metrics.enable {
@@ -806,6 +849,28 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_audit_log_is_on_by_default_next_to_the_store() {
+        let c = Config::parse("", "config.toml").unwrap();
+        assert_eq!(
+            c.audit_path(),
+            Some(PathBuf::from("/tmp/mpc-node/audit.log"))
+        );
+        let c = Config::parse("[audit]\nenable = false\n", "config.toml").unwrap();
+        assert_eq!(c.audit_path(), None);
+        let c = Config::parse(
+            "[audit]\npath = \"/var/log/mpc/audit.log\"\n",
+            "config.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            c.audit_path(),
+            Some(PathBuf::from("/var/log/mpc/audit.log"))
+        );
+        let e = Config::parse("[audit]\nfile = \"x\"\n", "config.toml").unwrap_err();
+        assert!(e.to_string().contains("file"), "{e}");
     }
 
     #[test]

@@ -69,7 +69,8 @@ pub async fn join_after_unseal(
         }
     }
     let metrics = node.metrics().clone();
-    join_with(node, &config, shutdown, metrics).await
+    let audit = node.audit().clone();
+    join_with(node, &config, shutdown, metrics, audit).await
 }
 
 struct Loaded {
@@ -166,15 +167,24 @@ pub async fn join(
     config: &Config,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), JoinError> {
-    join_with(store, config, shutdown, crate::metrics::NodeMetrics::new()).await
+    join_with(
+        store,
+        config,
+        shutdown,
+        crate::metrics::NodeMetrics::new(),
+        crate::audit::NodeAudit::off(),
+    )
+    .await
 }
 
-/// [`join`], counting into `metrics` (the node's own, served by `[metrics]`).
+/// [`join`], counting into `metrics` (the node's own, served by `[metrics]`) and recording
+/// callback decisions and signatures in `audit` (the node's `[audit]` log).
 pub async fn join_with(
     store: Arc<dyn SecretStore>,
     config: &Config,
     shutdown: watch::Receiver<bool>,
     metrics: crate::metrics::NodeMetrics,
+    audit: crate::audit::NodeAudit,
 ) -> Result<(), JoinError> {
     let s = store.clone();
     let cfg = config.clone();
@@ -225,6 +235,7 @@ pub async fn join_with(
             platform,
             seen: loaded.seen,
             metrics,
+            audit,
         },
         out_tx,
     );

@@ -21,6 +21,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod audit;
 pub mod body;
 pub mod cli;
 pub mod client;
@@ -116,6 +117,9 @@ pub enum Error {
     /// Serving the local API failed.
     #[error("local API: {0}")]
     Serve(std::io::Error),
+    /// The audit log (`[audit]`) could not be opened.
+    #[error("[audit]: {0}")]
+    Audit(#[from] mpc_audit::AuditError),
     /// The metrics listener (`[metrics] address`) could not be opened.
     #[error("[metrics] address: cannot listen on {addr}: {source}")]
     Metrics {
@@ -174,12 +178,17 @@ pub async fn run_with(
     let settings = node::StoreSettings::from_config(&config)?;
     let metrics_addr = config.metrics_addr()?;
     let db = settings.path.display().to_string();
-    let node = node::Node::open(settings)
+    let mut node = node::Node::open(settings)
         .await
         .map_err(|reason| Error::Store {
             path: db.clone(),
             reason,
         })?;
+    if let Some(path) = config.audit_path() {
+        node.set_audit(audit::NodeAudit::open(&path)?);
+    } else {
+        tracing::warn!("[audit] enable = false: no audit log is kept");
+    }
     let st = node.status();
     let addr = listener.local_addr().map_err(Error::Serve)?;
     tracing::info!(

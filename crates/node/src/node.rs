@@ -236,6 +236,8 @@ pub struct Node {
     unsealed: tokio::sync::watch::Sender<bool>,
     /// Counters of this node (`[metrics]`).
     metrics: crate::metrics::NodeMetrics,
+    /// The audit log (`[audit]`).
+    audit: crate::audit::NodeAudit,
 }
 
 impl std::fmt::Debug for Node {
@@ -276,6 +278,7 @@ impl Node {
             status: RwLock::new(status),
             unsealed: tokio::sync::watch::Sender::new(false),
             metrics: crate::metrics::NodeMetrics::new(),
+            audit: crate::audit::NodeAudit::off(),
         })
     }
 
@@ -342,8 +345,7 @@ impl Node {
         }
     }
 
-    /// `POST /sys/init`.
-    pub async fn init(&self, bkey: Zeroizing<String>) -> Result<Value, ApiError> {
+    async fn init_unaudited(&self, bkey: Zeroizing<String>) -> Result<Value, ApiError> {
         self.with_slot(move |slot| match slot {
             Slot::Uninitialized(mut u) => {
                 let id = identity::generate();
@@ -373,8 +375,7 @@ impl Node {
         .await
     }
 
-    /// `POST /sys/in-bkey`.
-    pub async fn unseal(&self, bkey: Zeroizing<String>) -> Result<Value, ApiError> {
+    async fn unseal_unaudited(&self, bkey: Zeroizing<String>) -> Result<Value, ApiError> {
         let r = self.unseal_inner(bkey).await;
         if self.status().state == State::Unsealed {
             self.unsealed.send_replace(true);
@@ -430,8 +431,7 @@ impl Node {
         .await
     }
 
-    /// `POST /sys/re-bkey-init`.
-    pub async fn begin_change(&self, bkey: Zeroizing<String>) -> Result<Value, ApiError> {
+    async fn begin_change_unaudited(&self, bkey: Zeroizing<String>) -> Result<Value, ApiError> {
         self.with_slot(move |slot| match slot {
             Slot::Unsealed(mut u) => {
                 let r = match u.begin_password_change(&bkey) {
@@ -450,10 +450,7 @@ impl Node {
         .await
     }
 
-    /// `POST /sys/rotate-key`: with the current password (or t current shares, one per call),
-    /// re-encrypts every record under a fresh data key (see
-    /// [`mpc_keystore::Unsealed::rotate_data_key`]); replies with the records re-encrypted.
-    pub async fn rotate_key(&self, bkey: Zeroizing<String>) -> Result<Value, ApiError> {
+    async fn rotate_key_unaudited(&self, bkey: Zeroizing<String>) -> Result<Value, ApiError> {
         self.with_slot(move |slot| match slot {
             Slot::Unsealed(mut u) => {
                 let r = match u.rotate_data_key(&bkey) {
@@ -472,8 +469,7 @@ impl Node {
         .await
     }
 
-    /// `POST /sys/re-bkey`.
-    pub async fn change(&self, bkey: Zeroizing<String>) -> Result<Value, ApiError> {
+    async fn change_unaudited(&self, bkey: Zeroizing<String>) -> Result<Value, ApiError> {
         self.with_slot(move |slot| match slot {
             Slot::Unsealed(mut u) => {
                 let r = match u.change_password(&bkey) {
@@ -505,9 +501,7 @@ impl Node {
         .await
     }
 
-    /// `POST /sys/backup`: a consistent copy of the store, taken while it stays in use, returned
-    /// as Base64 with what it holds. Needs the node unsealed.
-    pub async fn backup(&self) -> Result<Value, ApiError> {
+    async fn backup_unaudited(&self) -> Result<Value, ApiError> {
         let db = self.settings.path.clone();
         let engine = self.settings.engine;
         self.with_slot(move |slot| match slot {
@@ -531,12 +525,7 @@ impl Node {
 }
 
 impl Node {
-    /// The operator's change of the pinned platform task-signing key
-    /// (`crate::platform_key::change`): pin `new`, or forget the key when `None`. Needs the
-    /// store unsealed and the current password (or t current shares, one per call, all given
-    /// for this same change): a local process that reaches the loopback API cannot re-pin the
-    /// key without it.
-    pub async fn change_platform_key(
+    async fn change_platform_key_unaudited(
         &self,
         new: Option<p256::ecdsa::VerifyingKey>,
         bkey: Zeroizing<String>,
@@ -568,6 +557,108 @@ impl Node {
             other => (other, Err(not_unsealed())),
         })
         .await
+    }
+}
+
+/// The /sys operations as the audit log records them (crate::audit).
+impl Node {
+    /// `POST /sys/init`.
+    pub async fn init(&self, bkey: Zeroizing<String>) -> Result<Value, ApiError> {
+        let r = self.init_unaudited(bkey).await;
+        self.audit_sys("init", &r);
+        r
+    }
+
+    /// `POST /sys/re-bkey-init`.
+    pub async fn begin_change(&self, bkey: Zeroizing<String>) -> Result<Value, ApiError> {
+        let r = self.begin_change_unaudited(bkey).await;
+        self.audit_sys("re-bkey-init", &r);
+        r
+    }
+
+    /// `POST /sys/rotate-key`: with the current password (or t current shares, one per call),
+    /// re-encrypts every record under a fresh data key (see
+    /// [`mpc_keystore::Unsealed::rotate_data_key`]); replies with the records re-encrypted.
+    pub async fn rotate_key(&self, bkey: Zeroizing<String>) -> Result<Value, ApiError> {
+        let r = self.rotate_key_unaudited(bkey).await;
+        self.audit_sys("rotate-key", &r);
+        r
+    }
+
+    /// `POST /sys/re-bkey`.
+    pub async fn change(&self, bkey: Zeroizing<String>) -> Result<Value, ApiError> {
+        let r = self.change_unaudited(bkey).await;
+        self.audit_sys("re-bkey", &r);
+        r
+    }
+
+    /// `POST /sys/backup`: a consistent copy of the store, taken while it stays in use, returned
+    /// as Base64 with what it holds. Needs the node unsealed.
+    pub async fn backup(&self) -> Result<Value, ApiError> {
+        let r = self.backup_unaudited().await;
+        self.audit_sys("backup", &r);
+        r
+    }
+
+    /// The operator's change of the pinned platform task-signing key
+    /// (`crate::platform_key::change`): pin `new`, or forget the key when `None`. Needs the
+    /// store unsealed and the current password (or t current shares, one per call, all given
+    /// for this same change): a local process that reaches the loopback API cannot re-pin the
+    /// key without it.
+    pub async fn change_platform_key(
+        &self,
+        new: Option<p256::ecdsa::VerifyingKey>,
+        bkey: Zeroizing<String>,
+    ) -> Result<Value, ApiError> {
+        let r = self.change_platform_key_unaudited(new, bkey).await;
+        self.audit_sys("platform-key", &r);
+        r
+    }
+
+    /// `POST /sys/in-bkey`.
+    pub async fn unseal(&self, bkey: Zeroizing<String>) -> Result<Value, ApiError> {
+        let r = self.unseal_unaudited(bkey).await;
+        self.audit_sys("in-bkey", &r);
+        r
+    }
+
+    /// This node's audit log (`[audit]`).
+    pub fn audit(&self) -> &crate::audit::NodeAudit {
+        &self.audit
+    }
+
+    /// Sets the audit log (before the node is shared).
+    pub fn set_audit(&mut self, audit: crate::audit::NodeAudit) {
+        self.audit = audit;
+    }
+
+    /// Records the outcome of a /sys operation: done, a share taken (progress), or refused
+    /// with the reason. Never the password, a share, or a backup's bytes.
+    fn audit_sys(&self, op: &'static str, r: &Result<Value, ApiError>) {
+        let a = &self.audit;
+        match r {
+            Ok(Value::String(s)) if s.ends_with(PROGRESS_SUFFIX) => {
+                a.record("sys-share-accepted", json!({ "op": op, "progress": s }));
+            }
+            Ok(v) => {
+                let (event, fields) = match op {
+                    "init" => ("initialized", json!({ "nodeId": v["node_id"] })),
+                    "in-bkey" => ("unsealed", json!({})),
+                    "re-bkey-init" => ("password-change-started", json!({})),
+                    "re-bkey" => ("password-changed", json!({})),
+                    "rotate-key" => ("data-key-rotated", json!({ "records": v["records"] })),
+                    "backup" => ("backup-taken", json!({ "counter": v["counter"] })),
+                    _ => (
+                        "platform-key-changed",
+                        json!({ "previous": v["previous"], "pinned": v["pinned"] }),
+                    ),
+                };
+                a.record(event, fields);
+            }
+            Err(ApiError(reason)) => {
+                a.record("sys-refused", json!({ "op": op, "reason": reason }));
+            }
+        }
     }
 }
 

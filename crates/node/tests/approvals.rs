@@ -141,6 +141,7 @@ impl Node {
                 platform: PlatformPin::new(Some(*platform.verifying_key())),
                 seen: SeenTasks::load(store.as_ref(), 0).unwrap(),
                 metrics: mpc_node::metrics::NodeMetrics::new(),
+                audit: mpc_node::audit::NodeAudit::off(),
             },
             tx,
         );

@@ -1,6 +1,6 @@
 //! Command line: `mpc-platform start --config platform.toml`, `mpc-platform check --config
-//! platform.toml` and `mpc-platform task-public-key --config platform.toml` (the PEM public key
-//! nodes pin).
+//! platform.toml`, `mpc-platform task-public-key --config platform.toml` (the PEM public key
+//! nodes pin) and `mpc-platform verify-audit FILE` (the audit log's chain).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -35,6 +35,20 @@ pub enum Command {
         /// config file on one host).
         #[arg(long, value_name = "IP:PORT")]
         listen: Option<String>,
+        /// Write the audit log to FILE instead of `[coordinator] audit-log` (each coordinator
+        /// process needs a file of its own).
+        #[arg(long, value_name = "FILE")]
+        audit_log: Option<PathBuf>,
+    },
+    /// Check an audit log's hash chain, offline (docs/audit.md): names each line where an
+    /// entry was altered, removed, inserted or reordered. Exit status 1 if any.
+    VerifyAudit {
+        /// The log.
+        file: PathBuf,
+        /// A head recorded earlier (`SEQ:HASH`, as this command prints it): the log must still
+        /// hold that entry unchanged, which also catches entries cut from its end.
+        #[arg(long)]
+        expect: Option<mpc_audit::Head>,
     },
     /// Validate the config file and the TLS files, then exit.
     Check {
@@ -66,8 +80,21 @@ pub fn main(args: Vec<OsString>) -> i32 {
             config,
             role,
             listen,
-        } => start(&config, role.as_deref(), listen),
+            audit_log,
+        } => start(&config, role.as_deref(), listen, audit_log),
         Command::TaskPublicKey { config } => task_public_key(&config),
+        Command::VerifyAudit { file, expect } => {
+            return match mpc_audit::verify_file(&file, expect) {
+                Ok(report) => {
+                    println!("{}: {report}", file.display());
+                    i32::from(!report.is_intact())
+                }
+                Err(e) => {
+                    eprintln!("mpc-platform: cannot read {}: {e}", file.display());
+                    1
+                }
+            };
+        }
     };
     match result {
         Ok(()) => 0,
@@ -93,7 +120,12 @@ fn task_public_key(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn start(path: &std::path::Path, role: Option<&str>, listen: Option<String>) -> anyhow::Result<()> {
+fn start(
+    path: &std::path::Path,
+    role: Option<&str>,
+    listen: Option<String>,
+    audit_log: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let mut cfg = PlatformConfig::load(path)?;
     if let Some(role) = role {
         cfg.roles = match role {
@@ -105,6 +137,9 @@ fn start(path: &std::path::Path, role: Option<&str>, listen: Option<String>) -> 
     }
     if let Some(listen) = listen {
         cfg.server.listen = listen;
+    }
+    if let Some(file) = audit_log {
+        cfg.coordinator.audit_log = file;
     }
     // The overrides are checked like the file.
     cfg.validate()?;

@@ -131,6 +131,10 @@ pub struct Coordinator {
     /// The P-256 private key (PEM, 0600) that signs every task; made at the first start when
     /// missing. Nodes pin its public key.
     pub task_signing_key_path: PathBuf,
+    /// The audit log of every API and admin request with its caller (hash-chained, 0600;
+    /// docs/audit.md); relative to the config; empty: none is kept. One file per coordinator
+    /// process: processes started from one config take `mpc-platform start --audit-log`.
+    pub audit_log: PathBuf,
 }
 
 impl Default for Coordinator {
@@ -145,6 +149,7 @@ impl Default for Coordinator {
             default_ecdsa_protocol: mpc_wire::scheme::EcdsaProtocol::Dkls23,
             admin_public_keys: Vec::new(),
             task_signing_key_path: PathBuf::from("task-signing.key"),
+            audit_log: PathBuf::from("audit.log"),
         }
     }
 }
@@ -280,6 +285,7 @@ impl PlatformConfig {
         fix(&mut self.log.file);
         fix(&mut self.coordinator.task_signing_key_path);
         fix(&mut self.coordinator.database_ca_cert_path);
+        fix(&mut self.coordinator.audit_log);
         if self.coordinator.database != ":memory:"
             && !mpc_coordinator::store::is_postgres_url(&self.coordinator.database)
             && Path::new(&self.coordinator.database).is_relative()

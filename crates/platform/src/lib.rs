@@ -144,6 +144,7 @@ pub async fn run(
             task_signing_key,
             // Proxies on a shared bus re-announce their nodes; the in-process bus loses nothing.
             node_announce_timeout: bus.shared().then_some(NODE_ANNOUNCE_TIMEOUT),
+            audit_log: (!c.audit_log.as_os_str().is_empty()).then(|| c.audit_log.clone()),
         };
         // Opening the store blocks (PostgreSQL connects and migrates): off the async workers.
         let open_bus = bus.clone();

@@ -48,7 +48,10 @@ impl Coordinator {
             return (
                 StatusCode::FORBIDDEN,
                 [(header::CACHE_CONTROL, "no-store")],
-                format!("console state: an administrator's signed request only ({})", f.msg),
+                format!(
+                    "console state: an administrator's signed request only ({})",
+                    f.msg
+                ),
             )
                 .into_response();
         }
@@ -63,9 +66,7 @@ impl Coordinator {
         let users = self.db(|s| s.api_users(None)).await?;
         let nodes = self.node_infos(None).await?;
         let keys = self.key_infos(None).await?;
-        let addresses = self
-            .db(|s| s.list_addresses(None, STATE_ADDRESSES))
-            .await?;
+        let addresses = self.db(|s| s.list_addresses(None, STATE_ADDRESSES)).await?;
         let q = MpcRequestQuery {
             limit: STATE_REQUESTS,
             ..MpcRequestQuery::default()

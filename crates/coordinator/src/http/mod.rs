@@ -169,24 +169,27 @@ impl Coordinator {
                     ),
                 );
         }
-        r.route(CONSOLE_PATH, get(|| async { console::asset(&crate::console::PAGE) }))
-            .route(
-                crate::console::SCRIPT.path,
-                get(|| async { console::asset(&crate::console::SCRIPT) }),
-            )
-            .route(
-                crate::console::STYLE.path,
-                get(|| async { console::asset(&crate::console::STYLE) }),
-            )
-            .route(
-                CONSOLE_STATE_PATH,
-                get(
-                    |State(c): State<Arc<Coordinator>>, req: Request| async move {
-                        c.console_state(req).await
-                    },
-                ),
-            )
-            .with_state(self.clone())
+        r.route(
+            CONSOLE_PATH,
+            get(|| async { console::asset(&crate::console::PAGE) }),
+        )
+        .route(
+            crate::console::SCRIPT.path,
+            get(|| async { console::asset(&crate::console::SCRIPT) }),
+        )
+        .route(
+            crate::console::STYLE.path,
+            get(|| async { console::asset(&crate::console::STYLE) }),
+        )
+        .route(
+            CONSOLE_STATE_PATH,
+            get(
+                |State(c): State<Arc<Coordinator>>, req: Request| async move {
+                    c.console_state(req).await
+                },
+            ),
+        )
+        .with_state(self.clone())
     }
 
     async fn handle(
@@ -197,13 +200,15 @@ impl Coordinator {
     ) -> Response {
         let xid = new_id("x");
         let is_admin = path.starts_with("/v1/admin/");
-        let answer = match self
+        let auth = self
             .authenticate(&headers, path, body.clone(), is_admin)
-            .await
-        {
+            .await;
+        let caller = audit_caller(&auth, &headers, is_admin);
+        let answer = match auth {
             Ok(caller) => self.dispatch_api(path, &caller, &body).await,
             Err(f) => Err(f),
         };
+        self.audit_request(&xid, path, caller, &body, &answer);
         let outcome = match &answer {
             Ok(_) => "ok".to_owned(),
             Err(f) => f.code.as_u16().to_string(),
@@ -320,6 +325,37 @@ impl Coordinator {
         }
     }
 
+    /// Records a request in the audit log: who called (as authenticated, or the key it
+    /// claimed), what, the body's SHA-256 (not the body), and the answer's code.
+    fn audit_request(
+        &self,
+        xid: &str,
+        path: &str,
+        caller: serde_json::Value,
+        body: &[u8],
+        answer: &Answer,
+    ) {
+        let Some(audit) = &self.audit else { return };
+        use sha2::Digest as _;
+        let (code, msg) = match answer {
+            Ok(_) => (ApiCode::Success.as_u16(), String::new()),
+            Err(f) => (f.code.as_u16(), f.msg.clone()),
+        };
+        let fields = serde_json::json!({
+            "xid": xid,
+            "path": path,
+            "caller": caller,
+            "bodySha256": hex::encode(sha2::Sha256::digest(body)),
+            "code": code,
+            "msg": msg,
+        });
+        if let serde_json::Value::Object(m) = fields
+            && let Err(e) = audit.record("api-request", m)
+        {
+            tracing::error!(error = %e, "coordinator: audit entry not recorded");
+        }
+    }
+
     // ------------------------------------------------------------------ helpers
 
     async fn require_org(&self, id: &str) -> Result<OrganizationRow, Failure> {
@@ -386,6 +422,36 @@ impl Coordinator {
                     ),
                 )
             })
+    }
+}
+
+/// The caller as the audit log names it: authenticated (organization, user, key), or the
+/// `BIZ-API-KEY` it claimed (at most 300 characters), unverified.
+fn audit_caller(
+    auth: &Result<AuthenticatedCaller, Failure>,
+    headers: &HeaderMap,
+    admin: bool,
+) -> serde_json::Value {
+    match auth {
+        Ok(c) => serde_json::json!({
+            "authenticated": true,
+            "admin": admin,
+            "organizationId": c.organization_id(),
+            "userId": c.user_id(),
+            "apiKey": c.api_key_hex(),
+        }),
+        Err(_) => {
+            let claimed: String = headers
+                .get(HEADER_API_KEY)
+                .map(|v| {
+                    String::from_utf8_lossy(v.as_bytes())
+                        .chars()
+                        .take(300)
+                        .collect()
+                })
+                .unwrap_or_default();
+            serde_json::json!({ "authenticated": false, "admin": admin, "claimedApiKey": claimed })
+        }
     }
 }
 

@@ -105,7 +105,10 @@ fn rules(s: &dyn Store) {
         ..user.clone()
     };
     s.create_api_user(&later).unwrap();
-    assert_eq!(s.api_users(None).unwrap(), vec![user.clone(), later.clone()]);
+    assert_eq!(
+        s.api_users(None).unwrap(),
+        vec![user.clone(), later.clone()]
+    );
     assert_eq!(s.api_users(Some("o3")).unwrap(), vec![later]);
     assert_eq!(s.api_users(Some("nope")).unwrap(), vec![]);
 
@@ -299,7 +302,11 @@ fn rules(s: &dyn Store) {
     assert_eq!(
         listed
             .iter()
-            .map(|l| (l.wallet_name.as_str(), l.address.id.as_str(), l.organization_id.as_str()))
+            .map(|l| (
+                l.wallet_name.as_str(),
+                l.address.id.as_str(),
+                l.organization_id.as_str()
+            ))
             .collect::<Vec<_>>(),
         [("cold", "a9", "o1"), ("hot", "a1", "o1")]
     );

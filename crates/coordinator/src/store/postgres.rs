@@ -28,10 +28,9 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{
     AddressRow, ApiUserRow, KeyRow, KeyState, ListedAddress, MpcRequestQuery, MpcRequestRow,
-    NodeBindingRow,
-    OrganizationRow, SignFinish, SignRequestRow, SignState, Store, StoreError, WalletRow,
-    curve_str, parse_curve, parse_org_protocol, parse_protocol, protocol_str, split_list, to_i64,
-    to_u64,
+    NodeBindingRow, OrganizationRow, SignFinish, SignRequestRow, SignState, Store, StoreError,
+    WalletRow, curve_str, parse_curve, parse_org_protocol, parse_protocol, protocol_str,
+    split_list, to_i64, to_u64,
 };
 
 /// Schema migrations; `schema_migrations` holds the number applied.

@@ -9,10 +9,9 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
     AddressRow, ApiUserRow, KeyRow, KeyState, ListedAddress, MpcRequestQuery, MpcRequestRow,
-    NodeBindingRow,
-    OrganizationRow, SignFinish, SignRequestRow, SignState, Store, StoreError, WalletRow,
-    curve_str, parse_curve, parse_org_protocol, parse_protocol, protocol_str, split_list, to_i64,
-    to_u64,
+    NodeBindingRow, OrganizationRow, SignFinish, SignRequestRow, SignState, Store, StoreError,
+    WalletRow, curve_str, parse_curve, parse_org_protocol, parse_protocol, protocol_str,
+    split_list, to_i64, to_u64,
 };
 
 /// Milliseconds since the Unix epoch.

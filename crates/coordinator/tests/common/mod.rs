@@ -278,6 +278,7 @@ pub fn test_config(database: &str) -> CoordinatorConfig {
         admin_public_keys: vec![mpc_wire::keys::api_key_hex(admin_key().verifying_key())],
         task_signing_key: task_key(),
         node_announce_timeout: None,
+        audit_log: None,
     }
 }
 

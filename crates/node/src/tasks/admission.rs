@@ -164,6 +164,24 @@ impl Runtime {
         control: &Control,
         request: Request,
     ) -> Result<ApprovedRequest, RunFail> {
+        let audit = self.inner.audit.clone();
+        let (request_type, sino_id, request_id) = (
+            request.request_type().as_str(),
+            request.sino_id().to_owned(),
+            request.request_id().to_owned(),
+        );
+        let decided = |decision: &str, reason: &str| {
+            audit.record(
+                "callback-decision",
+                serde_json::json!({
+                    "requestType": request_type,
+                    "sinoId": sino_id,
+                    "requestId": request_id,
+                    "decision": decision,
+                    "reason": reason,
+                }),
+            );
+        };
         let r = self
             .bounded(
                 plan,
@@ -171,11 +189,19 @@ impl Runtime {
                 "the callback",
                 self.inner.callback.check(&self.inner.identity, request),
             )
-            .await?;
+            .await;
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => {
+                decided("no-answer", &format!("{e:?}"));
+                return Err(e);
+            }
+        };
         let metrics = &self.inner.metrics;
         match r {
             Ok(a) => {
                 metrics.callback_decision("approved");
+                decided("approved", "");
                 Ok(a)
             }
             Err(mpc_callback::CallbackError::Rejected { server, reason }) => {
@@ -185,10 +211,12 @@ impl Runtime {
                     other => other.to_string(),
                 };
                 tracing::info!(server = %server, reason = %reason, "callback rejected the task");
+                decided("rejected", &reason);
                 Err(RunFail::Rejected(reason))
             }
             Err(e) => {
                 metrics.callback_decision("error");
+                decided("error", &e.to_string());
                 Err(RunFail::Callback(e.to_string()))
             }
         }

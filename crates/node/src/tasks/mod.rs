@@ -106,6 +106,8 @@ pub struct RuntimeParams {
     pub seen: SeenTasks,
     /// Where task outcomes, callback decisions and the connection state are counted.
     pub metrics: crate::metrics::NodeMetrics,
+    /// Where callback decisions and signatures are recorded (`[audit]`).
+    pub audit: crate::audit::NodeAudit,
 }
 
 impl std::fmt::Debug for RuntimeParams {
@@ -143,6 +145,7 @@ struct Inner {
     platform: PlatformPin,
     seen: SeenTasks,
     metrics: crate::metrics::NodeMetrics,
+    audit: crate::audit::NodeAudit,
     state: Mutex<State>,
     /// Serializes promotions of refreshed shares with the writes of waiting ones
     /// ([`generation`]).
@@ -173,6 +176,7 @@ impl Runtime {
                 platform: params.platform,
                 seen: params.seen,
                 metrics: params.metrics,
+                audit: params.audit,
                 state: Mutex::new(State::default()),
                 shares: Mutex::new(()),
                 out,
@@ -454,6 +458,7 @@ pub(crate) mod test_support {
                 platform: PlatformPin::new(None),
                 seen: SeenTasks::load(store.as_ref(), 0).unwrap(),
                 metrics: crate::metrics::NodeMetrics::new(),
+                audit: crate::audit::NodeAudit::off(),
             },
             tx,
         );

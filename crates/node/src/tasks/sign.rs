@@ -93,6 +93,7 @@ impl Runtime {
             .map_err(|e| RunFail::Local(format!("approval does not cover the signature: {e}")))?;
 
         let (id, generation) = (s.key_id.clone(), s.generation.clone());
+        let digest_hex = hex::encode(&digest);
         let stored = self
             .blocking(move |inner| Ok(inner.key_for(&id, generation.as_deref())?.share))
             .await?;
@@ -182,6 +183,19 @@ impl Runtime {
             })
             .await?;
 
+        self.inner.audit.record(
+            "signature",
+            serde_json::json!({
+                "taskId": task.task_id,
+                "sinoId": task.sino_id,
+                "requestId": task.request_id,
+                "keyId": s.key_id,
+                "algorithm": format!("{:?}", s.algorithm).to_lowercase(),
+                "signType": sign_type.as_str(),
+                "path": s.path,
+                "digest": digest_hex,
+            }),
+        );
         let reports = sign_type.reports_signature();
         let outcome = match &self.inner.encrypt.public_key {
             Some(key) if reports => Outcome::Signed {
