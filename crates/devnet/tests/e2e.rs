@@ -664,3 +664,137 @@ async fn unbound_node_is_refused() {
         .unwrap();
     assert!(nodes.iter().all(|n| n.node_id != id));
 }
+
+/// Waits up to 15 s for a line of the audit log `path` that contains every one of `needles`;
+/// returns the log's lines.
+async fn audit_lines_with(path: &std::path::Path, needles: &[&str]) -> Vec<serde_json::Value> {
+    let end = Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.lines().any(|l| needles.iter().all(|n| l.contains(n))) {
+            return text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+        }
+        assert!(
+            Instant::now() < end,
+            "no entry with {needles:?} in {}:\n{text}",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Runs `mpc-devnet COMPONENT verify-audit FILE`; returns (exit status, stdout).
+fn verify_audit(component: &str, file: &std::path::Path) -> (i32, String) {
+    let out = std::process::Command::new(EXE)
+        .args([component, "verify-audit"])
+        .arg(file)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// The audit trails of a real devnet: each node's log records its unseal, the callback's
+/// decision and the signature (request, key, path, digest); the platform's records every API
+/// request with its caller, an unauthenticated one as such. `verify-audit` (the real binaries)
+/// finds them intact, and names the line after an entry altered in a copy.
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_logs_record_decisions_signatures_and_callers_and_show_tampering() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (tmp, cluster, mut signer) = started(default_opts()).await;
+    let request_id = rid("audited");
+    let job = ecdsa_job("audited");
+    let out = signer.run(&job, &request_id).await.unwrap();
+    scenario::require_verified(&out).unwrap();
+    let Job::EcdsaRaw { digest, .. } = &job else {
+        unreachable!()
+    };
+
+    for party in ["a", "b", "c"] {
+        let path = cluster.layout().node_dir(party).join("audit.log");
+        let rid_field = format!("\"requestId\":\"{request_id}\"");
+        let entries = audit_lines_with(&path, &["\"event\":\"signature\"", &rid_field]).await;
+        let event = |e: &serde_json::Value| e["event"].as_str().unwrap().to_owned();
+        assert!(entries.iter().any(|e| event(e) == "unsealed"), "{party}");
+        let decision = entries
+            .iter()
+            .find(|e| {
+                event(e) == "callback-decision" && e["fields"]["requestId"] == request_id.as_str()
+            })
+            .unwrap_or_else(|| panic!("no callback decision on {party}"));
+        assert_eq!(decision["fields"]["decision"], "approved");
+        assert_eq!(decision["fields"]["requestType"], "sign");
+        let sig = entries
+            .iter()
+            .find(|e| event(e) == "signature" && e["fields"]["requestId"] == request_id.as_str())
+            .unwrap();
+        assert_eq!(sig["fields"]["digest"], hex::encode(digest));
+        assert_eq!(sig["fields"]["path"], "m/1/1/60/0");
+        assert_eq!(sig["fields"]["algorithm"], "ecdsa");
+        // No secret in the log: no password of the devnet's node.
+        let password = std::fs::read_to_string(cluster.layout().node_dir(party).join("password"))
+            .unwrap_or_default();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            password.trim().is_empty() || !text.contains(password.trim()),
+            "the password is in the audit log"
+        );
+        let (code, report) = verify_audit("node", &path);
+        assert_eq!(code, 0, "{report}");
+        assert!(report.contains("intact"), "{report}");
+    }
+
+    // An entry altered in a copy: verify-audit names the line after it.
+    let path = cluster.layout().node_dir("a").join("audit.log");
+    let copy = tmp.path().join("audit-copy.log");
+    let mut lines: Vec<String> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert!(lines.len() >= 3, "{lines:?}");
+    lines[1] = lines[1].replacen("\"at\":", "\"at\":1", 1);
+    std::fs::write(&copy, lines.join("\n") + "\n").unwrap();
+    let (code, report) = verify_audit("node", &copy);
+    assert_eq!(code, 1, "{report}");
+    assert!(report.contains("line 3:"), "{report}");
+
+    // The platform: the signing request with its caller; a request without credentials.
+    let anon = cluster
+        .https()
+        .post(format!(
+            "{}{}",
+            cluster.api_url(),
+            mpc_api::types::PATH_SIGN_RESULT
+        ))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon.status().as_u16(), 401);
+    let platform_log = cluster.layout().platform_dir().join("audit.log");
+    let entries =
+        audit_lines_with(&platform_log, &["\"authenticated\":false", "sign_result"]).await;
+    let signed = entries
+        .iter()
+        .find(|e| {
+            e["fields"]["path"] == mpc_api::types::PATH_SIGN_RAW_DATA && e["fields"]["code"] == 200
+        })
+        .expect("the sign_raw_data request");
+    assert_eq!(signed["fields"]["caller"]["authenticated"], true);
+    assert_eq!(
+        signed["fields"]["caller"]["apiKey"],
+        cluster.api().api_key_hex().as_str()
+    );
+    assert_eq!(
+        signed["fields"]["caller"]["organizationId"],
+        cluster.organization_id()
+    );
+    let (code, report) = verify_audit("platform", &platform_log);
+    assert_eq!(code, 0, "{report}");
+}
