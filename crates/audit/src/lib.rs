@@ -51,6 +51,9 @@ use sha2::{Digest, Sha256};
 /// verifier reports them.
 pub const MAX_LINE: usize = 64 * 1024;
 
+/// An entry's `fields`.
+pub type Fields = serde_json::Map<String, serde_json::Value>;
+
 /// `prev` of the first entry.
 pub const GENESIS: [u8; 32] = [0; 32];
 
