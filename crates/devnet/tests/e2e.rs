@@ -699,14 +699,30 @@ fn verify_audit(component: &str, file: &std::path::Path) -> (i32, String) {
     )
 }
 
-/// The audit trails of a real devnet: each node's log records its unseal, the callback's
-/// decision and the signature (request, key, path, digest); the platform's records every API
-/// request with its caller, an unauthenticated one as such. `verify-audit` (the real binaries)
-/// finds them intact, and names the line after an entry altered in a copy.
+/// The audit trails and node metrics of a real devnet: each node's log records its unseal, the
+/// callback's decision and the signature (request, key, path, digest); the platform's records
+/// every API request with its caller, an unauthenticated one as such. `verify-audit` (the real
+/// binaries) finds them intact, and names the line after an entry altered in a copy. Node b,
+/// restarted with `[metrics]` on, counts the signature, the callback's approval and its
+/// connection on `/metrics`.
 #[tokio::test(flavor = "multi_thread")]
 async fn audit_logs_record_decisions_signatures_and_callers_and_show_tampering() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let (tmp, cluster, mut signer) = started(default_opts()).await;
+    let (tmp, mut cluster, mut signer) = started(default_opts()).await;
+    // Node b with `[metrics]` on (an operator's edit, kept by the devnet), restarted.
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = cluster.layout().node_config("b");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[metrics]\nenable = true\naddress = \"127.0.0.1:{metrics_port}\"\n"
+    ));
+    std::fs::write(&config, text).unwrap();
+    cluster.start_node("b").await.unwrap();
+    wait_online(&cluster, &["a", "b", "c"], Duration::from_secs(60)).await;
     let request_id = rid("audited");
     let job = ecdsa_job("audited");
     let out = signer.run(&job, &request_id).await.unwrap();
@@ -747,6 +763,25 @@ async fn audit_logs_record_decisions_signatures_and_callers_and_show_tampering()
         let (code, report) = verify_audit("node", &path);
         assert_eq!(code, 0, "{report}");
         assert!(report.contains("intact"), "{report}");
+    }
+
+    // Node b's metrics after the signature: its task, the callback's answer, the connection.
+    let scrape = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "mpc_node_tasks_total{kind=\"dkls23_sign\",outcome=\"signed\"} 1",
+        "mpc_node_callback_decisions_total{decision=\"approved\"} 1",
+        "mpc_node_task_duration_seconds_count{kind=\"dkls23_sign\"} 1",
+        "mpc_node_platform_connected 1",
+        "mpc_node_sealed 0",
+    ] {
+        assert!(scrape.contains(line), "missing {line:?} in\n{scrape}");
     }
 
     // An entry altered in a copy: verify-audit names the line after it.
