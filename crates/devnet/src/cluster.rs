@@ -1261,6 +1261,26 @@ impl Cluster {
         }
     }
 
+    /// Lets node a's callback approve a key repair onto `node_id`: adds it to the policy's
+    /// `key_repair.new_node_ids` (the generated policy lists none) and restarts the callback.
+    pub async fn allow_key_repair_onto(&mut self, node_id: &str) -> anyhow::Result<()> {
+        let policy = self.layout.callback_policy();
+        let text = std::fs::read_to_string(&policy)
+            .with_context(|| format!("reading {}", policy.display()))?;
+        if !text.contains("new_node_ids = []") {
+            bail!(
+                "{}: no `new_node_ids = []` to fill in (edited by hand?)",
+                policy.display()
+            );
+        }
+        let text = text.replace(
+            "new_node_ids = []",
+            &format!("new_node_ids = [\"{node_id}\"]"),
+        );
+        std::fs::write(&policy, text).with_context(|| format!("writing {}", policy.display()))?;
+        self.restart_callback().await
+    }
+
     /// Stops the callback demo and starts it again: it reads `policy.toml` anew (the way to
     /// apply an edited policy).
     pub async fn restart_callback(&mut self) -> anyhow::Result<()> {

@@ -529,18 +529,7 @@ async fn lost_node_is_replaced_and_its_share_repaired_on_the_new_node() {
     );
     assert_eq!(secp_key(&cluster).await.generation, "");
     // Its policy names the new node now.
-    let policy = cluster.layout().callback_policy();
-    let text = std::fs::read_to_string(&policy).unwrap();
-    assert!(text.contains("new_node_ids = []"), "{text}");
-    std::fs::write(
-        &policy,
-        text.replace(
-            "new_node_ids = []",
-            &format!("new_node_ids = [\"{new_c}\"]"),
-        ),
-    )
-    .unwrap();
-    cluster.restart_callback().await.unwrap();
+    cluster.allow_key_repair_onto(&new_c).await.unwrap();
 
     // 2. Node b dies during the repair.
     let admin = cluster.admin().clone();
@@ -710,11 +699,7 @@ async fn audit_logs_record_decisions_signatures_and_callers_and_show_tampering()
     let _one = ONE_AT_A_TIME.lock().await;
     let (tmp, mut cluster, mut signer) = started(default_opts()).await;
     // Node b with `[metrics]` on (an operator's edit, kept by the devnet), restarted.
-    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let metrics_port = mpc_devnet::state::free_port().unwrap();
     let config = cluster.layout().node_config("b");
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str(&format!(

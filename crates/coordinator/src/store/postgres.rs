@@ -451,6 +451,16 @@ fn wallet_row(r: &Row) -> Result<WalletRow, StoreError> {
 
 const ADDRESS_COLS: &str = "id, wallet_id, path, algorithm, encoding, address, pubkey";
 
+fn api_user_row(r: &Row) -> Result<ApiUserRow, StoreError> {
+    Ok(ApiUserRow {
+        id: get(r, 0)?,
+        organization_id: get(r, 1)?,
+        name: get(r, 2)?,
+        api_key: get(r, 3)?,
+        created_at: to_u64(get(r, 4)?),
+    })
+}
+
 fn address_row(r: &Row) -> Result<AddressRow, StoreError> {
     Ok(AddressRow {
         id: get(r, 0)?,
@@ -539,15 +549,7 @@ impl Store for PostgresStore {
                 &[&api_key],
             )
             .map_err(db)?
-            .map(|r| {
-                Ok(ApiUserRow {
-                    id: get(&r, 0)?,
-                    organization_id: get(&r, 1)?,
-                    name: get(&r, 2)?,
-                    api_key: get(&r, 3)?,
-                    created_at: to_u64(get(&r, 4)?),
-                })
-            })
+            .map(|r| api_user_row(&r))
             .transpose()
     }
 
@@ -560,15 +562,7 @@ impl Store for PostgresStore {
                 &[&organization_id],
             )
             .map_err(db)?;
-        rows(found, |r| {
-            Ok(ApiUserRow {
-                id: get(r, 0)?,
-                organization_id: get(r, 1)?,
-                name: get(r, 2)?,
-                api_key: get(r, 3)?,
-                created_at: to_u64(get(r, 4)?),
-            })
-        })
+        rows(found, api_user_row)
     }
 
     fn bind_node(&self, b: &NodeBindingRow) -> Result<(), StoreError> {

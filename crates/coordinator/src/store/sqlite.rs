@@ -379,6 +379,16 @@ fn address_row(r: &Row<'_>) -> rusqlite::Result<AddressRow> {
     })
 }
 
+fn api_user_row(r: &Row<'_>) -> rusqlite::Result<ApiUserRow> {
+    Ok(ApiUserRow {
+        id: r.get(0)?,
+        organization_id: r.get(1)?,
+        name: r.get(2)?,
+        api_key: r.get(3)?,
+        created_at: to_u64(r.get(4)?),
+    })
+}
+
 const WALLET_COLS: &str = "id, organization_id, vault_id, name, advanced, request_id, created_at";
 const ADDRESS_COLS: &str = "id, wallet_id, path, algorithm, encoding, address, pubkey";
 
@@ -440,15 +450,7 @@ impl Store for SqliteStore {
             .query_row(
                 "SELECT id, organization_id, name, api_key, created_at FROM api_users WHERE api_key = ?1",
                 params![api_key],
-                |r| {
-                    Ok(ApiUserRow {
-                        id: r.get(0)?,
-                        organization_id: r.get(1)?,
-                        name: r.get(2)?,
-                        api_key: r.get(3)?,
-                        created_at: to_u64(r.get(4)?),
-                    })
-                },
+                api_user_row,
             )
             .optional()
             .map_err(db)
@@ -463,15 +465,7 @@ impl Store for SqliteStore {
             )
             .map_err(db)?;
         let rows = st
-            .query_map(params![organization_id], |r| {
-                Ok(ApiUserRow {
-                    id: r.get(0)?,
-                    organization_id: r.get(1)?,
-                    name: r.get(2)?,
-                    api_key: r.get(3)?,
-                    created_at: to_u64(r.get(4)?),
-                })
-            })
+            .query_map(params![organization_id], api_user_row)
             .map_err(db)?;
         rows.collect::<Result<_, _>>().map_err(db)
     }
