@@ -217,12 +217,17 @@ function render() {
   const orgs = state.organizations;
   if (!orgs.some((o) => o.organizationId === selectedOrg)) selectedOrg = orgs.length ? orgs[0].organizationId : "";
   const select = $("org-select");
-  select.replaceChildren(...orgs.map((o) => {
-    const opt = document.createElement("option");
-    opt.value = o.organizationId;
-    opt.textContent = o.name + " (" + o.organizationId + ")";
-    return opt;
-  }));
+  // Rebuilt only when the list changes (an open drop-down is not closed by an update).
+  const labels = orgs.map((o) => o.organizationId + "\u0000" + o.name).join("\u0001");
+  if (select.dataset.labels !== labels) {
+    select.replaceChildren(...orgs.map((o) => {
+      const opt = document.createElement("option");
+      opt.value = o.organizationId;
+      opt.textContent = o.name + " (" + o.organizationId + ")";
+      return opt;
+    }));
+    select.dataset.labels = labels;
+  }
   select.value = selectedOrg;
   const mine = (x) => x.organizationId === selectedOrg;
 
