@@ -506,11 +506,14 @@ async fn phase(
     // The public key of the path (the same for every request of the phase).
     let mut s = signer.clone();
     let pubkey = Arc::new(s.public_key(&alg.job(&tag, 0)).await?);
+    // A listed process's children that are listed themselves (the devnet's processes are
+    // children of this client) are counted once, as themselves.
+    let listed: Vec<u32> = processes.iter().map(|(_, pid)| *pid).collect();
     let before: Vec<(String, Option<u64>)> = processes
         .iter()
         .map(|(name, pid)| {
             reset_peak_rss(*pid);
-            (name.clone(), cpu_ticks_with_children(*pid))
+            (name.clone(), cpu_ticks_with_children(*pid, &listed))
         })
         .collect();
     let polls = Arc::new(AtomicU64::new(0));
@@ -553,7 +556,7 @@ async fn phase(
         .zip(processes)
         .map(|((name, t0), (_, pid))| ProcessCost {
             process: name,
-            cpu_s: match (t0, cpu_ticks_with_children(*pid)) {
+            cpu_s: match (t0, cpu_ticks_with_children(*pid, &listed)) {
                 (Some(a), Some(b)) => b.saturating_sub(a) as f64 / 100.0,
                 _ => 0.0,
             },
@@ -668,16 +671,17 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
     Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
-/// [`cpu_ticks`] of a process plus its live direct children (PostgreSQL's sessions are
-/// children of the postmaster; the other processes have none).
-fn cpu_ticks_with_children(pid: u32) -> Option<u64> {
+/// [`cpu_ticks`] of a process plus its live direct children that are not in `measured`
+/// (PostgreSQL's sessions are children of the postmaster; the devnet's processes are
+/// children of the client, and measured on their own).
+fn cpu_ticks_with_children(pid: u32, measured: &[u32]) -> Option<u64> {
     let own = cpu_ticks(pid)?;
     let children: u64 = std::fs::read_dir("/proc")
         .into_iter()
         .flatten()
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|child| parent_pid(*child) == Some(pid))
+        .filter(|child| parent_pid(*child) == Some(pid) && !measured.contains(child))
         .filter_map(cpu_ticks)
         .sum();
     Some(own + children)
@@ -1084,7 +1088,8 @@ mod tests {
         assert!(peak_rss_kib(me).unwrap_or(0) > 0);
     }
 
-    /// A busy child's CPU is counted with its parent's (PostgreSQL's sessions).
+    /// A busy child's CPU is counted with its parent's (PostgreSQL's sessions), unless the
+    /// child is measured on its own (the devnet's processes, children of the client).
     #[test]
     fn cpu_of_children_is_counted() {
         let mut child = std::process::Command::new("sh")
@@ -1103,11 +1108,17 @@ mod tests {
         }
         let child_ticks = cpu_ticks(pid).unwrap();
         let me = std::process::id();
-        let with = cpu_ticks_with_children(me).unwrap();
+        let with = cpu_ticks_with_children(me, &[]).unwrap();
         let own = cpu_ticks(me).unwrap();
+        // A child measured on its own is not counted again with its parent.
+        let without = cpu_ticks_with_children(me, &[pid]).unwrap();
         let _ = child.kill();
         let _ = child.wait();
         assert!(child_ticks >= 10, "the child did not run");
         assert!(with >= own + child_ticks, "{with} < {own} + {child_ticks}");
+        assert!(
+            without < own + child_ticks,
+            "{without}: the measured child was counted with its parent"
+        );
     }
 }
