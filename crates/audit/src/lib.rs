@@ -40,7 +40,7 @@ mod log;
 mod verify;
 mod writer;
 
-pub use log::{AuditError, AuditLog};
+pub use log::{AuditError, AuditLog, LOCK_WAIT};
 pub use verify::{Problem, ProblemKind, Report, verify, verify_file};
 pub use writer::AuditWriter;
 

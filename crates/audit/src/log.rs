@@ -56,6 +56,9 @@ pub enum AuditError {
     Stopped,
 }
 
+/// How long [`AuditLog::open`] waits for another writer of the file to close it.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// An open audit log (see the crate docs for the format).
 #[derive(Debug)]
 pub struct AuditLog {
@@ -72,12 +75,22 @@ fn valid_event(e: &str) -> bool {
 }
 
 impl AuditLog {
-    /// Opens (or creates, mode 0600) the log at `path`, locked for this process (a second
-    /// open is refused: [`AuditError::InUse`]), and resumes its chain from the last
+    /// Opens (or creates, mode 0600) the log at `path`, locked for this writer (a second
+    /// writer is waited for up to [`LOCK_WAIT`], then refused: [`AuditError::InUse`]), and
+    /// resumes its chain from the last
     /// complete line. A last line without its `\n` (a write cut by a crash) is removed, and
     /// an `audit-torn-line-removed` entry records how many bytes. A last complete line that
     /// is no entry is refused ([`AuditError::Unreadable`]).
     pub fn open(path: &Path) -> Result<AuditLog, AuditError> {
+        Self::open_waiting(path, LOCK_WAIT)
+    }
+
+    /// [`AuditLog::open`], waiting at most `lock_wait` for another writer of the file to let
+    /// go before [`AuditError::InUse`].
+    pub fn open_waiting(
+        path: &Path,
+        lock_wait: std::time::Duration,
+    ) -> Result<AuditLog, AuditError> {
         let io = |source| AuditError::Io {
             path: path.display().to_string(),
             source,
@@ -90,15 +103,23 @@ impl AuditLog {
             opts.mode(0o600);
         }
         let mut file = opts.open(path).map_err(io)?;
-        // One writer per file: two chains interleaved in one file would read as tampering.
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(AuditError::InUse {
-                    path: path.display().to_string(),
-                });
+        // One writer per file: two chains interleaved in one file would read as tampering. A
+        // writer that is closing (a restart in the same process: its thread makes the last
+        // batch durable, then lets go) is waited for, up to `lock_wait`.
+        let deadline = std::time::Instant::now() + lock_wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(AuditError::InUse {
+                        path: path.display().to_string(),
+                    });
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
         #[cfg(unix)]
         {

@@ -104,11 +104,20 @@ fn an_intact_log_verifies_and_reopening_continues_its_chain() {
         r.problems
     );
     assert_eq!(r.head, next);
-    // One writer per file.
-    let e = AuditLog::open(&path).unwrap_err().to_string();
+    // One writer per file: a second is refused after the wait; one that closes within the
+    // wait is waited for (a restart in the same process).
+    let e = AuditLog::open_waiting(&path, std::time::Duration::from_millis(200))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("in use"), "{e}");
-    drop(log);
-    assert!(AuditLog::open(&path).is_ok());
+    let closing = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(log);
+    });
+    let reopened = AuditLog::open_waiting(&path, std::time::Duration::from_secs(10)).unwrap();
+    assert_eq!(reopened.head().seq, 6);
+    closing.join().unwrap();
+    drop(reopened);
     // An empty log is intact.
     let empty = dir.path().join("empty.log");
     drop(AuditLog::open(&empty).unwrap());
