@@ -60,8 +60,17 @@ pub fn read_backup(path: &Path, unlock: &Unlock) -> Result<Backup, RecoverError>
             reason: "not a regular file".into(),
         });
     }
-    // A private copy: the key store may tighten modes or mark a redb file in use on open;
-    // none of that may touch the operator's backup.
+    let (dir, copy) = private_copy(path)?;
+    let r = read_copy(&copy, &label, unlock);
+    // The temporary directory (an encrypted copy) is removed here, also on error.
+    drop(dir);
+    r
+}
+
+/// A private copy of the backup at `path` (0600, in a temporary directory removed when the
+/// returned handle drops): the key store may tighten modes or mark a redb file in use on open;
+/// none of that may touch the operator's backup.
+fn private_copy(path: &Path) -> Result<(tempfile::TempDir, std::path::PathBuf), RecoverError> {
     let dir = tempfile::Builder::new()
         .prefix("mpc-recover-")
         .tempdir()
@@ -76,25 +85,14 @@ pub fn read_backup(path: &Path, unlock: &Unlock) -> Result<Backup, RecoverError>
         std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o600))
             .map_err(RecoverError::io("chmod 0600", &copy))?;
     }
-    let r = read_copy(&copy, &label, unlock);
-    // The temporary directory (an encrypted copy) is removed here, also on error.
-    drop(dir);
-    r
+    Ok((dir, copy))
 }
 
 /// The password threshold and share count (`[storage] t`, `n`) of the store at `path`, from
 /// its header (read from a private copy, before any secret is asked for).
 pub fn store_policy(path: &Path) -> Result<(u8, u8), RecoverError> {
     let label = path.display().to_string();
-    let dir = tempfile::Builder::new()
-        .prefix("mpc-recover-")
-        .tempdir()
-        .map_err(RecoverError::io(
-            "create a private temporary directory for",
-            path,
-        ))?;
-    let copy = dir.path().join("asset.db");
-    std::fs::copy(path, &copy).map_err(RecoverError::io("copy", path))?;
+    let (_dir, copy) = private_copy(path)?;
     let info = open_sealed(&copy, &label)?
         .info()
         .map_err(store_err(&label))?;

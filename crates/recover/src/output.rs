@@ -142,18 +142,24 @@ pub fn eth_keystore_with(
     }))
 }
 
+/// A keystore file that cannot be read, with what is wrong.
+fn bad(what: &str) -> RecoverError {
+    RecoverError::Output(format!("keystore: {what}"))
+}
+
+/// A hex member of a keystore file.
+fn hexfield(v: &serde_json::Value, name: &str) -> Result<Vec<u8>, RecoverError> {
+    v.as_str()
+        .and_then(|s| hex::decode(s).ok())
+        .ok_or_else(|| bad(&format!("{name} is not hex")))
+}
+
 /// Decrypts a V3 keystore made with scrypt and AES-128-CTR (checks the MAC first).
 pub fn eth_keystore_decrypt(
     file: &serde_json::Value,
     password: &str,
 ) -> Result<Zeroizing<[u8; 32]>, RecoverError> {
-    let bad = |what: &str| RecoverError::Output(format!("keystore: {what}"));
     let c = &file["crypto"];
-    let hexfield = |v: &serde_json::Value, name: &str| -> Result<Vec<u8>, RecoverError> {
-        v.as_str()
-            .and_then(|s| hex::decode(s).ok())
-            .ok_or_else(|| bad(&format!("{name} is not hex")))
-    };
     if c["kdf"] != "scrypt" || c["cipher"] != "aes-128-ctr" {
         return Err(bad("only scrypt with aes-128-ctr is read"));
     }
@@ -181,13 +187,7 @@ pub fn eth_keystore_decrypt_with_derived_key(
     file: &serde_json::Value,
     dk: &[u8; 32],
 ) -> Result<Zeroizing<[u8; 32]>, RecoverError> {
-    let bad = |what: &str| RecoverError::Output(format!("keystore: {what}"));
     let c = &file["crypto"];
-    let hexfield = |v: &serde_json::Value, name: &str| -> Result<Vec<u8>, RecoverError> {
-        v.as_str()
-            .and_then(|s| hex::decode(s).ok())
-            .ok_or_else(|| bad(&format!("{name} is not hex")))
-    };
     if c["cipher"] != "aes-128-ctr" {
         return Err(bad("only aes-128-ctr is read"));
     }
