@@ -203,7 +203,11 @@ impl Coordinator {
         let auth = self
             .authenticate(&headers, path, body.clone(), is_admin)
             .await;
-        let caller = audit_caller(&auth, &headers, is_admin);
+        // Only with an audit log: nothing is built for it on the request path otherwise.
+        let caller = self
+            .audit
+            .is_some()
+            .then(|| audit_caller(&auth, &headers, is_admin));
         let answer = match auth {
             Ok(caller) => self.dispatch_api(path, &caller, &body).await,
             Err(f) => Err(f),
@@ -331,11 +335,13 @@ impl Coordinator {
         &self,
         xid: &str,
         path: &str,
-        caller: serde_json::Value,
+        caller: Option<serde_json::Value>,
         body: &[u8],
         answer: &Answer,
     ) {
-        let Some(audit) = &self.audit else { return };
+        let (Some(audit), Some(caller)) = (&self.audit, caller) else {
+            return;
+        };
         use sha2::Digest as _;
         let (code, msg) = match answer {
             Ok(_) => (ApiCode::Success.as_u16(), String::new()),
