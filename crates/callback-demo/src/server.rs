@@ -17,7 +17,7 @@ use p256::ecdsa::{SigningKey, VerifyingKey};
 use serde_json::json;
 
 use crate::policy::{Policy, Verdict};
-use crate::store::{self, AUDIT_FILE, Pending, RESULTS_FILE, Store, StoreError};
+use crate::store::{self, Durable, Effect, Entry, Pending, RESULTS_FILE, Store, StoreError};
 
 /// Largest request body accepted: the largest `/check` a node sends for a request the API
 /// accepts ([`mpc_wire::callback::MAX_CHECK_BYTES`]).
@@ -180,20 +180,11 @@ fn lock(app: &App) -> std::sync::MutexGuard<'_, Store> {
     app.store.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn audit(store: &Store, check: &Check, endpoint: &str, decision: &str, reason: &str) {
-    let now = store::now_unix();
-    let record = json!({
-        "ts": store::rfc3339(now),
-        "ts_unix": now,
-        "endpoint": endpoint,
-        "callback_id": check.callback_id,
-        "request_id": check.extra_info.request_id,
-        "sino_id": check.extra_info.sino_id,
-        "request_type": check.request_type,
-        "decision": decision,
-        "reason": reason,
-    });
-    if let Err(e) = store.append(AUDIT_FILE, &record) {
+/// Writes an audit line that changes nothing (a refusal to store, a stored report) and makes
+/// it durable; a failure is logged (the answer does not depend on it).
+fn audit(app: &App, entry: Entry<'_>) {
+    let written = lock(app).record(store::now_unix(), entry, None);
+    if let Err(e) = written.and_then(Durable::sync) {
         tracing::error!(error = %e, "could not write the audit log");
     }
 }
@@ -231,57 +222,70 @@ async fn check(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> 
     signed_reply(&app, data, &error)
 }
 
-/// Applies the policy under the store lock; returns (action, wait_time, reason).
+/// Applies the policy and journals the decision with its effect on the state; answers only
+/// once that line is durable (one `fdatasync`, taken after the lock is let go so that decisions
+/// in flight share it). A decision that cannot be made durable is a rejection.
 fn decide(app: &App, check: &Check) -> (Action, String, String) {
-    let mut store = lock(app);
-    let now = store::now_unix();
-    store.roll_day(now / 86_400);
+    let (action, wait_time, reason, written) = {
+        let mut store = lock(app);
+        let now = store::now_unix();
+        store.roll_day(now / 86_400);
+        let (action, wait_time, reason, effect) = evaluate(app, &store, check, now);
+        let entry = Entry::of(check, "check", action.as_str(), &reason);
+        let written = store.record(now, entry, effect);
+        (action, wait_time, reason, written)
+    };
+    match written.and_then(Durable::sync) {
+        Ok(()) => (action, wait_time, reason),
+        Err(e) => {
+            // Without its journal the server cannot keep daily limits: refuse, not approve.
+            tracing::error!(error = %e, "could not journal the decision; rejecting");
+            let reason = format!("internal error saving state; rejected ({reason})");
+            audit(app, Entry::of(check, "check", "REJECT", &reason));
+            (Action::Reject, String::new(), reason)
+        }
+    }
+}
+
+/// The policy's verdict on `check` and what it changes: (action, wait_time, reason, effect).
+fn evaluate(
+    app: &App,
+    store: &Store,
+    check: &Check,
+    now: u64,
+) -> (Action, String, String, Option<Effect>) {
     let Some(policy) = &app.policy else {
         let reason = "no policy configured: everything is approved".to_owned();
-        audit(&store, check, "check", "APPROVE", &reason);
-        return (Action::Approve, String::new(), reason);
+        return (Action::Approve, String::new(), reason, None);
     };
     let fp = store::fingerprint(check);
     if store.already_approved(&check.callback_id, &fp) {
         let reason = "already approved under this callback_id (repeat, not charged again)";
-        audit(&store, check, "check", "APPROVE", reason);
-        return (Action::Approve, String::new(), reason.to_owned());
+        return (Action::Approve, String::new(), reason.to_owned(), None);
     }
     let released = store.is_released(&fp);
     let evaluation = policy.evaluate(check, |k| store.spent(k), released);
-    let (action, wait_time, reason) = match evaluation.verdict {
+    match evaluation.verdict {
         Verdict::Approve(r) => {
-            store.record_approval(&check.callback_id, &fp, evaluation.charge);
-            (Action::Approve, String::new(), r)
+            let effect = Effect::Approve {
+                fingerprint: fp,
+                charge: evaluation.charge,
+            };
+            (Action::Approve, String::new(), r, Some(effect))
         }
-        Verdict::Reject(r) => {
-            store.forget_pending(&check.callback_id);
-            (Action::Reject, String::new(), r)
-        }
+        Verdict::Reject(r) => (Action::Reject, String::new(), r, Some(Effect::Reject)),
         Verdict::Wait { reason, seconds } => {
-            store.record_wait(
-                &check.callback_id,
-                Pending {
-                    fingerprint: fp,
-                    request_type: check.request_type.clone(),
-                    request_id: check.extra_info.request_id.clone(),
-                    sino_id: check.extra_info.sino_id.clone(),
-                    reason: reason.clone(),
-                    since: now,
-                },
-            );
-            (Action::Wait, seconds.to_string(), reason)
+            let effect = Effect::Wait(Pending {
+                fingerprint: fp,
+                request_type: check.request_type.clone(),
+                request_id: check.extra_info.request_id.clone(),
+                sino_id: check.extra_info.sino_id.clone(),
+                reason: reason.clone(),
+                since: now,
+            });
+            (Action::Wait, seconds.to_string(), reason, Some(effect))
         }
-    };
-    if let Err(e) = store.save() {
-        // Without its state the server cannot keep daily limits: refuse rather than approve.
-        tracing::error!(error = %e, "could not save state; rejecting");
-        let reason = format!("internal error saving state; rejected ({reason})");
-        audit(&store, check, "check", "REJECT", &reason);
-        return (Action::Reject, String::new(), reason);
     }
-    audit(&store, check, "check", action.as_str(), &reason);
-    (action, wait_time, reason)
 }
 
 async fn rawdata_signature(
@@ -299,13 +303,9 @@ async fn rawdata_signature(
             Ok(plain) => (hex::encode(plain.as_slice()), true),
             Err(e) => {
                 tracing::warn!(callback_id = %report.callback_id, error = %e, "could not decrypt a reported signature");
-                let store = lock(&app);
                 audit(
-                    &store,
-                    &report,
-                    "rawdata_signature",
-                    "ERROR",
-                    "decrypt sig error",
+                    &app,
+                    Entry::of(&report, "rawdata_signature", "ERROR", "decrypt sig error"),
                 );
                 return json_reply(
                     StatusCode::BAD_REQUEST,
@@ -327,19 +327,19 @@ async fn rawdata_signature(
         "signature": signature_hex,
         "decrypted": encrypted,
     });
-    let store = lock(&app);
-    if let Err(e) = store.append(RESULTS_FILE, &record) {
+    if let Err(e) = lock(&app).append(RESULTS_FILE, &record) {
         tracing::error!(error = %e, "could not store a reported signature");
         return error_reply("500", "could not store the signature");
     }
     audit(
-        &store,
-        &report,
-        "rawdata_signature",
-        "STORED",
-        "signature result stored",
+        &app,
+        Entry::of(
+            &report,
+            "rawdata_signature",
+            "STORED",
+            "signature result stored",
+        ),
     );
-    drop(store);
     tracing::info!(callback_id = %report.callback_id, request_id = %report.extra_info.request_id, "signature result stored");
     signed_reply(
         &app,
@@ -356,33 +356,36 @@ async fn admin_approve(
     if !peer.ip().is_loopback() {
         return (StatusCode::FORBIDDEN, "admin routes answer loopback only\n").into_response();
     }
-    let mut store = lock(&app);
-    let Some(pending) = store.release(&callback_id) else {
-        return json_reply(
-            StatusCode::NOT_FOUND,
-            json!({"status": "404", "error": "no pending request with this callback_id"})
-                .to_string()
-                .into_bytes(),
-        );
+    let written = {
+        let mut store = lock(&app);
+        let Some(pending) = store.pending().get(&callback_id).cloned() else {
+            return json_reply(
+                StatusCode::NOT_FOUND,
+                json!({"status": "404", "error": "no pending request with this callback_id"})
+                    .to_string()
+                    .into_bytes(),
+            );
+        };
+        let entry = Entry {
+            endpoint: "admin",
+            callback_id: &callback_id,
+            request_id: &pending.request_id,
+            sino_id: &pending.sino_id,
+            request_type: &pending.request_type,
+            decision: "RELEASE",
+            reason: "released from WAIT by an operator",
+        };
+        store
+            .record(store::now_unix(), entry, Some(Effect::Release))
+            .map(|d| (d, pending))
     };
-    if let Err(e) = store.save() {
-        tracing::error!(error = %e, "could not save state");
-        return error_reply("500", "could not save state");
-    }
-    let mut check = Check {
-        callback_id: callback_id.clone(),
-        request_type: pending.request_type.clone(),
-        ..Check::default()
+    let pending = match written.and_then(|(d, p)| d.sync().map(|()| p)) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "could not journal the release");
+            return error_reply("500", "could not save state");
+        }
     };
-    check.extra_info.request_id = pending.request_id.clone();
-    check.extra_info.sino_id = pending.sino_id.clone();
-    audit(
-        &store,
-        &check,
-        "admin",
-        "RELEASE",
-        "released from WAIT by an operator",
-    );
     tracing::info!(callback_id = %callback_id, request_id = %pending.request_id, "WAIT released by an operator");
     json_reply(
         StatusCode::OK,

@@ -86,8 +86,11 @@
 //! Bellare–Guérin–Rogaway 1995), updated incrementally by every write in the same transaction;
 //! [`Unsealed::verify_all`] (the node runs it at unseal) and [`inspect`] recompute it, so today's
 //! header copied onto older records is [`Error::RecordSetMismatch`]. Files from before the digest
-//! get it at their first unseal ([`Unsealed::ensure_record_set`]). After each commit the counter
-//! is written to a high-water-mark file `<db-file-path>.hwm` ([`Witness::Sidecar`]); opening a
+//! get it at their first unseal ([`Unsealed::ensure_record_set`]). After commits the counter is
+//! written to a high-water-mark file `<db-file-path>.hwm` ([`Witness::Sidecar`]) by a writer
+//! thread, so that a commit does not wait for two more fsyncs (commits in flight share one
+//! write; a crash can leave the file behind by the last few milliseconds of commits;
+//! [`Unsealed::flush_witness`] waits for it, and the store's last owner does at close); opening a
 //! file whose counter is below it fails with [`Error::Rollback`] ("rollback detected: counter 5 <
 //! last seen 7"). Callers with a better witness (another machine, a TPM counter) pass it with
 //! [`StoreConfig::min_counter`]. Honest limits: an attacker who can roll back the store **and**
@@ -152,6 +155,7 @@ mod header;
 pub mod password;
 pub mod shamir;
 mod store;
+mod witness;
 
 /// Entry points for the fuzz targets in `fuzz/` (not a stable API).
 #[doc(hidden)]

@@ -15,6 +15,7 @@ use crate::fsutil;
 use crate::header::{FORMAT_VERSION, Header};
 use crate::password::check_password;
 use crate::shamir::{Progress, ShareCollector};
+use crate::witness::Hwm;
 
 /// Well-known table names used by mpc-node.
 pub mod tables {
@@ -231,11 +232,20 @@ struct Shared {
     n: u8,
     kdf: KdfParams,
     backoff: Backoff,
-    witness: Witness,
     min_counter: u64,
     change_window: Duration,
     throttle: Mutex<Throttle>,
     rng: Mutex<Box<dyn CryptoRngCore + Send>>,
+    /// The sidecar witness ([`Witness::Sidecar`]) and its writer thread.
+    hwm: Option<Arc<Hwm>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(h) = &self.hwm {
+            h.close();
+        }
+    }
 }
 
 fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -243,23 +253,17 @@ fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    fn witness_path(&self) -> Option<PathBuf> {
-        match self.witness {
-            Witness::Sidecar => Some(fsutil::sibling(&self.path, ".hwm")),
-            Witness::None => None,
-        }
-    }
-
     fn last_seen(&self) -> Result<u64> {
         let mut best = self.min_counter;
-        if let Some(p) = self.witness_path() {
-            match std::fs::read_to_string(&p) {
+        if let Some(hwm) = &self.hwm {
+            let p = hwm.path();
+            match std::fs::read_to_string(p) {
                 Ok(s) => {
                     let v = s
                         .strip_prefix("mpc-keystore-hwm 1 ")
                         .and_then(|r| r.trim().parse::<u64>().ok())
                         .ok_or_else(|| Error::Corrupt {
-                            path: p.clone(),
+                            path: p.to_owned(),
                             detail: "not a high-water-mark file".into(),
                         })?;
                     best = best.max(v);
@@ -271,14 +275,10 @@ impl Shared {
         Ok(best)
     }
 
-    /// Records `counter` as seen. Failing to do so only weakens rollback detection, so it is
-    /// logged, not returned: the data write itself already succeeded.
+    /// A commit reached `counter`: the witness follows, off this thread ([`Hwm::seen`]).
     fn record_seen(&self, counter: u64) {
-        if let Some(p) = self.witness_path() {
-            let body = format!("mpc-keystore-hwm 1 {counter}\n");
-            if let Err(e) = fsutil::atomic_write(&p, body.as_bytes()) {
-                tracing::error!(path = %p.display(), error = %e, "could not update rollback high-water mark");
-            }
+        if let Some(h) = &self.hwm {
+            h.seen(counter);
         }
     }
 
@@ -406,6 +406,10 @@ impl KeyStore {
     pub fn open(path: impl AsRef<Path>, cfg: StoreConfig) -> Result<Opened> {
         let path = path.as_ref().to_owned();
         fsutil::parent_dir(&path)?;
+        let hwm = match cfg.witness {
+            Witness::Sidecar => Some(Hwm::new(fsutil::sibling(&path, ".hwm"))),
+            Witness::None => None,
+        };
         let shared = Arc::new(Shared {
             path: path.clone(),
             engine: cfg.engine,
@@ -413,7 +417,6 @@ impl KeyStore {
             n: cfg.n,
             kdf: cfg.kdf,
             backoff: cfg.backoff,
-            witness: cfg.witness,
             min_counter: cfg.min_counter,
             change_window: cfg.change_window,
             throttle: Mutex::new(Throttle {
@@ -421,6 +424,7 @@ impl KeyStore {
                 not_before: None,
             }),
             rng: Mutex::new(cfg.rng.unwrap_or_else(|| Box::new(OsRng))),
+            hwm,
         });
         if !path.exists() {
             return Ok(Opened::Uninitialized(Uninitialized {
@@ -723,9 +727,13 @@ impl Uninitialized {
         };
         // A `.hwm` left by a deleted earlier store must not make the new one look rolled back,
         // even if we crash right after creating it: reset the witness first.
-        sh.record_seen(0);
+        if let Some(h) = &sh.hwm {
+            h.reset(0)?;
+        }
         Backend::create(&sh.path, sh.engine, &header, &tables)?;
-        sh.record_seen(header.counter);
+        if let Some(h) = &sh.hwm {
+            h.reset(header.counter)?;
+        }
         let backend = Backend::open(&sh.path, sh.engine, &|_| Ok(()))?;
         tracing::info!(path = %sh.path.display(), engine = %sh.engine, t = sh.t, n = sh.n, "key store initialised");
         Ok(Step::Done(Unsealed {
@@ -894,6 +902,14 @@ impl Unsealed {
     /// Non-secret facts from the header.
     pub fn info(&self) -> Result<StoreInfo> {
         Ok(info_of(&self.backend.header()?, self.shared.engine))
+    }
+
+    /// Waits until the rollback witness file holds the counter of every commit made so far
+    /// (commits do not wait for it; the store's last owner waits when it closes).
+    pub fn flush_witness(&self) {
+        if let Some(h) = &self.shared.hwm {
+            h.flush();
+        }
     }
 
     fn open_record(&self, table: &str, key: &[u8], blob: &[u8]) -> Result<Zeroizing<Vec<u8>>> {

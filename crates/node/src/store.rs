@@ -139,6 +139,38 @@ pub fn ensure_transport_key(
     Ok(t)
 }
 
+/// Hex as `hex::serde` writes it, read with `hex::decode_to_slice` into a buffer that is
+/// zeroized if the text is not hex: key records are read on every signature, and the
+/// iterator-based decode of `hex::serde` was a visible part of a node's CPU per signature.
+mod share_hex {
+    use serde::de::{Error, Visitor};
+    use serde::{Deserializer, Serializer};
+    use zeroize::Zeroizing;
+
+    pub(super) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        hex::serde::serialize(v, s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct HexVisitor;
+        impl Visitor<'_> for HexVisitor {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a hex string")
+            }
+            fn visit_str<E: Error>(self, s: &str) -> Result<Vec<u8>, E> {
+                if s.len() % 2 != 0 {
+                    return Err(E::custom("odd number of hex digits"));
+                }
+                let mut out = Zeroizing::new(vec![0u8; s.len() / 2]);
+                hex::decode_to_slice(s, &mut out).map_err(E::custom)?;
+                Ok(std::mem::take(&mut *out))
+            }
+        }
+        d.deserialize_str(HexVisitor)
+    }
+}
+
 /// A key share as stored under its key id.
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "curve", rename_all = "snake_case", deny_unknown_fields)]
@@ -146,16 +178,16 @@ pub enum StoredShare {
     /// CGGMP secp256k1 core share and aux info (`mpc_tss` stored forms, hex).
     Secp256k1 {
         /// `EcdsaCoreShare::to_stored_bytes`.
-        #[serde(with = "hex::serde")]
+        #[serde(with = "share_hex")]
         core: Vec<u8>,
         /// `EcdsaAuxInfo::to_stored_bytes`.
-        #[serde(with = "hex::serde")]
+        #[serde(with = "share_hex")]
         aux: Vec<u8>,
     },
     /// FROST ed25519 share.
     Ed25519 {
         /// `EddsaKeyShare::to_stored_bytes`.
-        #[serde(with = "hex::serde")]
+        #[serde(with = "share_hex")]
         share: Vec<u8>,
     },
     /// DKLs23 secp256k1 share (ECDSA; BIP340 and Taproot through its Schnorr form). The tag
@@ -163,7 +195,7 @@ pub enum StoredShare {
     #[serde(rename = "secp256k1_dkls23")]
     Dkls23 {
         /// `DklsKeyShare::to_stored_bytes`.
-        #[serde(with = "hex::serde")]
+        #[serde(with = "share_hex")]
         share: Vec<u8>,
     },
 }
@@ -359,6 +391,31 @@ impl StoredKey {
             })
     }
 
+    /// The committee and generation of a record, without decoding its share (what a task's
+    /// admission checks). The same formats and errors as [`StoredKey::from_bytes`].
+    pub fn meta_from_bytes(
+        key_id: &str,
+        bytes: &[u8],
+    ) -> Result<(Committee, Option<String>), StoreAccessError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct MetaIn {
+            version: u8,
+            committee: BTreeMap<String, String>,
+            #[allow(dead_code)]
+            share: serde::de::IgnoredAny,
+            #[serde(default)]
+            generation: Option<String>,
+        }
+        match serde_json::from_slice::<MetaIn>(bytes) {
+            Ok(k) if k.version == STORED_KEY_VERSION => {
+                Ok((Committee::Pinned(k.committee), k.generation))
+            }
+            // Format 1, another version, or damage: the full parse decides and names it.
+            _ => Self::from_bytes(key_id, bytes).map(|k| (k.committee, k.generation)),
+        }
+    }
+
     /// Parses a record read from [`tables::KEY_SHARES`] (format 2, or format 1).
     pub fn from_bytes(key_id: &str, bytes: &[u8]) -> Result<Self, StoreAccessError> {
         let corrupt = |reason: String| StoreAccessError::Corrupt {
@@ -418,6 +475,10 @@ mod tests {
         );
         let back = StoredKey::from_bytes("k", &bytes).unwrap();
         assert_eq!(back.committee, Committee::Pinned(committee()));
+        assert_eq!(
+            StoredKey::meta_from_bytes("k", &bytes).unwrap(),
+            (Committee::Pinned(committee()), None)
+        );
         assert!(matches!(back.share, StoredShare::Ed25519 { ref share } if share == &[0xab, 0xcd]));
 
         let v1 = br#"{"curve":"secp256k1","core":"01","aux":"02"}"#;
@@ -466,9 +527,33 @@ mod tests {
             Some(mpc_tss::EcdsaProtocol::Cggmp24)
         );
 
+        assert_eq!(
+            StoredKey::meta_from_bytes("k", &bytes)
+                .unwrap()
+                .1
+                .as_deref(),
+            Some("0f1e")
+        );
+
         let v3 = br#"{"version":3,"committee":{},"share":{"curve":"ed25519","share":""}}"#;
         let e = StoredKey::from_bytes("k", v3).err().unwrap().to_string();
         assert!(e.contains("format 3 is not supported"), "{e}");
+        let e = StoredKey::meta_from_bytes("k", v3)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("format 3 is not supported"), "{e}");
+        for bad in [&b"\"0g\""[..], b"\"abc\"", b"12"] {
+            let mut r =
+                br#"{"version":2,"committee":{},"share":{"curve":"ed25519","share":"#.to_vec();
+            r.extend_from_slice(bad);
+            r.extend_from_slice(b"}}");
+            let e = StoredKey::from_bytes("k", &r).err().unwrap().to_string();
+            assert!(
+                e.starts_with("record key_shares/k: neither format 2"),
+                "{e}"
+            );
+        }
         let e = StoredKey::from_bytes("k", b"{}").err().unwrap().to_string();
         assert!(
             e.starts_with("record key_shares/k: neither format 2"),

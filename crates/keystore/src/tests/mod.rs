@@ -1,6 +1,7 @@
 //! Store-level tests (unit tests so the crash failpoints are available).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
@@ -128,6 +129,7 @@ fn init_seal_unseal_roundtrip_both_engines() {
             u.put("__public", b"k", b"v"),
             Err(Error::BadTableName(_))
         ));
+        u.flush_witness();
         let hwm = std::fs::read_to_string(dir.path().join("asset.db.hwm")).unwrap();
         assert_eq!(
             hwm,
@@ -1261,4 +1263,39 @@ fn files_without_the_record_set_digest_get_it() {
             .verify_all()
             .is_ok()
     );
+}
+
+/// The witness follows commits made from many threads (its writer thread coalesces them),
+/// `flush_witness` waits for it, and closing the store leaves the newest counter in the file.
+#[test]
+fn the_witness_follows_concurrent_commits() {
+    let hwm_of = |dir: &tempfile::TempDir| {
+        let s = std::fs::read_to_string(dir.path().join("asset.db.hwm")).unwrap();
+        s.strip_prefix("mpc-keystore-hwm 1 ")
+            .and_then(|r| r.trim().parse::<u64>().ok())
+            .unwrap()
+    };
+    for engine in ENGINES {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db(&dir);
+        let u = Arc::new(init_pw(&path, engine));
+        std::thread::scope(|s| {
+            for t in 0..4u8 {
+                let u = u.clone();
+                s.spawn(move || {
+                    for i in 0..25u8 {
+                        u.put(tables::KEY_SHARES, &[t, i], b"v").unwrap();
+                    }
+                });
+            }
+        });
+        u.flush_witness();
+        let counter = u.info().unwrap().counter;
+        assert_eq!(hwm_of(&dir), counter, "{engine:?}");
+        u.put(tables::KEY_SHARES, b"last", b"v").unwrap();
+        drop(u);
+        assert_eq!(hwm_of(&dir), counter + 1, "{engine:?}: written at close");
+        let u = unseal_pw(&path, engine, PW).unwrap();
+        assert_eq!(u.count(tables::KEY_SHARES).unwrap(), 101);
+    }
 }

@@ -15,7 +15,7 @@ use mpc_keystore::{Batch, tables};
 
 use super::Inner;
 use super::fail::RunFail;
-use crate::store::{KEY_SHARES_NEXT, StoreAccessError, StoredKey};
+use crate::store::{Committee, KEY_SHARES_NEXT, StoreAccessError, StoredKey};
 
 /// How a generation is named in messages.
 pub(super) fn generation_name(generation: Option<&str>) -> String {
@@ -87,24 +87,25 @@ impl Inner {
         Ok(next)
     }
 
-    /// The record whose committee a task naming `generation` must match, read-only: the
-    /// waiting share's when it is of that generation, else the current one's (a task naming
-    /// another generation is refused by [`Inner::key_for`] later). `None`: no share here.
-    pub(super) fn record_of(
+    /// The committee a task naming `generation` must match, read-only: the waiting share's
+    /// when it is of that generation, else the current one's (a task naming another generation
+    /// is refused by [`Inner::key_for`] later). `None`: no share here. The shares themselves
+    /// are not decoded (admission reads this for every task). Blocking.
+    pub(super) fn committee_of(
         &self,
         key_id: &str,
         generation: Option<&str>,
-    ) -> Result<Option<StoredKey>, StoreAccessError> {
+    ) -> Result<Option<Committee>, StoreAccessError> {
         if generation.is_some()
             && let Some(bytes) = self.store.get(KEY_SHARES_NEXT, key_id.as_bytes())?
         {
-            let next = StoredKey::from_bytes(key_id, &bytes)?;
-            if next.generation.as_deref() == generation {
-                return Ok(Some(next));
+            let (committee, next) = StoredKey::meta_from_bytes(key_id, &bytes)?;
+            if next.as_deref() == generation {
+                return Ok(Some(committee));
             }
         }
         match self.store.get(tables::KEY_SHARES, key_id.as_bytes())? {
-            Some(bytes) => Ok(Some(StoredKey::from_bytes(key_id, &bytes)?)),
+            Some(bytes) => Ok(Some(StoredKey::meta_from_bytes(key_id, &bytes)?.0)),
             None => Ok(None),
         }
     }
@@ -125,20 +126,25 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Committee, StoredShare};
+    use crate::store::StoredShare;
     use crate::tasks::test_support::runtime;
 
     fn record(share: u8, generation: Option<&str>) -> StoredKey {
         StoredKey {
-            committee: Committee::Pinned(
-                [("a", "sinoA"), ("b", "sinoB")]
-                    .into_iter()
-                    .map(|(p, n)| (p.to_owned(), n.to_owned()))
-                    .collect(),
-            ),
+            committee: committee(share),
             share: StoredShare::Dkls23 { share: vec![share] },
             generation: generation.map(str::to_owned),
         }
+    }
+
+    /// A committee that tells which record it was stored with.
+    fn committee(share: u8) -> Committee {
+        Committee::Pinned(
+            [("a", "sinoA".to_owned()), ("b", format!("sinoB{share}"))]
+                .into_iter()
+                .map(|(p, n)| (p.to_owned(), n))
+                .collect(),
+        )
     }
 
     fn share_of(k: &StoredKey) -> u8 {
@@ -172,6 +178,15 @@ mod tests {
         assert_eq!(share_of(&inner.key_for("k", None).unwrap()), 1);
         // A refresh finished here; the coordinator has not switched yet.
         inner.put_waiting("k", &record(2, Some("g2"))).unwrap();
+        assert_eq!(inner.committee_of("k", None).unwrap(), Some(committee(1)));
+        assert_eq!(
+            inner.committee_of("k", Some("g2")).unwrap(),
+            Some(committee(2))
+        );
+        assert_eq!(
+            inner.committee_of("k", Some("g9")).unwrap(),
+            Some(committee(1))
+        );
         assert_eq!(share_of(&inner.key_for("k", None).unwrap()), 1);
         let e = inner.key_for("k", Some("g9")).err().unwrap();
         assert!(
@@ -199,10 +214,10 @@ mod tests {
         let (rt, _) = runtime(dir.path(), 1);
         let inner = &rt.inner;
         inner.put_waiting("k", &record(7, Some("g7"))).unwrap();
-        assert!(inner.record_of("k", None).unwrap().is_none());
+        assert!(inner.committee_of("k", None).unwrap().is_none());
         assert_eq!(
-            share_of(&inner.record_of("k", Some("g7")).unwrap().unwrap()),
-            7
+            inner.committee_of("k", Some("g7")).unwrap(),
+            Some(committee(7))
         );
         let e = inner.key_for("k", None).err().unwrap();
         assert!(
@@ -213,8 +228,8 @@ mod tests {
         assert_eq!((share_of(&k), k.generation.as_deref()), (7, Some("g7")));
         assert!(inner.store.get(KEY_SHARES_NEXT, b"k").unwrap().is_none());
         assert_eq!(
-            share_of(&inner.record_of("k", Some("g7")).unwrap().unwrap()),
-            7
+            inner.committee_of("k", Some("g7")).unwrap(),
+            Some(committee(7))
         );
     }
 }

@@ -146,17 +146,17 @@ fn intake(inner: &Inner, bytes: &[u8]) -> Intake {
         TaskBody::Refresh(r) => (r.generation.as_deref(), None),
         TaskBody::Repair(r) => (r.generation.as_deref(), Some(r.party.as_str())),
     };
-    match inner.record_of(key_id, generation) {
-        Ok(Some(key)) => {
+    match inner.committee_of(key_id, generation) {
+        Ok(Some(committee)) => {
             let members = task
                 .members
                 .iter()
                 .filter(|m| Some(m.party.as_str()) != rebuilt)
                 .map(|m| (m.party.as_str(), m.node_id.as_str()));
-            if let Err(e) = key.committee.admits(key_id, members) {
+            if let Err(e) = committee.admits(key_id, members) {
                 return refuse(Fault::BadTask, e.to_string());
             }
-            if key.committee == Committee::Unpinned {
+            if committee == Committee::Unpinned {
                 tracing::warn!(
                     key_id = %key_id,
                     "key stored by an older version without its committee: the task's committee is taken as given"
