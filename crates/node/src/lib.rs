@@ -251,8 +251,9 @@ pub async fn run_with(
     if Arc::strong_count(&node) > 1 {
         tracing::warn!("protocol runs still hold the key store after the shutdown grace period");
     }
-    // The audit log's last entries made durable, and the file let go (a restart in this
-    // process opens it again).
+    // The rollback witness up to date with the last commit, and the audit log's last
+    // entries made durable and the file let go (a restart in this process opens it again).
+    node.flush_witness().await;
     node.audit().close();
     served.map_err(Error::Serve)?;
     tracing::info!("mpc-node stopped");

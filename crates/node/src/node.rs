@@ -627,6 +627,14 @@ impl Node {
         &self.audit
     }
 
+    /// Waits until the key store's rollback witness holds every commit made (its writer
+    /// thread lags commits by moments; a stopping node waits for it).
+    pub async fn flush_witness(&self) {
+        if let Slot::Unsealed(u) = &*self.slot.lock().await {
+            u.flush_witness();
+        }
+    }
+
     /// Sets the audit log (before the node is shared).
     pub fn set_audit(&mut self, audit: crate::audit::NodeAudit) {
         self.audit = audit;

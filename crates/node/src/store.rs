@@ -159,7 +159,7 @@ mod share_hex {
                 f.write_str("a hex string")
             }
             fn visit_str<E: Error>(self, s: &str) -> Result<Vec<u8>, E> {
-                if s.len() % 2 != 0 {
+                if !s.len().is_multiple_of(2) {
                     return Err(E::custom("odd number of hex digits"));
                 }
                 let mut out = Zeroizing::new(vec![0u8; s.len() / 2]);

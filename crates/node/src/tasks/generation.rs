@@ -11,6 +11,9 @@
 //! it at its next task. Never a mix: a task names exactly one generation and a node answers
 //! with that generation's share or refuses naming both.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use mpc_keystore::{Batch, tables};
 
 use super::Inner;
@@ -32,13 +35,18 @@ impl Inner {
         &self,
         key_id: &str,
         generation: Option<&str>,
-    ) -> Result<StoredKey, RunFail> {
+    ) -> Result<Arc<StoredKey>, RunFail> {
         // Promotions and the writes of waiting shares never interleave (a refresh of the key
         // that starts now promotes first, then writes its own waiting share at its end).
-        let _serial = self
+        let mut cache = self
             .shares
             .lock()
             .map_err(|_| RunFail::Local("share lock poisoned".into()))?;
+        if let Some(k) = cache.get(key_id)
+            && k.generation.as_deref() == generation
+        {
+            return Ok(k);
+        }
         // The generation of the current share (`None`: no share of this key here, e.g. the
         // node a repair rebuilds the party's share on).
         let held: Option<Option<String>> =
@@ -46,9 +54,9 @@ impl Inner {
                 Some(bytes) => {
                     let current = StoredKey::from_bytes(key_id, &bytes)?;
                     if current.generation.as_deref() == generation {
-                        return Ok(current);
+                        return Ok(cache.insert(key_id, current));
                     }
-                    Some(current.generation)
+                    Some(current.generation.clone())
                 }
                 None => None,
             };
@@ -84,18 +92,25 @@ impl Inner {
             previous = %held.as_ref().map_or_else(|| "none".to_owned(), |g| generation_name(g.as_deref())),
             "refreshed key share is now current; the previous share is deleted"
         );
-        Ok(next)
+        Ok(cache.insert(key_id, next))
     }
 
     /// The committee a task naming `generation` must match, read-only: the waiting share's
     /// when it is of that generation, else the current one's (a task naming another generation
-    /// is refused by [`Inner::key_for`] later). `None`: no share here. The shares themselves
-    /// are not decoded (admission reads this for every task). Blocking.
+    /// is refused by [`Inner::key_for`] later). `None`: no share here. Admission reads this
+    /// for every task: from the records kept in memory when there, else from the store
+    /// without decoding the shares. Blocking.
     pub(super) fn committee_of(
         &self,
         key_id: &str,
         generation: Option<&str>,
     ) -> Result<Option<Committee>, StoreAccessError> {
+        if let Ok(cache) = self.shares.lock()
+            && let Some(k) = cache.get(key_id)
+            && k.generation.as_deref() == generation
+        {
+            return Ok(Some(k.committee.clone()));
+        }
         if generation.is_some()
             && let Some(bytes) = self.store.get(KEY_SHARES_NEXT, key_id.as_bytes())?
         {
@@ -110,6 +125,29 @@ impl Inner {
         }
     }
 
+    /// Stores a new key's record as `key_id`'s current share (key generation), refusing a key
+    /// id that exists here. Blocking.
+    pub(super) fn put_new_key(&self, key_id: &str, key: &StoredKey) -> Result<(), RunFail> {
+        let mut cache = self
+            .shares
+            .lock()
+            .map_err(|_| RunFail::Local("share lock poisoned".into()))?;
+        if self
+            .store
+            .get(tables::KEY_SHARES, key_id.as_bytes())?
+            .is_some()
+        {
+            return Err(RunFail::BadTask(format!(
+                "key {key_id} already exists on this node"
+            )));
+        }
+        let bytes = key.to_bytes()?;
+        self.store
+            .put(tables::KEY_SHARES, key_id.as_bytes(), &bytes)?;
+        cache.forget(key_id);
+        Ok(())
+    }
+
     /// Stores `key` (a refreshed share with its generation) as `key_id`'s waiting share,
     /// replacing an earlier waiting one. Blocking.
     pub(super) fn put_waiting(&self, key_id: &str, key: &StoredKey) -> Result<(), RunFail> {
@@ -120,6 +158,37 @@ impl Inner {
         let bytes = key.to_bytes()?;
         self.store.put(KEY_SHARES_NEXT, key_id.as_bytes(), &bytes)?;
         Ok(())
+    }
+}
+
+/// Current key records as last read or written here, decrypted and decoded, so that a
+/// signature does not decrypt and decode its key's record again (a DKLs23 record is about
+/// 280 KB). Lives behind [`Inner`]'s share lock, which also orders every write of
+/// [`tables::KEY_SHARES`]: promotions replace their key's entry, a new key's write removes
+/// it. Shares are zeroized when the last holder lets go (`StoredShare`'s `Drop`). At most
+/// [`ShareCache::MAX`] keys; when full it starts over.
+#[derive(Default)]
+pub(super) struct ShareCache(HashMap<String, Arc<StoredKey>>);
+
+impl ShareCache {
+    /// Keys kept at most.
+    pub(super) const MAX: usize = 1024;
+
+    fn get(&self, key_id: &str) -> Option<Arc<StoredKey>> {
+        self.0.get(key_id).cloned()
+    }
+
+    fn insert(&mut self, key_id: &str, key: StoredKey) -> Arc<StoredKey> {
+        if self.0.len() >= Self::MAX {
+            self.0.clear();
+        }
+        let key = Arc::new(key);
+        self.0.insert(key_id.to_owned(), key.clone());
+        key
+    }
+
+    fn forget(&mut self, key_id: &str) {
+        self.0.remove(key_id);
     }
 }
 
@@ -176,6 +245,11 @@ mod tests {
             )
             .unwrap();
         assert_eq!(share_of(&inner.key_for("k", None).unwrap()), 1);
+        // Read once, then served decoded from memory.
+        assert!(Arc::ptr_eq(
+            &inner.key_for("k", None).unwrap(),
+            &inner.key_for("k", None).unwrap()
+        ));
         // A refresh finished here; the coordinator has not switched yet.
         inner.put_waiting("k", &record(2, Some("g2"))).unwrap();
         assert_eq!(inner.committee_of("k", None).unwrap(), Some(committee(1)));
@@ -198,7 +272,7 @@ mod tests {
         assert_eq!((share_of(&k), k.generation.as_deref()), (2, Some("g2")));
         assert!(inner.store.get(KEY_SHARES_NEXT, b"k").unwrap().is_none());
         assert_eq!(share_of(&inner.key_for("k", Some("g2")).unwrap()), 2);
-        // The old generation is gone for good.
+        // The old generation is gone for good (also from memory).
         let e = inner.key_for("k", None).err().unwrap();
         assert!(
             matches!(e, RunFail::BadTask(ref d) if d.contains("generation g2")),

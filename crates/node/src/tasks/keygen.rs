@@ -168,21 +168,8 @@ impl Runtime {
             generation: None,
         };
         let id = key_id.clone();
-        self.blocking(move |inner| {
-            if inner
-                .store
-                .get(tables::KEY_SHARES, id.as_bytes())?
-                .is_some()
-            {
-                return Err(RunFail::BadTask(format!(
-                    "key {id} already exists on this node"
-                )));
-            }
-            let bytes = stored.to_bytes()?;
-            inner.store.put(tables::KEY_SHARES, id.as_bytes(), &bytes)?;
-            Ok(())
-        })
-        .await?;
+        self.blocking(move |inner| inner.put_new_key(&id, &stored))
+            .await?;
         tracing::info!(key_id = %key_id, public_key = %hex::encode(&public_key), "key share stored");
         Ok(Outcome::KeygenDone {
             public_key,

@@ -147,9 +147,9 @@ struct Inner {
     metrics: crate::metrics::NodeMetrics,
     audit: crate::audit::NodeAudit,
     state: Mutex<State>,
-    /// Serializes promotions of refreshed shares with the writes of waiting ones
-    /// ([`generation`]).
-    shares: Mutex<()>,
+    /// Serializes promotions of refreshed shares with the writes of waiting ones, and holds
+    /// the current records read ([`generation`]).
+    shares: Mutex<generation::ShareCache>,
     out: mpsc::UnboundedSender<Frame>,
 }
 
@@ -178,7 +178,7 @@ impl Runtime {
                 metrics: params.metrics,
                 audit: params.audit,
                 state: Mutex::new(State::default()),
-                shares: Mutex::new(()),
+                shares: Mutex::new(generation::ShareCache::default()),
                 out,
             }),
         }

@@ -108,10 +108,8 @@ impl Runtime {
         let key = self
             .blocking(move |inner| inner.key_for(&id, generation.as_deref()))
             .await?;
-        let StoredKey {
-            committee, share, ..
-        } = key;
-        let StoredShare::Dkls23 { share: stored } = &share else {
+        let committee = key.committee.clone();
+        let StoredShare::Dkls23 { share: stored } = &key.share else {
             return Err(RunFail::BadTask(format!(
                 "key {key_id} is not a DKLs23 key; only DKLs23 keys can be {done}"
             )));

@@ -94,9 +94,10 @@ impl Runtime {
 
         let (id, generation) = (s.key_id.clone(), s.generation.clone());
         let digest_hex = hex::encode(&digest);
-        let stored = self
-            .blocking(move |inner| Ok(inner.key_for(&id, generation.as_deref())?.share))
+        let key = self
+            .blocking(move |inner| inner.key_for(&id, generation.as_deref()))
             .await?;
+        let stored = &key.share;
         // The run's execution id was derived from the task's protocol; a share of another
         // protocol cannot take part (and must not be tried with the wrong library).
         if s.algorithm == Algorithm::Ecdsa && stored.ecdsa_protocol() != Some(s.ecdsa_protocol) {
@@ -118,10 +119,12 @@ impl Runtime {
         } else {
             0
         };
+        let key = key.clone();
         let signature: Vec<u8> = self
             .on_thread(plan, control, rx, move |w| {
                 let bad = |e: mpc_tss::InputError| RunFail::BadTask(e.to_string());
-                match (&stored, algo) {
+                let stored = &key.share;
+                match (stored, algo) {
                     (
                         StoredShare::Secp256k1 { core, aux },
                         Algorithm::Ecdsa | Algorithm::Bip340 | Algorithm::Taproot,
