@@ -12,13 +12,17 @@
 //! with that generation's share or refuses naming both.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use mpc_keystore::{Batch, tables};
 
 use super::Inner;
 use super::fail::RunFail;
-use crate::store::{Committee, KEY_SHARES_NEXT, StoreAccessError, StoredKey};
+use mpc_tss::InputError;
+use mpc_tss::dkls::DklsKeyShare;
+use mpc_tss::ecdsa::EcdsaCoreShare;
+
+use crate::store::{Committee, KEY_SHARES_NEXT, StoreAccessError, StoredKey, StoredShare};
 
 /// How a generation is named in messages.
 pub(super) fn generation_name(generation: Option<&str>) -> String {
@@ -35,7 +39,7 @@ impl Inner {
         &self,
         key_id: &str,
         generation: Option<&str>,
-    ) -> Result<Arc<StoredKey>, RunFail> {
+    ) -> Result<Arc<KeyRecord>, RunFail> {
         // Promotions and the writes of waiting shares never interleave (a refresh of the key
         // that starts now promotes first, then writes its own waiting share at its end).
         let mut cache = self
@@ -168,21 +172,25 @@ impl Inner {
 /// it. Shares are zeroized when the last holder lets go (`StoredShare`'s `Drop`). At most
 /// [`ShareCache::MAX`] keys; when full it starts over.
 #[derive(Default)]
-pub(super) struct ShareCache(HashMap<String, Arc<StoredKey>>);
+pub(super) struct ShareCache(HashMap<String, Arc<KeyRecord>>);
 
 impl ShareCache {
     /// Keys kept at most.
     pub(super) const MAX: usize = 1024;
 
-    fn get(&self, key_id: &str) -> Option<Arc<StoredKey>> {
+    fn get(&self, key_id: &str) -> Option<Arc<KeyRecord>> {
         self.0.get(key_id).cloned()
     }
 
-    fn insert(&mut self, key_id: &str, key: StoredKey) -> Arc<StoredKey> {
+    fn insert(&mut self, key_id: &str, key: StoredKey) -> Arc<KeyRecord> {
         if self.0.len() >= Self::MAX {
             self.0.clear();
         }
-        let key = Arc::new(key);
+        let key = Arc::new(KeyRecord {
+            key,
+            dkls: OnceLock::new(),
+            schnorr: OnceLock::new(),
+        });
         self.0.insert(key_id.to_owned(), key.clone());
         key
     }
@@ -192,10 +200,51 @@ impl ShareCache {
     }
 }
 
+/// A current key record with the protocol forms of its share, each decoded (and checked) at
+/// its first use: a DKLs23 share's `DklsKeyShare` and the Schnorr (FROST) share made from it.
+/// The library types wipe their secrets on drop.
+pub(super) struct KeyRecord {
+    key: StoredKey,
+    dkls: OnceLock<Arc<DklsKeyShare>>,
+    schnorr: OnceLock<Arc<EcdsaCoreShare>>,
+}
+
+impl std::ops::Deref for KeyRecord {
+    type Target = StoredKey;
+    fn deref(&self) -> &StoredKey {
+        &self.key
+    }
+}
+
+impl KeyRecord {
+    /// The DKLs23 share (`None`: not a DKLs23 key).
+    pub(super) fn dkls(&self) -> Result<Option<Arc<DklsKeyShare>>, InputError> {
+        let StoredShare::Dkls23 { share } = &self.key.share else {
+            return Ok(None);
+        };
+        if let Some(d) = self.dkls.get() {
+            return Ok(Some(d.clone()));
+        }
+        let d = Arc::new(DklsKeyShare::from_stored_bytes(share)?);
+        Ok(Some(self.dkls.get_or_init(|| d).clone()))
+    }
+
+    /// The Schnorr share of a DKLs23 key (BIP340, Taproot).
+    pub(super) fn dkls_schnorr(&self) -> Result<Option<Arc<EcdsaCoreShare>>, InputError> {
+        if let Some(c) = self.schnorr.get() {
+            return Ok(Some(c.clone()));
+        }
+        let Some(d) = self.dkls()? else {
+            return Ok(None);
+        };
+        let c = Arc::new(d.schnorr_share()?);
+        Ok(Some(self.schnorr.get_or_init(|| c).clone()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::StoredShare;
     use crate::tasks::test_support::runtime;
 
     fn record(share: u8, generation: Option<&str>) -> StoredKey {
@@ -305,5 +354,37 @@ mod tests {
             inner.committee_of("k", Some("g7")).unwrap(),
             Some(committee(7))
         );
+    }
+
+    /// A DKLs23 record's share and its Schnorr form are decoded once and kept with it; other
+    /// shares have none; a record that does not decode says so.
+    #[test]
+    fn a_records_protocol_shares_are_decoded_once() {
+        let dkls = include_bytes!("../../../tss/tests/fixtures/dkls23-share-a.json").to_vec();
+        let mut cache = ShareCache::default();
+        let rec = cache.insert(
+            "k",
+            StoredKey {
+                committee: committee(1),
+                share: StoredShare::Dkls23 { share: dkls },
+                generation: None,
+            },
+        );
+        let a = rec.dkls().unwrap().unwrap();
+        assert!(Arc::ptr_eq(&a, &rec.dkls().unwrap().unwrap()));
+        let s = rec.dkls_schnorr().unwrap().unwrap();
+        assert!(Arc::ptr_eq(&s, &rec.dkls_schnorr().unwrap().unwrap()));
+        assert_eq!(s.public_key(), a.public_key());
+        let ed = cache.insert(
+            "e",
+            StoredKey {
+                committee: committee(2),
+                share: StoredShare::Ed25519 { share: vec![1] },
+                generation: None,
+            },
+        );
+        assert!(ed.dkls().unwrap().is_none() && ed.dkls_schnorr().unwrap().is_none());
+        let bad = cache.insert("b", record(3, None));
+        assert!(bad.dkls().is_err() && bad.dkls_schnorr().is_err());
     }
 }

@@ -19,7 +19,7 @@ use mpc_callback::mpc_wire::callback::{
 use mpc_callback::{Request, SignAlgorithm, SignParams, SignRequest};
 use mpc_chains::SignMessageKind;
 use mpc_transport::task::{Algorithm, Outcome, Payload, SignTask, Task};
-use mpc_tss::dkls::{self, DklsKeyShare};
+use mpc_tss::dkls;
 use mpc_tss::ecdsa::{self, EcdsaAuxInfo, EcdsaCoreShare, EcdsaKeyShare, SignInput};
 use mpc_tss::frost::{self, EddsaKeyShare};
 use mpc_tss::{DerivationPath, ExecutionId, PartyId};
@@ -148,11 +148,13 @@ impl Runtime {
                         }
                     }
                     (
-                        StoredShare::Dkls23 { share },
+                        StoredShare::Dkls23 { .. },
                         Algorithm::Ecdsa | Algorithm::Bip340 | Algorithm::Taproot,
                     ) => {
-                        let share = DklsKeyShare::from_stored_bytes(share)
-                            .map_err(|e| RunFail::Local(e.to_string()))?;
+                        // Decoded once per key and kept with the record (`KeyRecord`).
+                        let local = |e: mpc_tss::InputError| RunFail::Local(e.to_string());
+                        let not_dkls = || RunFail::Local("not a DKLs23 share".into());
+                        let share = key.dkls().map_err(local)?.ok_or_else(not_dkls)?;
                         same_root(&share.public_key(), &root)?;
                         let d = digest32(&digest)?;
                         match algo {
@@ -163,9 +165,8 @@ impl Runtime {
                                 Ok(w.drive(sess)?.to_rsv(v_offset).to_vec())
                             }
                             _ => {
-                                let core = share
-                                    .schnorr_share()
-                                    .map_err(|e| RunFail::Local(e.to_string()))?;
+                                let core =
+                                    key.dkls_schnorr().map_err(local)?.ok_or_else(not_dkls)?;
                                 schnorr(w, eid, &core, &signers, &path, &d, algo, script_root)
                             }
                         }
