@@ -272,10 +272,19 @@ pub fn fingerprint(check: &Check) -> String {
     hex::encode(Sha256::digest(c.to_go_json()))
 }
 
-/// Opens `path` for appending, creating it with mode 0600.
+/// Opens `path` for appending (and reading), creating it with mode 0600.
 fn open_append(path: &Path) -> Result<File, StoreError> {
-    let mut o = OpenOptions::new();
-    o.create(true).read(true).append(true);
+    open_private(OpenOptions::new().read(true).append(true), path)
+}
+
+/// Creates or truncates `path` for writing, mode 0600 if created.
+fn create_private(path: &Path) -> Result<File, StoreError> {
+    open_private(OpenOptions::new().write(true).truncate(true), path)
+}
+
+/// Opens `path` with `o`, creating it with mode 0600.
+fn open_private(o: &mut OpenOptions, path: &Path) -> Result<File, StoreError> {
+    o.create(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -480,17 +489,6 @@ fn replay(
         journal.sync_data().map_err(io_err(path))?;
     }
     Ok((replayed, at))
-}
-
-fn create_private(path: &Path) -> Result<File, StoreError> {
-    let mut o = OpenOptions::new();
-    o.create(true).write(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    o.open(path).map_err(io_err(path))
 }
 
 #[cfg(test)]
