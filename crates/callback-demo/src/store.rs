@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -446,9 +446,9 @@ impl Store {
     }
 }
 
-/// Applies the journal's lines in `from..len` to `state`; returns how many carried an effect
-/// and the journal's length afterwards (a last line without its newline, cut short by a
-/// crash before it was answered, is cut off).
+/// Applies the journal's lines in `from..len` to `state`, reading one line at a time; returns
+/// how many carried an effect and the journal's length afterwards (a last line without its
+/// newline, cut short by a crash before it was answered, is cut off).
 fn replay(
     state: &mut State,
     journal: &mut File,
@@ -456,17 +456,28 @@ fn replay(
     from: u64,
     len: u64,
 ) -> Result<(u32, u64), StoreError> {
-    let mut tail = Vec::new();
     journal.seek(SeekFrom::Start(from)).map_err(io_err(path))?;
-    journal
-        .take(len - from)
-        .read_to_end(&mut tail)
-        .map_err(io_err(path))?;
-    let complete = tail.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let mut reader = BufReader::new((&*journal).take(len - from));
+    let mut raw = Vec::new();
     let mut replayed = 0;
     let mut at = from;
-    for raw in tail[..complete].split_inclusive(|&b| b == b'\n') {
-        let line: Line = serde_json::from_slice(raw).map_err(|e| {
+    loop {
+        raw.clear();
+        let n = reader.read_until(b'\n', &mut raw).map_err(io_err(path))?;
+        if n == 0 {
+            break;
+        }
+        if raw.last() != Some(&b'\n') {
+            tracing::warn!(
+                path = %path.display(),
+                bytes = n,
+                "cutting off a journal line left incomplete by a crash (it was never answered)"
+            );
+            journal.set_len(at).map_err(io_err(path))?;
+            journal.sync_data().map_err(io_err(path))?;
+            break;
+        }
+        let line: Line = serde_json::from_slice(&raw).map_err(|e| {
             corrupt(
                 path,
                 format!("the journal line at byte {at} is not one of this server's entries: {e}"),
@@ -477,16 +488,7 @@ fn replay(
             state.apply(&line.callback_id, effect);
             replayed += 1;
         }
-        at += raw.len() as u64;
-    }
-    if complete < tail.len() {
-        tracing::warn!(
-            path = %path.display(),
-            bytes = tail.len() - complete,
-            "cutting off a journal line left incomplete by a crash (it was never answered)"
-        );
-        journal.set_len(at).map_err(io_err(path))?;
-        journal.sync_data().map_err(io_err(path))?;
+        at += n as u64;
     }
     Ok((replayed, at))
 }
