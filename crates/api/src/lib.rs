@@ -13,10 +13,11 @@
 //! use mpc_api::auth::{self, ApiUser, InMemoryNonceStore};
 //! use mpc_api::envelope::Envelope;
 //! use mpc_api::types::{self, SignResultRequest, Validate};
+//! use mpc_wire::signature::EcdsaSigner;
 //! use p256::ecdsa::SigningKey;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let key = SigningKey::from_slice(&[7; 32])?;
+//! let key = EcdsaSigner::new(&SigningKey::from_slice(&[7; 32])?);
 //! let user = ApiUser {
 //!     organization_id: "org-1".into(),
 //!     user_id: "user-1".into(),
@@ -27,6 +28,7 @@
 //! let body = serde_json::to_vec(&SignResultRequest {
 //!     request_id: Some("r-1".into()),
 //!     sino_id: None,
+//!     wait_ms: None,
 //! })?;
 //! let headers = auth::sign_request(&key, types::PATH_SIGN_RESULT, &body, 1_700_000_000_000);
 //!

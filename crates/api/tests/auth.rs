@@ -7,6 +7,7 @@ use mpc_api::auth::{
 };
 use mpc_api::envelope::ApiCode;
 use mpc_wire::keys::api_key_hex;
+use mpc_wire::signature::EcdsaSigner;
 use p256::ecdsa::{Signature, SigningKey};
 
 const PATH: &str = "/v1/waas/mpc/web3/sign_result";
@@ -17,6 +18,11 @@ const BODY: &[u8] = br#"{"requestId":"r 1","sinoId":"s-1"}"#;
 /// (a test key published with the SDK, not a secret).
 const GO_SDK_EXAMPLE_PRIVATE: &str = "308193020100301306072a8648ce3d020106082a8648ce3d030107047930770201010420d59deed8651f9dc130ce12c7ce9ddbda1129a2dc0d57c6e42596188c041a9aa8a00a06082a8648ce3d030107a1440342000421627f551985a685e00188665a6a2f4fa80d5569fd53b31471785aad62fc9b2e23e8a9ba8a3d03b90d2c8fa5fad26fb2a05a9e7477a1ee5e4228bd85bd660309";
 const GO_SDK_EXAMPLE_PUBLIC: &str = "3059301306072a8648ce3d020106082a8648ce3d0301070342000421627f551985a685e00188665a6a2f4fa80d5569fd53b31471785aad62fc9b2e23e8a9ba8a3d03b90d2c8fa5fad26fb2a05a9e7477a1ee5e4228bd85bd660309";
+
+/// [`auth::sign_request`] with a key prepared for this one request.
+fn sign(key: &SigningKey, path: &str, body: &[u8], now_ms: u64) -> auth::Headers {
+    auth::sign_request(&EcdsaSigner::new(key), path, body, now_ms)
+}
 
 fn key(seed: u8) -> SigningKey {
     SigningKey::from_slice(&[seed; 32]).unwrap()
@@ -153,7 +159,7 @@ fn sdk_key_errors() {
 fn sign_then_verify() {
     let k = key(1);
     let store = InMemoryNonceStore::new();
-    let h = auth::sign_request(&k, PATH, BODY, NOW);
+    let h = sign(&k, PATH, BODY, NOW);
     assert_eq!(h.api_key, api_key_hex(k.verifying_key()));
     assert_eq!(h.nonce, NOW.to_string());
     assert_eq!(
@@ -174,7 +180,7 @@ fn signature_covers_the_body_without_whitespace() {
     // that is what the scheme signs. Anything else changed does not.
     let k = key(1);
     let store = InMemoryNonceStore::new();
-    let h = auth::sign_request(&k, PATH, BODY, NOW);
+    let h = sign(&k, PATH, BODY, NOW);
     let pretty = b"{ \"requestId\" : \"r1\",\n\t\"sinoId\": \"s-1\" }\r\n";
     verify(&k, h.values(), pretty, NOW, &store).unwrap();
 }
@@ -183,7 +189,7 @@ fn signature_covers_the_body_without_whitespace() {
 fn go_sdk_style_high_s_signature_verifies() {
     let k = key(1);
     let store = InMemoryNonceStore::new();
-    let mut h = auth::sign_request(&k, PATH, BODY, NOW);
+    let mut h = sign(&k, PATH, BODY, NOW);
     let sig = Signature::from_der(&hex::decode(&h.signature).unwrap()).unwrap();
     let (r, s) = sig.split_scalars();
     let high = Signature::from_scalars(r.to_bytes(), (-s).to_bytes()).unwrap();
@@ -196,7 +202,7 @@ fn go_sdk_style_high_s_signature_verifies() {
 fn uppercase_signature_hex_is_accepted() {
     let k = key(1);
     let store = InMemoryNonceStore::new();
-    let mut h = auth::sign_request(&k, PATH, BODY, NOW);
+    let mut h = sign(&k, PATH, BODY, NOW);
     h.signature = h.signature.to_uppercase();
     verify(&k, h.values(), BODY, NOW, &store).unwrap();
 }
@@ -204,7 +210,7 @@ fn uppercase_signature_hex_is_accepted() {
 #[test]
 fn header_lookup_helper() {
     let k = key(1);
-    let h = auth::sign_request(&k, PATH, BODY, NOW);
+    let h = sign(&k, PATH, BODY, NOW);
     let pairs = h.pairs();
     let values = HeaderValues::from_lookup(|name| {
         pairs
@@ -221,7 +227,7 @@ fn header_lookup_helper() {
 fn missing_headers() {
     let k = key(1);
     let store = InMemoryNonceStore::new();
-    let h = auth::sign_request(&k, PATH, BODY, NOW);
+    let h = sign(&k, PATH, BODY, NOW);
     for (drop, name) in [
         (0, HEADER_API_KEY),
         (1, HEADER_NONCE),
@@ -254,7 +260,7 @@ fn assert_malformed(err: AuthError, header: &str) {
 fn malformed_api_key() {
     let k = key(1);
     let store = InMemoryNonceStore::new();
-    let h = auth::sign_request(&k, PATH, BODY, NOW);
+    let h = sign(&k, PATH, BODY, NOW);
     let upper = h.api_key.to_uppercase();
     // Compressed-point SPKI of the same key: valid DER, not the canonical spelling.
     let compressed = {
@@ -287,7 +293,7 @@ fn malformed_api_key() {
 fn malformed_nonce() {
     let k = key(1);
     let store = InMemoryNonceStore::new();
-    let h = auth::sign_request(&k, PATH, BODY, NOW);
+    let h = sign(&k, PATH, BODY, NOW);
     for bad in [
         &b""[..],
         b"abc",
@@ -308,7 +314,7 @@ fn malformed_nonce() {
 fn malformed_signature() {
     let k = key(1);
     let store = InMemoryNonceStore::new();
-    let h = auth::sign_request(&k, PATH, BODY, NOW);
+    let h = sign(&k, PATH, BODY, NOW);
     let raw_rs = {
         let sig = Signature::from_der(&hex::decode(&h.signature).unwrap()).unwrap();
         hex::encode(sig.to_bytes())
@@ -336,12 +342,12 @@ fn unknown_key() {
     let other = key(2);
     let store = InMemoryNonceStore::new();
     // Signed by a key nobody registered.
-    let h = auth::sign_request(&other, PATH, BODY, NOW);
+    let h = sign(&other, PATH, BODY, NOW);
     let err = verify(&k, h.values(), BODY, NOW, &store).unwrap_err();
     assert_eq!(err, AuthError::UnknownKey);
     assert_eq!(err.code(), ApiCode::Unauthorized);
     // A lookup that returns a user registered under a different key is refused too.
-    let h = auth::sign_request(&k, PATH, BODY, NOW);
+    let h = sign(&k, PATH, BODY, NOW);
     let err = auth::verify_request(h.values(), PATH, BODY, NOW, &store, |_| {
         Some(user_of(&other))
     })
@@ -354,7 +360,7 @@ fn unknown_key() {
 fn bad_signature() {
     let k = key(1);
     let store = InMemoryNonceStore::new();
-    let h = auth::sign_request(&k, PATH, BODY, NOW);
+    let h = sign(&k, PATH, BODY, NOW);
     // Other body, other path, other nonce value, signed by another key.
     let tampered = br#"{"requestId":"r 2","sinoId":"s-1"}"#;
     assert_eq!(
@@ -381,7 +387,7 @@ fn bad_signature() {
         verify(&k, v, BODY, NOW, &store).unwrap_err(),
         AuthError::BadSignature
     );
-    let forged = auth::sign_request(&key(2), PATH, BODY, NOW);
+    let forged = sign(&key(2), PATH, BODY, NOW);
     let mut v = h.values();
     v.signature = Some(forged.signature.as_bytes());
     assert_eq!(
@@ -404,12 +410,12 @@ fn nonce_window_edges() {
     let w = DEFAULT_NONCE_WINDOW_MS;
     // Exactly one window old / ahead: accepted (inclusive bound).
     let store = InMemoryNonceStore::new();
-    let old = auth::sign_request(&k, PATH, BODY, NOW - w);
+    let old = sign(&k, PATH, BODY, NOW - w);
     verify(&k, old.values(), BODY, NOW, &store).unwrap();
-    let ahead = auth::sign_request(&k, PATH, BODY, NOW + w);
+    let ahead = sign(&k, PATH, BODY, NOW + w);
     verify(&k, ahead.values(), BODY, NOW, &store).unwrap();
     // One millisecond more: refused.
-    let stale = auth::sign_request(&k, PATH, BODY, NOW - w - 1);
+    let stale = sign(&k, PATH, BODY, NOW - w - 1);
     assert_eq!(
         verify(&k, stale.values(), BODY, NOW, &store).unwrap_err(),
         AuthError::StaleNonce {
@@ -418,7 +424,7 @@ fn nonce_window_edges() {
             window_ms: w
         }
     );
-    let future = auth::sign_request(&k, PATH, BODY, NOW + w + 1);
+    let future = sign(&k, PATH, BODY, NOW + w + 1);
     let err = verify(&k, future.values(), BODY, NOW, &store).unwrap_err();
     assert_eq!(
         err,
@@ -430,17 +436,17 @@ fn nonce_window_edges() {
     );
     assert_eq!(err.code(), ApiCode::Unauthorized);
     // Extremes do not overflow.
-    let zero = auth::sign_request(&k, PATH, BODY, 0);
+    let zero = sign(&k, PATH, BODY, 0);
     assert!(matches!(
         verify(&k, zero.values(), BODY, NOW, &store),
         Err(AuthError::StaleNonce { .. })
     ));
-    let max = auth::sign_request(&k, PATH, BODY, 9_999_999_999_999_999_999);
+    let max = sign(&k, PATH, BODY, 9_999_999_999_999_999_999);
     assert!(matches!(
         verify(&k, max.values(), BODY, NOW, &store),
         Err(AuthError::FutureNonce { .. })
     ));
-    let near_zero = auth::sign_request(&k, PATH, BODY, 3);
+    let near_zero = sign(&k, PATH, BODY, 3);
     verify(&k, near_zero.values(), BODY, 5, &store).unwrap();
 }
 
@@ -449,9 +455,9 @@ fn configurable_window() {
     let k = key(1);
     let store = InMemoryNonceStore::new();
     let cfg = AuthConfig { window_ms: 1000 };
-    let h = auth::sign_request(&k, PATH, BODY, NOW - 1000);
+    let h = sign(&k, PATH, BODY, NOW - 1000);
     verify_with(cfg, &k, h.values(), PATH, BODY, NOW, &store).unwrap();
-    let h = auth::sign_request(&k, PATH, BODY, NOW - 1001);
+    let h = sign(&k, PATH, BODY, NOW - 1001);
     assert!(matches!(
         verify_with(cfg, &k, h.values(), PATH, BODY, NOW, &store),
         Err(AuthError::StaleNonce {
@@ -460,9 +466,9 @@ fn configurable_window() {
         })
     ));
     let zero = AuthConfig { window_ms: 0 };
-    let h = auth::sign_request(&k, PATH, BODY, NOW);
+    let h = sign(&k, PATH, BODY, NOW);
     verify_with(zero, &k, h.values(), PATH, BODY, NOW, &store).unwrap();
-    let h = auth::sign_request(&k, PATH, BODY, NOW + 1);
+    let h = sign(&k, PATH, BODY, NOW + 1);
     assert!(matches!(
         verify_with(zero, &k, h.values(), PATH, BODY, NOW, &store),
         Err(AuthError::FutureNonce { .. })
@@ -474,7 +480,7 @@ fn replay_is_refused_within_the_window() {
     let k = key(1);
     let other = key(2);
     let store = InMemoryNonceStore::new();
-    let h = auth::sign_request(&k, PATH, BODY, NOW);
+    let h = sign(&k, PATH, BODY, NOW);
     verify(&k, h.values(), BODY, NOW, &store).unwrap();
     // Same request again, at the same time and at the last moment of the window.
     for now in [NOW, NOW + 1, NOW + DEFAULT_NONCE_WINDOW_MS] {
@@ -483,7 +489,7 @@ fn replay_is_refused_within_the_window() {
         assert_eq!(err.code(), ApiCode::Unauthorized);
     }
     // Same nonce, different body: still a replay of the nonce.
-    let h2 = auth::sign_request(&k, "/v1/waas/mpc/mpcnode/status", b"", NOW);
+    let h2 = sign(&k, "/v1/waas/mpc/mpcnode/status", b"", NOW);
     assert_eq!(
         verify_with(
             AuthConfig::default(),
@@ -498,7 +504,7 @@ fn replay_is_refused_within_the_window() {
         AuthError::ReplayedNonce { nonce_ms: NOW }
     );
     // Another key may use the same millisecond.
-    let ho = auth::sign_request(&other, PATH, BODY, NOW);
+    let ho = sign(&other, PATH, BODY, NOW);
     verify(&other, ho.values(), BODY, NOW, &store).unwrap();
     // After the window the old request is stale, not a replay (the store has forgotten it).
     assert!(matches!(
@@ -511,7 +517,7 @@ fn replay_is_refused_within_the_window() {
         ),
         Err(AuthError::StaleNonce { .. })
     ));
-    let fresh = auth::sign_request(&k, PATH, BODY, NOW + DEFAULT_NONCE_WINDOW_MS + 1);
+    let fresh = sign(&k, PATH, BODY, NOW + DEFAULT_NONCE_WINDOW_MS + 1);
     verify(
         &k,
         fresh.values(),
@@ -527,7 +533,7 @@ fn replay_is_refused_within_the_window() {
 fn nonce_store_failure_is_unavailable_not_unauthorized() {
     let k = key(1);
     let store = InMemoryNonceStore::with_capacity(0);
-    let h = auth::sign_request(&k, PATH, BODY, NOW);
+    let h = sign(&k, PATH, BODY, NOW);
     let err = verify(&k, h.values(), BODY, NOW, &store).unwrap_err();
     assert_eq!(
         err,

@@ -177,6 +177,7 @@ fn waas_dto_snapshots() {
         SignResultRequest {
             request_id: Some("req-3".into()),
             sino_id: None,
+            wait_ms: None,
         }
     );
     pin!(
@@ -184,6 +185,7 @@ fn waas_dto_snapshots() {
         SignResultRequest {
             request_id: None,
             sino_id: Some("sino-3".into()),
+            wait_ms: None,
         }
     );
     pin!(
@@ -770,6 +772,7 @@ fn validation_errors() {
         SignResultRequest {
             request_id: Some(String::new()),
             sino_id: Some(String::new()),
+            wait_ms: None,
         }
         .validate(),
         keygen(1, &["a", "b", "c"]).validate(),
@@ -802,6 +805,36 @@ fn validation_errors() {
     .map(|r| r.unwrap_err().to_string())
     .collect();
     insta::assert_json_snapshot!("validation_errors", errors);
+}
+
+/// `waitMs` (our long-poll extension of `sign_result`): absent from what the Go SDK sends and
+/// from what we send when unset, at most 10 s.
+#[test]
+fn sign_result_wait_is_optional_and_bounded() {
+    let sdk: SignResultRequest = serde_json::from_str(r#"{"requestId":"req-3"}"#).unwrap();
+    assert_eq!(sdk.wait_ms, None);
+    let waiting: SignResultRequest =
+        serde_json::from_str(r#"{"requestId":"req-3","waitMs":2500}"#).unwrap();
+    assert_eq!(waiting.wait_ms, Some(2500));
+    waiting.validate().unwrap();
+    assert_eq!(
+        serde_json::to_string(&waiting).unwrap(),
+        r#"{"requestId":"req-3","waitMs":2500}"#
+    );
+    SignResultRequest {
+        wait_ms: Some(MAX_SIGN_RESULT_WAIT_MS),
+        ..waiting.clone()
+    }
+    .validate()
+    .unwrap();
+    let too_long = SignResultRequest {
+        wait_ms: Some(MAX_SIGN_RESULT_WAIT_MS + 1),
+        ..waiting
+    };
+    assert_eq!(
+        too_long.validate().unwrap_err().to_string(),
+        "waitMs: at most 10000 ms"
+    );
 }
 
 /// `sign_transaction`'s `txInfo` cannot speak for the node: `signAlgorithm` (written by the node

@@ -9,10 +9,12 @@
 //! not verify is counted as failed, never timed as a success.
 //!
 //! What a figure means:
-//! * latency: submit (`sign_raw_data`) to the `sign_result` answer that says done. The result is
-//!   polled every `--poll-ms` (default 2 ms) for the first 40 ms of a request and then every 1/20
-//!   of its age (at most 100 ms), so a latency is overstated by at most 5 % (or 2 ms) and the
-//!   polling costs the platform little CPU. The poll count is reported.
+//! * latency: submit (`sign_raw_data`) to the `sign_result` answer that says done. By default
+//!   the result is asked for with long polls (`waitMs`, answered when the request ends), so a
+//!   latency is exact and a request costs one or two `sign_result` calls. With `--poll-ms MS`
+//!   it is polled instead, every MS for the first 40 ms of a request and then every 1/20 of its
+//!   age (at least MS, at most 100 ms or MS), so a latency is overstated by at most 5 % (or MS).
+//!   The count of `sign_result` calls is reported.
 //! * throughput: requests completed per second of wall time of the phase.
 //! * CPU seconds per process: user + system time from `/proc/PID/stat` (USER_HZ = 100 on Linux)
 //!   spent during the phase, for every devnet process and this client.
@@ -145,7 +147,7 @@ pub struct E2eOptions {
     pub algorithms: Vec<Algorithm>,
     /// Devnet directory (default: a fresh temporary one, removed afterwards).
     pub dir: Option<PathBuf>,
-    /// First polling step of `sign_result`.
+    /// First polling step of `sign_result`; zero: long polls.
     pub poll: Duration,
     /// Runs of each in-process library reference.
     pub lib_runs: usize,
@@ -183,7 +185,7 @@ impl Default for E2eOptions {
             concurrency: vec![1, 16],
             algorithms: Algorithm::ALL.to_vec(),
             dir: None,
-            poll: Duration::from_millis(2),
+            poll: Duration::ZERO,
             lib_runs: 5,
             threshold: 3,
             platforms: vec![PlatformShape::Single],
@@ -263,7 +265,7 @@ pub struct E2eReport {
     pub machine: String,
     /// `t-of-3`.
     pub keys: String,
-    /// First polling step, ms.
+    /// First polling step, ms; 0: long polls.
     pub poll_ms: u64,
     /// Measured phases.
     pub phases: Vec<E2ePhase>,
@@ -615,17 +617,23 @@ async fn one_request(
         .map_err(|e| format!("{request_id}: submit: {e:#}"))?;
     let deadline = start + signer.result_timeout;
     let result = loop {
-        let age = start.elapsed();
-        let step = if age < Duration::from_millis(40) {
-            poll
+        let wait = if poll.is_zero() {
+            deadline.saturating_duration_since(Instant::now())
         } else {
-            (age / 20).clamp(poll, Duration::from_millis(100))
+            let age = start.elapsed();
+            let step = if age < Duration::from_millis(40) {
+                poll
+            } else {
+                (age / 20).clamp(poll, poll.max(Duration::from_millis(100)))
+            };
+            tokio::time::sleep(step).await;
+            Duration::ZERO
         };
-        tokio::time::sleep(step).await;
         polls.fetch_add(1, Ordering::Relaxed);
+        let asked = Instant::now();
         let r = signer
             .api
-            .sign_result(&request_id)
+            .sign_result_waiting(&request_id, wait)
             .await
             .map_err(|e| format!("{request_id}: sign_result: {e}"))?;
         if r.state != SignState::Pending {
@@ -636,6 +644,10 @@ async fn one_request(
                 "{request_id}: still pending after {} s",
                 signer.result_timeout.as_secs()
             ));
+        }
+        if !wait.is_zero() && asked.elapsed() < Duration::from_millis(2) {
+            // Answered at once although a wait was asked for (no free waiting slot).
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
     };
     let ms = start.elapsed().as_secs_f64() * 1000.0;
@@ -821,10 +833,12 @@ pub fn library_reference(algs: &[Algorithm], t: u16, runs: usize) -> Result<Vec<
 
 /// A readable table of the report.
 pub fn table(r: &E2eReport) -> String {
-    let mut s = format!(
-        "machine: {}   keys: {}   first poll step: {} ms\n\n",
-        r.machine, r.keys, r.poll_ms
-    );
+    let results = if r.poll_ms == 0 {
+        "results: long polls".to_owned()
+    } else {
+        format!("first poll step: {} ms", r.poll_ms)
+    };
+    let mut s = format!("machine: {}   keys: {}   {results}\n\n", r.machine, r.keys);
     s.push_str("| platform | algorithm | conc. | requests | verified | failed | p50 ms | p95 ms | p99 ms | signatures/s | CPU s/signature | peak RSS MiB (max process) |\n");
     s.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for p in &r.phases {
@@ -1004,7 +1018,7 @@ pub const USAGE: &str =
   --concurrency LIST   requests in flight (default 1,16)
   --only LIST          algorithms (default all)
   --lib-runs N         runs of each in-process reference (default 5)
-  --poll-ms MS         first sign_result polling step (default 2)
+  --poll-ms MS         poll sign_result, first step MS (default: long polls, waitMs)
   --threshold 2|3      keys 2-of-3 or 3-of-3 (default 3)
   --scale LIST         platform shapes, each on its own devnet: single (one process, SQLite,
                        in-process bus; the default) or N (mpc-devnet --scale --replicas N: N

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::{get, post};
 use mpc_wire::callback::{Action, Check, ResponseData, SIGNATURE_HEADER};
-use mpc_wire::signature::{self, RequestError, SignatureError};
+use mpc_wire::signature::{self, EcdsaSigner, RequestError, SignatureError};
 use p256::ecdsa::{SigningKey, VerifyingKey};
 use serde_json::json;
 
@@ -78,7 +78,7 @@ pub enum ServeError {
 }
 
 struct App {
-    key: SigningKey,
+    key: EcdsaSigner,
     node_keys: Vec<VerifyingKey>,
     decrypt_key: Option<p256::SecretKey>,
     policy: Option<Policy>,
@@ -92,7 +92,7 @@ pub fn router(config: ServeConfig) -> Result<Router, ServeError> {
     }
     let store = Store::open(&config.data_dir)?;
     let app = Arc::new(App {
-        key: config.signing_key,
+        key: EcdsaSigner::new(&config.signing_key),
         node_keys: config.node_keys,
         decrypt_key: config.decrypt_key,
         policy: config.policy,

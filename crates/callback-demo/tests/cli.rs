@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use mpc_callback::mpc_wire::callback::{SignType, TxInfo};
+use mpc_callback::mpc_wire::signature::EcdsaSigner;
 use mpc_callback::mpc_wire::{ecies, keys};
 use mpc_callback::{
     CallbackClient, CallbackConfig, CallbackError, Cryptography, KeygenRequest, Rejection, Request,
@@ -255,7 +256,7 @@ async fn serve_approve_decrypt() {
         max_wait: Duration::from_millis(100),
     })
     .unwrap();
-    let node = load_signing_key(&k.node_private).unwrap();
+    let node = EcdsaSigner::new(&load_signing_key(&k.node_private).unwrap());
     let checking = tokio::spawn(async move { client.check(&node, big_sign()).await });
 
     // Find the waiting callback_id in the audit log, release it with the CLI.
@@ -422,7 +423,7 @@ async fn largest_message_is_accepted_and_slow_clients_are_dropped() {
         max_wait: Duration::from_millis(100),
     })
     .unwrap();
-    let node = load_signing_key(&k.node_private).unwrap();
+    let node = EcdsaSigner::new(&load_signing_key(&k.node_private).unwrap());
     let approved = client.check(&node, largest_sign()).await;
     assert!(approved.is_ok(), "{approved:?}");
     assert_eq!(
@@ -531,7 +532,7 @@ async fn party_pins_bind_keygen_party_ids_to_node_ids() {
         max_wait: Duration::from_millis(100),
     })
     .unwrap();
-    let node = load_signing_key(&k.node_private).unwrap();
+    let node = EcdsaSigner::new(&load_signing_key(&k.node_private).unwrap());
     let keygen = |party_ids: Vec<String>, request_id: &str| {
         Request::Keygen(KeygenRequest {
             cryptography: Cryptography::EddsaEd25519,

@@ -5,13 +5,14 @@
 use mpc_callback::mpc_wire::callback::{
     Action, Check, ExtraInfo, RequestType, ResponseData, SignType, TxInfo,
 };
+use mpc_callback::mpc_wire::signature::EcdsaSigner;
 use mpc_callback::mpc_wire::{keys, signature};
 use p256::ecdsa::SigningKey;
 
 #[test]
 fn worked_example_matches_the_docs() {
-    let node = SigningKey::from_slice(&[0x11; 32]).unwrap();
-    let server = SigningKey::from_slice(&[0x22; 32]).unwrap();
+    let node = EcdsaSigner::new(&SigningKey::from_slice(&[0x11; 32]).unwrap());
+    let server = EcdsaSigner::new(&SigningKey::from_slice(&[0x22; 32]).unwrap());
     // tx_info as the platform might hand it over: spaces, newlines, HTML characters.
     let tx_info = TxInfo::from_json(
         b"{ \"chainSymbol\": \"ETH\", \"assetId\": \"ETH\",\n  \"to\": \"0xabcdef0000000000000000000000000000000001\", \"amount\": \"1.5\", \"note\": \"<pay> & go\" }",

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use mpc_callback::mpc_wire::callback::{Check, ExtraInfo, SignType, TxInfo};
-use mpc_callback::mpc_wire::signature;
+use mpc_callback::mpc_wire::signature::{self, EcdsaSigner};
 use mpc_callback::{
     CallbackClient, CallbackConfig, CallbackError, Cryptography, EncryptConfig, KeygenRequest,
     Rejection, Request, ServerConfig, SignAlgorithm, SignRequest,
@@ -22,8 +22,8 @@ fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn node_key() -> SigningKey {
-    load_signing_key(&data("node_private.pem")).unwrap()
+fn node_key() -> EcdsaSigner {
+    EcdsaSigner::new(&load_signing_key(&data("node_private.pem")).unwrap())
 }
 fn server_key() -> SigningKey {
     load_signing_key(&data("server_private.pem")).unwrap()
@@ -295,7 +295,7 @@ async fn retries_exhausted_when_the_server_refuses_our_signature() {
     // The node signs with a key the server does not know: HTTP 400 every time.
     let demo = start(None).await;
     let c = client_for(&[(demo.addr, server_public())], 2);
-    let stranger = SigningKey::from_slice(&[7; 32]).unwrap();
+    let stranger = EcdsaSigner::new(&SigningKey::from_slice(&[7; 32]).unwrap());
     match c.check(&stranger, keygen()).await {
         Err(CallbackError::Exhausted {
             attempts,
@@ -412,7 +412,7 @@ async fn unsigned_and_badly_signed_requests_get_400_json() {
         (None, "signature not found"),
         (Some("zz".to_owned()), "malformed signature"),
         (
-            Some(signature::sign_hex(&node_key(), b"other bytes")),
+            Some(node_key().sign_hex(b"other bytes")),
             "verify signature failed",
         ),
     ] {

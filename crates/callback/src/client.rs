@@ -5,8 +5,8 @@ use std::time::Duration;
 use mpc_wire::callback::{
     CHECK_PATH, Check, Decision, RAWDATA_SIGNATURE_PATH, Response, SIGNATURE_HEADER, SignType,
 };
-use mpc_wire::signature::{self, ResponseError, SignedRequest};
-use p256::ecdsa::{SigningKey, VerifyingKey};
+use mpc_wire::signature::{self, EcdsaSigner, ResponseError, SignedRequest};
+use p256::ecdsa::VerifyingKey;
 use rand_core::{OsRng, RngCore};
 
 use crate::approved::ApprovedRequest;
@@ -167,7 +167,7 @@ impl CallbackClient {
     /// fresh `callback_id` is used for all servers and all attempts of this call.
     pub async fn check(
         &self,
-        node_key: &SigningKey,
+        node_key: &EcdsaSigner,
         request: Request,
     ) -> Result<ApprovedRequest, CallbackError> {
         if self.servers.is_empty() {
@@ -208,7 +208,7 @@ impl CallbackClient {
     /// bare `{"status":"0"}` and a verified signed response are both accepted.
     pub async fn report_rawdata_signature(
         &self,
-        node_key: &SigningKey,
+        node_key: &EcdsaSigner,
         approved: &ApprovedRequest,
         signature_bytes: &[u8],
         encrypt: &EncryptConfig,

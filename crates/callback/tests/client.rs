@@ -12,7 +12,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use mpc_callback::mpc_wire::callback::{Action, Check, ResponseData, SignType, TxInfo};
-use mpc_callback::mpc_wire::signature::{self, EchoField, ResponseError, SignatureError};
+use mpc_callback::mpc_wire::signature::{
+    self, EcdsaSigner, EchoField, ResponseError, SignatureError,
+};
 use mpc_callback::mpc_wire::{ecies, p256};
 use mpc_callback::{
     ApprovedRequest, CallbackClient, CallbackConfig, CallbackError, Cryptography, EncryptConfig,
@@ -26,8 +28,8 @@ fn key(b: u8) -> SigningKey {
     SigningKey::from_slice(&[b; 32]).unwrap()
 }
 
-fn node_key() -> SigningKey {
-    key(1)
+fn node_key() -> EcdsaSigner {
+    EcdsaSigner::new(&key(1))
 }
 
 /// What the scripted server answers to the `attempt`-th request (0-based) on a path.
@@ -85,7 +87,7 @@ async fn serve(script: Box<Script>) -> (SocketAddr, Arc<Scripted>) {
     (addr, state)
 }
 
-fn signed(check: &Check, action: Action, wait: &str, error: &str, server: &SigningKey) -> Reply {
+fn signed(check: &Check, action: Action, wait: &str, error: &str, server: &EcdsaSigner) -> Reply {
     let mut data = ResponseData::for_request(check, action);
     data.wait_time = wait.to_owned();
     ok(signature::sign_response(data, error, server).to_go_json())
@@ -164,7 +166,7 @@ fn rejected(r: Result<ApprovedRequest, CallbackError>) -> Rejection {
 #[tokio::test]
 async fn approve_binds_the_exact_request() {
     let server = key(2);
-    let sk = server.clone();
+    let sk = EcdsaSigner::new(&server);
     let (addr, state) = serve(Box::new(move |_, _, c| {
         signed(c, Action::Approve, "", "", &sk)
     }))
@@ -209,7 +211,7 @@ async fn approve_binds_the_exact_request() {
 #[tokio::test]
 async fn action_is_case_insensitive_and_keygen_works() {
     let server = key(2);
-    let sk = server.clone();
+    let sk = EcdsaSigner::new(&server);
     let (addr, _) = serve(Box::new(move |_, _, c| {
         let mut data = ResponseData::for_request(c, Action::Approve);
         data.action = "Approve".into();
@@ -226,7 +228,7 @@ async fn action_is_case_insensitive_and_keygen_works() {
 #[tokio::test]
 async fn reject_carries_the_reason_and_is_not_retried() {
     let server = key(2);
-    let sk = server.clone();
+    let sk = EcdsaSigner::new(&server);
     let (addr, state) = serve(Box::new(move |_, _, c| {
         signed(c, Action::Reject, "", "amount above limit", &sk)
     }))
@@ -241,7 +243,7 @@ async fn reject_carries_the_reason_and_is_not_retried() {
 #[tokio::test]
 async fn wait_then_approve_reuses_the_callback_id() {
     let server = key(2);
-    let sk = server.clone();
+    let sk = EcdsaSigner::new(&server);
     let (addr, state) = serve(Box::new(move |_, n, c| match n {
         0 => signed(c, Action::Wait, "0", "", &sk),
         1 => signed(c, Action::Wait, "", "", &sk), // no wait_time: sleep-seconds
@@ -266,7 +268,7 @@ async fn wait_then_approve_reuses_the_callback_id() {
 #[tokio::test]
 async fn wait_time_is_capped_by_max_wait() {
     let server = key(2);
-    let sk = server.clone();
+    let sk = EcdsaSigner::new(&server);
     let (addr, _) = serve(Box::new(move |_, n, c| match n {
         0 => signed(c, Action::Wait, "86400", "", &sk),
         _ => signed(c, Action::Approve, "", "", &sk),
@@ -284,7 +286,7 @@ async fn wait_time_is_capped_by_max_wait() {
 #[tokio::test]
 async fn endless_wait_exhausts_the_retries() {
     let server = key(2);
-    let sk = server.clone();
+    let sk = EcdsaSigner::new(&server);
     let (addr, state) = serve(Box::new(move |_, _, c| {
         signed(c, Action::Wait, "0", "", &sk)
     }))
@@ -309,7 +311,7 @@ async fn endless_wait_exhausts_the_retries() {
 #[tokio::test]
 async fn errors_are_retried_until_an_answer() {
     let server = key(2);
-    let sk = server.clone();
+    let sk = EcdsaSigner::new(&server);
     // 500, then 400 with the reference server's error JSON, then garbage, then a status "1"
     // server error, then a slow answer (timeout), then approval.
     let (addr, state) = serve(Box::new(move |_, n, c| match n {
@@ -378,10 +380,10 @@ async fn server_down_exhausts_with_connection_error() {
 #[tokio::test]
 async fn tampered_or_foreign_responses_are_rejections() {
     let server = key(2);
-    let sk = server.clone();
+    let sk = EcdsaSigner::new(&server);
     let (addr, state) = serve(Box::new(move |_, n, c| match n {
         // Signed by another key.
-        0 => signed(c, Action::Approve, "", "", &key(9)),
+        0 => signed(c, Action::Approve, "", "", &EcdsaSigner::new(&key(9))),
         // Signed, then the action changed.
         1 => {
             let mut r = signature::sign_response(
@@ -443,7 +445,7 @@ async fn tampered_or_foreign_responses_are_rejections() {
 #[tokio::test]
 async fn two_servers_all_must_approve() {
     let (k1, k2) = (key(2), key(3));
-    let (s1, s2) = (k1.clone(), k2.clone());
+    let (s1, s2) = (EcdsaSigner::new(&k1), EcdsaSigner::new(&k2));
     let (a1, st1) = serve(Box::new(move |_, _, c| {
         signed(c, Action::Approve, "", "", &s1)
     }))
@@ -487,7 +489,7 @@ async fn no_server_means_no_callback() {
 async fn rawdata_signature_reports_plain_and_encrypted() {
     let server = key(2);
     let decrypt = p256::SecretKey::from_slice(&[4; 32]).unwrap();
-    let sk = server.clone();
+    let sk = EcdsaSigner::new(&server);
     let (addr, state) = serve(Box::new(move |path, n, c| match (path, n) {
         ("/check", _) => signed(c, Action::Approve, "", "", &sk),
         // First report: old servers' bare ack. Second: a 500 then a signed ack.
@@ -537,7 +539,7 @@ async fn rawdata_signature_reports_plain_and_encrypted() {
 #[tokio::test]
 async fn rawdata_signature_only_for_types_2_and_3() {
     let server = key(2);
-    let sk = server.clone();
+    let sk = EcdsaSigner::new(&server);
     let (addr, _) = serve(Box::new(move |_, _, c| {
         signed(c, Action::Approve, "", "", &sk)
     }))
@@ -562,10 +564,10 @@ async fn rawdata_signature_only_for_types_2_and_3() {
 #[tokio::test]
 async fn forged_rawdata_ack_is_refused() {
     let server = key(2);
-    let sk = server.clone();
+    let sk = EcdsaSigner::new(&server);
     let (addr, _) = serve(Box::new(move |path, _, c| match path {
         "/check" => signed(c, Action::Approve, "", "", &sk),
-        _ => signed(c, Action::Approve, "", "", &key(8)),
+        _ => signed(c, Action::Approve, "", "", &EcdsaSigner::new(&key(8))),
     }))
     .await;
     let c = client(&[(addr, &server)], 3);

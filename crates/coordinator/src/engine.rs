@@ -712,6 +712,7 @@ impl Coordinator {
             let sino = stored.sino_id.clone();
             let f = finish.clone();
             self.db(move |s| s.finish_sign_request(&sino, &f)).await?;
+            self.result_waits.finished(&stored.sino_id);
             self.metrics
                 .sign_outcomes
                 .get_or_create(&crate::metrics::OutcomeLabels {
@@ -1186,11 +1187,14 @@ impl Coordinator {
                     .sign_latency
                     .observe(at.saturating_sub(started_ms) as f64 / 1000.0);
                 let sino = run.sino_id.clone();
-                if let Err(e) = self
+                match self
                     .db(move |s| s.finish_sign_request(&sino, &finish))
                     .await
                 {
-                    tracing::error!(error = %e, "coordinator: could not record the end of a signing request");
+                    Ok(_) => self.result_waits.finished(&run.sino_id),
+                    Err(e) => {
+                        tracing::error!(error = %e, "coordinator: could not record the end of a signing request");
+                    }
                 }
             }
         }

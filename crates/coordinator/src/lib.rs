@@ -51,6 +51,7 @@ pub mod directory;
 mod engine;
 mod http;
 mod metrics;
+mod result_wait;
 pub mod store;
 pub mod verify;
 
@@ -142,6 +143,8 @@ pub struct Coordinator {
     state: Mutex<EngineState>,
     metrics: Metrics,
     audit: Option<mpc_audit::AuditWriter>,
+    /// Long polls of `sign_result` and the finishes they wait for.
+    result_waits: result_wait::ResultWaits,
 }
 
 impl std::fmt::Debug for Coordinator {
@@ -220,9 +223,11 @@ impl Coordinator {
             }
             None => None,
         };
+        let result_waits = result_wait::ResultWaits::new(bus.shared());
         Ok(Arc::new(Coordinator {
             config,
             store,
+            result_waits,
             bus,
             admins,
             state: Mutex::new(EngineState::default()),

@@ -128,11 +128,17 @@ async fn auth_failures() {
     let body = serde_json::to_vec(&t::SignResultRequest {
         request_id: Some("x".into()),
         sino_id: None,
+        wait_ms: None,
     })
     .unwrap();
 
     // Bad signature: signed over another body.
-    let mut headers = mpc_api::auth::sign_request(&user, t::PATH_SIGN_RESULT, b"{}", h.now());
+    let mut headers = mpc_api::auth::sign_request(
+        &mpc_wire::signature::EcdsaSigner::new(&user),
+        t::PATH_SIGN_RESULT,
+        b"{}",
+        h.now(),
+    );
     let (status, v) = h
         .post_with(t::PATH_SIGN_RESULT, body.clone(), &headers)
         .await;
@@ -151,7 +157,12 @@ async fn auth_failures() {
     );
 
     // Replayed nonce: the same signed request twice.
-    headers = mpc_api::auth::sign_request(&user, t::PATH_SIGN_RESULT, &body, h.now());
+    headers = mpc_api::auth::sign_request(
+        &mpc_wire::signature::EcdsaSigner::new(&user),
+        t::PATH_SIGN_RESULT,
+        &body,
+        h.now(),
+    );
     let (_, v) = h
         .post_with(t::PATH_SIGN_RESULT, body.clone(), &headers)
         .await;
@@ -378,7 +389,12 @@ async fn admin_flow_auto_keygen_and_console() {
     assert_eq!(h.app.clone().oneshot(loopback).await.unwrap().status(), 403);
     // An API user's signature is not an admin's.
     let user_key = h.user.lock().unwrap().clone().unwrap();
-    let user_headers = mpc_api::auth::sign_request(&user_key, "/console/state", b"", h.now());
+    let user_headers = mpc_api::auth::sign_request(
+        &mpc_wire::signature::EcdsaSigner::new(&user_key),
+        "/console/state",
+        b"",
+        h.now(),
+    );
     let mut as_user = Request::get("/console/state");
     for (k, v) in user_headers.pairs() {
         as_user = as_user.header(k, v);
@@ -392,7 +408,12 @@ async fn admin_flow_auto_keygen_and_console() {
             .status(),
         403
     );
-    let headers = mpc_api::auth::sign_request(&h.admin, "/console/state", b"", h.now());
+    let headers = mpc_api::auth::sign_request(
+        &mpc_wire::signature::EcdsaSigner::new(&h.admin),
+        "/console/state",
+        b"",
+        h.now(),
+    );
     let mut signed = Request::get("/console/state");
     for (k, v) in headers.pairs() {
         signed = signed.header(k, v);
@@ -985,6 +1006,58 @@ async fn rejection_propagates_and_aborts_the_others() {
         "{}",
         r.failed_reason
     );
+}
+
+/// A long poll of sign_result (`waitMs`) in flight while the request is pending is answered
+/// with its end: one call, no polling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_is_answered_when_the_request_ends() {
+    let (h, _org, _vault) = Harness::ready_org().await;
+    h.set_behaviour("c", Behaviour::Silent);
+    let _: t::SignMessageResponse = h
+        .user_call(
+            t::PATH_SIGN_MESSAGE,
+            &t::SignMessageRequest {
+                request_id: "long".into(),
+                chain_symbol: "ETH".into(),
+                hd_path: "m/1/1/60/0".into(),
+                sign_algorithm: t::SignAlgorithm::PersonalSign,
+                message: "x".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let c = h.node_id("c");
+    h.until("task at c", |h| h.sign_tasks().iter().any(|(n, _)| *n == c))
+        .await;
+    let long = t::SignResultRequest {
+        request_id: Some("long".into()),
+        sino_id: None,
+        wait_ms: Some(t::MAX_SIGN_RESULT_WAIT_MS),
+    };
+    let poll = h.user_call::<t::SignResultResponse>(t::PATH_SIGN_RESULT, &long);
+    // c drops out while the poll waits: the request fails, and the poll answers with that.
+    let (r, ()) = tokio::join!(poll, async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        h.offline("c").await;
+    });
+    let r = r.unwrap();
+    assert_eq!(r.state, SignState::Failed);
+    assert!(
+        r.failed_reason.contains("party c went offline"),
+        "{}",
+        r.failed_reason
+    );
+    // A wait beyond the bound is refused by name.
+    let (status, v) = h
+        .post_raw(
+            &h.user.lock().unwrap().clone().unwrap(),
+            t::PATH_SIGN_RESULT,
+            br#"{"requestId":"long","waitMs":10001}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(v.to_string().contains("waitMs: at most 10000 ms"), "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,6 +16,7 @@ use mpc_api::types::{
         RequestKeygenRequest,
     },
 };
+use mpc_wire::signature::EcdsaSigner;
 use p256::ecdsa::SigningKey;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -87,7 +88,7 @@ pub struct ApiClient {
     current: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     /// Each call goes to the next coordinator in turn ([`ApiClient::spread`]).
     spread: bool,
-    key: SigningKey,
+    key: EcdsaSigner,
     /// Last nonce used (shared by clones): nonces are single use per key, so two requests in
     /// the same millisecond take consecutive values.
     last_nonce: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -140,7 +141,7 @@ impl ApiClient {
             ),
             current: std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             spread: false,
-            key,
+            key: EcdsaSigner::new(&key),
             last_nonce: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
         }
     }
@@ -182,7 +183,7 @@ impl ApiClient {
 
     /// The caller's `BIZ-API-KEY`.
     pub fn api_key_hex(&self) -> String {
-        crate::keys::api_key_hex(&self.key)
+        mpc_wire::keys::api_key_hex(self.key.verifying_key())
     }
 
     /// POSTs `body` (exact bytes) to `path`, signed; returns the envelope's `data`. When the
@@ -333,16 +334,34 @@ impl ApiClient {
         self.call(PATH_SIGN_TRANSACTION, req).await
     }
 
-    /// `sign_result` by request id.
+    /// `sign_result` by request id, answered at once.
     pub async fn sign_result(&self, request_id: &str) -> Result<SignResultResponse, ApiError> {
+        self.sign_result_waiting(request_id, Duration::ZERO).await
+    }
+
+    /// `sign_result` by request id as a long poll: a platform with the `waitMs` extension
+    /// answers when the request finishes or after `wait` (at most
+    /// [`types::MAX_SIGN_RESULT_WAIT_MS`]), whichever comes first.
+    pub async fn sign_result_waiting(
+        &self,
+        request_id: &str,
+        wait: Duration,
+    ) -> Result<SignResultResponse, ApiError> {
+        let wait_ms = u64::try_from(wait.as_millis())
+            .unwrap_or(u64::MAX)
+            .min(types::MAX_SIGN_RESULT_WAIT_MS);
         let req = SignResultRequest {
             request_id: Some(request_id.to_owned()),
             sino_id: None,
+            wait_ms: (wait_ms > 0).then_some(wait_ms),
         };
         self.call(types::PATH_SIGN_RESULT, &req).await
     }
 
-    /// Polls `sign_result` every 250 ms until the request is done or failed, at most `timeout`.
+    /// Waits until the request is done or failed, at most `timeout`: long polls
+    /// ([`sign_result_waiting`](Self::sign_result_waiting)); a platform that answers a pending
+    /// request at once (no `waitMs` extension, or no free waiting slot) is asked again every
+    /// 250 ms.
     pub async fn wait_sign_result(
         &self,
         request_id: &str,
@@ -350,7 +369,9 @@ impl ApiClient {
     ) -> Result<SignResultResponse, ApiError> {
         let end = Instant::now() + timeout;
         loop {
-            let r = self.sign_result(request_id).await?;
+            let wait = end.saturating_duration_since(Instant::now());
+            let asked = Instant::now();
+            let r = self.sign_result_waiting(request_id, wait).await?;
             if r.state != SignState::Pending {
                 return Ok(r);
             }
@@ -360,7 +381,11 @@ impl ApiClient {
                     secs: timeout.as_secs(),
                 });
             }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            let waited = asked.elapsed();
+            if waited < wait.min(Duration::from_millis(types::MAX_SIGN_RESULT_WAIT_MS)) {
+                let step = Duration::from_millis(250).saturating_sub(waited);
+                tokio::time::sleep(step.min(end.saturating_duration_since(Instant::now()))).await;
+            }
         }
     }
 

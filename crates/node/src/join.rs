@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use mpc_callback::mpc_wire::signature::EcdsaSigner;
 use mpc_callback::{CallbackClient, CallbackConfig, DEFAULT_MAX_WAIT, EncryptConfig, ServerConfig};
 use mpc_keystore::tables;
 use mpc_transport::keys::TransportSecret;
@@ -74,7 +75,7 @@ pub async fn join_after_unseal(
 }
 
 struct Loaded {
-    identity: SigningKey,
+    identity: Arc<EcdsaSigner>,
     transport: TransportSecret,
     primes: PersistentPrimes,
     seen: SeenTasks,
@@ -92,6 +93,7 @@ fn load(store: Arc<dyn SecretStore>, config: &Config) -> Result<Loaded, JoinErro
         .ok_or_else(|| JoinError::Identity("no identity record in the store".into()))?;
     let identity = SigningKey::from_slice(&scalar)
         .map_err(|_| JoinError::Identity("the identity record is not a P-256 key".into()))?;
+    let identity = Arc::new(EcdsaSigner::new(&identity));
     let transport = ensure_transport_key(store.as_ref())?;
     let rotate = config
         .app

@@ -16,10 +16,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use mpc_callback::mpc_wire::signature::EcdsaSigner;
 use mpc_transport::auth::{TLS_EXPORTER_LABEL, hello};
 use mpc_transport::frame::{Frame, MAX_FRAME_BYTES};
 use mpc_transport::keys::TransportCert;
-use p256::ecdsa::SigningKey;
 use rand_core::RngCore;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
@@ -58,7 +58,7 @@ pub struct NetParams {
     /// `None` for plain `ws` (loopback only, checked by the config).
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// The identity key that answers the challenge.
-    pub identity: SigningKey,
+    pub identity: Arc<EcdsaSigner>,
     /// This node's transport certificate, sent in the hello.
     pub transport_cert: TransportCert,
 }

@@ -20,6 +20,7 @@ use axum::extract::State;
 use axum::routing::post;
 use mpc_callback::mpc_wire::callback::{Action, Check, ExtraInfo, RequestType, ResponseData};
 use mpc_callback::mpc_wire::callback::{SignType, TX_INFO_TAP_SCRIPT_ROOT};
+use mpc_callback::mpc_wire::signature::EcdsaSigner;
 use mpc_callback::mpc_wire::{keys, signature};
 use mpc_callback::{CallbackClient, CallbackConfig, EncryptConfig, ServerConfig};
 use mpc_callback_demo::ServeConfig;
@@ -62,11 +63,11 @@ without_amount = "approve"
 unlisted_asset = "reject"
 "#;
 
-type Identity = (SigningKey, TransportSecret);
+type Identity = (EcdsaSigner, TransportSecret);
 
 fn identity() -> Identity {
     (
-        SigningKey::random(&mut OsRng),
+        EcdsaSigner::new(&SigningKey::random(&mut OsRng)),
         TransportSecret::generate(&mut OsRng),
     )
 }
@@ -121,7 +122,7 @@ impl Node {
         let platform = TaskSigningKey::generate(&mut OsRng);
         let rt = Runtime::new(
             RuntimeParams {
-                identity: committee[0].0.clone(),
+                identity: Arc::new(committee[0].0.clone()),
                 transport: TransportSecret::from_bytes(&committee[0].1.to_bytes()),
                 party: "a".into(),
                 store: store.clone(),
@@ -319,7 +320,7 @@ async fn node_with_demo(policy: &str, pin: bool) -> (Node, Demo) {
 
 /// A callback stand-in that approves everything and keeps every `/check` it saw.
 async fn recording_callback() -> (SocketAddr, VerifyingKey, Arc<Mutex<Vec<Check>>>) {
-    type Seen = (Arc<SigningKey>, Arc<Mutex<Vec<Check>>>);
+    type Seen = (Arc<EcdsaSigner>, Arc<Mutex<Vec<Check>>>);
     async fn check(State((key, seen)): State<Seen>, body: Bytes) -> Vec<u8> {
         let check = Check::from_json(&body).unwrap();
         let data = ResponseData::for_request(&check, Action::Approve);
@@ -331,7 +332,7 @@ async fn recording_callback() -> (SocketAddr, VerifyingKey, Arc<Mutex<Vec<Check>
     let seen = Arc::new(Mutex::new(Vec::new()));
     let app = Router::new()
         .route("/check", post(check))
-        .with_state((Arc::new(key), seen.clone()));
+        .with_state((Arc::new(EcdsaSigner::new(&key)), seen.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

@@ -27,6 +27,7 @@ use axum::extract::State;
 use axum::routing::post;
 use futures_util::{SinkExt, StreamExt};
 use mpc_callback::mpc_wire::callback::{Action, Check, ResponseData};
+use mpc_callback::mpc_wire::signature::EcdsaSigner;
 use mpc_callback::mpc_wire::{keys, signature};
 use mpc_transport::auth::{Challenge, verify_hello};
 use mpc_transport::frame::{Abort, Frame};
@@ -347,7 +348,7 @@ fn callback_key() -> SigningKey {
 }
 
 async fn callback_server() -> SocketAddr {
-    async fn check(State(key): State<Arc<SigningKey>>, body: Bytes) -> Vec<u8> {
+    async fn check(State(key): State<Arc<EcdsaSigner>>, body: Bytes) -> Vec<u8> {
         let check = Check::from_json(&body).unwrap();
         let action = if check.extra_info.request_id == REJECT_ID {
             Action::Reject
@@ -368,7 +369,7 @@ async fn callback_server() -> SocketAddr {
     let app = Router::new()
         .route("/check", post(check))
         .route("/rawdata_signature", post(ack))
-        .with_state(Arc::new(callback_key()));
+        .with_state(Arc::new(EcdsaSigner::new(&callback_key())));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -1459,7 +1460,8 @@ async fn a_hostile_relay_cannot_steer_a_run() {
     task.members[1] = Member {
         party: "b".into(),
         node_id: evil_id.clone(),
-        transport_cert: mpc_transport::keys::TransportSecret::generate(&mut OsRng).certify(&evil),
+        transport_cert: mpc_transport::keys::TransportSecret::generate(&mut OsRng)
+            .certify(&EcdsaSigner::new(&evil)),
     };
     w.send(&["a"], &task);
     let out = w.relay.results(&["a"]).await;

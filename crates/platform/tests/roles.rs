@@ -90,8 +90,9 @@ async fn connect_node(
         Frame::Challenge(c) => c,
         other => panic!("expected the challenge, got {other:?}"),
     };
-    let cert = TransportSecret::generate(&mut rand_core::OsRng).certify(identity);
-    let h = Frame::Hello(hello(identity, &challenge, &exporter, cert));
+    let identity = mpc_wire::signature::EcdsaSigner::new(identity);
+    let cert = TransportSecret::generate(&mut rand_core::OsRng).certify(&identity);
+    let h = Frame::Hello(hello(&identity, &challenge, &exporter, cert));
     ws.send(Message::binary(h.encode().unwrap())).await.unwrap();
     ws
 }

@@ -11,9 +11,7 @@
 //! Whether the node is bound to an organization is the proxy's decision, outside this crate.
 
 use mpc_wire::keys::{self as wire_keys, KeyError};
-use mpc_wire::p256;
-use mpc_wire::signature::{self, SignatureError};
-use p256::ecdsa::SigningKey;
+use mpc_wire::signature::{self, EcdsaSigner, SignatureError};
 use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 
@@ -61,13 +59,13 @@ pub struct Hello {
 
 /// Node side: answers `challenge` on the TLS session whose exporter value is `tls_exporter`.
 pub fn hello(
-    identity: &SigningKey,
+    identity: &EcdsaSigner,
     challenge: &Challenge,
     tls_exporter: &[u8; 32],
     transport_cert: TransportCert,
 ) -> Hello {
     let node_id = wire_keys::node_id(identity.verifying_key());
-    let signature = signature::sign_hex(identity, &auth_message(&challenge.nonce, tls_exporter));
+    let signature = identity.sign_hex(&auth_message(&challenge.nonce, tls_exporter));
     Hello {
         node_id,
         transport_cert,
@@ -174,9 +172,9 @@ mod tests {
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
 
-    fn setup() -> (ChaCha20Rng, SigningKey, TransportCert, Challenge) {
+    fn setup() -> (ChaCha20Rng, EcdsaSigner, TransportCert, Challenge) {
         let mut rng = ChaCha20Rng::seed_from_u64(7);
-        let id = SigningKey::random(&mut rng);
+        let id = EcdsaSigner::new(&mpc_wire::p256::ecdsa::SigningKey::random(&mut rng));
         let cert = TransportSecret::generate(&mut rng).certify(&id);
         let challenge = Challenge::new(&mut rng);
         (rng, id, cert, challenge)
@@ -208,7 +206,7 @@ mod tests {
     fn node_id_with_another_key() {
         let (mut rng, id, cert, ch) = setup();
         let mut h = hello(&id, &ch, &[9; 32], cert);
-        let other = SigningKey::random(&mut rng);
+        let other = EcdsaSigner::new(&mpc_wire::p256::ecdsa::SigningKey::random(&mut rng));
         h.node_id = wire_keys::node_id(other.verifying_key());
         let e = verify_hello(&h, &ch, &[9; 32]).unwrap_err();
         assert_eq!(e.fault, AuthFault::Signature(SignatureError::Invalid));
@@ -217,7 +215,7 @@ mod tests {
     #[test]
     fn cert_of_another_node() {
         let (mut rng, id, _, ch) = setup();
-        let other = SigningKey::random(&mut rng);
+        let other = EcdsaSigner::new(&mpc_wire::p256::ecdsa::SigningKey::random(&mut rng));
         let foreign = TransportSecret::generate(&mut rng).certify(&other);
         let h = hello(&id, &ch, &[9; 32], foreign);
         let e = verify_hello(&h, &ch, &[9; 32]).unwrap_err();

@@ -253,7 +253,7 @@ mod tests {
 
     fn all_frames() -> Vec<Frame> {
         let mut rng = ChaCha20Rng::seed_from_u64(3);
-        let id = SigningKey::random(&mut rng);
+        let id = mpc_wire::signature::EcdsaSigner::new(&SigningKey::random(&mut rng));
         let cert = TransportSecret::generate(&mut rng).certify(&id);
         let challenge = Challenge::new(&mut rng);
         let header = EnvelopeHeader {

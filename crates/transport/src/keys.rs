@@ -8,14 +8,11 @@
 use std::fmt;
 
 use mpc_wire::keys::{self as wire_keys, KeyError};
-use mpc_wire::signature::{self, SignatureError};
-use p256::ecdsa::SigningKey;
+use mpc_wire::signature::{self, EcdsaSigner, SignatureError};
 use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
-
-use mpc_wire::p256;
 
 /// Domain tag of transport-key certificates.
 pub const TRANSPORT_KEY_DOMAIN: &[u8] = b"mpc-cosigner/transport-key/v1";
@@ -46,10 +43,10 @@ impl TransportSecret {
     }
 
     /// Certifies this key under the node identity key.
-    pub fn certify(&self, identity: &SigningKey) -> TransportCert {
+    pub fn certify(&self, identity: &EcdsaSigner) -> TransportCert {
         let node_id = wire_keys::node_id(identity.verifying_key());
         let x25519_public = self.public();
-        let signature = signature::sign_hex(identity, &cert_message(&node_id, &x25519_public));
+        let signature = identity.sign_hex(&cert_message(&node_id, &x25519_public));
         TransportCert {
             node_id,
             x25519_public,
@@ -174,8 +171,8 @@ mod tests {
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
 
-    fn identity(b: u8) -> SigningKey {
-        SigningKey::from_slice(&[b; 32]).unwrap()
+    fn identity(b: u8) -> EcdsaSigner {
+        EcdsaSigner::new(&mpc_wire::p256::ecdsa::SigningKey::from_slice(&[b; 32]).unwrap())
     }
 
     #[test]

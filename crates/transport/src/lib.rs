@@ -29,10 +29,12 @@
 //! use mpc_transport::p256::ecdsa::SigningKey;
 //! use mpc_transport::seal::{open, seal, Envelope, EnvelopeHeader};
 //! use mpc_wire::keys::node_id;
+//! use mpc_wire::signature::EcdsaSigner;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut rng = rand_core::OsRng;
-//! let (alice, bob) = (SigningKey::random(&mut rng), SigningKey::random(&mut rng));
+//! let alice = EcdsaSigner::new(&SigningKey::random(&mut rng));
+//! let bob = EcdsaSigner::new(&SigningKey::random(&mut rng));
 //! let bob_transport = TransportSecret::generate(&mut rng);
 //!
 //! // Alice checks Bob's certificate against the node id bound to party "b".

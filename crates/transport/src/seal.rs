@@ -17,8 +17,8 @@ use hpke::kdf::HkdfSha256;
 use hpke::kem::X25519HkdfSha256;
 use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
 use mpc_wire::p256;
-use mpc_wire::signature::{self, SignatureError};
-use p256::ecdsa::{SigningKey, VerifyingKey};
+use mpc_wire::signature::{self, EcdsaSigner, SignatureError};
+use p256::ecdsa::VerifyingKey;
 use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -198,13 +198,13 @@ fn signed_message(header_cbor: &[u8], payload: &[u8]) -> Vec<u8> {
 /// passes the key certified by the node bound to `envelope.header.receiver` in this run; the
 /// header's `sender` must be this node's own party id.
 pub fn seal<R: RngCore + CryptoRng>(
-    identity: &SigningKey,
+    identity: &EcdsaSigner,
     receiver_key: Option<&PeerTransportKey>,
     envelope: &Envelope,
     rng: &mut R,
 ) -> Result<SealedEnvelope, SealError> {
     let aad = header_cbor(&envelope.header).map_err(SealError::Internal)?;
-    let signature = signature::sign_hex(identity, &signed_message(&aad, &envelope.payload));
+    let signature = identity.sign_hex(&signed_message(&aad, &envelope.payload));
     let body = match (&envelope.header.receiver, receiver_key) {
         (None, None) => SealedBody::Broadcast {
             payload: envelope.payload.clone(),

@@ -26,7 +26,7 @@
 use std::fmt;
 
 use mpc_wire::p256::ecdsa::{SigningKey, VerifyingKey};
-use mpc_wire::signature::{sign_hex, verify_hex};
+use mpc_wire::signature::{EcdsaSigner, verify_hex};
 use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 
@@ -45,17 +45,17 @@ pub const MAX_SIGNED_BYTES: usize = MAX_TASK_BYTES + 1024;
 /// The coordinator's task-signing key. `Debug` shows only the public key; equality compares
 /// public keys.
 #[derive(Clone)]
-pub struct TaskSigningKey(SigningKey);
+pub struct TaskSigningKey(EcdsaSigner);
 
 impl TaskSigningKey {
     /// Wraps a P-256 key.
     pub fn new(key: SigningKey) -> Self {
-        TaskSigningKey(key)
+        TaskSigningKey(EcdsaSigner::new(&key))
     }
 
     /// A fresh random key.
     pub fn generate<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
-        TaskSigningKey(SigningKey::random(rng))
+        TaskSigningKey::new(SigningKey::random(rng))
     }
 
     /// The public key nodes pin.
@@ -66,7 +66,7 @@ impl TaskSigningKey {
     /// Signs `task`: the bytes of a `Frame::Task` body.
     pub fn sign(&self, task: &Task) -> Result<Vec<u8>, TaskError> {
         let body = task.encode()?;
-        let signature = sign_hex(&self.0, &message(TASK_DOMAIN, &body));
+        let signature = self.0.sign_hex(&message(TASK_DOMAIN, &body));
         let signer = sec1(self.verifying_key());
         encode(&SignedTaskWire {
             v: SIGNED_VERSION,
@@ -253,9 +253,9 @@ impl VerifiedTask {
 }
 
 /// Signs `result` with the node's identity key: the bytes of a `Frame::TaskResult` body.
-pub fn sign_result(identity: &SigningKey, result: &TaskResult) -> Result<Vec<u8>, TaskError> {
+pub fn sign_result(identity: &EcdsaSigner, result: &TaskResult) -> Result<Vec<u8>, TaskError> {
     let body = result.encode()?;
-    let signature = sign_hex(identity, &message(RESULT_DOMAIN, &body));
+    let signature = identity.sign_hex(&message(RESULT_DOMAIN, &body));
     encode(&SignedResultWire {
         v: SIGNED_VERSION,
         result: body,
@@ -398,7 +398,7 @@ mod tests {
             );
         }
         // A result signature is never a task signature (domain separation).
-        let id = SigningKey::random(&mut rng);
+        let id = EcdsaSigner::new(&SigningKey::random(&mut rng));
         let r = sign_result(&id, &result()).unwrap();
         let w: SignedResultWire = cbor::from_slice(&r).unwrap();
         let as_task = rewrap(&bytes, |t| {
@@ -429,8 +429,8 @@ mod tests {
     #[test]
     fn a_result_verifies_only_under_the_bound_node() {
         let mut rng = ChaCha20Rng::seed_from_u64(2);
-        let b = SigningKey::random(&mut rng);
-        let c = SigningKey::random(&mut rng);
+        let b = EcdsaSigner::new(&SigningKey::random(&mut rng));
+        let c = EcdsaSigner::new(&SigningKey::random(&mut rng));
         let b_id = mpc_wire::keys::node_id(b.verifying_key());
         let c_id = mpc_wire::keys::node_id(c.verifying_key());
         let bytes = sign_result(&b, &result()).unwrap();

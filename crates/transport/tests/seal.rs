@@ -8,13 +8,14 @@ use mpc_transport::seal::{
     Envelope, EnvelopeHeader, OpenFault, SealError, SealedBody, SealedEnvelope, open, seal,
 };
 use mpc_wire::keys::node_id;
+use mpc_wire::signature::EcdsaSigner;
 use mpc_wire::signature::SignatureError;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 struct Node {
     party: &'static str,
-    identity: SigningKey,
+    identity: EcdsaSigner,
     transport: TransportSecret,
 }
 
@@ -22,7 +23,7 @@ impl Node {
     fn new(party: &'static str, rng: &mut ChaCha20Rng) -> Self {
         Node {
             party,
-            identity: SigningKey::random(rng),
+            identity: EcdsaSigner::new(&SigningKey::random(rng)),
             transport: TransportSecret::generate(rng),
         }
     }
@@ -66,7 +67,7 @@ fn via_frame(sealed: &SealedEnvelope) -> SealedEnvelope {
     }
 }
 
-fn fault(sealed: &SealedEnvelope, me: &Node, sender: &SigningKey) -> OpenFault {
+fn fault(sealed: &SealedEnvelope, me: &Node, sender: &EcdsaSigner) -> OpenFault {
     open(sealed, &me.transport, sender.verifying_key(), me.party)
         .unwrap_err()
         .fault
@@ -257,7 +258,7 @@ fn proxy_cannot_substitute_payload() {
     assert_eq!(fault(&sealed, &b, &a.identity), OpenFault::Decrypt);
     // P2P: the proxy encrypts its own payload to b (b's transport key is public) with a
     // signature it cannot make.
-    let proxy_key = SigningKey::random(&mut rng);
+    let proxy_key = EcdsaSigner::new(&SigningKey::random(&mut rng));
     let forged = seal(
         &proxy_key,
         Some(&b.peer_key()),

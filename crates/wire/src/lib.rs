@@ -25,11 +25,12 @@
 //! ```
 //! use mpc_wire::callback::{Action, Check, Decision, ExtraInfo, Response, ResponseData};
 //! use mpc_wire::p256::ecdsa::SigningKey;
-//! use mpc_wire::signature;
+//! use mpc_wire::signature::{self, EcdsaSigner};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let node_key = SigningKey::from_slice(&[1; 32])?;
-//! let server_key = SigningKey::from_slice(&[2; 32])?;
+//! // Keys that sign many messages are held prepared.
+//! let node_key = EcdsaSigner::new(&SigningKey::from_slice(&[1; 32])?);
+//! let server_key = EcdsaSigner::new(&SigningKey::from_slice(&[2; 32])?);
 //!
 //! // Node: build, serialize and sign the request.
 //! let check = Check::keygen("cb-1", 2, 3, "ecdsa-secp256k1",

@@ -5,7 +5,6 @@
 //! and the high-S form of a signature. A response is only accepted when its signature verifies
 //! under the configured server key *and* it echoes the request's ids: see [`verify_response`].
 
-use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 
 use crate::callback::{Action, Check, Decision, ParseError, Response, ResponseData, STATUS_OK};
@@ -27,10 +26,70 @@ pub enum SignatureError {
     Invalid,
 }
 
-/// Signs `msg` (SHA-256, ECDSA P-256) and returns lowercase hex of the DER signature.
-pub fn sign_hex(key: &SigningKey, msg: &[u8]) -> String {
-    let sig: Signature = key.sign(msg);
-    hex::encode(sig.to_der().as_bytes())
+/// A P-256 key prepared for signing many messages: what a long-lived signer holds (a node's
+/// identity, the API client's key, the callback server's key, the platform's task key).
+///
+/// It signs exactly as [`SigningKey`] does (ECDSA over SHA-256 with RFC 6979 nonces: the same
+/// bytes, pinned by `the_prepared_key_signs_the_same_bytes`), but on p256 0.14, whose
+/// base-point multiplication uses a precomputed table: about 2.6 times faster on the 2-core
+/// test machine (53 µs against 138 µs per signature). The secret crosses between the two
+/// RustCrypto generations only as its 32-byte scalar, wiped after use; both key types wipe
+/// their scalar on drop.
+#[derive(Clone)]
+pub struct EcdsaSigner {
+    /// `None` only if p256 0.14 refused a scalar p256 0.13 holds (both take exactly [1, n),
+    /// so never); signing then falls back to `key`.
+    fast: Option<p256_sign::ecdsa::SigningKey>,
+    key: SigningKey,
+}
+
+impl EcdsaSigner {
+    /// Prepares `key` (about one signature's time: the table form is computed once).
+    pub fn new(key: &SigningKey) -> Self {
+        let scalar = zeroize::Zeroizing::new(<[u8; 32]>::from(key.to_bytes()));
+        EcdsaSigner {
+            fast: p256_sign::ecdsa::SigningKey::from_slice(scalar.as_slice()).ok(),
+            key: key.clone(),
+        }
+    }
+
+    /// The public key.
+    pub fn verifying_key(&self) -> &VerifyingKey {
+        self.key.verifying_key()
+    }
+
+    /// Signs `msg` (SHA-256, ECDSA P-256); the fixed-size `r ‖ s` form.
+    pub fn sign(&self, msg: &[u8]) -> Signature {
+        use p256::ecdsa::signature::Signer as _;
+        use p256_sign::ecdsa::signature::Signer as _;
+        if let Some(fast) = &self.fast {
+            let sig: p256_sign::ecdsa::Signature = fast.sign(msg);
+            // The same curve and encoding: 64 bytes of r ‖ s, each in [1, n).
+            if let Ok(sig) = Signature::from_slice(sig.to_bytes().as_slice()) {
+                return sig;
+            }
+        }
+        self.key.sign(msg)
+    }
+
+    /// Signs `msg` (SHA-256, ECDSA P-256) and returns lowercase hex of the DER signature.
+    pub fn sign_hex(&self, msg: &[u8]) -> String {
+        hex::encode(self.sign(msg).to_der().as_bytes())
+    }
+}
+
+impl From<&SigningKey> for EcdsaSigner {
+    fn from(key: &SigningKey) -> Self {
+        EcdsaSigner::new(key)
+    }
+}
+
+impl std::fmt::Debug for EcdsaSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EcdsaSigner")
+            .field("public", self.verifying_key())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Verifies a hex DER signature over `msg`; accepts high-S signatures as Go does.
@@ -69,9 +128,9 @@ pub struct SignedRequest {
 }
 
 /// Serializes `check` in Go form and signs exactly those bytes with the node key.
-pub fn sign_check(check: &Check, node_key: &SigningKey) -> SignedRequest {
+pub fn sign_check(check: &Check, node_key: &EcdsaSigner) -> SignedRequest {
     let body = check.to_go_json();
-    let signature = sign_hex(node_key, &body);
+    let signature = node_key.sign_hex(&body);
     SignedRequest { body, signature }
 }
 
@@ -108,8 +167,8 @@ pub fn verify_check_request(
 }
 
 /// Builds a signed `status "0"` response carrying `data` (callback-server side).
-pub fn sign_response(data: ResponseData, error: impl Into<String>, key: &SigningKey) -> Response {
-    let signature = sign_hex(key, &data.to_go_json());
+pub fn sign_response(data: ResponseData, error: impl Into<String>, key: &EcdsaSigner) -> Response {
+    let signature = key.sign_hex(&data.to_go_json());
     Response {
         status: STATUS_OK.to_owned(),
         error: error.into(),
@@ -283,12 +342,41 @@ mod tests {
         SigningKey::from_bytes(&[byte; 32].into()).unwrap()
     }
 
+    fn signer(byte: u8) -> EcdsaSigner {
+        EcdsaSigner::new(&key(byte))
+    }
+
+    /// The prepared key (p256 0.14) signs the very bytes p256 0.13 signs (RFC 6979), for many
+    /// keys and message lengths, and its public key is the key's.
+    #[test]
+    fn the_prepared_key_signs_the_same_bytes() {
+        use p256::ecdsa::signature::Signer as _;
+        use rand_core::RngCore as _;
+        let mut rng = rand_core::OsRng;
+        for i in 0..48usize {
+            let sk = SigningKey::random(&mut rng);
+            let signer = EcdsaSigner::new(&sk);
+            assert!(signer.fast.is_some(), "the table form is used");
+            assert_eq!(signer.verifying_key(), sk.verifying_key());
+            let mut msg = vec![0u8; i * 37];
+            rng.fill_bytes(&mut msg);
+            let expected: Signature = sk.sign(&msg);
+            assert_eq!(signer.sign(&msg), expected);
+            assert_eq!(
+                signer.sign_hex(&msg),
+                hex::encode(expected.to_der().as_bytes())
+            );
+        }
+        let debug = format!("{:?}", EcdsaSigner::new(&key(3)));
+        assert!(debug.starts_with("EcdsaSigner { public:"), "{debug}");
+    }
+
     /// ring's verification (what `verify_hex` uses) and p256's agree: on genuine signatures
     /// of many keys and messages (both S forms), and on every one of them altered, under
     /// another key, or over another message.
     #[test]
     fn ring_verification_agrees_with_p256() {
-        use p256::ecdsa::signature::Verifier as _;
+        use p256::ecdsa::signature::{Signer as _, Verifier as _};
         use rand_core::RngCore as _;
         let mut rng = rand_core::OsRng;
         for i in 0..64u32 {
@@ -352,7 +440,7 @@ mod tests {
     #[test]
     fn sign_and_verify_accepts_high_s() {
         let k = key(7);
-        let sig = sign_hex(&k, b"hello");
+        let sig = EcdsaSigner::new(&k).sign_hex(b"hello");
         assert_eq!(sig, sig.to_lowercase());
         verify_hex(k.verifying_key(), b"hello", &sig).unwrap();
         let other = flip_s(&sig);
@@ -391,7 +479,7 @@ mod tests {
 
     #[test]
     fn request_signature_over_body_or_go_form() {
-        let k = key(3);
+        let k = signer(3);
         let req = request();
         let signed = sign_check(&req, &k);
         assert_eq!(
@@ -417,7 +505,7 @@ mod tests {
 
     #[test]
     fn response_decisions() {
-        let server = key(5);
+        let server = signer(5);
         let req = request();
         let approve = sign_response(
             ResponseData::for_request(&req, Action::Approve),
@@ -458,7 +546,7 @@ mod tests {
 
     #[test]
     fn response_refusals() {
-        let server = key(5);
+        let server = signer(5);
         let req = request();
         let good = sign_response(
             ResponseData::for_request(&req, Action::Approve),
@@ -547,7 +635,7 @@ mod tests {
 
     #[test]
     fn rawdata_ack_forms() {
-        let server = key(5);
+        let server = signer(5);
         let report = Check::rawdata_signature("cb-9", "68656c6c6f", "00", ExtraInfo::default());
         let bare = Response::from_json(br#"{"status":"0"}"#).unwrap();
         assert_eq!(
@@ -564,7 +652,7 @@ mod tests {
             Ok(Ack::Signed(Decision::Approve))
         );
         let mut forged = signed.clone();
-        forged.signature = sign_hex(&key(9), b"x");
+        forged.signature = signer(9).sign_hex(b"x");
         assert!(verify_rawdata_ack(&forged, &report, server.verifying_key()).is_err());
         let failed =
             Response::from_json(br#"{"status":"501","error":"decrypt sig error"}"#).unwrap();

@@ -395,6 +395,7 @@ fn go_signed_requests_verify() {
 #[test]
 fn rust_signed_request_is_go_body() {
     let node = keys::signing_key_from_pem(&data("p256_sec1.pem")).unwrap();
+    let node = signature::EcdsaSigner::new(&node);
     let check = Check::from_json(&golden("check_sign_type1.json")).unwrap();
     let signed = signature::sign_check(&check, &node);
     assert_bytes("body", &signed.body, &golden("check_sign_type1.json"));

@@ -64,7 +64,7 @@ fuzz_target!(|data: &[u8]| {
     assert!(result.is_err(), "fuzzer input authenticated");
 
     // A genuine signature over the fuzzer's body and path verifies once, then is a replay.
-    let signed = auth::sign_request(&key, path, body, NOW);
+    let signed = auth::sign_request(&mpc_wire::signature::EcdsaSigner::new(&key), path, body, NOW);
     let caller = auth::verify_request(signed.values(), path, body, NOW, &store, lookup)
         .expect("genuine request must verify");
     assert_eq!(caller.nonce_ms(), NOW);

@@ -6,7 +6,7 @@
 //!   ([`mpc_wire::keys::api_key_hex`]);
 //! * `BIZ-API-NONCE`: the client's clock in milliseconds since the Unix epoch, in decimal;
 //! * `BIZ-API-SIGNATURE`: lowercase hex of the ASN.1 DER ECDSA P-256 / SHA-256 signature
-//!   ([`mpc_wire::signature::sign_hex`]) over the [signing string](signing_string):
+//!   ([`mpc_wire::signature::EcdsaSigner::sign_hex`]) over the [signing string](signing_string):
 //!
 //! ```text
 //! "data" + body without whitespace + "path" + path + "timestamp" + nonce + "version" + "1.0.0" + api key hex
@@ -47,8 +47,8 @@ pub use nonce::{
 pub use sdk_key::{SdkKeyError, load_sdk_private_key_hex, sdk_private_key_hex};
 
 use mpc_wire::keys::{api_key_hex, verifying_key_from_api_key_hex};
-use mpc_wire::signature::{SignatureError, sign_hex, verify_hex};
-use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use mpc_wire::signature::{EcdsaSigner, SignatureError, verify_hex};
+use p256::ecdsa::{Signature, VerifyingKey};
 
 use crate::envelope::ApiCode;
 
@@ -169,10 +169,10 @@ impl<'a> HeaderValues<'a> {
 /// `now_ms` the client's clock in milliseconds since the Unix epoch, which becomes the nonce.
 /// Two requests by one key must not share a millisecond: the server refuses the second as a
 /// replay.
-pub fn sign_request(key: &SigningKey, path: &str, body: &[u8], now_ms: u64) -> Headers {
+pub fn sign_request(key: &EcdsaSigner, path: &str, body: &[u8], now_ms: u64) -> Headers {
     let api_key = api_key_hex(key.verifying_key());
     let nonce = now_ms.to_string();
-    let signature = sign_hex(key, &signing_bytes(body, path, &nonce, &api_key));
+    let signature = key.sign_hex(&signing_bytes(body, path, &nonce, &api_key));
     Headers {
         api_key,
         nonce,

@@ -503,6 +503,9 @@ pub type SignTransactionResponse = SignRawDataResponse;
 
 // ---------------------------------------------------------------- sign_result
 
+/// Longest `waitMs` of a `sign_result` request: 10 s.
+pub const MAX_SIGN_RESULT_WAIT_MS: u64 = 10_000;
+
 /// Request of `sign_result`: at least one of the two ids.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -513,6 +516,11 @@ pub struct SignResultRequest {
     /// The coordinator's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sino_id: Option<String>,
+    /// Our extension (the Go SDK never sends it): while the request is still pending, wait up
+    /// to this many milliseconds (at most [`MAX_SIGN_RESULT_WAIT_MS`]) for it to finish before
+    /// answering (a long poll). Absent or 0: answer at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
 }
 
 impl Validate for SignResultRequest {
@@ -530,6 +538,12 @@ impl Validate for SignResultRequest {
         }
         if let Some(v) = sino_id {
             id("sinoId", v)?;
+        }
+        if self.wait_ms.is_some_and(|w| w > MAX_SIGN_RESULT_WAIT_MS) {
+            return Err(ValidationError::new(
+                "waitMs",
+                format!("at most {MAX_SIGN_RESULT_WAIT_MS} ms"),
+            ));
         }
         Ok(())
     }

@@ -339,10 +339,28 @@ impl Coordinator {
             r.request_id.filter(|s| !s.is_empty()),
             r.sino_id.filter(|s| !s.is_empty()),
         );
-        let row = self
-            .db(move |s| s.sign_request(&org, rid.as_deref(), sino.as_deref()))
-            .await?
-            .ok_or_else(|| fail(ApiCode::NotFound, "no such signing request"))?;
+        // A long poll (`waitMs`): subscribed before the first read, so that a finish between
+        // the read and the wait is not missed. No free slot: answered at once.
+        let wait = std::time::Duration::from_millis(r.wait_ms.unwrap_or(0));
+        let until = tokio::time::Instant::now() + wait;
+        let mut waiter = (!wait.is_zero())
+            .then(|| self.result_waits.waiter())
+            .flatten();
+        let row = loop {
+            let (org, rid, sino) = (org.clone(), rid.clone(), sino.clone());
+            let row = self
+                .db(move |s| s.sign_request(&org, rid.as_deref(), sino.as_deref()))
+                .await?
+                .ok_or_else(|| fail(ApiCode::NotFound, "no such signing request"))?;
+            match waiter.as_mut() {
+                Some(w)
+                    if row.state == SignState::Pending && tokio::time::Instant::now() < until =>
+                {
+                    w.wait(&row.sino_id, until).await;
+                }
+                _ => break row,
+            }
+        };
         json(SignResultResponse {
             request_id: row.request_id,
             sino_id: row.sino_id,

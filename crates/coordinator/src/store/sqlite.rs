@@ -167,6 +167,7 @@ impl SqliteStore {
         .map_err(db)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(db)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         if path != ":memory:" {
             let mode: String = conn
                 .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
@@ -221,6 +222,34 @@ impl SqliteStore {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+/// `query_row` and `execute` through the connection's statement cache: a statement is compiled
+/// once per connection, not on every call (each API request runs several: authentication,
+/// nonce, the request's own query).
+trait CachedStatements {
+    fn row<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&Row<'_>) -> rusqlite::Result<T>;
+    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+}
+
+impl CachedStatements for Connection {
+    fn row<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+
+    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+}
+
+/// Distinct statements the store runs (with room): all of them stay compiled.
+const STATEMENT_CACHE: usize = 96;
 
 const KEY_COLS: &str = "id, organization_id, curve, threshold, parties, root_public_key, chain_code, status, failure_reason, created_at, updated_at, protocol, generation";
 
@@ -395,14 +424,14 @@ const ADDRESS_COLS: &str = "id, wallet_id, path, algorithm, encoding, address, p
 impl Store for SqliteStore {
     fn ping(&self) -> Result<(), StoreError> {
         self.lock()
-            .query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+            .row("SELECT 1", [], |r| r.get::<_, i64>(0))
             .map(|_| ())
             .map_err(db)
     }
 
     fn create_organization(&self, org: &OrganizationRow) -> Result<(), StoreError> {
         self.lock()
-            .execute(
+            .exec(
                 "INSERT INTO organizations (id, name, vault_id, created_at, ecdsa_protocol) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![org.id, org.name, org.vault_id, to_i64(org.created_at), org.ecdsa_protocol.name()],
             )
@@ -412,7 +441,7 @@ impl Store for SqliteStore {
 
     fn organization(&self, id: &str) -> Result<Option<OrganizationRow>, StoreError> {
         self.lock()
-            .query_row(
+            .row(
                 &format!("SELECT {ORG_COLS} FROM organizations WHERE id = ?1"),
                 params![id],
                 org_row,
@@ -437,7 +466,7 @@ impl Store for SqliteStore {
 
     fn create_api_user(&self, user: &ApiUserRow) -> Result<(), StoreError> {
         self.lock()
-            .execute(
+            .exec(
                 "INSERT INTO api_users (id, organization_id, name, api_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![user.id, user.organization_id, user.name, user.api_key, to_i64(user.created_at)],
             )
@@ -447,7 +476,7 @@ impl Store for SqliteStore {
 
     fn api_user_by_key(&self, api_key: &str) -> Result<Option<ApiUserRow>, StoreError> {
         self.lock()
-            .query_row(
+            .row(
                 "SELECT id, organization_id, name, api_key, created_at FROM api_users WHERE api_key = ?1",
                 params![api_key],
                 api_user_row,
@@ -472,7 +501,7 @@ impl Store for SqliteStore {
 
     fn bind_node(&self, b: &NodeBindingRow) -> Result<(), StoreError> {
         self.lock()
-            .execute(
+            .exec(
                 "INSERT INTO node_bindings (node_id, organization_id, party, created_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, NULL)",
                 params![b.node_id, b.organization_id, b.party, to_i64(b.created_at)],
             )
@@ -492,7 +521,7 @@ impl Store for SqliteStore {
         // One connection behind the lock: the read and the update are not interleaved.
         let conn = self.lock();
         let old: String = conn
-            .query_row(
+            .row(
                 "SELECT node_id FROM node_bindings WHERE organization_id = ?1 AND party = ?2",
                 params![organization_id, party],
                 |r| r.get(0),
@@ -509,7 +538,7 @@ impl Store for SqliteStore {
                 "node {node_id} is already bound to party {party}"
             )));
         }
-        conn.execute(
+        conn.exec(
             "UPDATE node_bindings SET node_id = ?3, created_at = ?4, last_seen_at = NULL
              WHERE organization_id = ?1 AND party = ?2",
             params![organization_id, party, node_id, to_i64(at)],
@@ -520,7 +549,7 @@ impl Store for SqliteStore {
 
     fn binding(&self, node_id: &str) -> Result<Option<NodeBindingRow>, StoreError> {
         self.lock()
-            .query_row(
+            .row(
                 "SELECT node_id, organization_id, party, created_at, last_seen_at FROM node_bindings WHERE node_id = ?1",
                 params![node_id],
                 binding_row,
@@ -545,7 +574,7 @@ impl Store for SqliteStore {
 
     fn touch_node(&self, node_id: &str, at: u64) -> Result<(), StoreError> {
         self.lock()
-            .execute(
+            .exec(
                 "UPDATE node_bindings SET last_seen_at = ?2 WHERE node_id = ?1",
                 params![node_id, to_i64(at)],
             )
@@ -557,7 +586,7 @@ impl Store for SqliteStore {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db)?;
         let existing: i64 = tx
-            .query_row(
+            .row(
                 "SELECT COUNT(*) FROM keys WHERE organization_id = ?1 AND curve = ?2 AND status IN ('generating', 'generated')",
                 params![key.organization_id, curve_str(key.curve)],
                 |r| r.get(0),
@@ -566,7 +595,7 @@ impl Store for SqliteStore {
         if existing > 0 {
             return Ok(false);
         }
-        tx.execute(
+        tx.exec(
             &format!("INSERT INTO keys ({KEY_COLS}, owner) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
             params![
                 key.id,
@@ -601,7 +630,7 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         let n = self
             .lock()
-            .execute(
+            .exec(
                 "UPDATE keys SET status = ?2, root_public_key = ?3, chain_code = ?4, failure_reason = ?5, updated_at = ?6
                  WHERE id = ?1 AND status = 'generating'",
                 params![
@@ -626,7 +655,7 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         let n = self
             .lock()
-            .execute(
+            .exec(
                 "UPDATE keys SET generation = ?3, updated_at = ?4
                  WHERE id = ?1 AND status = 'generated' AND generation = ?2",
                 params![key_id, from, to, to_i64(at)],
@@ -655,7 +684,7 @@ impl Store for SqliteStore {
         curve: Curve,
     ) -> Result<Option<KeyRow>, StoreError> {
         self.lock()
-            .query_row(
+            .row(
                 &format!(
                     "SELECT {KEY_COLS} FROM keys WHERE organization_id = ?1 AND curve = ?2 AND status = 'generated'
                      ORDER BY created_at DESC, id DESC LIMIT 1"
@@ -692,7 +721,7 @@ impl Store for SqliteStore {
             return Ok(existing);
         }
         for w in wallets {
-            tx.execute(
+            tx.exec(
                 &format!("INSERT INTO wallets ({WALLET_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
                 params![
                     w.id,
@@ -716,7 +745,7 @@ impl Store for SqliteStore {
         wallet_id: &str,
     ) -> Result<Option<WalletRow>, StoreError> {
         self.lock()
-            .query_row(
+            .row(
                 &format!(
                     "SELECT {WALLET_COLS} FROM wallets WHERE organization_id = ?1 AND id = ?2"
                 ),
@@ -731,7 +760,7 @@ impl Store for SqliteStore {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db)?;
         for a in rows {
-            tx.execute(
+            tx.exec(
                 &format!(
                     "INSERT INTO addresses ({ADDRESS_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                      ON CONFLICT (wallet_id, path, algorithm, encoding)
@@ -818,7 +847,7 @@ impl Store for SqliteStore {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db)?;
         let n = tx
-            .execute(
+            .exec(
                 &format!(
                     "INSERT INTO sign_requests ({SIGN_COLS}, owner) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
                      ON CONFLICT (organization_id, request_id) DO NOTHING"
@@ -846,7 +875,7 @@ impl Store for SqliteStore {
             )
             .map_err(unique("sign request"))?;
         let row = tx
-            .query_row(
+            .row(
                 &format!("SELECT {SIGN_COLS} FROM sign_requests WHERE organization_id = ?1 AND request_id = ?2"),
                 params![s.organization_id, s.request_id],
                 sign_row,
@@ -864,7 +893,7 @@ impl Store for SqliteStore {
         sino_id: Option<&str>,
     ) -> Result<Option<SignRequestRow>, StoreError> {
         self.lock()
-            .query_row(
+            .row(
                 &format!(
                     "SELECT {SIGN_COLS} FROM sign_requests WHERE organization_id = ?1
                      AND (?2 IS NULL OR request_id = ?2) AND (?3 IS NULL OR sino_id = ?3)"
@@ -881,7 +910,7 @@ impl Store for SqliteStore {
     fn finish_sign_request(&self, sino_id: &str, f: &SignFinish) -> Result<bool, StoreError> {
         let n = self
             .lock()
-            .execute(
+            .exec(
                 "UPDATE sign_requests SET state = ?2, signature = ?3, encrypted = ?4, reason = ?5, culprits = ?6, finished_at = ?7
                  WHERE sino_id = ?1 AND state = 'pending'",
                 params![
@@ -900,7 +929,7 @@ impl Store for SqliteStore {
 
     fn insert_mpc_request(&self, m: &MpcRequestRow) -> Result<(), StoreError> {
         self.lock()
-            .execute(
+            .exec(
                 &format!("INSERT INTO mpc_requests ({MPC_COLS}, owner) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
                 params![
                     m.task_id,
@@ -932,7 +961,7 @@ impl Store for SqliteStore {
         at: u64,
     ) -> Result<(), StoreError> {
         self.lock()
-            .execute(
+            .exec(
                 "UPDATE mpc_requests SET status = ?2, failed_reason = ?3, outcomes = ?4, finished_at = ?5 WHERE task_id = ?1",
                 params![task_id, i64::from(status), failed_reason, outcomes, to_i64(at)],
             )
@@ -950,7 +979,7 @@ impl Store for SqliteStore {
         let kind = q.kind.map(i64::from);
         let status = q.status.map(i64::from);
         let total: i64 = conn
-            .query_row(
+            .row(
                 &format!("SELECT COUNT(*) FROM mpc_requests WHERE {filter}"),
                 params![q.organization_id, kind, status, q.sino_id],
                 |r| r.get(0),
@@ -986,7 +1015,7 @@ impl Store for SqliteStore {
         let mut n = 0;
         for sql in super::FAIL_SQL {
             n += tx
-                .execute(
+                .exec(
                     &format!("{sql} AND (owner = '' OR owner = ?3)"),
                     params![reason, to_i64(at), owner],
                 )
@@ -999,7 +1028,7 @@ impl Store for SqliteStore {
     fn heartbeat(&self, alive_until: u64) -> Result<(), StoreError> {
         let owner = self.owner();
         self.lock()
-            .execute(
+            .exec(
                 "INSERT INTO coordinators (id, alive_until) VALUES (?1, ?2)
                  ON CONFLICT (id) DO UPDATE SET alive_until = excluded.alive_until",
                 params![owner, to_i64(alive_until)],
@@ -1014,7 +1043,7 @@ impl Store for SqliteStore {
         let mut n = 0;
         for sql in super::FAIL_SQL {
             n += tx
-                .execute(
+                .exec(
                     &format!(
                         "{sql} AND owner <> '' AND owner NOT IN (SELECT id FROM coordinators WHERE alive_until >= ?2)"
                     ),
@@ -1022,7 +1051,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(db)?;
         }
-        tx.execute(
+        tx.exec(
             "DELETE FROM coordinators WHERE alive_until < ?1",
             params![to_i64(now.saturating_sub(super::FORGET_COORDINATORS_MS))],
         )
@@ -1043,13 +1072,13 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db)?;
-        tx.execute(
+        tx.exec(
             "DELETE FROM nonces WHERE nonce_ms < ?1",
             params![to_i64(forget_before_ms)],
         )
         .map_err(db)?;
         let n = tx
-            .execute(
+            .exec(
                 "INSERT INTO nonces (key_hash, nonce_ms) VALUES (?1, ?2) ON CONFLICT (key_hash, nonce_ms) DO NOTHING",
                 params![key_hash, to_i64(nonce_ms)],
             )

@@ -365,7 +365,13 @@ impl Harness {
                                 let frames = if altered {
                                     altered_in_transit(&identity, &result)
                                 } else {
-                                    vec![sign_result(&identity, &result).unwrap()]
+                                    vec![
+                                        sign_result(
+                                            &mpc_wire::signature::EcdsaSigner::new(&identity),
+                                            &result,
+                                        )
+                                        .unwrap(),
+                                    ]
                                 };
                                 for bytes in frames {
                                     b2.publish(ProxyEvent::TaskResult {
@@ -418,7 +424,12 @@ impl Harness {
 
     /// POSTs `body` to `path` signed by `key`; the envelope as JSON.
     pub async fn post_raw(&self, key: &SigningKey, path: &str, body: Vec<u8>) -> (u16, Value) {
-        let headers = auth::sign_request(key, path, &body, self.now());
+        let headers = auth::sign_request(
+            &mpc_wire::signature::EcdsaSigner::new(key),
+            path,
+            &body,
+            self.now(),
+        );
         self.post_with(path, body, &headers).await
     }
 
@@ -502,7 +513,8 @@ impl Harness {
         for (i, party) in ["a", "b", "c"].into_iter().enumerate() {
             let identity = SigningKey::from_slice(&[0x60 + i as u8; 32]).unwrap();
             let node_id = mpc_wire::keys::node_id(identity.verifying_key());
-            let cert = TransportSecret::generate(&mut rand_core::OsRng).certify(&identity);
+            let cert = TransportSecret::generate(&mut rand_core::OsRng)
+                .certify(&mpc_wire::signature::EcdsaSigner::new(&identity));
             let _: admin::NodeInfo = self
                 .admin_call(
                     admin::PATH_BIND_NODE,
@@ -553,7 +565,8 @@ impl Harness {
                 },
             )
             .await?;
-        let cert = TransportSecret::generate(&mut rand_core::OsRng).certify(&identity);
+        let cert = TransportSecret::generate(&mut rand_core::OsRng)
+            .certify(&mpc_wire::signature::EcdsaSigner::new(&identity));
         self.nodes.lock().unwrap().insert(
             party.into(),
             FakeNode {
@@ -671,6 +684,7 @@ impl Harness {
                     &mpc_api::types::SignResultRequest {
                         request_id: Some(request_id.into()),
                         sino_id: None,
+                        wait_ms: None,
                     },
                 )
                 .await
@@ -702,7 +716,7 @@ impl Harness {
 /// byte of the outcome changed (another public key, another signature) under the node's
 /// signature, and a rejection in the node's name signed with the relay's own key.
 fn altered_in_transit(identity: &SigningKey, result: &TaskResult) -> Vec<Vec<u8>> {
-    let honest = sign_result(identity, result).unwrap();
+    let honest = sign_result(&mpc_wire::signature::EcdsaSigner::new(identity), result).unwrap();
     let value: &[u8] = match &result.outcome {
         Outcome::KeygenDone { public_key, .. } => public_key,
         Outcome::Signed {
@@ -721,7 +735,10 @@ fn altered_in_transit(identity: &SigningKey, result: &TaskResult) -> Vec<Vec<u8>
         reason: "forged by the relay".into(),
     };
     let relay = SigningKey::from_slice(&[0x99; 32]).unwrap();
-    vec![altered, sign_result(&relay, &forged).unwrap()]
+    vec![
+        altered,
+        sign_result(&mpc_wire::signature::EcdsaSigner::new(&relay), &forged).unwrap(),
+    ]
 }
 
 fn answer(node: &FakeNode, task: &Task) -> Option<Outcome> {

@@ -276,7 +276,11 @@ pub async fn serve(
                     bus.publish(ProxyEvent::TaskResult {
                         node_id,
                         party,
-                        result: mpc_transport::signed::sign_result(&identity, &result).unwrap(),
+                        result: mpc_transport::signed::sign_result(
+                            &mpc_wire::signature::EcdsaSigner::new(&identity),
+                            &result,
+                        )
+                        .unwrap(),
                     })
                     .await
                     .unwrap();

@@ -43,12 +43,12 @@ mod wire;
 use std::sync::{Arc, Mutex, mpsc as std_mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use mpc_callback::mpc_wire::signature::EcdsaSigner;
 use mpc_callback::{CallbackClient, EncryptConfig};
 use mpc_transport::frame::Frame;
 use mpc_transport::keys::TransportSecret;
 use mpc_transport::signed::sign_result;
 use mpc_transport::task::{Fault, Outcome, TASK_VERSION, Task, TaskBody, TaskResult};
-use p256::ecdsa::SigningKey;
 use tokio::sync::mpsc;
 
 use crate::platform_key::PlatformPin;
@@ -86,8 +86,8 @@ pub const MAX_RUNS: usize = 64;
 
 /// What the runtime needs to run tasks.
 pub struct RuntimeParams {
-    /// The node's P-256 identity key (signs frames and callback requests).
-    pub identity: SigningKey,
+    /// The node's P-256 identity key (signs frames, results and callback requests).
+    pub identity: Arc<EcdsaSigner>,
     /// The node's X25519 transport secret.
     pub transport: TransportSecret,
     /// `[app] party-id`: tasks naming this node under another party are refused.
@@ -134,7 +134,7 @@ impl std::fmt::Debug for Runtime {
 }
 
 struct Inner {
-    identity: SigningKey,
+    identity: Arc<EcdsaSigner>,
     transport: Arc<TransportSecret>,
     node_id: String,
     party: String,
@@ -416,7 +416,7 @@ pub(crate) mod test_support {
     pub(crate) fn runtime(
         dir: &std::path::Path,
         n: usize,
-    ) -> (Runtime, Vec<(SigningKey, TransportSecret)>) {
+    ) -> (Runtime, Vec<(EcdsaSigner, TransportSecret)>) {
         use mpc_keystore::{Batch, Engine, KdfParams, KeyStore, Opened, StoreConfig};
         let cfg = StoreConfig::new(Engine::Bolt, 1, 1)
             .unwrap()
@@ -433,7 +433,7 @@ pub(crate) mod test_support {
         let nodes: Vec<_> = (0..n)
             .map(|_| {
                 (
-                    SigningKey::random(&mut OsRng),
+                    EcdsaSigner::new(&p256::ecdsa::SigningKey::random(&mut OsRng)),
                     TransportSecret::generate(&mut OsRng),
                 )
             })
@@ -441,7 +441,7 @@ pub(crate) mod test_support {
         let (tx, _rx) = mpsc::unbounded_channel();
         let rt = Runtime::new(
             RuntimeParams {
-                identity: nodes[0].0.clone(),
+                identity: Arc::new(nodes[0].0.clone()),
                 transport: TransportSecret::from_bytes(&nodes[0].1.to_bytes()),
                 party: "a".into(),
                 store: store.clone(),
@@ -468,7 +468,7 @@ pub(crate) mod test_support {
     /// `node` as member `party` of a task.
     pub(crate) fn member(
         party: &str,
-        node: &(SigningKey, TransportSecret),
+        node: &(EcdsaSigner, TransportSecret),
     ) -> mpc_transport::task::Member {
         mpc_transport::task::Member {
             party: party.into(),

@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, mpsc as std_mpsc};
 use std::time::Instant;
 
+use mpc_callback::mpc_wire::signature::EcdsaSigner;
 use mpc_transport::frame::Frame;
 use mpc_transport::keys::TransportSecret;
 use mpc_transport::seal::{self, EnvelopeHeader, SealedEnvelope};
 use mpc_tss::{Envelope, ExecutionId, PartyId, ProtocolKind, Session, Step};
-use p256::ecdsa::SigningKey;
 use rand_core::OsRng;
 use tokio::sync::mpsc;
 use zeroize::Zeroize;
@@ -65,7 +65,7 @@ impl Runtime {
 /// One run's connection to the network, owned by its session thread.
 pub(super) struct Wire {
     me: PartyId,
-    identity: SigningKey,
+    identity: Arc<EcdsaSigner>,
     transport: Arc<TransportSecret>,
     peers: BTreeMap<String, Peer>,
     out: mpsc::UnboundedSender<Frame>,

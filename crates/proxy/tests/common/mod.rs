@@ -164,14 +164,14 @@ pub async fn start_on(config: ProxyConfig, use_tls: bool, bus: Arc<dyn Bus>) -> 
 }
 
 pub struct Node {
-    pub key: SigningKey,
+    pub key: mpc_wire::signature::EcdsaSigner,
     pub node_id: String,
     pub cert: TransportCert,
 }
 
 impl Node {
     pub fn new() -> Self {
-        let key = SigningKey::random(&mut OsRng);
+        let key = mpc_wire::signature::EcdsaSigner::new(&SigningKey::random(&mut OsRng));
         let node_id = mpc_wire::keys::node_id(key.verifying_key());
         let cert = TransportSecret::generate(&mut OsRng).certify(&key);
         Node { key, node_id, cert }
