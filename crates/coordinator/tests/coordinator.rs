@@ -1008,17 +1008,15 @@ async fn rejection_propagates_and_aborts_the_others() {
     );
 }
 
-/// A long poll of sign_result (`waitMs`) in flight while the request is pending is answered
-/// with its end: one call, no polling.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_long_poll_is_answered_when_the_request_ends() {
-    let (h, _org, _vault) = Harness::ready_org().await;
+/// Submits a personal_sign request `rid` that stays pending: c is silent; returns once c has
+/// its task.
+async fn pending_at_silent_c(h: &Harness, rid: &str) {
     h.set_behaviour("c", Behaviour::Silent);
     let _: t::SignMessageResponse = h
         .user_call(
             t::PATH_SIGN_MESSAGE,
             &t::SignMessageRequest {
-                request_id: "long".into(),
+                request_id: rid.into(),
                 chain_symbol: "ETH".into(),
                 hd_path: "m/1/1/60/0".into(),
                 sign_algorithm: t::SignAlgorithm::PersonalSign,
@@ -1030,6 +1028,14 @@ async fn a_long_poll_is_answered_when_the_request_ends() {
     let c = h.node_id("c");
     h.until("task at c", |h| h.sign_tasks().iter().any(|(n, _)| *n == c))
         .await;
+}
+
+/// A long poll of sign_result (`waitMs`) in flight while the request is pending is answered
+/// with its end: one call, no polling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_is_answered_when_the_request_ends() {
+    let (h, _org, _vault) = Harness::ready_org().await;
+    pending_at_silent_c(&h, "long").await;
     let long = t::SignResultRequest {
         request_id: Some("long".into()),
         sino_id: None,
@@ -1064,23 +1070,7 @@ async fn a_long_poll_is_answered_when_the_request_ends() {
 async fn offline_mid_sign_deadline_and_too_few_online() {
     let (h, _org, _vault) = Harness::ready_org().await;
     // c never answers, then goes offline: the request fails naming c.
-    h.set_behaviour("c", Behaviour::Silent);
-    let _: t::SignMessageResponse = h
-        .user_call(
-            t::PATH_SIGN_MESSAGE,
-            &t::SignMessageRequest {
-                request_id: "off".into(),
-                chain_symbol: "ETH".into(),
-                hd_path: "m/1/1/60/0".into(),
-                sign_algorithm: t::SignAlgorithm::PersonalSign,
-                message: "x".into(),
-            },
-        )
-        .await
-        .unwrap();
-    let c = h.node_id("c");
-    h.until("task at c", |h| h.sign_tasks().iter().any(|(n, _)| *n == c))
-        .await;
+    pending_at_silent_c(&h, "off").await;
     h.offline("c").await;
     let r = h.sign_result("off").await;
     assert_eq!(r.state, SignState::Failed);
