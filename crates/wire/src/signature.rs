@@ -46,9 +46,9 @@ pub struct EcdsaSigner {
 impl EcdsaSigner {
     /// Prepares `key` (about one signature's time: the table form is computed once).
     pub fn new(key: &SigningKey) -> Self {
-        let scalar = zeroize::Zeroizing::new(<[u8; 32]>::from(key.to_bytes()));
+        let scalar = zeroize::Zeroizing::new(key.to_bytes());
         EcdsaSigner {
-            fast: p256_sign::ecdsa::SigningKey::from_slice(scalar.as_slice()).ok(),
+            fast: p256_sign::ecdsa::SigningKey::from_slice(&scalar[..]).ok(),
             key: key.clone(),
         }
     }
