@@ -1055,9 +1055,10 @@ async fn a_long_poll_is_answered_when_the_request_ends() {
         r.failed_reason
     );
     // A wait beyond the bound is refused by name.
+    let user = h.user.lock().unwrap().clone().unwrap();
     let (status, v) = h
         .post_raw(
-            &h.user.lock().unwrap().clone().unwrap(),
+            &user,
             t::PATH_SIGN_RESULT,
             br#"{"requestId":"long","waitMs":10001}"#.to_vec(),
         )
