@@ -128,10 +128,13 @@ async fn a_coordinator_process_and_a_proxy_process_share_postgres_and_nats() {
     )
     .unwrap();
     let toml = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\ntls-cert-path = {crt:?}\ntls-key-path = {key:?}\n\n[coordinator]\ndatabase = {database:?}\ndefault-ecdsa-protocol = \"dkls23\"\ntask-signing-key-path = {tk:?}\n\n[bus]\nurl = {url:?}\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\ntls-cert-path = {crt:?}\ntls-key-path = {key:?}\n\n[coordinator]\ndatabase = {database:?}\ndefault-ecdsa-protocol = \"dkls23\"\ntask-signing-key-path = {tk:?}\naudit-log = {audit:?}\n\n[bus]\nurl = {url:?}\n",
         crt = dir.path().join("server.crt").display().to_string(),
         key = dir.path().join("server.key").display().to_string(),
         tk = dir.path().join("task-signing.key").display().to_string(),
+        // In the test's directory: `parse` does not resolve relative paths (the default
+        // `audit.log` would land in the crate's source directory).
+        audit = dir.path().join("audit.log").display().to_string(),
         url = nats.url(),
     );
     let cfg = PlatformConfig::parse(&toml, "platform.toml").unwrap();
